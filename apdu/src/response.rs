@@ -1,0 +1,39 @@
+//! Response APDUs of ISO/IEC 7816-4 §5.1: response data followed by SW1 SW2.
+
+use crate::{ApduError, Status};
+
+/// A response APDU borrowed from its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// Response data (without the status word).
+    pub data: &'a [u8],
+    /// The status word SW1 SW2.
+    pub status: Status,
+}
+
+impl<'a> Response<'a> {
+    /// Split `bytes` into data and status word.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ApduError> {
+        if bytes.len() < 2 {
+            return Err(ApduError::TooShort);
+        }
+        let (data, sw) = bytes.split_at(bytes.len() - 2);
+        Ok(Response { data, status: Status::from_bytes(sw[0], sw[1]) })
+    }
+
+    /// The raw status word.
+    pub fn sw(&self) -> u16 {
+        self.status.to_u16()
+    }
+
+    /// Write data and status word into `out`; return the length written.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, ApduError> {
+        let len = self.data.len() + 2;
+        if out.len() < len {
+            return Err(ApduError::BufferTooSmall);
+        }
+        out[..self.data.len()].copy_from_slice(self.data);
+        out[self.data.len()..len].copy_from_slice(&self.status.to_u16().to_be_bytes());
+        Ok(len)
+    }
+}

@@ -1,0 +1,2 @@
+//! `keysim`: the command line.
+fn main() {}
