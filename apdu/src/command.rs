@@ -164,10 +164,8 @@ impl<'a> Command<'a> {
         if nc > EXTENDED_NC_MAX {
             return Err(ApduError::DataTooLong);
         }
-        if let Some(ne) = self.ne {
-            if ne == 0 || ne > EXTENDED_NE_MAX {
-                return Err(ApduError::InvalidNe);
-            }
+        if self.ne.is_some_and(|ne| ne == 0 || ne > EXTENDED_NE_MAX) {
+            return Err(ApduError::InvalidNe);
         }
         let len = self.encoded_len();
         if out.len() < len {

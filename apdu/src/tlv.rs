@@ -186,7 +186,7 @@ pub fn write(tag: u16, value: &[u8], out: &mut [u8]) -> Result<usize, TlvError> 
     Ok(at + value.len())
 }
 
-/// Encode a primitive data object through `iso7816-tlv` (ME side).
+/// Encode a primitive data object (the tag must be primitive) through `iso7816-tlv` (ME side).
 #[cfg(feature = "std")]
 pub fn build(tag: u16, value: &[u8]) -> Result<Vec<u8>, iso7816_tlv::TlvError> {
     use iso7816_tlv::ber::{Tag, Tlv, Value};
