@@ -1,2 +1,22 @@
-//! `keysim`: the command line.
-fn main() {}
+//! `keysim`: the command line over the card, the readers, the ME and the simulated network.
+
+mod cli;
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYSIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if cli.verbose { "debug" } else { "warn" }));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keysim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -2,5 +2,35 @@
 //!
 //! Messages are parsed without allocating and built into caller buffers, so the card can use the
 //! same code as the ME and the BM-SC.
+//!
+//! * [`Message`] — a validated, borrowed view of a whole message; [`Message::payloads`] iterates
+//!   its [`Payload`]s.
+//! * [`MessageBuilder`] — writes a header and appends payloads into a caller buffer, patching the
+//!   next-payload bytes; [`MessageBuilder::push_kemac`] and [`MessageBuilder::push_verification`]
+//!   add the MAC-protected payloads that end a message.
+//! * [`prf`] — the MIKEY PRF and the key-derivation labels.
+//! * [`kemac`] — transport keys, AES-CM-128 key data encryption, HMAC-SHA-1-160 MACs.
+//! * [`mbms`] — MSK, MTK, solicited-pull and verification messages of TS 33.246.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(unsafe_code)]
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod codec;
+pub mod error;
+pub mod kemac;
+mod list;
+pub mod mbms;
+pub mod message;
+pub mod payload;
+pub mod prf;
+
+pub use error::{Error, ProfileViolation};
+pub use kemac::{KemacProtection, TransportKeys};
+pub use message::{Message, MessageBuilder, Payloads};
+pub use payload::{
+    CsIdMap, DataType, EncrAlg, ErrPayload, ErrorNo, GeneralExtension, GenericIdEntries, GenericIdEntry, Hdr,
+    Id, IdRole, IdType, Idr, Kemac, KeyData, KeyDataList, KeyId, KeyIdType, KeyIds, KeyType, KeyValidity,
+    MacAlg, Payload, PayloadType, ProtType, Rand, SecurityPolicy, SpParam, SpParams, SrtpIdEntries,
+    SrtpIdEntry, Timestamp, Verification,
+};
+pub use prf::PrfFunc;

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The emulated card through a real PC/SC stack: a private pcscd with the vsmartcard vpcd driver,
+# `keysim vpcd` serving the card to it, then
+#   1. the card's command/response cases replayed through pcscd with the `pcsc` crate
+#      (tests/pcsc.rs, ignored in a plain `cargo test` because it needs this set-up),
+#   2. the APDU-rate figure through pcscd (reported, not asserted),
+#   3. osmocom pySim-shell against the card (scripts/pysim-check.sh), when pySim is available.
+# pcscd and the card are stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/pcscd-env.sh
+
+CARD_PID=
+cleanup() {
+  if [ -n "$CARD_PID" ]; then kill "$CARD_PID" 2>/dev/null || true; wait "$CARD_PID" 2>/dev/null || true; fi
+  keysim_pcscd_stop
+  rm -rf "$KEYSIM_PCSCD_DIR"
+}
+trap cleanup EXIT
+
+cargo build -q --bin keysim
+keysim_pcscd_start
+echo "pcscd up (pid $PCSCD_PID, socket $PCSCLITE_CSOCK_NAME, vpcd port $KEYSIM_VPCD_PORT)"
+
+target/debug/keysim vpcd --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" \
+  --pcap "$KEYSIM_PCSCD_DIR/vpcd.pcap" 2> "$KEYSIM_PCSCD_DIR/card.log" &
+CARD_PID=$!
+for _ in $(seq 1 100); do
+  target/debug/keysim readers 2>/dev/null | grep -q "$KEYSIM_PCSC_READER (card" && break
+  sleep 0.05
+done
+target/debug/keysim readers
+
+KEYSIM_PCSC=1 cargo test -q --test pcsc -- --ignored --nocapture
+
+scripts/pysim-check.sh

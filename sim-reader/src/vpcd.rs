@@ -1,0 +1,362 @@
+//! Any [`Reader`] offered to pcscd as a virtual card, over vsmartcard's vpcd protocol (the
+//! `vsmartcard-vpcd` IFD handler, reader "Virtual PCD 00 00" on TCP 35963).
+//!
+//! The card side is the TCP client. Every message is a 2-byte big-endian length and a payload. A
+//! 1-byte payload is a control message (0 power off, 1 power on, 2 reset, 4 get ATR, answered with
+//! the ATR); a longer one is a command APDU, answered with the response APDU. `TCP_QUICKACK` is
+//! set before every read: vpcd writes the length and the body separately, and without it the
+//! delayed ACK meets Nagle's algorithm on pcscd's side and each APDU costs about 45 ms.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{Error, Reader, Result};
+
+/// The TCP port of the first vpcd slot ("Virtual PCD 00 00"; `/etc/reader.conf.d/vpcd`, 0x8C7B).
+pub const DEFAULT_PORT: u16 = 35963;
+
+/// Where pcscd's vpcd driver listens by default.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:35963";
+
+/// Control message: power the card off.
+pub const CTRL_POWER_OFF: u8 = 0;
+/// Control message: power the card on.
+pub const CTRL_POWER_ON: u8 = 1;
+/// Control message: reset the card.
+pub const CTRL_RESET: u8 = 2;
+/// Control message: send the ATR.
+pub const CTRL_GET_ATR: u8 = 4;
+
+/// The largest payload a frame can carry: its length field has 16 bits. (The largest extended
+/// APDU, 65544 bytes, does not fit; vpcd cannot carry it either.)
+pub const MAX_FRAME: usize = u16::MAX as usize;
+
+/// Status word sent when the reader behind the server fails: technical problem, no precise diagnosis.
+const SW_TECHNICAL_PROBLEM: [u8; 2] = [0x6F, 0x00];
+
+/// How the server runs and when it stops.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Set to `true` (from any thread) to stop the server; it returns within `poll_interval`.
+    pub stop: Arc<AtomicBool>,
+    /// Stop after this long.
+    pub max_duration: Option<Duration>,
+    /// Connect again when pcscd closes the connection, sends garbage or is not up yet.
+    pub reconnect: bool,
+    /// First wait before connecting again; doubled after each failed attempt.
+    pub backoff_min: Duration,
+    /// Longest wait between attempts.
+    pub backoff_max: Duration,
+    /// How often a blocked read looks at `stop` and `max_duration`.
+    pub poll_interval: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            stop: Arc::new(AtomicBool::new(false)),
+            max_duration: None,
+            reconnect: true,
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What a server did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeStats {
+    /// Connections made to vpcd.
+    pub connections: u64,
+    /// Command APDUs answered.
+    pub apdus: u64,
+    /// Control messages handled.
+    pub controls: u64,
+    /// Connections dropped because of a bad frame or a peer gone mid-frame.
+    pub bad_connections: u64,
+}
+
+/// Why one connection ended.
+#[derive(Debug)]
+enum End {
+    Stopped,
+    PeerClosed,
+    BadFrame(&'static str),
+    Io(std::io::Error),
+}
+
+/// Resolve `host:port` (the port defaults to [`DEFAULT_PORT`]).
+pub fn resolve(addr: &str) -> Result<SocketAddr> {
+    let with_port =
+        if addr.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !addr.ends_with(']') {
+            addr.to_owned()
+        } else {
+            format!("{addr}:{DEFAULT_PORT}")
+        };
+    with_port
+        .to_socket_addrs()
+        .map_err(|source| Error::Io { context: format!("resolving vpcd address '{addr}'"), source })?
+        .next()
+        .ok_or_else(|| Error::Io {
+            context: format!("resolving vpcd address '{addr}'"),
+            source: std::io::Error::new(ErrorKind::NotFound, "no address"),
+        })
+}
+
+/// Serve `card` to the vpcd driver at `addr` until `options` say stop. Power, reset and ATR
+/// requests go to the reader's `power_on`, `reset` and `power_off`; APDUs to `transmit` (a failing
+/// reader is answered `6F 00`). A connection that breaks, closes, or carries a zero-length frame is
+/// dropped and made again after a short backoff (pcscd restarts); the card is powered off in
+/// between. Returns what was done; an error only when `reconnect` is off and the first connection
+/// cannot be made.
+pub fn serve<R: Reader + ?Sized>(
+    card: &mut R,
+    addr: SocketAddr,
+    options: &ServeOptions,
+) -> Result<ServeStats> {
+    let deadline = options.max_duration.map(|d| Instant::now() + d);
+    let stopped = || options.stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
+    let mut stats = ServeStats::default();
+    let mut backoff = options.backoff_min;
+    let mut payload = vec![0u8; MAX_FRAME];
+    while !stopped() {
+        let stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(s) => s,
+            Err(source) if !options.reconnect => {
+                return Err(Error::Io { context: format!("connecting to vpcd at {addr}"), source });
+            }
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, ?backoff, "vpcd not reachable; retrying");
+                sleep_unless(backoff, &stopped);
+                backoff = (backoff * 2).min(options.backoff_max);
+                continue;
+            }
+        };
+        backoff = options.backoff_min;
+        stats.connections += 1;
+        tracing::info!(%addr, reader = card.name(), "connected to vpcd");
+        let end = run_connection(card, stream, &mut payload, &mut stats, options.poll_interval, &stopped);
+        match &end {
+            End::Stopped => tracing::info!("vpcd server stopping"),
+            End::PeerClosed => tracing::info!("vpcd closed the connection"),
+            End::BadFrame(why) => {
+                stats.bad_connections += 1;
+                tracing::warn!(reason = why, "dropping the vpcd connection");
+            }
+            End::Io(e) => {
+                stats.bad_connections += 1;
+                tracing::warn!(error = %e, "vpcd connection failed");
+            }
+        }
+        if let Err(e) = card.power_off() {
+            tracing::warn!(error = %e, "powering the card off failed");
+        }
+        if matches!(end, End::Stopped) || !options.reconnect {
+            break;
+        }
+        sleep_unless(options.backoff_min, &stopped);
+    }
+    Ok(stats)
+}
+
+fn run_connection<R: Reader + ?Sized>(
+    card: &mut R,
+    mut stream: TcpStream,
+    payload: &mut [u8],
+    stats: &mut ServeStats,
+    poll: Duration,
+    stopped: &dyn Fn() -> bool,
+) -> End {
+    if let Err(e) = stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(poll)))
+        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(5))))
+    {
+        return End::Io(e);
+    }
+    let mut atr: Option<Vec<u8>> = None;
+    loop {
+        let mut header = [0u8; 2];
+        match read_full(&mut stream, &mut header, stopped) {
+            Ok(Filled::All) => {}
+            Ok(Filled::Nothing) => return End::PeerClosed,
+            Ok(Filled::Part) => return End::BadFrame("peer closed inside a length field"),
+            Ok(Filled::Stopped) => return End::Stopped,
+            Err(e) => return End::Io(e),
+        }
+        let len = usize::from(u16::from_be_bytes(header));
+        if len == 0 {
+            return End::BadFrame("zero-length frame");
+        }
+        let Some(body) = payload.get_mut(..len) else {
+            return End::BadFrame("frame longer than the buffer");
+        };
+        match read_full(&mut stream, body, stopped) {
+            Ok(Filled::All) => {}
+            Ok(Filled::Nothing | Filled::Part) => return End::BadFrame("peer closed inside a frame"),
+            Ok(Filled::Stopped) => return End::Stopped,
+            Err(e) => return End::Io(e),
+        }
+        let reply = if let [control] = *body {
+            stats.controls += 1;
+            match control_message(card, control, &mut atr) {
+                Some(reply) => reply,
+                None => continue,
+            }
+        } else {
+            stats.apdus += 1;
+            match card.transmit(body) {
+                Ok(r) if r.len() >= 2 && r.len() <= MAX_FRAME => r,
+                Ok(r) => {
+                    tracing::warn!(len = r.len(), "the card's response cannot be framed; answering 6F00");
+                    SW_TECHNICAL_PROBLEM.to_vec()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the reader failed; answering 6F00");
+                    SW_TECHNICAL_PROBLEM.to_vec()
+                }
+            }
+        };
+        if let Err(e) = send_frame(&mut stream, &reply) {
+            return End::Io(e);
+        }
+    }
+}
+
+/// Handle a control message; return the frame to answer with, if any.
+fn control_message<R: Reader + ?Sized>(
+    card: &mut R,
+    control: u8,
+    atr: &mut Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let log = |what: &str, r: Result<()>| {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "{what} failed");
+        }
+    };
+    match control {
+        CTRL_POWER_OFF => {
+            *atr = None;
+            log("power off", card.power_off());
+            None
+        }
+        CTRL_POWER_ON => {
+            log("power on", card.power_on().map(|a| *atr = Some(a)));
+            None
+        }
+        CTRL_RESET => {
+            log("reset", card.reset().map(|a| *atr = Some(a)));
+            None
+        }
+        CTRL_GET_ATR => {
+            if atr.is_none() {
+                log("power on", card.power_on().map(|a| *atr = Some(a)));
+            }
+            Some(atr.clone().unwrap_or_default())
+        }
+        other => {
+            tracing::warn!(control = other, "unknown vpcd control message ignored");
+            None
+        }
+    }
+}
+
+fn send_frame(stream: &mut TcpStream, payload: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(payload.len()).map_err(|_| std::io::Error::other("frame too long"))?;
+    let mut frame = Vec::with_capacity(payload.len() + 2);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(payload);
+    // One write, so the frame leaves in one segment.
+    stream.write_all(&frame)
+}
+
+enum Filled {
+    All,
+    Nothing,
+    Part,
+    Stopped,
+}
+
+/// Fill `buf` from the stream, waiting across read timeouts (to look at `stopped`) without losing
+/// the bytes already read.
+fn read_full(stream: &mut TcpStream, buf: &mut [u8], stopped: &dyn Fn() -> bool) -> std::io::Result<Filled> {
+    let mut at = 0;
+    while at < buf.len() {
+        set_quickack(stream);
+        match stream.read(&mut buf[at..]) {
+            Ok(0) => return Ok(if at == 0 { Filled::Nothing } else { Filled::Part }),
+            Ok(n) => at += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                if stopped() {
+                    return Ok(Filled::Stopped);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                return Ok(if at == 0 { Filled::Nothing } else { Filled::Part });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Filled::All)
+}
+
+/// Ask the kernel to acknowledge the next segment at once (Linux `TCP_QUICKACK`, tcp(7)). The flag
+/// is not sticky, so it is set again before every read.
+#[allow(unsafe_code)]
+fn set_quickack(stream: &TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: the descriptor is open for the lifetime of `stream`, and the option value is a
+        // valid c_int of the length passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            tracing::trace!(error = %std::io::Error::last_os_error(), "TCP_QUICKACK not set");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}
+
+fn sleep_unless(total: Duration, stopped: &dyn Fn() -> bool) {
+    let end = Instant::now() + total;
+    while !stopped() {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(20)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_adds_the_default_port() {
+        assert_eq!(resolve("127.0.0.1").unwrap(), "127.0.0.1:35963".parse().unwrap());
+        assert_eq!(resolve("127.0.0.1:35964").unwrap(), "127.0.0.1:35964".parse().unwrap());
+        assert_eq!(resolve("[::1]").unwrap(), "[::1]:35963".parse().unwrap());
+        assert_eq!(resolve("[::1]:4000").unwrap(), "[::1]:4000".parse().unwrap());
+        assert_eq!(resolve("localhost:1").unwrap().port(), 1);
+    }
+}
