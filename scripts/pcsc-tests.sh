@@ -31,6 +31,10 @@ for _ in $(seq 1 100); do
 done
 target/debug/keysim readers
 
-KEYSIM_PCSC=1 cargo test -q --test pcsc -- --ignored --nocapture
+cargo test -q --test pcsc -- --ignored --nocapture
+
+# The sim-reader end-to-end test serves its own card on the second slot, after the case replay.
+KEYSIM_VPCD_PORT=$((KEYSIM_VPCD_PORT + 1)) KEYSIM_PCSC_READER="${KEYSIM_PCSC_READER%0}1" \
+  cargo test -q -p sim-reader --test pcscd_vpcd -- --ignored --nocapture
 
 scripts/pysim-check.sh

@@ -1,7 +1,15 @@
-//! The card's APDU entry point (TS 102 221 §10 and §11).
+//! The card's APDU entry point (TS 102 221 §10 and §11): parse, execute, and fit the answer to
+//! Le and to the transport (T=0 `61 xx` / `6C xx`, TS 102 221 §7.3 and §12.1.1).
+
+use apdu::{EXTENDED_NE_MAX, SHORT_NE_MAX, Status};
 
 use crate::NvmError;
+use crate::command::get_response::{PendingResponse, length_byte};
+use crate::command::{Command, Context, Reply, Volatile};
+use crate::error::Error;
+use crate::journal;
 use crate::nvm::Nvm;
+use crate::personalize;
 use crate::profile::Personalization;
 
 /// Answer-to-reset (ISO/IEC 7816-3 §8): T=0 and T=1, as seen on commercial UICCs.
@@ -23,21 +31,58 @@ pub enum Transport {
     T1,
 }
 
+/// Whether the card can work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Personalized and consistent.
+    Ready,
+    /// No personalized image of this layout: every command gets `6F 00`.
+    Unformatted,
+    /// An NVM access failed (power lost, or a damaged journal): every command gets `6F 00` until
+    /// the next power-on (or warm reset) recovers.
+    Halted,
+}
+
 /// The card: file system, USIM and ISIM over one NVM.
 pub struct Uicc<N: Nvm> {
     nvm: N,
     transport: Transport,
+    state: State,
+    vol: Volatile,
+    pending: PendingResponse,
 }
 
 impl<N: Nvm> Uicc<N> {
-    /// Write the initial image of a card with this personalization into a blank `nvm`.
-    pub fn personalize(_nvm: &mut N, _p: &Personalization<'_>) -> Result<(), NvmError> {
-        Ok(())
+    /// Write the initial image of a card with this personalization into `nvm` (at least
+    /// [`NVM_SIZE`](crate::NVM_SIZE) bytes; any previous content is replaced).
+    ///
+    /// `OutOfRange` if the store is too small or a field does not fit its EF (see
+    /// [`Personalization::validate`] for which).
+    pub fn personalize(nvm: &mut N, p: &Personalization<'_>) -> Result<(), NvmError> {
+        personalize::format(nvm, p)
     }
 
     /// Cold reset: recover any interrupted transaction and start with no file selected and no PIN verified.
     pub fn power_on(nvm: N) -> Self {
-        Uicc { nvm, transport: Transport::default() }
+        let mut card = Uicc {
+            nvm,
+            transport: Transport::default(),
+            state: State::Unformatted,
+            vol: Volatile::RESET,
+            pending: PendingResponse::default(),
+        };
+        card.boot();
+        card
+    }
+
+    fn boot(&mut self) {
+        self.state = if !personalize::is_formatted(&self.nvm) {
+            State::Unformatted
+        } else if journal::recover(&mut self.nvm).is_ok() {
+            State::Ready
+        } else {
+            State::Halted
+        };
     }
 
     /// The answer-to-reset.
@@ -45,22 +90,105 @@ impl<N: Nvm> Uicc<N> {
         ATR
     }
 
-    /// Warm reset: volatile state (selection, PIN verified) cleared.
-    pub fn reset(&mut self) {}
+    /// Warm reset: volatile state (selection, PIN verified) cleared; a card halted by an NVM
+    /// failure tries to recover.
+    pub fn reset(&mut self) {
+        self.vol = Volatile::RESET;
+        self.pending.clear();
+        if self.state == State::Halted {
+            self.boot();
+        }
+    }
 
     /// Choose how case-4 responses are returned.
     pub fn set_transport(&mut self, transport: Transport) {
         self.transport = transport;
     }
 
+    /// The transport in use.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Whether the NVM holds a personalized image the card can work with.
+    pub fn is_personalized(&self) -> bool {
+        self.state != State::Unformatted
+    }
+
     /// Process one command APDU; write data and status word into `response` (at least
     /// [`RESPONSE_MAX`] bytes) and return the length written. Never panics.
-    pub fn process(&mut self, _command: &[u8], response: &mut [u8]) -> usize {
-        if response.len() < 2 {
-            return 0;
+    ///
+    /// A `response` too small for the data gets `6F 00` alone; one shorter than 2 bytes gets nothing.
+    pub fn process(&mut self, command: &[u8], response: &mut [u8]) -> usize {
+        let mut reply = Reply::new();
+        let status = self.respond(command, &mut reply);
+        let out = if response.len() >= reply.len() + 2 {
+            apdu::Response { data: &reply, status }
+        } else {
+            apdu::Response { data: &[], status: Status::NoPreciseDiagnosis }
+        };
+        out.encode(response).unwrap_or(0)
+    }
+
+    fn respond(&mut self, bytes: &[u8], reply: &mut Reply) -> Status {
+        if self.state != State::Ready {
+            return Status::NoPreciseDiagnosis;
         }
-        response[..2].copy_from_slice(&[0x6D, 0x00]);
-        2
+        let parsed = apdu::Command::parse(bytes)
+            .map_err(|e| e.status())
+            .and_then(|apdu| Command::try_from(&apdu).map(|command| (apdu, command)));
+        let (apdu, command) = match parsed {
+            Ok(parsed) => parsed,
+            Err(status) => {
+                self.pending.clear();
+                return status;
+            }
+        };
+        let get_response = matches!(command, Command::GetResponse(_));
+        if !get_response {
+            self.pending.clear();
+        }
+        let mut ctx = Context { nvm: &mut self.nvm, vol: &mut self.vol, pending: &mut self.pending };
+        match command.exec(&mut ctx, reply) {
+            Ok(status) if get_response => status,
+            Ok(_) => self.deliver(&apdu, reply),
+            Err(e) => {
+                reply.clear();
+                if e == Error::MemoryProblem {
+                    self.state = State::Halted;
+                }
+                e.into()
+            }
+        }
+    }
+
+    /// Fit the data of a successful command to the transport and to Le:
+    /// - T=0, case 4 (command data sent): keep the data, answer `61 xx`.
+    /// - Le absent, or Le at most the data available: that much data, `90 00`.
+    /// - Le larger than the data: T=0 answers `6C xx` with the exact length; otherwise the data
+    ///   goes out with `62 82` (end of file reached before Le bytes), or with `90 00` when Le was
+    ///   `00` / `00 00`, which asks for "all available" (ISO/IEC 7816-4 §5.1).
+    fn deliver(&mut self, apdu: &apdu::Command<'_>, reply: &mut Reply) -> Status {
+        let available = reply.len();
+        if available == 0 {
+            return Status::Ok;
+        }
+        if self.transport == Transport::T0 && !apdu.data.is_empty() {
+            self.pending.store(reply);
+            reply.clear();
+            return Status::BytesAvailable(length_byte(available));
+        }
+        let Some(ne) = apdu.ne else { return Status::Ok };
+        if ne <= available {
+            reply.truncate(ne);
+            return Status::Ok;
+        }
+        if self.transport == Transport::T0 && !apdu.extended {
+            reply.clear();
+            return Status::WrongLe(length_byte(available));
+        }
+        let all_available = ne == if apdu.extended { EXTENDED_NE_MAX } else { SHORT_NE_MAX };
+        if all_available { Status::Ok } else { Status::EndOfFile }
     }
 
     /// The NVM.

@@ -1,0 +1,224 @@
+//! The commands of TS 102 221 §10.1.2 (Table 10.5) that the card implements, parsed once from the
+//! APDU into a closed enum, then executed. One module per family: [`file`] (SELECT, STATUS,
+//! READ/UPDATE BINARY and RECORD), [`pin`] (VERIFY, CHANGE PIN), [`get_response`] (T=0).
+
+pub(crate) mod file;
+pub(crate) mod get_response;
+pub(crate) mod pin;
+
+use apdu::Status;
+
+use crate::error::Error;
+use crate::fs::{App, Df, Ef};
+use crate::nvm::Nvm;
+
+use get_response::PendingResponse;
+
+/// Largest response data field the card builds (short Le).
+pub(crate) const REPLY_MAX: usize = 256;
+
+/// Response data under construction.
+pub(crate) type Reply = heapless::Vec<u8, REPLY_MAX>;
+
+/// Instruction bytes (TS 102 221 §10.1.2, Table 10.5).
+pub(crate) mod ins {
+    /// SELECT.
+    pub const SELECT: u8 = 0xA4;
+    /// STATUS.
+    pub const STATUS: u8 = 0xF2;
+    /// READ BINARY.
+    pub const READ_BINARY: u8 = 0xB0;
+    /// UPDATE BINARY.
+    pub const UPDATE_BINARY: u8 = 0xD6;
+    /// READ RECORD.
+    pub const READ_RECORD: u8 = 0xB2;
+    /// UPDATE RECORD.
+    pub const UPDATE_RECORD: u8 = 0xDC;
+    /// VERIFY PIN.
+    pub const VERIFY: u8 = 0x20;
+    /// CHANGE PIN.
+    pub const CHANGE_PIN: u8 = 0x24;
+    /// GET RESPONSE.
+    pub const GET_RESPONSE: u8 = 0xC0;
+}
+
+/// The two command classes of TS 102 221 §10.1.1 the card accepts on the basic channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// `0X`: ISO/IEC 7816-4 interindustry commands.
+    Interindustry,
+    /// `8X`: commands specific to TS 102 221 (STATUS).
+    Proprietary,
+}
+
+impl Class {
+    /// Decode CLA (TS 102 221 §10.1.1, Table 10.3): `0X` and `8X` carry the logical channel in
+    /// b2-b1 and secure messaging in b4-b3; `4X`/`6X`/`CX`/`EX` address channels 4 to 19.
+    fn decode(cla: u8) -> Result<Class, Error> {
+        let class = match cla & 0xF0 {
+            0x00 => Class::Interindustry,
+            0x80 => Class::Proprietary,
+            0x40 | 0x60 | 0xC0 | 0xE0 => return Err(Error::LogicalChannelNotSupported),
+            _ => return Err(Error::ClaNotSupported),
+        };
+        if cla & 0x03 != 0 {
+            return Err(Error::LogicalChannelNotSupported);
+        }
+        if cla & 0x0C != 0 {
+            return Err(Error::SecureMessagingNotSupported);
+        }
+        Ok(class)
+    }
+}
+
+/// A parsed command. No `Debug` or `PartialEq`: VERIFY and CHANGE PIN carry PIN values.
+#[derive(Clone, Copy)]
+pub(crate) enum Command<'a> {
+    /// SELECT (TS 102 221 §11.1.1).
+    Select(file::Select<'a>),
+    /// STATUS (TS 102 221 §11.1.2).
+    Status(file::StatusCommand),
+    /// READ BINARY (TS 102 221 §11.1.3).
+    ReadBinary(file::ReadBinary),
+    /// UPDATE BINARY (TS 102 221 §11.1.4).
+    UpdateBinary(file::UpdateBinary<'a>),
+    /// READ RECORD (TS 102 221 §11.1.5).
+    ReadRecord(file::ReadRecord),
+    /// UPDATE RECORD (TS 102 221 §11.1.6).
+    UpdateRecord(file::UpdateRecord<'a>),
+    /// VERIFY PIN (TS 102 221 §11.1.9).
+    Verify(pin::Verify<'a>),
+    /// CHANGE PIN (TS 102 221 §11.1.10).
+    ChangePin(pin::ChangePin<'a>),
+    /// GET RESPONSE (TS 102 221 §12.1.1).
+    GetResponse(get_response::GetResponse),
+}
+
+impl<'a> Command<'a> {
+    /// Parse an APDU: class, then instruction, then parameters and lengths.
+    pub(crate) fn parse(c: &apdu::Command<'a>) -> Result<Self, Error> {
+        let class = Class::decode(c.cla)?;
+        let expected = match c.ins {
+            ins::STATUS => Class::Proprietary,
+            ins::SELECT
+            | ins::READ_BINARY
+            | ins::UPDATE_BINARY
+            | ins::READ_RECORD
+            | ins::UPDATE_RECORD
+            | ins::VERIFY
+            | ins::CHANGE_PIN
+            | ins::GET_RESPONSE => Class::Interindustry,
+            _ => return Err(Error::InsNotSupported),
+        };
+        if class != expected {
+            return Err(Error::ClaNotSupported);
+        }
+        Ok(match c.ins {
+            ins::SELECT => Command::Select(file::Select::parse(c)?),
+            ins::STATUS => Command::Status(file::StatusCommand::parse(c)?),
+            ins::READ_BINARY => Command::ReadBinary(file::ReadBinary::parse(c)?),
+            ins::UPDATE_BINARY => Command::UpdateBinary(file::UpdateBinary::parse(c)?),
+            ins::READ_RECORD => Command::ReadRecord(file::ReadRecord::parse(c)?),
+            ins::UPDATE_RECORD => Command::UpdateRecord(file::UpdateRecord::parse(c)?),
+            ins::VERIFY => Command::Verify(pin::Verify::parse(c)?),
+            ins::CHANGE_PIN => Command::ChangePin(pin::ChangePin::parse(c)?),
+            _ => Command::GetResponse(get_response::GetResponse::parse(c)?),
+        })
+    }
+
+    /// Execute; response data goes into `reply`. `Ok` carries the status word of a successful
+    /// command (`90 00`, or `61 xx` from GET RESPONSE).
+    pub(crate) fn exec<N: Nvm>(&self, ctx: &mut Context<'_, N>, reply: &mut Reply) -> Result<Status, Error> {
+        match self {
+            Command::Select(c) => c.exec(ctx, reply),
+            Command::Status(c) => c.exec(ctx, reply),
+            Command::ReadBinary(c) => c.exec(ctx, reply),
+            Command::UpdateBinary(c) => c.exec(ctx),
+            Command::ReadRecord(c) => c.exec(ctx, reply),
+            Command::UpdateRecord(c) => c.exec(ctx),
+            Command::Verify(c) => c.exec(ctx),
+            Command::ChangePin(c) => c.exec(ctx),
+            Command::GetResponse(c) => c.exec(ctx, reply),
+        }
+    }
+}
+
+impl<'a> TryFrom<&apdu::Command<'a>> for Command<'a> {
+    type Error = Status;
+
+    fn try_from(c: &apdu::Command<'a>) -> Result<Self, Status> {
+        Command::parse(c).map_err(Status::from)
+    }
+}
+
+/// State that lives only while the card is powered (TS 102 221 §8.4, §9.5): the current
+/// directory, EF, application and record, and which PINs have been verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Volatile {
+    /// Current directory: the MF or an ADF.
+    pub current_df: Df,
+    /// Current EF, if any.
+    pub current_ef: Option<Ef>,
+    /// Current application (what 7FFF stands for).
+    pub current_app: Option<App>,
+    /// Record pointer of the current EF.
+    pub record: Option<u8>,
+    /// PIN1 verified since power-on.
+    pub pin1_verified: bool,
+    /// ADM1 verified since power-on.
+    pub adm1_verified: bool,
+}
+
+impl Volatile {
+    /// The state after a reset: MF selected, nothing verified (TS 102 221 §8.4).
+    pub(crate) const RESET: Volatile = Volatile {
+        current_df: Df::Mf,
+        current_ef: None,
+        current_app: None,
+        record: None,
+        pin1_verified: false,
+        adm1_verified: false,
+    };
+}
+
+/// What a command may touch while it executes.
+pub(crate) struct Context<'c, N: Nvm> {
+    /// The card's persistent memory.
+    pub nvm: &'c mut N,
+    /// Selection and security state.
+    pub vol: &'c mut Volatile,
+    /// Response data waiting for GET RESPONSE.
+    pub pending: &'c mut PendingResponse,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(bytes: &[u8]) -> Result<Command<'_>, Status> {
+        let apdu = apdu::Command::parse(bytes).map_err(|e| e.status())?;
+        Command::try_from(&apdu)
+    }
+
+    #[test]
+    fn class_byte_is_checked_before_the_instruction() {
+        let err = |bytes: &[u8]| parse(bytes).err();
+        assert_eq!(err(&[0xA0, 0xA4, 0, 0, 2, 0x3F, 0]), Some(Status::ClaNotSupported));
+        assert_eq!(err(&[0x01, 0xA4, 0, 0, 2, 0x3F, 0]), Some(Status::LogicalChannelNotSupported));
+        assert_eq!(err(&[0x41, 0xB0, 0, 0, 1]), Some(Status::LogicalChannelNotSupported));
+        assert_eq!(err(&[0x0C, 0xB0, 0, 0, 1]), Some(Status::SecureMessagingNotSupported));
+        assert_eq!(err(&[0x00, 0x99, 0, 0]), Some(Status::InsNotSupported));
+        assert_eq!(err(&[0x80, 0xA4, 0, 0, 2, 0x3F, 0]), Some(Status::ClaNotSupported));
+        assert_eq!(err(&[0x00, 0xF2, 0, 0, 0]), Some(Status::ClaNotSupported));
+        assert!(matches!(parse(&[0x80, 0xF2, 0, 0, 0]), Ok(Command::Status(_))));
+        assert!(matches!(parse(&[0x01, 0x99, 0, 0]), Err(Status::LogicalChannelNotSupported)));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse(&bytes);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The NVM map of the card: where every persistent byte lives (EF bodies of TS 31.102 / TS 31.103,
+//! PIN and ADM state of TS 102 221 §9.5, subscriber keys of TS 33.102, and the GBA_U / MBMS key
+//! stores of TS 33.220 Annex G and TS 33.246 §6). The one place to change when the image changes;
+//! bump [`LAYOUT_VERSION`] when it does.
+//!
+//! ```text
+//! HEADER        magic "KSIM", layout version           written last by personalization
+//! JOURNAL_*     commit mark, used length, entries       see crate::journal
+//! PIN1/ADM1     8-byte value + 1-byte tries left
+//! K, OPC, AMF, SQN_ARRAY                                 reserved for AUTHENTICATE (3G, GBA_U)
+//! *_GBA_CONTEXT, *_KS_INT_NAF, MUK_KEYS, MSK_KEYS        reserved for GBA_U and MBMS
+//! EF bodies     one region per fs::Ef, in Ef::ALL order
+//! ```
+
+use crate::fs::{self, Ef};
+
+/// Bytes of NVM the card needs: allocate at least this much for the store given to
+/// [`Uicc::power_on`](crate::Uicc::power_on).
+pub const NVM_SIZE: usize = 16 * 1024;
+
+/// A byte range of the NVM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// First byte.
+    pub offset: usize,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl Region {
+    /// One past the last byte.
+    pub const fn end(self) -> usize {
+        self.offset + self.len
+    }
+
+    /// The region of `len` bytes right after this one.
+    const fn then(self, len: usize) -> Region {
+        Region { offset: self.end(), len }
+    }
+}
+
+/// Image header: magic, layout version, then RFU bytes.
+pub const HEADER: Region = Region { offset: 0, len: 16 };
+/// Magic at the start of a personalized image.
+pub const HEADER_MAGIC: [u8; 4] = *b"KSIM";
+/// Version of this layout, stored after the magic; an image of another version is refused.
+pub const LAYOUT_VERSION: u8 = 1;
+
+/// Capacity of the journal's entry area: the largest single transaction, entry headers included.
+/// Today's largest is an UPDATE BINARY of EF.GBABP (132 bytes); a NAF derivation (Ks_int_NAF slot,
+/// EF.GBANL record, MRU list) needs about 400.
+pub const JOURNAL_BODY_LEN: usize = 1536;
+/// Journal commit mark (one byte, written alone so it is atomic).
+pub const JOURNAL_MARK: Region = HEADER.then(1);
+/// Bytes of the journal body in use, big-endian u16, written before the commit mark.
+pub const JOURNAL_USED: Region = JOURNAL_MARK.then(2);
+/// Journal entries: `offset (u16) | length (u16) | data`.
+pub const JOURNAL_BODY: Region = JOURNAL_USED.then(JOURNAL_BODY_LEN);
+
+/// PIN1 value, 8 bytes as presented in VERIFY (TS 102 221 §9.5.1).
+pub const PIN1_VALUE: Region = JOURNAL_BODY.then(8);
+/// PIN1 tries left.
+pub const PIN1_TRIES: Region = PIN1_VALUE.then(1);
+/// ADM1 value, 8 bytes.
+pub const ADM1_VALUE: Region = PIN1_TRIES.then(8);
+/// ADM1 tries left.
+pub const ADM1_TRIES: Region = ADM1_VALUE.then(1);
+
+/// Subscriber key K (TS 35.206).
+pub const K: Region = ADM1_TRIES.then(16);
+/// OPc (TS 35.206).
+pub const OPC: Region = K.then(16);
+/// AMF the card accepts in AUTN.
+pub const AMF: Region = OPC.then(2);
+/// SQN array entries (TS 33.102 Annex C.1.2: a = 32, IND of 5 bits).
+pub const SQN_ARRAY_ENTRIES: usize = 32;
+/// SQN array: SEQ values (6 bytes each) by IND; entry 0 holds the personalized SQN.
+pub const SQN_ARRAY: Region = AMF.then(SQN_ARRAY_ENTRIES * 6);
+
+/// Bytes of one GBA_U bootstrapping context: Ks (32), state (1), RFU.
+pub const GBA_CONTEXT_LEN: usize = 48;
+/// The USIM's GBA_U context (TS 33.220 §5.3.2, Annex G.1); RAND sits in EF.GBABP.
+pub const USIM_GBA_CONTEXT: Region = SQN_ARRAY.then(GBA_CONTEXT_LEN);
+/// The ISIM's GBA_U context (TS 31.103 §7.1).
+pub const ISIM_GBA_CONTEXT: Region = USIM_GBA_CONTEXT.then(GBA_CONTEXT_LEN);
+/// Bytes of one Ks_int_NAF slot: key (32), EF.GBANL record, MRU rank, flags, RFU.
+pub const KS_INT_NAF_SLOT_LEN: usize = 48;
+/// The USIM's Ks_int_NAF store, one slot per EF.GBANL record (TS 33.220 Annex G.2).
+pub const USIM_KS_INT_NAF: Region = ISIM_GBA_CONTEXT.then(fs::GBANL_RECORDS as usize * KS_INT_NAF_SLOT_LEN);
+/// The ISIM's Ks_int_NAF store.
+pub const ISIM_KS_INT_NAF: Region =
+    USIM_KS_INT_NAF.then(fs::ISIM_GBANL_RECORDS as usize * KS_INT_NAF_SLOT_LEN);
+/// Bytes of one MUK slot: the Ks_int_NAF adopted as MUK (32), so a later NAF derivation that
+/// overwrites the Ks_int_NAF slot leaves it intact (TS 33.220 Annex G.2), and flags.
+pub const MUK_SLOT_LEN: usize = 48;
+/// MUK store, one slot per EF.MUK record (TS 33.246 §6.1).
+pub const MUK_KEYS: Region = ISIM_KS_INT_NAF.then(fs::MUK_RECORDS as usize * MUK_SLOT_LEN);
+/// Bytes of one MSK slot: MSK (16), MTK ID high-water mark and flags (TS 33.246 §6.3).
+pub const MSK_SLOT_LEN: usize = 32;
+/// MSK store, one slot per (MSK ID, TS) pair of EF.MSK.
+pub const MSK_KEYS: Region =
+    MUK_KEYS.then(fs::MSK_RECORDS as usize * fs::MSK_PAIRS_PER_RECORD as usize * MSK_SLOT_LEN);
+
+/// Start of the EF bodies.
+const EF_DATA_START: usize = MSK_KEYS.end();
+
+const EF_OFFSETS: [usize; Ef::COUNT] = {
+    let mut offsets = [0; Ef::COUNT];
+    let mut at = EF_DATA_START;
+    let mut i = 0;
+    while i < Ef::COUNT {
+        offsets[i] = at;
+        at += Ef::ALL[i].info().structure.size();
+        i += 1;
+    }
+    offsets
+};
+
+/// All EF bodies.
+pub const EF_DATA: Region = {
+    let last = Ef::ALL[Ef::COUNT - 1];
+    Region {
+        offset: EF_DATA_START,
+        len: EF_OFFSETS[Ef::COUNT - 1] + last.info().structure.size() - EF_DATA_START,
+    }
+};
+
+/// The body of `ef`.
+pub const fn ef(ef: Ef) -> Region {
+    Region { offset: EF_OFFSETS[ef.index()], len: ef.info().structure.size() }
+}
+
+/// First byte that transactions may write: everything from here to [`USED`] is persistent state.
+pub const STATE_START: usize = PIN1_VALUE.offset;
+/// End of the used image.
+pub const USED: usize = EF_DATA.end();
+
+const _: () = assert!(USED <= NVM_SIZE, "NVM layout exceeds NVM_SIZE");
+const _: () = assert!(USED <= u16::MAX as usize, "journal entries address the image with 16-bit offsets");

@@ -1,0 +1,114 @@
+//! Test support: an [`Nvm`] that loses power at a chosen write, to check at every interruption point
+//! that a card update (TS 102 221 §14.1.2) lands whole or not at all.
+
+use core::cell::Cell;
+
+use crate::nvm::{Nvm, NvmError};
+
+/// How much of the interrupted write reaches the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tear {
+    /// None of it.
+    Nothing,
+    /// The first half of the bytes (rounded down).
+    Half,
+    /// All but the last byte.
+    AllButLast,
+    /// The first half, and the second half overwritten with `A5` garbage.
+    Garbage,
+}
+
+impl Tear {
+    /// Every kind of tear.
+    pub const ALL: [Tear; 4] = [Tear::Nothing, Tear::Half, Tear::AllButLast, Tear::Garbage];
+}
+
+/// Wraps an [`Nvm`] and cuts the power at the k-th write from the moment it is armed: that write is
+/// torn as [`Tear`] says and fails with [`NvmError::PowerLost`], and every later write fails without
+/// effect until [`PowerCutNvm::restore_power`]. Reads keep working.
+pub struct PowerCutNvm<N: Nvm> {
+    inner: N,
+    writes: usize,
+    cut_at: Cell<Option<usize>>,
+    tear: Cell<Tear>,
+    dead: bool,
+}
+
+impl<N: Nvm> PowerCutNvm<N> {
+    /// Wrap `inner`, with power on and nothing armed.
+    pub fn new(inner: N) -> Self {
+        PowerCutNvm { inner, writes: 0, cut_at: Cell::new(None), tear: Cell::new(Tear::Nothing), dead: false }
+    }
+
+    /// Cut the power at the write `k` writes from now (0 = the next write). Takes `&self` so it can
+    /// be armed through [`Uicc::nvm`](crate::Uicc::nvm) while the card runs.
+    pub fn arm(&self, k: usize, tear: Tear) {
+        self.cut_at.set(Some(self.writes.saturating_add(k)));
+        self.tear.set(tear);
+    }
+
+    /// Write calls seen so far (including failed ones).
+    pub fn writes(&self) -> usize {
+        self.writes
+    }
+
+    /// Whether the power has been cut.
+    pub fn power_lost(&self) -> bool {
+        self.dead
+    }
+
+    /// Power back on: disarm, and let writes through again.
+    pub fn restore_power(&mut self) {
+        self.dead = false;
+        self.cut_at.set(None);
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &N {
+        &self.inner
+    }
+
+    /// Unwrap.
+    pub fn into_inner(self) -> N {
+        self.inner
+    }
+}
+
+impl<N: Nvm> Nvm for PowerCutNvm<N> {
+    fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), NvmError> {
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), NvmError> {
+        let index = self.writes;
+        self.writes += 1;
+        if self.dead {
+            return Err(NvmError::PowerLost);
+        }
+        if self.cut_at.get() != Some(index) {
+            return self.inner.write(offset, data);
+        }
+        self.dead = true;
+        let half = data.len() / 2;
+        match self.tear.get() {
+            Tear::Nothing => {}
+            Tear::Half => self.inner.write(offset, &data[..half])?,
+            Tear::AllButLast => self.inner.write(offset, &data[..data.len().saturating_sub(1)])?,
+            Tear::Garbage => {
+                self.inner.write(offset, &data[..half])?;
+                let garbage = [0xA5u8; 64];
+                let mut at = half;
+                while at < data.len() {
+                    let n = (data.len() - at).min(garbage.len());
+                    self.inner.write(offset + at, &garbage[..n])?;
+                    at += n;
+                }
+            }
+        }
+        Err(NvmError::PowerLost)
+    }
+}

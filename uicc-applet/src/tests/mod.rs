@@ -1,0 +1,109 @@
+//! Tests of the whole card through its APDU interface, and of the EF encodings against published
+//! vectors. Shared fixtures live here.
+
+mod command_response;
+mod encodings;
+mod power_cut;
+mod properties;
+
+use crate::{NVM_SIZE, Nvm, Personalization, RESPONSE_MAX, RamNvm, Uicc};
+
+/// IMPUs of the test profile.
+pub(crate) const IMPUS: &[&str] =
+    &["sip:001010123456789@ims.mnc001.mcc001.3gppnetwork.org", "tel:+15551234567"];
+
+/// The test profile: K, OPc, SQN and AMF of TS 35.208 test set 1; PIN1 "1234"; ADM1 "12345678".
+pub(crate) const PROFILE: Personalization<'static> = Personalization {
+    iccid: "8988211000000430010",
+    imsi: "001010123456789",
+    k: [0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc],
+    opc: [0xcd, 0x63, 0xcb, 0x71, 0x95, 0x4a, 0x9f, 0x4e, 0x48, 0xa5, 0x99, 0x4e, 0x37, 0xa0, 0x2b, 0xaf],
+    sqn: [0xff, 0x9b, 0xb4, 0xd0, 0xb6, 0x07],
+    amf: [0xb9, 0xb9],
+    impi: "001010123456789@ims.mnc001.mcc001.3gppnetwork.org",
+    impu: IMPUS,
+    home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
+    pin1: "1234",
+    adm1: *b"12345678",
+};
+
+/// A RAM NVM holding the test profile.
+pub(crate) fn personalized() -> RamNvm<NVM_SIZE> {
+    let mut nvm = RamNvm::new();
+    Uicc::personalize(&mut nvm, &PROFILE).unwrap();
+    nvm
+}
+
+/// Send one command (hex) and return the whole response (data and status word).
+pub(crate) fn send<N: Nvm>(card: &mut Uicc<N>, command: &[u8]) -> Vec<u8> {
+    let mut response = [0u8; RESPONSE_MAX];
+    let n = card.process(command, &mut response);
+    response[..n].to_vec()
+}
+
+/// Send a command given in hex.
+pub(crate) fn send_hex<N: Nvm>(card: &mut Uicc<N>, command: &str) -> Vec<u8> {
+    send(card, &hex::decode(command.replace(' ', "")).unwrap())
+}
+
+/// The status word of a response.
+pub(crate) fn sw(response: &[u8]) -> u16 {
+    match response {
+        [.., a, b] => u16::from_be_bytes([*a, *b]),
+        _ => panic!("response without status word: {response:02X?}"),
+    }
+}
+
+#[test]
+fn an_unformatted_card_answers_6f00_to_everything() {
+    let mut card = Uicc::power_on(RamNvm::<NVM_SIZE>::new());
+    assert!(!card.is_personalized());
+    for cmd in ["00A40004023F00", "00B0000001", "80F2000000", "00C0000010", "00"] {
+        assert_eq!(send_hex(&mut card, cmd), [0x6F, 0x00], "{cmd}");
+    }
+    assert_eq!(card.into_nvm().as_bytes(), RamNvm::<NVM_SIZE>::new().as_bytes(), "nothing written");
+}
+
+#[test]
+fn a_store_smaller_than_the_layout_is_refused() {
+    let mut small = RamNvm::<1024>::new();
+    assert_eq!(Uicc::personalize(&mut small, &PROFILE), Err(crate::NvmError::OutOfRange));
+    let mut card = Uicc::power_on(small);
+    assert_eq!(send_hex(&mut card, "00A4000C023F00"), [0x6F, 0x00]);
+}
+
+#[test]
+fn a_profile_that_does_not_fit_is_refused_before_writing() {
+    let mut nvm = RamNvm::<NVM_SIZE>::new();
+    let long = "x".repeat(200);
+    let bad = Personalization { impi: &long, ..PROFILE };
+    assert_eq!(bad.validate(), Err(crate::ProfileError::Impi));
+    assert_eq!(Uicc::personalize(&mut nvm, &bad), Err(crate::NvmError::OutOfRange));
+    assert_eq!(nvm.as_bytes(), RamNvm::<NVM_SIZE>::new().as_bytes());
+    let five: [&str; 5] = ["tel:1"; 5];
+    assert_eq!(Personalization { impu: &five, ..PROFILE }.validate(), Err(crate::ProfileError::Impu));
+    assert_eq!(Personalization { imsi: "00101x", ..PROFILE }.validate(), Err(crate::ProfileError::Imsi));
+    assert_eq!(Personalization { pin1: "123", ..PROFILE }.validate(), Err(crate::ProfileError::Pin1));
+    assert_eq!(Personalization { iccid: "1234", ..PROFILE }.validate(), Err(crate::ProfileError::Iccid));
+}
+
+#[test]
+fn personalizing_again_replaces_the_image() {
+    let mut nvm = personalized();
+    let mut card = Uicc::power_on(nvm.clone());
+    // Spend a PIN try, then personalize the same store again: the counter is back at 3.
+    send_hex(&mut card, "002000010839393939FFFFFFFF");
+    nvm = card.into_nvm();
+    Uicc::personalize(&mut nvm, &PROFILE).unwrap();
+    assert_eq!(nvm.as_bytes(), personalized().as_bytes());
+}
+
+#[test]
+fn a_too_small_response_buffer_gets_6f00_or_nothing() {
+    let mut card = Uicc::power_on(personalized());
+    let mut small = [0u8; 10];
+    assert_eq!(card.process(&hex::decode("00A40004023F00").unwrap(), &mut small), 2);
+    assert_eq!(small[..2], [0x6F, 0x00]);
+    let mut tiny = [0u8; 1];
+    assert_eq!(card.process(&hex::decode("00A4000C023F00").unwrap(), &mut tiny), 0);
+}
