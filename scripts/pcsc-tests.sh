@@ -33,7 +33,12 @@ target/debug/keysim readers
 
 cargo test -q --test pcsc -- --ignored --nocapture
 
-# The sim-reader end-to-end test serves its own card on the second slot, after the case replay.
+# The sim-reader end-to-end test serves its own card on the second slot, after the case replay:
+# wait until pcscd has seen the replay's card go.
+for _ in $(seq 1 100); do
+  target/debug/keysim readers 2>/dev/null | grep -q "${KEYSIM_PCSC_READER%0}1 (no card)" && break
+  sleep 0.05
+done
 KEYSIM_VPCD_PORT=$((KEYSIM_VPCD_PORT + 1)) KEYSIM_PCSC_READER="${KEYSIM_PCSC_READER%0}1" \
   cargo test -q -p sim-reader --test pcscd_vpcd -- --ignored --nocapture
 

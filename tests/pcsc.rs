@@ -105,7 +105,7 @@ fn command_response_cases_through_pcscd() {
     let mut reader = wait_for_card(&reader_name);
 
     let mut failures = Vec::new();
-    let (mut cases, mut exchanges) = (0, 0);
+    let (mut cases, mut exchanges, mut skipped) = (0, 0, 0);
     let mut name = String::new();
     let mut pending: Option<(usize, Vec<u8>)> = None;
     for (i, raw) in CASES.lines().enumerate() {
@@ -117,6 +117,12 @@ fn command_response_cases_through_pcscd() {
         if let Some(expected) = text.strip_prefix('<') {
             let (sent_at, command) = pending.take().unwrap_or_else(|| panic!("line {line}: '<' without '>'"));
             let expected = case_hex(line, expected);
+            if command.len() == 1 {
+                // vpcd carries a one-byte frame as a control message (0 = power off), so a
+                // one-byte command cannot cross it; the in-process test covers those.
+                skipped += 1;
+                continue;
+            }
             let got = reader.transmit(&command).unwrap_or_else(|e| panic!("line {sent_at}: {e}"));
             exchanges += 1;
             if got != expected {
@@ -154,7 +160,8 @@ fn command_response_cases_through_pcscd() {
     drop(reader);
     let stats = server.join().expect("vpcd server thread").expect("vpcd server");
     eprintln!(
-        "{cases} cases, {exchanges} exchanges through pcscd ('{reader_name}'); server answered {} APDUs",
+        "{cases} cases, {exchanges} exchanges through pcscd ('{reader_name}'), {skipped} one-byte \
+         commands left to the in-process test; server answered {} APDUs",
         stats.apdus
     );
     assert!(cases > 20 && exchanges > 100, "the case file is missing cases");
