@@ -99,15 +99,14 @@ fn emulator_through_pcscd_matches_in_process() {
         // with the odd-parity nibble 9 in front of the first digit.
         assert_eq!(hex::encode(imsi.unwrap()), "080910101032547698");
 
-        // With TCP_QUICKACK a round trip through pcscd takes well under a millisecond; without it
-        // about 45 ms. Allow a wide margin for a loaded machine.
+        // The rate is a figure to report (with TCP_QUICKACK well under a millisecond per APDU,
+        // without it about 45 ms), not something a test asserts.
         let rate = measure_select_mf(through_pcscd.reader_mut(), 200).unwrap();
         eprintln!(
             "SELECT MF through pcscd: {:.0} APDU/s ({:?} per APDU)",
             rate.apdus_per_second(),
             rate.per_apdu()
         );
-        assert!(rate.per_apdu() < Duration::from_millis(10), "{rate:?}");
     });
     stop.store(true, Ordering::Relaxed);
     let stats = server.join().unwrap().unwrap();
