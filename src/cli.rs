@@ -27,6 +27,43 @@ pub enum Command {
     /// The card profile (personalization).
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// GBA key derivations (TS 33.220).
+    #[command(subcommand)]
+    Gba(GbaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GbaCommand {
+    /// Derive Ks, Ks_NAF / Ks_ext_NAF, Ks_int_NAF and the B-TID from CK, IK and RAND (TS 33.220 Annex B).
+    Derive(GbaDeriveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GbaDeriveArgs {
+    /// CK, 16 bytes in hex.
+    #[arg(long)]
+    pub ck: String,
+    /// IK, 16 bytes in hex.
+    #[arg(long)]
+    pub ik: String,
+    /// RAND of the bootstrapping run, 16 bytes in hex.
+    #[arg(long)]
+    pub rand: String,
+    /// The IMPI (private user identity).
+    #[arg(long)]
+    pub impi: String,
+    /// The NAF's FQDN (the text part of NAF_Id).
+    #[arg(long)]
+    pub naf_fqdn: String,
+    /// The 5-byte Ua security protocol identifier (TS 33.220 Annex H), e.g. 0100000001 for MBMS.
+    #[arg(long)]
+    pub ua_protocol: String,
+    /// The BSF's domain for the B-TID (base64(RAND)@domain).
+    #[arg(long, default_value = "bsf.example.org")]
+    pub bsf_domain: String,
+    /// Print JSON: {"ks", "ks_naf", "ks_ext_naf", "ks_int_naf", "btid", "naf_id"} (hex except btid).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,4 @@
-//! The subcommands: each takes its parsed arguments and returns the process exit code.
+//! Card commands: `apdu`, `readers`, `vpcd`, `profile show`.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,32 +12,23 @@ use serde::Serialize;
 use sim_reader::trace::{GsmtapSink, PcapSink, TextTrace, gsmtap};
 use sim_reader::{CardProfile, Emulator, PcscReader, Protocol, Reader, ReaderSelector, Session, Traced};
 
-use crate::cli::{ApduArgs, CardArgs, Cli, Command, ProfileCommand, TraceArgs, VpcdArgs};
+use crate::cli::{ApduArgs, CardArgs, TraceArgs, VpcdArgs};
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Apdu(args) => apdu(args),
-        Command::Readers => readers(),
-        Command::Vpcd(args) => vpcd(args),
-        Command::Profile(ProfileCommand::Show { profile, json }) => profile_show(profile.as_deref(), json),
-    }
-}
-
-fn load_profile(path: Option<&Path>) -> Result<CardProfile> {
+pub(crate) fn load_profile(path: Option<&Path>) -> Result<CardProfile> {
     Ok(match path {
         Some(p) => CardProfile::load(p)?,
         None => CardProfile::default(),
     })
 }
 
-fn profile_show(path: Option<&Path>, json: bool) -> Result<ExitCode> {
+pub fn profile_show(path: Option<&Path>, json: bool) -> Result<ExitCode> {
     let profile = load_profile(path)?;
     let text = if json { profile.to_json() } else { profile.to_toml() };
     println!("{}", text.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
-fn emulator(card: &CardArgs) -> Result<Emulator> {
+pub(crate) fn emulator(card: &CardArgs) -> Result<Emulator> {
     let profile = load_profile(card.profile.as_deref())?;
     let protocol = if card.protocol == "t0" { Protocol::T0 } else { Protocol::T1 };
     let emulator = Emulator::open(&profile, card.card_state.as_deref())
@@ -47,7 +38,7 @@ fn emulator(card: &CardArgs) -> Result<Emulator> {
 }
 
 /// Wrap a reader with the trace sinks asked for.
-fn traced<R: Reader>(reader: R, trace: &TraceArgs) -> Result<Traced<R>> {
+pub(crate) fn traced<R: Reader>(reader: R, trace: &TraceArgs) -> Result<Traced<R>> {
     let mut traced = Traced::new(reader);
     if trace.trace {
         traced.add_sink(TextTrace::new(std::io::stderr()));
@@ -69,7 +60,7 @@ struct JsonExchange {
     sw: String,
 }
 
-fn apdu(args: ApduArgs) -> Result<ExitCode> {
+pub fn apdu(args: ApduArgs) -> Result<ExitCode> {
     // Check every argument before touching the card, so a typo sends nothing.
     let mut commands = Vec::with_capacity(args.apdus.len());
     for (i, text) in args.apdus.iter().enumerate() {
@@ -122,7 +113,7 @@ fn apdu(args: ApduArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn readers() -> Result<ExitCode> {
+pub fn readers() -> Result<ExitCode> {
     let list = sim_reader::list_readers()?;
     if list.is_empty() {
         println!("no PC/SC readers");
@@ -137,7 +128,7 @@ fn readers() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn vpcd(args: VpcdArgs) -> Result<ExitCode> {
+pub fn vpcd(args: VpcdArgs) -> Result<ExitCode> {
     let addr = sim_reader::vpcd::resolve(&format!("{}:{}", args.host, args.port))?;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "serving the card to a non-loopback vpcd address");

@@ -1,0 +1,30 @@
+//! The subcommands: each takes its parsed arguments and returns the process exit code.
+
+mod card;
+mod gba;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, GbaCommand, ProfileCommand};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Apdu(args) => card::apdu(args),
+        Command::Readers => card::readers(),
+        Command::Vpcd(args) => card::vpcd(args),
+        Command::Profile(ProfileCommand::Show { profile, json }) => {
+            card::profile_show(profile.as_deref(), json)
+        }
+        Command::Gba(GbaCommand::Derive(args)) => gba::derive(args),
+    }
+}
+
+/// Decode a hex argument of exactly `N` bytes, naming the option in the error.
+pub(crate) fn hex_array<const N: usize>(option: &str, text: &str) -> Result<[u8; N]> {
+    let bytes = sim_reader::parse_hex(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
+        anyhow::anyhow!("{option}: expected {N} bytes ({} hex digits), got {}", 2 * N, bytes.len())
+    })
+}
