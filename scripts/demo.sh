@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The main job on the built-in emulated card: a card session as an ME starts it (select the USIM,
 # verify PIN1, read the subscriber identity and the service table, then the ISIM identities and
-# the GBA bootstrapping parameters), every APDU decoded on the way.
+# the GBA bootstrapping parameters), every APDU decoded on the way (add --trace for the raw
+# exchanges, --pcap FILE for Wireshark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYSIM=${KEYSIM:-target/release/keysim}
 USIM=A0000000871002FFFFFFFF8907090000
 ISIM=A0000000871004FFFFFFFF8907090000
-exec "$KEYSIM" apdu --emulator --trace "$@" \
+exec "$KEYSIM" apdu --emulator "$@" \
   00A40004023F00 00A40004022FE2 00B000000A \
   00A4040410$USIM \
   002000010831323334FFFFFFFF \
