@@ -4,7 +4,10 @@
 #   1. the card's command/response cases replayed through pcscd with the `pcsc` crate
 #      (tests/pcsc.rs, ignored in a plain `cargo test` because it needs this set-up),
 #   2. the APDU-rate figure through pcscd (reported, not asserted),
-#   3. osmocom pySim-shell against the card (scripts/pysim-check.sh), when pySim is available.
+#   3. GBA_U and MBMS key management through pcscd against the `keysim vpcd` card
+#      (tests/pcsc_mbms.rs), with MTK-generation and APDU-rate figures,
+#   4. osmocom pySim-shell against that card (scripts/pysim-check.sh), when pySim is available:
+#      EF.IMSI, then EF.GBABP, EF.MSK and EF.MUK against what step 3 delivered.
 # pcscd and the card are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +25,8 @@ cargo build -q --bin keysim
 keysim_pcscd_start
 echo "pcscd up (pid $PCSCD_PID, socket $PCSCLITE_CSOCK_NAME, vpcd port $KEYSIM_VPCD_PORT)"
 
-target/debug/keysim vpcd --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" \
+# The card's ATR offers T=0 only, so it answers case-4 data the T=0 way (61 xx, GET RESPONSE).
+target/debug/keysim vpcd --protocol t0 --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" \
   --pcap "$KEYSIM_PCSCD_DIR/vpcd.pcap" 2> "$KEYSIM_PCSCD_DIR/card.log" &
 CARD_PID=$!
 for _ in $(seq 1 100); do
@@ -41,5 +45,10 @@ for _ in $(seq 1 100); do
 done
 KEYSIM_VPCD_PORT=$((KEYSIM_VPCD_PORT + 1)) KEYSIM_PCSC_READER="${KEYSIM_PCSC_READER%0}1" \
   cargo test -q -p sim-reader --test pcscd_vpcd -- --ignored --nocapture
+
+# GBA_U bootstrap, NAF derivation and the MBMS modes against the `keysim vpcd` card (slot 0); the
+# test writes what the network delivered, for pySim to compare with its decoding of the card's EFs.
+export KEYSIM_MBMS_EXPECT="$KEYSIM_PCSCD_DIR/mbms-expect.json"
+cargo test -q --test pcsc_mbms -- --ignored --nocapture
 
 scripts/pysim-check.sh

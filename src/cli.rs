@@ -30,6 +30,14 @@ pub enum Command {
     /// GBA key derivations (TS 33.220).
     #[command(subcommand)]
     Gba(GbaCommand),
+    /// MIKEY messages of MBMS security (RFC 3830, RFC 4563, TS 33.246): decode and build.
+    #[command(subcommand)]
+    Mikey(MikeyCommand),
+    /// SRTP and SRTCP (RFC 3711): protect or unprotect the packets of a file.
+    #[command(subcommand)]
+    Srtp(SrtpCommand),
+    /// Measure SRTP throughput on one core beside libsrtp and the bare crypto, and the card's rates.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,4 +151,303 @@ pub struct VpcdArgs {
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// keysim mikey
+
+#[derive(Debug, Subcommand)]
+pub enum MikeyCommand {
+    /// Decode a MIKEY message and print every payload with its fields; optionally verify its MAC
+    /// and decrypt its key with the MUK (MSK messages) or the MSK (MTK messages).
+    Decode(MikeyDecodeArgs),
+    /// Build an MBMS MIKEY message (TS 33.246): MSK message, MTK message or solicited pull.
+    #[command(subcommand)]
+    Build(MikeyBuildCommand),
+}
+
+/// How `keysim mikey decode --json` describes a message.
+pub const MIKEY_DECODE_JSON_HELP: &str = "\
+JSON output (--json):
+  {\"payloads\": [ {\"type\": \"HDR\", ...}, {\"type\": \"EXT\", ...}, ... ],
+   \"verification\": {...}}                      (only with --muk or --msk)
+
+Every payload object has \"type\" (HDR, KEMAC, T, ID, IDR, V, SP, RAND, ERR, EXT), \"offset\" (of
+its first byte in the message) and \"length\" (bytes, including its next-payload byte). Byte
+strings are lowercase hex; numeric codes come with a \"<key>_name\" beside them where known.
+  HDR    version, data_type, v, prf, csb_id (8 hex digits), cs_count, cs_id_map_type,
+         cs_id_map (SRTP-ID: [{policy_no, ssrc, roc}]; GENERIC-ID: [{cs_id, prot_type, s,
+         policy_nos, session_data, spi}]; empty map: [])
+  EXT    ext_type; Key ID information (type 3, RFC 4563): key_ids [{key_id_type, value}] and
+         key_domain_id, msk_id, key_group (the MSK ID's first 2 bytes), mtk_id as present;
+         other types: data
+  T      ts_type, value (a number), value_hex; NTP-UTC also time (ISO 8601, UTC)
+  RAND   rand
+  ID     id_type, role (IDi / IDr by position), data (text), data_hex
+  IDR    role, id_type, data, data_hex
+  SP     policy_no, prot_type, params [{param_type, value}]
+  KEMAC  encr_alg, encr_data_len, encr_data, mac_alg, mac; key_data [{key_type, key_len, key
+         (only with --show-keys), salt_len, salt (only with --show-keys), kv_type, kv_spi or
+         kv_from and kv_to}] when
+         the key data is readable (NULL encryption, or decrypted with --muk / --msk)
+  V      mac_alg, mac
+  ERR    error_no
+
+verification: {message (MSK, solicited pull, MTK), key (MUK or MSK), mac (valid or invalid),
+  key_domain_id, msk_id, key_group, mtk_id, timestamp, v, key_type, kv_type, salt_present,
+  msk / mtk / salt (only with --show-keys)}
+
+Exit status: 0 decoded (and verified when asked), 1 the MAC did not verify, 2 malformed input
+(the error names the payload and its offset) or a usage error.";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = MIKEY_DECODE_JSON_HELP)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["hex", "input"])))]
+pub struct MikeyDecodeArgs {
+    /// The message in hex (spaces and colons allowed).
+    #[arg(value_name = "HEX")]
+    pub hex: Option<String>,
+    /// Read the message from FILE ("-" for stdin): hex text or raw binary, detected.
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Print JSON (see --help for the shape).
+    #[arg(long)]
+    pub json: bool,
+    /// MUK (Ks_int_NAF / Ks_NAF, 32 bytes hex): verify an MSK message or solicited pull and
+    /// decrypt its MSK.
+    #[arg(long, value_name = "HEX", conflicts_with = "msk")]
+    pub muk: Option<String>,
+    /// MSK (16 bytes hex): verify an MTK message and decrypt its MTK and salt.
+    #[arg(long, value_name = "HEX")]
+    pub msk: Option<String>,
+    /// Print the decrypted keys (MSK, MTK, salt). Without it only their lengths are shown.
+    #[arg(long)]
+    pub show_keys: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MikeyBuildCommand {
+    /// An MSK message protected with the MUK (TS 33.246 §6.3.2).
+    Msk(MikeyBuildMskArgs),
+    /// An MTK message protected with the MSK (TS 33.246 §6.3.3).
+    Mtk(MikeyBuildMtkArgs),
+    /// A solicited pull (TS 33.246 §6.3.2.2.4): an MSK message with MSK key number 0 and no key,
+    /// MAC only, telling the UE to request the current MSK of a Key Group.
+    Pull(MikeyBuildPullArgs),
+}
+
+/// Options every built message shares.
+#[derive(Debug, Args)]
+pub struct MikeyBuildCommon {
+    /// The HDR's CSB ID (8 hex digits). Which identifier TS 33.246 puts here is UNCONFIRMED
+    /// (§6.3.2.1), so it is the caller's choice.
+    #[arg(long, value_name = "HEX8", default_value = "00000000")]
+    pub csb_id: String,
+    /// Write the raw message into FILE instead of printing it in hex.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MikeyBuildMskArgs {
+    /// MUK, 32 bytes hex (Ks_int_NAF for GBA_U, Ks_NAF for GBA_ME).
+    #[arg(long, value_name = "HEX")]
+    pub muk: String,
+    /// IDi: the BM-SC's FQDN (NAF FQDN).
+    #[arg(long, value_name = "FQDN")]
+    pub idi: String,
+    /// IDr: the B-TID of the bootstrap that gave the MUK.
+    #[arg(long, value_name = "BTID")]
+    pub idr: String,
+    /// Key Domain ID (MCC || MNC), 3 bytes hex.
+    #[arg(long, value_name = "HEX6")]
+    pub key_domain: String,
+    /// MSK ID, 4 bytes hex (Key Group || key number); the key number may not be 0.
+    #[arg(long, value_name = "HEX8")]
+    pub msk_id: String,
+    /// The MSK, 16 bytes hex.
+    #[arg(long, value_name = "HEX")]
+    pub msk: String,
+    /// Timestamp value: the MUK's replay counter (decimal or 0x-hex).
+    #[arg(long, value_name = "N")]
+    pub timestamp: String,
+    /// Timestamp type: counter (32 bits), ntp-utc or ntp (64-bit NTP, seconds since 1900 in the
+    /// upper 32 bits).
+    #[arg(long, value_name = "TYPE", default_value = "counter", value_parser = ["counter", "ntp-utc", "ntp"])]
+    pub ts_type: String,
+    /// RAND, at least 16 bytes hex (default: 16 random bytes).
+    #[arg(long, value_name = "HEX")]
+    pub rand: Option<String>,
+    /// Set the V bit: ask the UE for a verification message.
+    #[arg(long)]
+    pub v: bool,
+    #[command(flatten)]
+    pub common: MikeyBuildCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct MikeyBuildMtkArgs {
+    /// MSK, 16 bytes hex.
+    #[arg(long, value_name = "HEX")]
+    pub msk: String,
+    /// Key Domain ID (MCC || MNC), 3 bytes hex.
+    #[arg(long, value_name = "HEX6")]
+    pub key_domain: String,
+    /// MSK ID of the protecting MSK, 4 bytes hex.
+    #[arg(long, value_name = "HEX8")]
+    pub msk_id: String,
+    /// MTK ID in hex (2 bytes in this profile; UNCONFIRMED length, TS 33.246 §6.3.3.1).
+    #[arg(long, value_name = "HEX")]
+    pub mtk_id: String,
+    /// The MTK, 16 bytes hex (the SRTP master key).
+    #[arg(long, value_name = "HEX")]
+    pub mtk: String,
+    /// Salt sent with the MTK, 14 bytes hex (the SRTP master salt).
+    #[arg(long, value_name = "HEX")]
+    pub salt: Option<String>,
+    /// Timestamp COUNTER: the MSK's replay counter.
+    #[arg(long, value_name = "N")]
+    pub counter: u32,
+    /// RAND payload, at least 16 bytes hex (default: none; the transport keys then use an empty
+    /// RAND).
+    #[arg(long, value_name = "HEX")]
+    pub rand: Option<String>,
+    #[command(flatten)]
+    pub common: MikeyBuildCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct MikeyBuildPullArgs {
+    /// MUK, 32 bytes hex (the most recent MUK).
+    #[arg(long, value_name = "HEX")]
+    pub muk: String,
+    /// IDi: the BM-SC's FQDN.
+    #[arg(long, value_name = "FQDN")]
+    pub idi: String,
+    /// IDr: the B-TID of the most recent MUK.
+    #[arg(long, value_name = "BTID")]
+    pub idr: String,
+    /// Key Domain ID (MCC || MNC), 3 bytes hex.
+    #[arg(long, value_name = "HEX6")]
+    pub key_domain: String,
+    /// Key Group whose current MSK the UE shall request, 2 bytes hex.
+    #[arg(long, value_name = "HEX4")]
+    pub key_group: String,
+    /// Timestamp value: the MUK's replay counter (decimal or 0x-hex).
+    #[arg(long, value_name = "N")]
+    pub timestamp: String,
+    /// Timestamp type: counter, ntp-utc or ntp.
+    #[arg(long, value_name = "TYPE", default_value = "counter", value_parser = ["counter", "ntp-utc", "ntp"])]
+    pub ts_type: String,
+    /// RAND, at least 16 bytes hex (default: 16 random bytes).
+    #[arg(long, value_name = "HEX")]
+    pub rand: Option<String>,
+    #[command(flatten)]
+    pub common: MikeyBuildCommon,
+}
+
+// ---------------------------------------------------------------------------------------------
+// keysim srtp
+
+#[derive(Debug, Subcommand)]
+pub enum SrtpCommand {
+    /// Protect RTP (or with --rtcp, RTCP) packets: encrypt, append MKI and tag.
+    Protect(SrtpArgs),
+    /// Unprotect SRTP (or with --rtcp, SRTCP) packets: check tag and replay, decrypt.
+    Unprotect(SrtpArgs),
+}
+
+/// Exit status of `keysim srtp`.
+pub const SRTP_EXIT_HELP: &str = "\
+Packets: with --format hex, one packet per line in hex (blank lines and lines starting with '#'
+are skipped); with --format pcap, a classic pcap file (Ethernet or raw IP) whose IPv4/IPv6 UDP
+payloads are the packets. Output frames keep the input's link, IP and UDP headers with lengths
+and checksums fixed; frames that are not UDP are copied unchanged. Packet N is the Nth packet
+line (hex) or pcap frame N (as Wireshark numbers it).
+
+A packet that fails (authentication, replay, unknown MKI, malformed) is reported on stderr as
+\"packet N: reason\" and not written; the others are.
+
+Exit status:
+  0        every packet was processed
+  1-63     that many packets failed (63 means 63 or more)
+  64       a bad option value (key or salt length, hex, MKI, key derivation rate)
+  65       the input is not a pcap file of a supported link type
+  66       the input cannot be read
+  73       the output cannot be written
+  2        the command line itself is wrong (unknown option, missing value): like every keysim
+           command, this is reported before any packet is read and no output is written";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = SRTP_EXIT_HELP)]
+pub struct SrtpArgs {
+    /// Master key, 16 bytes hex.
+    #[arg(long, value_name = "HEX")]
+    pub key: String,
+    /// Master salt, 14 bytes hex.
+    #[arg(long, value_name = "HEX")]
+    pub salt: String,
+    /// Crypto suite (RFC 4568 name).
+    #[arg(long, value_name = "SUITE", default_value = "AES_CM_128_HMAC_SHA1_80", value_parser = [
+        "AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "NULL_HMAC_SHA1_80", "NULL_HMAC_SHA1_32",
+    ])]
+    pub suite: String,
+    /// The packets are RTCP / SRTCP.
+    #[arg(long)]
+    pub rtcp: bool,
+    /// Master Key Identifier in hex: every packet carries it (its length is the MKI length).
+    #[arg(long, value_name = "HEX")]
+    pub mki: Option<String>,
+    /// Key derivation rate: 0 (derive once) or a power of 2 up to 2^24 (RFC 3711 §4.3.1).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub kdr: u64,
+    /// Input file ("-" for stdin).
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: PathBuf,
+    /// Output file ("-" for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// File format of input and output: hex (one packet per line) or pcap (UDP payloads).
+    #[arg(long, value_name = "FORMAT", default_value = "hex", value_parser = ["hex", "pcap"])]
+    pub format: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// keysim bench
+
+/// What `keysim bench --json` prints.
+pub const BENCH_JSON_HELP: &str = "\
+All figures are measured in this run, on one core, 12-byte RTP header + 1200-byte payload,
+AES_CM_128_HMAC_SHA1_80; each is the best of 3 runs of --seconds after a warm-up.
+
+JSON output (--json); a figure that could not be measured is null and \"notes\" says why:
+  srtp_protect_pps, srtp_unprotect_pps   this project's srtp crate, packets per second
+  crypto_budget_pps                      the bare transform on the same packets: AES-128-CTR over
+                                         the payload (expanded key reused) + HMAC-SHA1 over
+                                         header, payload and ROC (pre-keyed state cloned)
+  libsrtp_protect_pps, libsrtp_unprotect_pps, libsrtp_version
+                                         libsrtp through PyPI pylibsrtp, timed in a Python loop
+  openssl_aes128ctr_1200_Bps, openssl_hmac_sha1_1200_Bps
+                                         bytes per second from `openssl speed -bytes 1200`
+  srtp_protect_vs_libsrtp, srtp_unprotect_vs_libsrtp, srtp_vs_libsrtp (the smaller of the two)
+  srtp_protect_vs_crypto_budget, srtp_unprotect_vs_crypto_budget, srtp_vs_crypto_budget (smaller)
+  card_select_aps                        SELECT MF per second on the in-process emulated card
+  card_mtk_generations_per_s             MBMS AUTHENTICATE MTK Generation per second on it
+  payload_bytes, seconds, python, notes
+
+Python for libsrtp: --python, else $KEYSIM_PYTHON, else the pyenv-srtp venv in the build's
+target directory, else python3; it must import pylibsrtp.";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = BENCH_JSON_HELP)]
+pub struct BenchArgs {
+    /// Print JSON (see --help for the keys).
+    #[arg(long)]
+    pub json: bool,
+    /// Length of each timed run, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub seconds: f64,
+    /// A Python interpreter that can import pylibsrtp.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
 }

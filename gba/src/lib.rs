@@ -62,6 +62,8 @@ pub mod mbms_profile;
 pub mod milenage;
 pub mod naf_id;
 pub mod sqn;
+#[cfg(feature = "std")]
+pub mod ub;
 
 pub use aka::{AkaFailure, AkaSuccess, AuthVector, Autn, Auts};
 pub use btid::BTid;

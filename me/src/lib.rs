@@ -1,3 +1,40 @@
 //! The ME (terminal) of TS 33.246 §6.1 and TS 33.220 §5: GBA_U and GBA_ME clients, the UICC-based and
 //! ME-based MBMS key management paths, and the ME key store.
+//!
+//! | module | what | spec |
+//! |---|---|---|
+//! | [`card`] | the card over any `sim_reader::Reader`: EF.DIR, PIN1, EF.ICCID/UST/IMSI/AD/IMPI, AUTHENTICATE | TS 102 221, TS 31.102, TS 31.103 |
+//! | [`gba_client`] | GBA_U and GBA_ME as the steps of the Ub exchange | TS 33.220 §4.5.2, §5.3.2, Annex G |
+//! | [`key_management`] | the [`MbmsKeyManagement`] trait, the path choice from EF.UST | TS 33.246 §6.1, §6.3 |
+//! | [`uicc_based`] | MSK Update / MTK Generation / deletions over AUTHENTICATE | TS 31.102 §7.1 |
+//! | [`me_based`] | MIKEY verified and stored in the ME | TS 33.246 §6.1, §6.3 |
+//! | [`key_store`] | the ME key store: atomic file, ICCID binding, power-down rules | TS 33.246 §6.1 |
+//! | [`mbms_receiver`] | SRTP contexts keyed by MTK, MKI = MSK ID ‖ MTK ID | RFC 3711, TS 33.246 |
+//! | [`mikey_listener`] | MIKEY over UDP on loopback | TS 33.246 §6.3 |
+//! | [`mbms_profile`] | the values the specifications leave open, in one place | — |
 #![deny(unsafe_code)]
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod card;
+mod error;
+pub mod gba_client;
+pub mod key_management;
+pub mod key_store;
+pub mod mbms_profile;
+pub mod mbms_receiver;
+pub mod me_based;
+pub mod mikey_listener;
+pub mod uicc_based;
+
+pub use card::{App, Card, ServiceTable};
+pub use error::{Error, Result};
+pub use gba_client::{BootstrapOutcome, GbaClient, GbaVariant, NafKey, NafKeys};
+pub use key_management::{
+    KeyManagementPath, MbmsKeyManagement, MikeyKind, MskOutcome, MtkOutcome, choose_path,
+};
+pub use key_store::{CardChange, KeyStore, StoreWarning};
+pub use mbms_receiver::{MbmsReceiver, StreamId};
+pub use me_based::MeBased;
+pub use mikey_listener::{MikeyEvent, MikeyListener, MikeyStats};
+pub use uicc_based::UiccBased;

@@ -1,7 +1,10 @@
 //! The subcommands: each takes its parsed arguments and returns the process exit code.
 
+mod bench;
 mod card;
 mod gba;
+mod mikey;
+mod srtp;
 
 use std::process::ExitCode;
 
@@ -18,6 +21,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             card::profile_show(profile.as_deref(), json)
         }
         Command::Gba(GbaCommand::Derive(args)) => gba::derive(args),
+        Command::Mikey(m) => self::mikey::run(m),
+        Command::Srtp(s) => Ok(self::srtp::run(s)),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The commands of TS 102 221 §10.1.2 (Table 10.5) that the card implements, parsed once from the
 //! APDU into a closed enum, then executed. One module per family: [`file`] (SELECT, STATUS,
-//! READ/UPDATE BINARY and RECORD), [`pin`] (VERIFY, CHANGE PIN), [`get_response`] (T=0).
+//! READ/UPDATE BINARY and RECORD), [`pin`] (VERIFY, CHANGE PIN), [`get_response`] (T=0), and
+//! AUTHENTICATE of TS 31.102 §7.1 in [`authenticate`].
 
+pub(crate) mod authenticate;
 pub(crate) mod file;
 pub(crate) mod get_response;
 pub(crate) mod pin;
@@ -40,6 +42,10 @@ pub(crate) mod ins {
     pub const CHANGE_PIN: u8 = 0x24;
     /// GET RESPONSE.
     pub const GET_RESPONSE: u8 = 0xC0;
+    /// AUTHENTICATE, EVEN instruction (TS 31.102 §7.1.2).
+    pub const AUTHENTICATE_EVEN: u8 = 0x88;
+    /// AUTHENTICATE, ODD instruction (TS 31.102 §7.1.2).
+    pub const AUTHENTICATE_ODD: u8 = 0x89;
 }
 
 /// The two command classes of TS 102 221 §10.1.1 the card accepts on the basic channel.
@@ -71,7 +77,8 @@ impl Class {
     }
 }
 
-/// A parsed command. No `Debug` or `PartialEq`: VERIFY and CHANGE PIN carry PIN values.
+/// A parsed command. No `Debug` or `PartialEq`: VERIFY and CHANGE PIN carry PIN values,
+/// AUTHENTICATE challenges and MIKEY messages.
 #[derive(Clone, Copy)]
 pub(crate) enum Command<'a> {
     /// SELECT (TS 102 221 §11.1.1).
@@ -92,6 +99,8 @@ pub(crate) enum Command<'a> {
     ChangePin(pin::ChangePin<'a>),
     /// GET RESPONSE (TS 102 221 §12.1.1).
     GetResponse(get_response::GetResponse),
+    /// AUTHENTICATE (TS 31.102 §7.1, TS 31.103 §7.1).
+    Authenticate(authenticate::Authenticate<'a>),
 }
 
 impl<'a> Command<'a> {
@@ -107,7 +116,9 @@ impl<'a> Command<'a> {
             | ins::UPDATE_RECORD
             | ins::VERIFY
             | ins::CHANGE_PIN
-            | ins::GET_RESPONSE => Class::Interindustry,
+            | ins::GET_RESPONSE
+            | ins::AUTHENTICATE_EVEN
+            | ins::AUTHENTICATE_ODD => Class::Interindustry,
             _ => return Err(Error::InsNotSupported),
         };
         if class != expected {
@@ -122,6 +133,9 @@ impl<'a> Command<'a> {
             ins::UPDATE_RECORD => Command::UpdateRecord(file::UpdateRecord::parse(c)?),
             ins::VERIFY => Command::Verify(pin::Verify::parse(c)?),
             ins::CHANGE_PIN => Command::ChangePin(pin::ChangePin::parse(c)?),
+            ins::AUTHENTICATE_EVEN | ins::AUTHENTICATE_ODD => {
+                Command::Authenticate(authenticate::Authenticate::parse(c)?)
+            }
             _ => Command::GetResponse(get_response::GetResponse::parse(c)?),
         })
     }
@@ -139,6 +153,7 @@ impl<'a> Command<'a> {
             Command::Verify(c) => c.exec(ctx),
             Command::ChangePin(c) => c.exec(ctx),
             Command::GetResponse(c) => c.exec(ctx, reply),
+            Command::Authenticate(c) => c.exec(ctx, reply),
         }
     }
 }

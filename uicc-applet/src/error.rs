@@ -3,6 +3,7 @@
 
 use apdu::Status;
 
+use crate::mbms_profile;
 use crate::nvm::NvmError;
 
 /// Why a command was not (fully) executed. Converted to a status word only at the APDU edge.
@@ -47,6 +48,22 @@ pub(crate) enum Error {
     TechnicalProblem,
     /// `65 81`: an NVM write failed; the card stops until the next power-on.
     MemoryProblem,
+    /// `98 62`: AKA or MIKEY MAC verification failed.
+    AuthMacFailure,
+    /// `98 63`: the MUK's key lifetime has passed.
+    MukExpired,
+    /// `98 64`: security context, mode or service not supported by this application.
+    ContextNotSupported,
+    /// `98 65`: a MIKEY timestamp or MTK ID not above the stored counter (replay, old message).
+    KeyFreshness,
+    /// `98 66`: no EF.MSK record free for a new Key Domain ID / Key Group.
+    NoMskSpace,
+    /// `98 67`: no EF.MUK record or Ks_int_NAF slot free.
+    NoMukSpace,
+    /// `69 85`: conditions of use not satisfied (no Ks, no B-TID or lifetime, no MUK, no application).
+    ConditionsNotSatisfied,
+    /// `6A 84`: the identifiers do not fit the record that must hold them.
+    RecordTooSmall,
 }
 
 impl From<Error> for Status {
@@ -71,6 +88,14 @@ impl From<Error> for Status {
             Error::IncorrectData => Status::IncorrectData,
             Error::TechnicalProblem => Status::NoPreciseDiagnosis,
             Error::MemoryProblem => Status::MemoryProblem,
+            Error::AuthMacFailure => mbms_profile::SW_MAC_FAILURE,
+            Error::MukExpired => mbms_profile::SW_MUK_EXPIRED,
+            Error::ContextNotSupported => mbms_profile::SW_CONTEXT_NOT_SUPPORTED,
+            Error::KeyFreshness => mbms_profile::SW_KEY_FRESHNESS,
+            Error::NoMskSpace => mbms_profile::SW_NO_MSK_SPACE,
+            Error::NoMukSpace => mbms_profile::SW_NO_MUK_SPACE,
+            Error::ConditionsNotSatisfied => mbms_profile::SW_CONDITIONS,
+            Error::RecordTooSmall => mbms_profile::SW_RECORD_TOO_SMALL,
         }
     }
 }

@@ -7,8 +7,8 @@
 //! HEADER        magic "KSIM", layout version           written last by personalization
 //! JOURNAL_*     commit mark, used length, entries       see crate::journal
 //! PIN1/ADM1     8-byte value + 1-byte tries left
-//! K, OPC, AMF, SQN_ARRAY                                 reserved for AUTHENTICATE (3G, GBA_U)
-//! *_GBA_CONTEXT, *_KS_INT_NAF, MUK_KEYS, MSK_KEYS        reserved for GBA_U and MBMS
+//! K, OPC, AMF, SQN_ARRAY                                 AKA (3G context, GBA bootstrap)
+//! *_GBA_CONTEXT, *_KS_INT_NAF, MSK_KEYS                 GBA_U and MBMS keys (crate::keystore)
 //! EF bodies     one region per fs::Ef, in Ef::ALL order
 //! ```
 
@@ -44,11 +44,11 @@ pub const HEADER: Region = Region { offset: 0, len: 16 };
 /// Magic at the start of a personalized image.
 pub const HEADER_MAGIC: [u8; 4] = *b"KSIM";
 /// Version of this layout, stored after the magic; an image of another version is refused.
-pub const LAYOUT_VERSION: u8 = 1;
+pub const LAYOUT_VERSION: u8 = 2;
 
 /// Capacity of the journal's entry area: the largest single transaction, entry headers included.
-/// Today's largest is an UPDATE BINARY of EF.GBABP (132 bytes); a NAF derivation (Ks_int_NAF slot,
-/// EF.GBANL record, MRU list) needs about 400.
+/// The largest today are a GBA bootstrap (SQN array, GBA context, EF.GBABP: about 400 bytes) and an
+/// MSK Update (EF.MUK record, MUK link, EF.MSK record, two MSK slots: about 290).
 pub const JOURNAL_BODY_LEN: usize = 1536;
 /// Journal commit mark (one byte, written alone so it is atomic).
 pub const JOURNAL_MARK: Region = HEADER.then(1);
@@ -70,36 +70,38 @@ pub const ADM1_TRIES: Region = ADM1_VALUE.then(1);
 pub const K: Region = ADM1_TRIES.then(16);
 /// OPc (TS 35.206).
 pub const OPC: Region = K.then(16);
-/// AMF the card accepts in AUTN.
+/// AMF of the personalization (kept for the network side; the card does not compare it, see
+/// [`CHECK_AMF`](crate::mbms_profile::CHECK_AMF)).
 pub const AMF: Region = OPC.then(2);
-/// SQN array entries (TS 33.102 Annex C.1.2: a = 32, IND of 5 bits).
-pub const SQN_ARRAY_ENTRIES: usize = 32;
-/// SQN array: SEQ values (6 bytes each) by IND; entry 0 holds the personalized SQN.
-pub const SQN_ARRAY: Region = AMF.then(SQN_ARRAY_ENTRIES * 6);
+/// SQN array entries (TS 33.102 Annex C.2.2: 2^IND, IND of 5 bits; `gba::sqn::SQN_ARRAY_LEN`).
+pub const SQN_ARRAY_ENTRIES: usize = gba::sqn::SQN_ARRAY_LEN;
+/// SQN array: SEQ_MS(i) by IND i, 6 bytes each, big-endian (`gba::UsimSqnArray` encoding). The
+/// personalized SQN = SEQ ‖ IND is stored as SEQ in entry IND: the highest SQN accepted so far.
+/// Shared by the USIM and the ISIM: one SQN space per subscription (see `mbms_profile`).
+pub const SQN_ARRAY: Region = AMF.then(gba::sqn::USIM_SQN_STATE_LEN);
 
-/// Bytes of one GBA_U bootstrapping context: Ks (32), state (1), RFU.
-pub const GBA_CONTEXT_LEN: usize = 48;
-/// The USIM's GBA_U context (TS 33.220 §5.3.2, Annex G.1); RAND sits in EF.GBABP.
+/// Bytes of one GBA_U bootstrapping context: state (1), Ks (32), RAND (16), RFU. The RAND kept
+/// here, not the ME-writable copy in EF.GBABP, enters the NAF key derivation.
+pub const GBA_CONTEXT_LEN: usize = 64;
+/// The USIM's GBA_U context (TS 33.220 §5.3.2, Annex G.1).
 pub const USIM_GBA_CONTEXT: Region = SQN_ARRAY.then(GBA_CONTEXT_LEN);
-/// The ISIM's GBA_U context (TS 31.103 §7.1).
+/// The ISIM's GBA_U context (TS 31.103 §7.1: each application has its own Ks and EF.GBABP).
 pub const ISIM_GBA_CONTEXT: Region = USIM_GBA_CONTEXT.then(GBA_CONTEXT_LEN);
-/// Bytes of one Ks_int_NAF slot: key (32), EF.GBANL record, MRU rank, flags, RFU.
+/// Bytes of one Ks_int_NAF slot: state (1), Ks_int_NAF (32), key lifetime in seconds since 1900
+/// (8), LRU stamp (4), RFU. NAF_Id and B-TID are in the EF.GBANL record of the same number; a
+/// USIM slot whose NAF_Id and B-TID an EF.MUK record names is a MUK in use (TS 33.220 Annex G.2).
 pub const KS_INT_NAF_SLOT_LEN: usize = 48;
 /// The USIM's Ks_int_NAF store, one slot per EF.GBANL record (TS 33.220 Annex G.2).
 pub const USIM_KS_INT_NAF: Region = ISIM_GBA_CONTEXT.then(fs::GBANL_RECORDS as usize * KS_INT_NAF_SLOT_LEN);
 /// The ISIM's Ks_int_NAF store.
 pub const ISIM_KS_INT_NAF: Region =
     USIM_KS_INT_NAF.then(fs::ISIM_GBANL_RECORDS as usize * KS_INT_NAF_SLOT_LEN);
-/// Bytes of one MUK slot: the Ks_int_NAF adopted as MUK (32), so a later NAF derivation that
-/// overwrites the Ks_int_NAF slot leaves it intact (TS 33.220 Annex G.2), and flags.
-pub const MUK_SLOT_LEN: usize = 48;
-/// MUK store, one slot per EF.MUK record (TS 33.246 §6.1).
-pub const MUK_KEYS: Region = ISIM_KS_INT_NAF.then(fs::MUK_RECORDS as usize * MUK_SLOT_LEN);
-/// Bytes of one MSK slot: MSK (16), MTK ID high-water mark and flags (TS 33.246 §6.3).
+/// Bytes of one MSK slot: state (1), MSK (16), "an MTK was accepted" flag (1), RFU. The MSK ID and
+/// its counter are in the EF.MSK pair of the same number (TS 33.246 §6.3).
 pub const MSK_SLOT_LEN: usize = 32;
-/// MSK store, one slot per (MSK ID, TS) pair of EF.MSK.
+/// MSK store, one slot per (MSK ID, TS) pair of EF.MSK, record by record.
 pub const MSK_KEYS: Region =
-    MUK_KEYS.then(fs::MSK_RECORDS as usize * fs::MSK_PAIRS_PER_RECORD as usize * MSK_SLOT_LEN);
+    ISIM_KS_INT_NAF.then(fs::MSK_RECORDS as usize * fs::MSK_PAIRS_PER_RECORD as usize * MSK_SLOT_LEN);
 
 /// Start of the EF bodies.
 const EF_DATA_START: usize = MSK_KEYS.end();

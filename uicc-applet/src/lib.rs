@@ -36,6 +36,7 @@
 
 pub mod fs;
 pub mod layout;
+pub mod mbms_profile;
 pub mod nvm;
 pub mod profile;
 #[cfg(any(test, feature = "testing"))]
@@ -46,7 +47,10 @@ mod command;
 mod ef;
 mod error;
 mod journal;
+mod key_files;
+mod keystore;
 mod personalize;
+mod time;
 
 #[cfg(test)]
 mod tests;

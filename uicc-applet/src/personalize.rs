@@ -1,6 +1,9 @@
 //! Personalization: the initial NVM image of a card (TS 31.102 §4.2, TS 31.103 §4.2 and
 //! TS 102 221 §13 file contents; PIN/ADM state of TS 102 221 §9.5).
 
+use gba::sqn::SQN_ARRAY_LEN;
+use gba::{Sqn, UsimSqnArray};
+
 use crate::command::pin::KeyRef;
 use crate::ef;
 use crate::fs::{ARR_RECORDS, App, Ef, IMPU_RECORD_LEN};
@@ -36,8 +39,7 @@ pub(crate) fn format<N: Nvm>(nvm: &mut N, p: &Personalization<'_>) -> Result<(),
     nvm.write(K.offset, &p.k)?;
     nvm.write(OPC.offset, &p.opc)?;
     nvm.write(AMF.offset, &p.amf)?;
-    fill(nvm, SQN_ARRAY, 0x00)?;
-    nvm.write(SQN_ARRAY.offset, &p.sqn)?;
+    nvm.write(SQN_ARRAY.offset, &initial_sqn_array(&p.sqn).to_bytes())?;
 
     for ef in Ef::ALL {
         write_ef(nvm, ef, p)?;
@@ -47,6 +49,19 @@ pub(crate) fn format<N: Nvm>(nvm: &mut N, p: &Personalization<'_>) -> Result<(),
     header[..HEADER_MAGIC.len()].copy_from_slice(&HEADER_MAGIC);
     header[HEADER_MAGIC.len()] = LAYOUT_VERSION;
     nvm.write(HEADER.offset, &header)
+}
+
+/// The SQN array of a new card whose highest accepted SQN is `sqn` (TS 33.102 Annex C.2.2):
+/// SEQ_MS(IND) = SEQ for SQN = SEQ ‖ IND, every other entry zero. The network starts above it.
+pub(crate) fn initial_sqn_array(sqn: &[u8; 6]) -> UsimSqnArray {
+    let sqn = Sqn::from_bytes(sqn);
+    let bits = UsimSqnArray::IND_BITS;
+    let mut seq_ms = [0u64; SQN_ARRAY_LEN];
+    if let Some(entry) = seq_ms.get_mut(sqn.ind(bits) as usize) {
+        *entry = sqn.seq(bits);
+    }
+    // A 48-bit SQN always leaves a SEQ that fits beside its IND.
+    UsimSqnArray::from_seq_ms(seq_ms).unwrap_or_default()
 }
 
 /// Whether `nvm` holds a personalized image of this layout.

@@ -1,9 +1,12 @@
 //! Tests of the whole card through its APDU interface, and of the EF encodings against published
 //! vectors. Shared fixtures live here.
 
+pub(crate) mod authenticate;
 mod command_response;
 mod encodings;
+mod mikey_vectors;
 mod power_cut;
+mod power_cut_auth;
 mod properties;
 
 use crate::{NVM_SIZE, Nvm, Personalization, RESPONSE_MAX, RamNvm, Uicc};
@@ -12,13 +15,16 @@ use crate::{NVM_SIZE, Nvm, Personalization, RESPONSE_MAX, RamNvm, Uicc};
 pub(crate) const IMPUS: &[&str] =
     &["sip:001010123456789@ims.mnc001.mcc001.3gppnetwork.org", "tel:+15551234567"];
 
-/// The test profile: K, OPc, SQN and AMF of TS 35.208 test set 1; PIN1 "1234"; ADM1 "12345678".
+/// The test profile: K, OPc and AMF of TS 35.208 test set 1; PIN1 "1234"; ADM1 "12345678". The
+/// SQN is the card's highest accepted SQN, ff9bb4d0b5e0 (SEQ one below test set 1's
+/// ff9bb4d0b607, IND 0), so that the test set 1 AUTN (and the GBA_U AUTN* of the spec digest §8.3)
+/// are fresh on a new card.
 pub(crate) const PROFILE: Personalization<'static> = Personalization {
     iccid: "8988211000000430010",
     imsi: "001010123456789",
     k: [0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc],
     opc: [0xcd, 0x63, 0xcb, 0x71, 0x95, 0x4a, 0x9f, 0x4e, 0x48, 0xa5, 0x99, 0x4e, 0x37, 0xa0, 0x2b, 0xaf],
-    sqn: [0xff, 0x9b, 0xb4, 0xd0, 0xb6, 0x07],
+    sqn: [0xff, 0x9b, 0xb4, 0xd0, 0xb5, 0xe0],
     amf: [0xb9, 0xb9],
     impi: "001010123456789@ims.mnc001.mcc001.3gppnetwork.org",
     impu: IMPUS,
@@ -106,4 +112,30 @@ fn a_too_small_response_buffer_gets_6f00_or_nothing() {
     assert_eq!(small[..2], [0x6F, 0x00]);
     let mut tiny = [0u8; 1];
     assert_eq!(card.process(&hex::decode("00A4000C023F00").unwrap(), &mut tiny), 0);
+}
+
+#[test]
+fn the_toml_test_profile_mirrors_profile() {
+    // tests/data/applet-test-profile.toml feeds the same command/response cases through pcscd.
+    const TOML: &str = include_str!("../../../tests/data/applet-test-profile.toml");
+    let value = |key: &str| -> String {
+        let line = TOML
+            .lines()
+            .find(|l| l.split('=').next().map(str::trim) == Some(key))
+            .unwrap_or_else(|| panic!("{key} missing"));
+        line.split_once('=').unwrap().1.trim().to_string()
+    };
+    let quoted = |s: &str| format!("\"{s}\"");
+    assert_eq!(value("iccid"), quoted(PROFILE.iccid));
+    assert_eq!(value("imsi"), quoted(PROFILE.imsi));
+    assert_eq!(value("k"), quoted(&hex::encode(PROFILE.k)));
+    assert_eq!(value("opc"), quoted(&hex::encode(PROFILE.opc)));
+    assert_eq!(value("sqn"), quoted(&hex::encode(PROFILE.sqn)));
+    assert_eq!(value("amf"), quoted(&hex::encode(PROFILE.amf)));
+    assert_eq!(value("impi"), quoted(PROFILE.impi));
+    assert_eq!(value("home_domain"), quoted(PROFILE.home_domain));
+    assert_eq!(value("pin1"), quoted(PROFILE.pin1));
+    assert_eq!(value("adm1"), quoted(std::str::from_utf8(&PROFILE.adm1).unwrap()));
+    let impus: Vec<String> = PROFILE.impu.iter().map(|u| quoted(u)).collect();
+    assert_eq!(value("impu"), format!("[{}]", impus.join(", ")));
 }

@@ -1,6 +1,7 @@
-//! Property tests: arbitrary APDU sequences never panic, and a rejected command (status word other
-//! than `90 00`, `61 xx`, `63 Cx`) leaves the NVM image byte-identical. Try counters only go up on
-//! a successful VERIFY / CHANGE PIN. Damaged images never make the card panic either.
+//! Property tests: arbitrary APDU sequences (AUTHENTICATE with random and with well-formed data
+//! included) never panic, and a rejected command (status word other than `90 00`, `61 xx`,
+//! `63 Cx`) leaves the NVM image byte-identical. Try counters only go up on a successful VERIFY /
+//! CHANGE PIN. Damaged images never make the card panic either.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -10,7 +11,7 @@ use super::{personalized, send, send_hex};
 use crate::layout::{ADM1_TRIES, JOURNAL_BODY, JOURNAL_MARK, JOURNAL_USED};
 use crate::{Nvm, RESPONSE_MAX, Transport, Uicc};
 
-const INS: [u8; 9] = [0xA4, 0xB0, 0xD6, 0xB2, 0xDC, 0x20, 0x24, 0xC0, 0xF2];
+const INS: [u8; 11] = [0xA4, 0xB0, 0xD6, 0xB2, 0xDC, 0x20, 0x24, 0xC0, 0xF2, 0x88, 0x89];
 
 /// Data fields worth trying: FIDs and paths of the card, AIDs whole and partial, PIN1, ADM1 and
 /// wrong values, records of the usual lengths, noise.
@@ -32,6 +33,14 @@ fn data() -> impl Strategy<Value = Vec<u8>> {
         "39393939FFFFFFFF",
         "3132333435363738",
         "31323334FFFFFFFF35363738FFFFFFFF",
+        // AUTHENTICATE data: 3G (test set 1), GBA bootstrap (AUTN*), NAF derivation, MBMS modes.
+        "1023553cbe9637a89d218ae64dae47bf351055f328b43577b9b94a9ffac354dfafb3",
+        "DD1023553cbe9637a89d218ae64dae47bf351055f328b43577b9b98c7f3f0d723fb244",
+        "DE15626d73632e6578616d706c652e6f72670100000001267573657240696d732e6d6e633030312e6d63633030312e336770706e6574776f726b2e6f7267",
+        "53060300F1100001",
+        "530B04A0088002636482026162",
+        "5305010100000000",
+        "530502FFFFFFFF",
     ]
     .iter()
     .map(|h| hex::decode(h).unwrap())
@@ -50,7 +59,12 @@ fn data() -> impl Strategy<Value = Vec<u8>> {
 fn apdu() -> impl Strategy<Value = Vec<u8>> {
     let cla = prop_oneof![4 => Just(0x00u8), 2 => Just(0x80u8), 1 => Just(0x01u8), 1 => any::<u8>()];
     let ins = prop_oneof![6 => select(INS.to_vec()), 1 => any::<u8>()];
-    let p = || prop_oneof![3 => select(vec![0u8, 1, 2, 3, 4, 8, 9, 0x0A, 0x0C, 0x0E, 0x82, 0x87, 0xF4]), 1 => any::<u8>()];
+    let p = || {
+        prop_oneof![
+            3 => select(vec![0u8, 1, 2, 3, 4, 8, 9, 0x0A, 0x0C, 0x0E, 0x80, 0x81, 0x82, 0x84, 0x85, 0x87, 0xF4]),
+            1 => any::<u8>()
+        ]
+    };
     let short = (cla, ins, p(), p(), data(), proptest::option::of(any::<u8>())).prop_map(
         |(cla, ins, p1, p2, data, le)| {
             let mut apdu = vec![cla, ins, p1, p2];
@@ -90,6 +104,9 @@ fn opener() -> impl Strategy<Value = Vec<u8>> {
             "00A4000C026FD7",
             "00A4000C026F04",
             "00A4000C026F07",
+            "0088008423DD1023553cbe9637a89d218ae64dae47bf351055f328b43577b9b98c7f3f0d723fb24400",
+            "00D600113E284931553876705933714a306869755a4e726b652f4e513d3d406273662e6578616d706c652e6f726714323033302d31322d33315432333a35393a35395a",
+            "008800843EDE15626d73632e6578616d706c652e6f72670100000001267573657240696d732e6d6e633030312e6d63633030312e336770706e6574776f726b2e6f726700",
         ]
         .iter()
         .map(|h| hex::decode(h).unwrap())
@@ -120,7 +137,11 @@ proptest! {
                 prop_assert!(before == after, "{:02X?} answered {:04X} and changed the NVM", command, sw);
             }
             if before != after {
-                prop_assert!(matches!(ins, Some(0xD6 | 0xDC | 0x20 | 0x24)), "{:02X?} wrote the NVM", command);
+                prop_assert!(
+                    matches!(ins, Some(0xD6 | 0xDC | 0x20 | 0x24 | 0x88 | 0x89)),
+                    "{:02X?} wrote the NVM",
+                    command
+                );
             }
             for counter in [crate::layout::PIN1_TRIES.offset, ADM1_TRIES.offset] {
                 if after[counter] > before[counter] {

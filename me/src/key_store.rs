@@ -1,0 +1,698 @@
+//! The ME key store of ME-based MBMS key management (TS 33.246 §6.1 as changed by CR 001 and
+//! CR 027): MUK, MRK, MSK and MTK in non-volatile memory, bound to the ICCID of the card.
+//!
+//! * A different UICC wipes every MBMS key ([`KeyStore::on_card_inserted`]).
+//! * At power-down MRK, MSK and MTK are dropped or kept, by configuration
+//!   ([`KeyStore::power_down`]); the last successfully used MUK of each BM-SC is always kept, to
+//!   verify the first message of a solicited pull.
+//! * One file, written atomically: a temporary file in the same directory is written and synced,
+//!   renamed over the store, and the directory is synced ([`write_atomically`]).
+//! * A header carries a version, the ICCID and a SHA-256 checksum over header and body; a file that
+//!   is corrupted or truncated is treated as empty, with a warning ([`KeyStore::load_warning`]).
+//!
+//! File layout (integers big-endian):
+//!
+//! ```text
+//! magic "KSIMMEKS" | version u16 | ICCID length u8 | ICCID digits | body length u32
+//! | SHA-256(everything before it, then the body) | body
+//! body: u16 n, n × MUK | u16 n, n × MRK | u16 n, n × MSK | u16 n, n × MTK | next MSK order u64
+//! MUK: L16 IDi | L16 IDr | key 32 | L8 lifetime | flags u8 (1 counter, 2 last used) | counter u64
+//! MRK: L16 IDi | L16 IDr | key 32 | L8 lifetime
+//! MSK: Key Domain ID 3 | MSK ID u32 | key 16 | has MTK ID u8 | MTK ID u32 | order u64
+//! MTK: Key Domain ID 3 | MSK ID u32 | MTK ID u32 | key 16 | has salt u8 | [salt 14]
+//! ```
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use mikey::mbms::{KeyDomainId, Msk, MskId, Mtk, MtkId, MtkSalt, Muk};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// First bytes of a key store file.
+pub const STORE_MAGIC: [u8; 8] = *b"KSIMMEKS";
+/// Format version written and read.
+pub const STORE_VERSION: u16 = 1;
+/// Longest ICCID (ITU-T E.118: 19 or 20 digits).
+pub const ICCID_MAX_LEN: usize = 20;
+const CHECKSUM_LEN: usize = 32;
+
+/// A MUK kept by the ME, named by IDi (BM-SC FQDN) and IDr (B-TID).
+#[derive(Debug)]
+pub struct StoredMuk {
+    /// IDi: the BM-SC (NAF) FQDN.
+    pub idi: Vec<u8>,
+    /// IDr: the B-TID of the bootstrap.
+    pub idr: Vec<u8>,
+    /// The MUK.
+    pub muk: Muk,
+    /// Key lifetime of the bootstrap, as the BSF sent it.
+    pub lifetime: String,
+    /// Timestamp of the last MSK message accepted under this MUK (its replay counter).
+    pub ts_counter: Option<u64>,
+    /// The last successfully used MUK of this IDi.
+    pub last_used: bool,
+}
+
+/// An MRK kept by the ME.
+#[derive(Debug)]
+pub struct StoredMrk {
+    /// The BM-SC (NAF) FQDN.
+    pub idi: Vec<u8>,
+    /// The B-TID.
+    pub idr: Vec<u8>,
+    /// The MRK.
+    pub mrk: gba::Mrk,
+    /// Key lifetime.
+    pub lifetime: String,
+}
+
+/// An MSK kept by the ME.
+#[derive(Debug)]
+pub struct StoredMsk {
+    /// Key Domain ID.
+    pub key_domain_id: KeyDomainId,
+    /// MSK ID.
+    pub msk_id: MskId,
+    /// The MSK.
+    pub msk: Msk,
+    /// MTK ID of the last MTK accepted under this MSK.
+    pub last_mtk_id: Option<MtkId>,
+    /// Delivery order (larger is newer), to delete the older of two MSKs of a Key Group.
+    pub order: u64,
+}
+
+/// An MTK kept by the ME (the latest of each MSK).
+#[derive(Debug)]
+pub struct StoredMtk {
+    /// Key Domain ID.
+    pub key_domain_id: KeyDomainId,
+    /// MSK ID.
+    pub msk_id: MskId,
+    /// MTK ID.
+    pub mtk_id: MtkId,
+    /// The MTK.
+    pub mtk: Mtk,
+    /// The salt, when delivered.
+    pub salt: Option<MtkSalt>,
+}
+
+/// Why a store file was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreWarning {
+    /// The file.
+    pub path: PathBuf,
+    /// Its length.
+    pub len: usize,
+    /// What was wrong with it.
+    pub reason: &'static str,
+}
+
+/// What [`KeyStore::on_card_inserted`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardChange {
+    /// The same UICC as before: keys kept.
+    SameCard,
+    /// No UICC recorded before: the store now belongs to this one (anything in it is wiped).
+    FirstCard,
+    /// A different UICC: every MBMS key was deleted.
+    DifferentCard,
+}
+
+/// The ME key store (see the module documentation).
+#[derive(Debug)]
+pub struct KeyStore {
+    path: PathBuf,
+    iccid: Option<String>,
+    muks: Vec<StoredMuk>,
+    mrks: Vec<StoredMrk>,
+    msks: Vec<StoredMsk>,
+    mtks: Vec<StoredMtk>,
+    next_order: u64,
+    warning: Option<StoreWarning>,
+}
+
+impl KeyStore {
+    /// Opens the store at `path`: empty when the file does not exist, empty with a warning when it
+    /// is corrupted or truncated. Nothing is written until a change is saved.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        remove_stale_temporaries(&path);
+        let mut store = KeyStore::empty(path.clone());
+        let bytes = match fs::read(&path) {
+            Ok(b) => Zeroizing::new(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(store),
+            Err(source) => return Err(Error::Store { path, source }),
+        };
+        match decode(&bytes) {
+            Ok(loaded) => {
+                store.iccid = loaded.iccid;
+                store.muks = loaded.muks;
+                store.mrks = loaded.mrks;
+                store.msks = loaded.msks;
+                store.mtks = loaded.mtks;
+                store.next_order = loaded.next_order;
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    path = %path.display(), len = bytes.len(), reason,
+                    "ME key store is corrupted or truncated: starting with an empty store"
+                );
+                store.warning = Some(StoreWarning { path, len: bytes.len(), reason });
+            }
+        }
+        Ok(store)
+    }
+
+    fn empty(path: PathBuf) -> Self {
+        KeyStore {
+            path,
+            iccid: None,
+            muks: Vec::new(),
+            mrks: Vec::new(),
+            msks: Vec::new(),
+            mtks: Vec::new(),
+            next_order: 0,
+            warning: None,
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Why the file could not be loaded, if it could not.
+    pub fn load_warning(&self) -> Option<&StoreWarning> {
+        self.warning.as_ref()
+    }
+
+    /// The ICCID the keys belong to.
+    pub fn iccid(&self) -> Option<&str> {
+        self.iccid.as_deref()
+    }
+
+    /// True when no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.muks.is_empty() && self.mrks.is_empty() && self.msks.is_empty() && self.mtks.is_empty()
+    }
+
+    /// Binds the store to the inserted card (power-on or UICC change, TS 33.246 §6.1 / CR 001):
+    /// another ICCID than the recorded one deletes every MBMS key. Saves the store.
+    pub fn on_card_inserted(&mut self, iccid: &str) -> Result<CardChange> {
+        if iccid.is_empty() || iccid.len() > ICCID_MAX_LEN || !iccid.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::InvalidInput(format!("'{iccid}' is no ICCID")));
+        }
+        let change = match self.iccid.as_deref() {
+            Some(old) if old == iccid => return Ok(CardChange::SameCard),
+            Some(_) => CardChange::DifferentCard,
+            None => CardChange::FirstCard,
+        };
+        if change == CardChange::DifferentCard {
+            tracing::info!("a different UICC was inserted: deleting every MBMS key of the ME");
+        }
+        self.wipe_keys();
+        self.iccid = Some(iccid.to_owned());
+        self.save()?;
+        Ok(change)
+    }
+
+    /// Power-down (TS 33.246 §6.1 / CR 001): with `keep` every key stays in the file; without it
+    /// MRK, MSK and MTK are deleted and only the last successfully used MUK of each BM-SC stays.
+    /// Saves the store.
+    pub fn power_down(&mut self, keep: bool) -> Result<()> {
+        if !keep {
+            self.mrks.clear();
+            self.msks.clear();
+            self.mtks.clear();
+            self.muks.retain(|m| m.last_used);
+        }
+        self.save()
+    }
+
+    /// Deletes every key (the ICCID binding stays).
+    pub fn wipe_keys(&mut self) {
+        self.muks.clear();
+        self.mrks.clear();
+        self.msks.clear();
+        self.mtks.clear();
+    }
+
+    /// Writes the store to its file atomically.
+    pub fn save(&self) -> Result<()> {
+        let bytes = self.encode();
+        write_atomically(&self.path, &bytes)
+            .map_err(|source| Error::Store { path: self.path.clone(), source })
+    }
+
+    /// The store as file bytes.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        encode(self)
+    }
+
+    // --- MUK -----------------------------------------------------------------------------------
+
+    /// Every MUK.
+    pub fn muks(&self) -> &[StoredMuk] {
+        &self.muks
+    }
+
+    /// The MUK named by IDi and IDr.
+    pub fn muk(&self, idi: &[u8], idr: &[u8]) -> Option<&StoredMuk> {
+        self.muks.iter().find(|m| m.idi == idi && m.idr == idr)
+    }
+
+    /// The MUK named by IDi and IDr, mutably.
+    pub fn muk_mut(&mut self, idi: &[u8], idr: &[u8]) -> Option<&mut StoredMuk> {
+        self.muks.iter_mut().find(|m| m.idi == idi && m.idr == idr)
+    }
+
+    /// Adds or replaces (same IDi and IDr) a MUK; a replaced MUK keeps its counter and last-used
+    /// mark (the same bootstrap gives the same key).
+    pub fn put_muk(&mut self, muk: StoredMuk) {
+        match self.muks.iter_mut().find(|m| m.idi == muk.idi && m.idr == muk.idr) {
+            Some(old) => {
+                old.muk = muk.muk;
+                old.lifetime = muk.lifetime;
+            }
+            None => self.muks.push(muk),
+        }
+    }
+
+    /// Marks the MUK (IDi, IDr) as the last successfully used MUK of its IDi.
+    pub fn mark_muk_used(&mut self, idi: &[u8], idr: &[u8]) {
+        for m in self.muks.iter_mut().filter(|m| m.idi == idi) {
+            m.last_used = m.idr == idr;
+        }
+    }
+
+    /// Deletes the MUK (IDi, IDr); false if there was none.
+    pub fn remove_muk(&mut self, idi: &[u8], idr: &[u8]) -> bool {
+        let before = self.muks.len();
+        self.muks.retain(|m| !(m.idi == idi && m.idr == idr));
+        self.muks.len() != before
+    }
+
+    // --- MRK -----------------------------------------------------------------------------------
+
+    /// Every MRK.
+    pub fn mrks(&self) -> &[StoredMrk] {
+        &self.mrks
+    }
+
+    /// Adds or replaces the MRK of (IDi, IDr).
+    pub fn put_mrk(&mut self, mrk: StoredMrk) {
+        self.mrks.retain(|m| !(m.idi == mrk.idi && m.idr == mrk.idr));
+        self.mrks.push(mrk);
+    }
+
+    // --- MSK -----------------------------------------------------------------------------------
+
+    /// Every MSK.
+    pub fn msks(&self) -> &[StoredMsk] {
+        &self.msks
+    }
+
+    /// The MSK (Key Domain ID, MSK ID).
+    pub fn msk(&self, kd: KeyDomainId, msk_id: MskId) -> Option<&StoredMsk> {
+        self.msks.iter().find(|m| m.key_domain_id == kd && m.msk_id == msk_id)
+    }
+
+    /// The MSK (Key Domain ID, MSK ID), mutably.
+    pub fn msk_mut(&mut self, kd: KeyDomainId, msk_id: MskId) -> Option<&mut StoredMsk> {
+        self.msks.iter_mut().find(|m| m.key_domain_id == kd && m.msk_id == msk_id)
+    }
+
+    /// Stores a delivered MSK: a re-delivered MSK ID gets the new key and keeps its MTK counter and
+    /// its age (as on the card); otherwise, when `per_key_group` MSKs of the same Key Domain and Key
+    /// Group are held, the older one is deleted with its MTK (TS 33.246 §6.3.2.1).
+    pub fn put_msk(&mut self, kd: KeyDomainId, msk_id: MskId, msk: Msk, per_key_group: usize) {
+        if let Some(old) = self.msk_mut(kd, msk_id) {
+            old.msk = msk;
+            return;
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        let same_group = |m: &StoredMsk| m.key_domain_id == kd && m.msk_id.key_group() == msk_id.key_group();
+        while self.msks.iter().filter(|m| same_group(m)).count() >= per_key_group.max(1) {
+            let Some(oldest) = self.msks.iter().filter(|m| same_group(m)).map(|m| m.order).min() else {
+                break;
+            };
+            let gone = self.msks.iter().find(|m| m.order == oldest).map(|m| m.msk_id);
+            self.msks.retain(|m| m.order != oldest);
+            if let Some(gone) = gone {
+                self.mtks.retain(|t| !(t.key_domain_id == kd && t.msk_id == gone));
+            }
+        }
+        self.msks.push(StoredMsk { key_domain_id: kd, msk_id, msk, last_mtk_id: None, order });
+    }
+
+    /// Deletes every MSK (and its MTKs) of a Key Domain and Key Group; returns how many.
+    pub fn remove_msks(&mut self, kd: KeyDomainId, key_group: u16) -> usize {
+        let before = self.msks.len();
+        self.msks.retain(|m| !(m.key_domain_id == kd && m.msk_id.key_group() == key_group));
+        self.mtks.retain(|t| !(t.key_domain_id == kd && t.msk_id.key_group() == key_group));
+        before - self.msks.len()
+    }
+
+    // --- MTK -----------------------------------------------------------------------------------
+
+    /// Every MTK (the latest of each MSK).
+    pub fn mtks(&self) -> &[StoredMtk] {
+        &self.mtks
+    }
+
+    /// Stores the latest MTK of its MSK, replacing the previous one.
+    pub fn put_mtk(&mut self, mtk: StoredMtk) {
+        self.mtks.retain(|t| !(t.key_domain_id == mtk.key_domain_id && t.msk_id == mtk.msk_id));
+        self.mtks.push(mtk);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+struct Loaded {
+    iccid: Option<String>,
+    muks: Vec<StoredMuk>,
+    mrks: Vec<StoredMrk>,
+    msks: Vec<StoredMsk>,
+    mtks: Vec<StoredMtk>,
+    next_order: u64,
+}
+
+fn put_l8(out: &mut Vec<u8>, v: &[u8]) {
+    let n = v.len().min(usize::from(u8::MAX));
+    out.push(n as u8);
+    out.extend_from_slice(&v[..n]);
+}
+
+fn put_l16(out: &mut Vec<u8>, v: &[u8]) {
+    let n = v.len().min(usize::from(u16::MAX));
+    out.extend_from_slice(&(n as u16).to_be_bytes());
+    out.extend_from_slice(&v[..n]);
+}
+
+fn put_count(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n.min(usize::from(u16::MAX)) as u16).to_be_bytes());
+}
+
+fn encode(s: &KeyStore) -> Zeroizing<Vec<u8>> {
+    let mut body = Zeroizing::new(Vec::new());
+    let b = &mut *body;
+    put_count(b, s.muks.len());
+    for m in s.muks.iter().take(usize::from(u16::MAX)) {
+        put_l16(b, &m.idi);
+        put_l16(b, &m.idr);
+        b.extend_from_slice(m.muk.as_bytes());
+        put_l8(b, m.lifetime.as_bytes());
+        b.push(u8::from(m.ts_counter.is_some()) | (u8::from(m.last_used) << 1));
+        b.extend_from_slice(&m.ts_counter.unwrap_or(0).to_be_bytes());
+    }
+    put_count(b, s.mrks.len());
+    for m in s.mrks.iter().take(usize::from(u16::MAX)) {
+        put_l16(b, &m.idi);
+        put_l16(b, &m.idr);
+        b.extend_from_slice(m.mrk.expose());
+        put_l8(b, m.lifetime.as_bytes());
+    }
+    put_count(b, s.msks.len());
+    for m in s.msks.iter().take(usize::from(u16::MAX)) {
+        b.extend_from_slice(&m.key_domain_id.0);
+        b.extend_from_slice(&m.msk_id.0.to_be_bytes());
+        b.extend_from_slice(m.msk.as_bytes());
+        b.push(u8::from(m.last_mtk_id.is_some()));
+        b.extend_from_slice(&m.last_mtk_id.map_or(0, |i| i.0).to_be_bytes());
+        b.extend_from_slice(&m.order.to_be_bytes());
+    }
+    put_count(b, s.mtks.len());
+    for t in s.mtks.iter().take(usize::from(u16::MAX)) {
+        b.extend_from_slice(&t.key_domain_id.0);
+        b.extend_from_slice(&t.msk_id.0.to_be_bytes());
+        b.extend_from_slice(&t.mtk_id.0.to_be_bytes());
+        b.extend_from_slice(t.mtk.as_bytes());
+        match &t.salt {
+            Some(salt) => {
+                b.push(1);
+                b.extend_from_slice(salt.as_bytes());
+            }
+            None => b.push(0),
+        }
+    }
+    b.extend_from_slice(&s.next_order.to_be_bytes());
+
+    let mut out = Zeroizing::new(Vec::with_capacity(64 + body.len()));
+    out.extend_from_slice(&STORE_MAGIC);
+    out.extend_from_slice(&STORE_VERSION.to_be_bytes());
+    put_l8(&mut out, s.iccid.as_deref().unwrap_or("").as_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    let mut h = Sha256::new();
+    h.update(&out[..]);
+    h.update(&body[..]);
+    let digest: [u8; CHECKSUM_LEN] = h.finalize().into();
+    out.extend_from_slice(&digest);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A bounds-checked reader over the file bytes.
+struct Rd<'a>(&'a [u8]);
+
+impl<'a> Rd<'a> {
+    fn take(&mut self, n: usize) -> core::result::Result<&'a [u8], &'static str> {
+        if self.0.len() < n {
+            return Err("truncated");
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn arr<const N: usize>(&mut self) -> core::result::Result<[u8; N], &'static str> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> core::result::Result<u8, &'static str> {
+        Ok(self.arr::<1>()?[0])
+    }
+    fn u16(&mut self) -> core::result::Result<u16, &'static str> {
+        Ok(u16::from_be_bytes(self.arr()?))
+    }
+    fn u32(&mut self) -> core::result::Result<u32, &'static str> {
+        Ok(u32::from_be_bytes(self.arr()?))
+    }
+    fn u64(&mut self) -> core::result::Result<u64, &'static str> {
+        Ok(u64::from_be_bytes(self.arr()?))
+    }
+    fn l8(&mut self) -> core::result::Result<&'a [u8], &'static str> {
+        let n = self.u8()?;
+        self.take(usize::from(n))
+    }
+    fn l16(&mut self) -> core::result::Result<&'a [u8], &'static str> {
+        let n = self.u16()?;
+        self.take(usize::from(n))
+    }
+    fn text(&mut self) -> core::result::Result<String, &'static str> {
+        String::from_utf8(self.l8()?.to_vec()).map_err(|_| "text field is not UTF-8")
+    }
+}
+
+fn decode(bytes: &[u8]) -> core::result::Result<Loaded, &'static str> {
+    let mut r = Rd(bytes);
+    if r.take(STORE_MAGIC.len()).map_err(|_| "shorter than the header")? != STORE_MAGIC {
+        return Err("not a key store file (magic)");
+    }
+    if r.u16()? != STORE_VERSION {
+        return Err("unknown key store version");
+    }
+    let iccid = r.text()?;
+    let body_len = r.u32()? as usize;
+    let header_len = bytes.len() - r.0.len();
+    let checksum: [u8; CHECKSUM_LEN] = r.arr()?;
+    if r.0.len() != body_len {
+        return Err("length disagrees with the header (truncated or extended)");
+    }
+    let mut h = Sha256::new();
+    h.update(&bytes[..header_len]);
+    h.update(r.0);
+    let digest: [u8; CHECKSUM_LEN] = h.finalize().into();
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(&digest[..], &checksum[..])) {
+        return Err("checksum mismatch");
+    }
+    let iccid = match iccid.as_str() {
+        "" => None,
+        s if s.len() <= ICCID_MAX_LEN && s.bytes().all(|b| b.is_ascii_digit()) => Some(iccid),
+        _ => return Err("ICCID field holds no ICCID"),
+    };
+    let mut muks = Vec::new();
+    for _ in 0..r.u16()? {
+        let idi = r.l16()?.to_vec();
+        let idr = r.l16()?.to_vec();
+        let muk = Muk::new(r.arr()?);
+        let lifetime = r.text()?;
+        let flags = r.u8()?;
+        let ts = r.u64()?;
+        muks.push(StoredMuk {
+            idi,
+            idr,
+            muk,
+            lifetime,
+            ts_counter: (flags & 1 != 0).then_some(ts),
+            last_used: flags & 2 != 0,
+        });
+    }
+    let mut mrks = Vec::new();
+    for _ in 0..r.u16()? {
+        let idi = r.l16()?.to_vec();
+        let idr = r.l16()?.to_vec();
+        let mrk = gba::Mrk::new(r.arr()?);
+        let lifetime = r.text()?;
+        mrks.push(StoredMrk { idi, idr, mrk, lifetime });
+    }
+    let mut msks = Vec::new();
+    for _ in 0..r.u16()? {
+        let key_domain_id = KeyDomainId(r.arr()?);
+        let msk_id = MskId(r.u32()?);
+        let msk = Msk::new(r.arr()?);
+        let has = r.u8()?;
+        let last = r.u32()?;
+        let order = r.u64()?;
+        msks.push(StoredMsk {
+            key_domain_id,
+            msk_id,
+            msk,
+            last_mtk_id: (has != 0).then_some(MtkId(last)),
+            order,
+        });
+    }
+    let mut mtks = Vec::new();
+    for _ in 0..r.u16()? {
+        let key_domain_id = KeyDomainId(r.arr()?);
+        let msk_id = MskId(r.u32()?);
+        let mtk_id = MtkId(r.u32()?);
+        let mtk = Mtk::new(r.arr()?);
+        let salt = match r.u8()? {
+            0 => None,
+            _ => Some(MtkSalt::new(r.arr()?)),
+        };
+        mtks.push(StoredMtk { key_domain_id, msk_id, mtk_id, mtk, salt });
+    }
+    let next_order = r.u64()?;
+    if !r.0.is_empty() {
+        return Err("bytes after the body");
+    }
+    Ok(Loaded { iccid, muks, mrks, msks, mtks, next_order })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atomic write
+
+/// The steps of [`write_atomically`], at which a power cut can be simulated with
+/// [`write_atomically_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStep {
+    /// Before the temporary file is created.
+    CreateTemp,
+    /// After the first half of the bytes is written to the temporary file.
+    WriteHalf,
+    /// Before the temporary file is synced.
+    SyncTemp,
+    /// Before the temporary file is renamed over the store.
+    Rename,
+    /// After the rename, before the directory is synced.
+    SyncDir,
+}
+
+impl WriteStep {
+    /// Every step, in order.
+    pub const ALL: [WriteStep; 5] = [
+        WriteStep::CreateTemp,
+        WriteStep::WriteHalf,
+        WriteStep::SyncTemp,
+        WriteStep::Rename,
+        WriteStep::SyncDir,
+    ];
+}
+
+/// Replaces `path` by `bytes` so that a crash at any point leaves the old or the new content:
+/// temporary file in the same directory, write, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomically_with(path, bytes, |_| Ok(()))
+}
+
+/// [`write_atomically`] with `before` called at each [`WriteStep`]; an error from `before` stops the
+/// write right there, as a power cut would (the temporary file is left behind), and is returned.
+/// A real I/O error removes the temporary file.
+pub fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    mut before: impl FnMut(WriteStep) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = temporary_path(path)?;
+    before(WriteStep::CreateTemp)?;
+    let mut cut = None;
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        let (first, second) = bytes.split_at(bytes.len() / 2);
+        f.write_all(first)?;
+        if let Err(e) = before(WriteStep::WriteHalf) {
+            cut = Some(e);
+            return Ok(());
+        }
+        f.write_all(second)?;
+        if let Err(e) = before(WriteStep::SyncTemp) {
+            cut = Some(e);
+            return Ok(());
+        }
+        f.sync_all()?;
+        drop(f);
+        if let Err(e) = before(WriteStep::Rename) {
+            cut = Some(e);
+            return Ok(());
+        }
+        fs::rename(&tmp, path)?;
+        if let Err(e) = before(WriteStep::SyncDir) {
+            cut = Some(e);
+            return Ok(());
+        }
+        fs::File::open(&dir)?.sync_all()
+    })();
+    if let Some(e) = cut {
+        return Err(e);
+    }
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn temporary_path(path: &Path) -> io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| io::Error::other("the store path names no file"))?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".tmp{}", std::process::id()));
+    Ok(path.with_file_name(tmp))
+}
+
+/// Removes temporary files a crash left next to the store (never the store itself).
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".tmp");
+    let Some(prefix) = prefix.to_str().map(str::to_owned) else { return };
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}

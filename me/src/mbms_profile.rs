@@ -1,0 +1,324 @@
+//! The ME's reading of TS 33.246 §6.1 / §6.3 and TS 31.102 §7.1 wherever the specifications
+//! available to the project leave a value open: the AUTHENTICATE framing the ME sends, the SRTP MKI
+//! layout, how many MTKs the receiver keeps, and the key-lifetime rule shared with the card.
+//!
+//! Every value here is a named constant with the clause it should come from, so that it can be
+//! corrected in one line. Items marked UNCONFIRMED come from the project's digests of the
+//! specifications (`spec/uicc-gba.md`, `spec/mikey-srtp.md`) and from `docs/card-interface.md`, not
+//! from the normative text. The card keeps its own copy of the card-side values in
+//! `uicc-applet/src/mbms_profile.rs`; the ME never links the card code.
+
+use mikey::mbms::profile::{MSK_ID_LEN, MTK_ID_LEN};
+use mikey::mbms::{MskId, MtkId};
+
+// ---------------------------------------------------------------------------------------------
+// AUTHENTICATE framing (TS 31.102 §7.1.2; docs/card-interface.md)
+
+/// INS of AUTHENTICATE, EVEN instruction (TS 31.102 §7.1.2): 3G and GBA contexts.
+pub const INS_AUTHENTICATE_EVEN: u8 = 0x88;
+/// INS of AUTHENTICATE, ODD instruction (TS 31.102 §7.1.2): the MBMS context.
+pub const INS_AUTHENTICATE_ODD: u8 = 0x89;
+/// P1 of the EVEN instruction.
+pub const P1_EVEN: u8 = 0x00;
+/// P1 of the ODD instruction: first block of authentication data. UNCONFIRMED beyond the Nokia
+/// TSY (spec digest §2.2); the ME sends every MBMS command as one block (extended APDU when long).
+pub const P1_ODD_FIRST_BLOCK: u8 = 0x80;
+/// P2 of the 3G security context (TS 31.102 Table 7.1.2-1).
+pub const P2_3G_CONTEXT: u8 = 0x81;
+/// P2 of the GBA security context (TS 31.102 Table 7.1.2-1).
+pub const P2_GBA_CONTEXT: u8 = 0x84;
+/// P2 of the MBMS security context (TS 31.102 Table 7.1.2-2).
+pub const P2_MBMS_CONTEXT: u8 = 0x85;
+/// Tag of a successful AUTHENTICATE response (TS 31.102 §7.1.2.1).
+pub const TAG_SUCCESS: u8 = 0xDB;
+/// Tag of a synchronisation failure (TS 31.102 §7.1.2.1).
+pub const TAG_SYNC_FAILURE: u8 = 0xDC;
+/// GBA security context, Bootstrapping Mode (TS 31.102 §7.1.2.3).
+pub const TAG_GBA_BOOTSTRAPPING: u8 = 0xDD;
+/// GBA security context, NAF Derivation Mode (TS 31.102 §7.1.2.4).
+pub const TAG_GBA_NAF_DERIVATION: u8 = 0xDE;
+/// BER-TLV object wrapping the MBMS data (TS 31.102 §7.1.2, Nokia TSY `KMBMSDataObjectTag`).
+pub const TAG_MBMS_DATA: u8 = 0x53;
+/// The BER-TLV wrapper the card may use instead for BER-TLV content (TS 31.102 §7.1.2); accepted
+/// in responses.
+pub const TAG_MBMS_DATA_BER: u8 = 0x73;
+/// MBMS mode "MSK Update". UNCONFIRMED (spec digest §2.6: Nokia TSY only).
+pub const MODE_MSK_UPDATE: u8 = 0x01;
+/// MBMS mode "MTK Generation". UNCONFIRMED (spec digest §2.6).
+pub const MODE_MTK_GENERATION: u8 = 0x02;
+/// MBMS mode "MSK Deletion". UNCONFIRMED (spec digest §2.6).
+pub const MODE_MSK_DELETION: u8 = 0x03;
+/// MBMS mode "MUK Deletion". UNCONFIRMED (spec digest §2.6).
+pub const MODE_MUK_DELETION: u8 = 0x04;
+/// First byte after `DB` when MSK Update verified a solicited pull: `00` ‖ Key Domain ID ‖ Key Group
+/// ‖ [verification message] (the card's convention, `docs/card-interface.md`; a MIKEY message
+/// starts with its version `01`, so the two cannot be confused).
+pub const SOLICITED_PULL_MARKER: u8 = 0x00;
+/// Tag of the MUK ID template in MUK Deletion mode data (TS 31.102 §4.2.81).
+pub const TAG_MUK_ID: u8 = 0xA0;
+/// Tag of MUK Idr (the B-TID) inside the MUK ID (TS 31.102 §4.2.81).
+pub const TAG_MUK_IDR: u8 = 0x80;
+/// Tag of MUK Idi (the BM-SC FQDN) inside the MUK ID (TS 31.102 §4.2.81).
+pub const TAG_MUK_IDI: u8 = 0x82;
+/// Length of the Key Group part of an MSK ID (TS 31.102 §4.2.80).
+pub const KEY_GROUP_LEN: usize = 2;
+
+// ---------------------------------------------------------------------------------------------
+// Services (TS 31.102 §4.2.8 EF.UST)
+
+/// USIM service n°68, GBA.
+pub const UST_GBA: u16 = 68;
+/// USIM service n°69, MBMS security: when available, the ME uses the UICC-based key management
+/// (TS 33.246 §6.1: "Storing the MSKs on the UICC requires a UICC that contains the MBMS
+/// management functions").
+pub const UST_MBMS_SECURITY: u16 = 69;
+
+// ---------------------------------------------------------------------------------------------
+// MUK and MSK bookkeeping in the ME (TS 33.246 §6.1, §6.3.2.1; the same rules as the card)
+
+/// Most MSKs kept per Key Domain ID and Key Group; a further one deletes the older
+/// (TS 33.246 §6.3.2.1 as changed by CR 021; TS 31.102 §4.2.80).
+pub const MSKS_PER_KEY_GROUP: usize = 2;
+/// A freshly delivered MSK accepts any MTK ID, 0 included, for its first MTK; later MTKs need a
+/// greater MTK ID (MGV-F, TS 33.246 §6.3.3). The card's choice (`FIRST_MTK_ID_ANY`), mirrored.
+pub const FIRST_MTK_ID_ANY: bool = true;
+/// An expired MUK is still accepted to verify a solicited pull when it is the most recently used
+/// MUK of that BM-SC (TS 33.246 §6.1 and §6.3.2.2.4 as changed by CR 027 and CR 021). It is
+/// accepted for nothing else.
+pub const EXPIRED_MUK_FOR_SOLICITED_PULL: bool = true;
+
+// ---------------------------------------------------------------------------------------------
+// From MTK to SRTP (spec digest mikey-srtp.md §2.7)
+
+/// SRTP MKI = MSK ID (4 bytes) ‖ MTK ID ([`MTK_ID_LEN`] bytes): lets the receiver pick the MTK.
+/// UNCONFIRMED (spec digest §2.7, TS 33.246 traffic protection clause). The BM-SC side
+/// (`network::bmsc_stream`) must use the same layout.
+pub const MKI_LEN: usize = MSK_ID_LEN + MTK_ID_LEN;
+/// MTKs (SRTP master keys) each stream keeps; adding one more removes the oldest. Two would do
+/// for a clean key change; three leave room for reordering around the change. The ME's choice.
+pub const MTKS_KEPT_PER_STREAM: usize = 3;
+/// SRTP master salt used when an MTK message carries no salt. UNCONFIRMED (spec digest §2.7:
+/// whether the ME then derives a salt with the MIKEY PRF is open); all zero here.
+pub const SALT_WHEN_ABSENT: [u8; 14] = [0; 14];
+
+/// The SRTP MKI of an MTK: MSK ID ‖ MTK ID, big-endian (see [`MKI_LEN`]).
+pub fn mki(msk_id: MskId, mtk_id: MtkId) -> [u8; MKI_LEN] {
+    let mut out = [0u8; MKI_LEN];
+    let (msk, mtk) = out.split_at_mut(MSK_ID_LEN);
+    msk.copy_from_slice(&msk_id.to_bytes());
+    let wide = mtk_id.0.to_be_bytes();
+    mtk.copy_from_slice(&wide[wide.len() - MTK_ID_LEN..]);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time (TS 33.220 §4.5.2 key lifetime; RFC 3830 §6.6 NTP timestamps)
+
+/// Seconds from 1900-01-01 (the NTP epoch) to 1970-01-01 (RFC 868 / RFC 5905).
+pub const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
+/// NTP era rule of RFC 4330 §3: a 32-bit seconds field with its most significant bit clear
+/// counts from 2036-02-07T06:28:16Z (era 1), so 1968 to 2104 read unambiguously. Same as the card.
+pub const NTP_ERA_PIVOT_BIT: u32 = 0x8000_0000;
+/// Only an NTP-UTC timestamp (RFC 3830 type 0) tells the time; NTP (type 1) and COUNTER (type 2)
+/// mean "time unknown", so no MUK is expired by them. UNCONFIRMED (TS 33.246 MIKEY profile); the
+/// card reads it the same way (`TIME_FROM_NTP_UTC_ONLY`).
+pub const TIME_FROM_NTP_UTC_ONLY: bool = true;
+
+/// A point in time as an NTP 64-bit fixed-point value counted from 1900-01-01 in era 0 and beyond
+/// (seconds in the upper 32+ bits, fraction in the lower 32), so that key lifetimes and MIKEY
+/// NTP-UTC timestamps compare directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NtpTime(pub i128);
+
+impl NtpTime {
+    /// The time `unix` seconds (and `fraction`/2^32) after 1970-01-01T00:00:00Z.
+    pub fn from_unix(unix: i64, fraction: u32) -> Self {
+        NtpTime((i128::from(unix + NTP_UNIX_OFFSET) << 32) | i128::from(fraction))
+    }
+
+    /// Seconds since 1970-01-01T00:00:00Z, rounded down.
+    pub fn unix_seconds(self) -> i64 {
+        ((self.0 >> 32) as i64) - NTP_UNIX_OFFSET
+    }
+
+    /// The time a MIKEY NTP timestamp value names, with the era rule of [`NTP_ERA_PIVOT_BIT`].
+    pub fn from_ntp64(value: u64) -> Self {
+        let seconds = (value >> 32) as u32;
+        let era = if seconds & NTP_ERA_PIVOT_BIT == 0 { 1i128 } else { 0 };
+        NtpTime(((era << 32) + i128::from(seconds)) << 32 | i128::from(value as u32))
+    }
+
+    /// The MIKEY NTP timestamp value of this time (era bits dropped, RFC 4330 §3).
+    pub fn to_ntp64(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+/// The time a MIKEY timestamp tells, if it tells one (see [`TIME_FROM_NTP_UTC_ONLY`]).
+pub fn message_time(ts: &mikey::Timestamp) -> Option<NtpTime> {
+    match *ts {
+        mikey::Timestamp::NtpUtc(v) => Some(NtpTime::from_ntp64(v)),
+        mikey::Timestamp::Ntp(v) if !TIME_FROM_NTP_UTC_ONLY => Some(NtpTime::from_ntp64(v)),
+        _ => None,
+    }
+}
+
+/// Whether a key with lifetime `lifetime` has expired at the time of a message stamped `ts`: the
+/// lifetime lies before the message time, compared in whole seconds as the card does (a fraction of
+/// a second is dropped on both sides). A message that tells no time expires nothing.
+pub fn is_expired(lifetime: NtpTime, ts: &mikey::Timestamp) -> bool {
+    message_time(ts).is_some_and(|now| (lifetime.0 >> 32) < (now.0 >> 32))
+}
+
+/// Earliest year of a key lifetime the ME (like the card) reads: the NTP epoch.
+pub const KEY_LIFETIME_MIN_YEAR: i64 = 1900;
+
+/// Shortest key lifetime text: `YYYY-MM-DDThh:mm:ss` (then `Z`, a fraction or an offset).
+pub const KEY_LIFETIME_BASE_LEN: usize = 19;
+
+/// Parses a key lifetime as the BSF sends it (TS 24.109 §4.2, an XML `dateTime` in UTC:
+/// `YYYY-MM-DDThh:mm:ssZ`). As on the card, a fractional second (then dropped), a `±hh:mm` offset
+/// and a missing zone (read as UTC) are accepted, and years before [`KEY_LIFETIME_MIN_YEAR`] are
+/// not. `None` if the text is no such time.
+pub fn parse_key_lifetime(text: &[u8]) -> Option<NtpTime> {
+    let base = text.get(..KEY_LIFETIME_BASE_LEN)?;
+    let num = |range: core::ops::Range<usize>| -> Option<i64> {
+        let digits = base.get(range)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(digits.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+    };
+    let sep = |at: usize, c: u8| base.get(at) == Some(&c);
+    if !(sep(4, b'-') && sep(7, b'-') && (sep(10, b'T') || sep(10, b't')) && sep(13, b':') && sep(16, b':')) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if year < KEY_LIFETIME_MIN_YEAR
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+    {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = text.get(KEY_LIFETIME_BASE_LEN..)?;
+    if let Some((b'.', tail)) = rest.split_first() {
+        let digits = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &tail[digits..];
+    }
+    let offset = match rest {
+        b"" | b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let digits = [*h1, *h2, *m1, *m2];
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let h = i64::from(h1 - b'0') * 10 + i64::from(h2 - b'0');
+            let m = i64::from(m1 - b'0') * 10 + i64::from(m2 - b'0');
+            if h > 14 || m > 59 {
+                return None;
+            }
+            let off = h * 3600 + m * 60;
+            if *sign == b'+' { off } else { -off }
+        }
+        _ => return None,
+    };
+    let unix = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(NtpTime::from_unix(unix, 0))
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if is_leap(year) => 29,
+        _ => 28,
+    }
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetime_parses_known_instants() {
+        // 2000-01-01T00:00:00Z is Unix 946684800 (POSIX date arithmetic, `date -u -d @946684800`).
+        assert_eq!(parse_key_lifetime(b"2000-01-01T00:00:00Z").unwrap().unix_seconds(), 946_684_800);
+        // 2038-01-19T03:14:07Z is Unix 2^31 - 1.
+        assert_eq!(parse_key_lifetime(b"2038-01-19T03:14:07Z").unwrap().unix_seconds(), 2_147_483_647);
+        // Leap day and an offset: 2024-02-29T12:00:00+01:00 is 11:00Z, Unix 1709204400.
+        assert_eq!(parse_key_lifetime(b"2024-02-29T12:00:00+01:00").unwrap().unix_seconds(), 1_709_204_400);
+        // A fraction is dropped; no zone reads as UTC (the card's reading).
+        let whole = parse_key_lifetime(b"2000-01-01T00:00:00Z").unwrap();
+        assert_eq!(parse_key_lifetime(b"2000-01-01T00:00:00.5Z"), Some(whole));
+        assert_eq!(parse_key_lifetime(b"2000-01-01T00:00:00"), Some(whole));
+    }
+
+    #[test]
+    fn lifetime_refuses_non_times() {
+        for bad in [
+            &b""[..],
+            b"1899-12-31T23:59:59Z",
+            b"2000-13-01T00:00:00Z",
+            b"2001-02-29T00:00:00Z",
+            b"2000-01-01 00:00:00Z",
+            b"2000-01-01T24:00:00Z",
+            b"2000-01-01T00:00:00.Z",
+            b"2000-01-01T00:00:00+1:00",
+            b"2000-01-01T00:00:00Zjunk",
+            b"20x0-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_key_lifetime(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn ntp_era_rule() {
+        // RFC 4330 §3: 0x80000000 seconds is 1968-01-20T03:14:08Z; small values are after 2036.
+        let t = NtpTime::from_ntp64(0x8000_0000_0000_0000);
+        assert_eq!(t.unix_seconds(), 0x8000_0000i64 - NTP_UNIX_OFFSET);
+        let t = NtpTime::from_ntp64(0x0000_0001_0000_0000);
+        assert_eq!(t.unix_seconds(), (1i64 << 32) + 1 - NTP_UNIX_OFFSET);
+        let now = NtpTime::from_unix(1_700_000_000, 7);
+        assert_eq!(NtpTime::from_ntp64(now.to_ntp64()), now);
+    }
+
+    #[test]
+    fn expiry_needs_ntp_utc() {
+        let lifetime = parse_key_lifetime(b"2020-01-01T00:00:00Z").unwrap();
+        let later = NtpTime::from_unix(lifetime.unix_seconds() + 1, 0).to_ntp64();
+        assert!(is_expired(lifetime, &mikey::Timestamp::NtpUtc(later)));
+        assert!(!is_expired(lifetime, &mikey::Timestamp::NtpUtc(lifetime.to_ntp64())));
+        // Within the same second: not expired (whole seconds, as on the card).
+        assert!(!is_expired(lifetime, &mikey::Timestamp::NtpUtc(lifetime.to_ntp64() | 0xFFFF_FFFF)));
+        assert!(!is_expired(lifetime, &mikey::Timestamp::Ntp(later)));
+        assert!(!is_expired(lifetime, &mikey::Timestamp::Counter(u32::MAX)));
+    }
+
+    #[test]
+    fn mki_is_msk_id_then_mtk_id() {
+        assert_eq!(mki(MskId(0x0102_0304), MtkId(0x0506)), [1, 2, 3, 4, 5, 6]);
+    }
+}

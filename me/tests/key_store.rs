@@ -1,0 +1,236 @@
+//! The ME key store (TS 33.246 §6.1 as changed by CR 001 / CR 027): ICCID binding, power-down,
+//! the last used MUK, corruption and truncation, atomic replacement. The keys come from the BM-SC
+//! stream generator of the `network` crate; files are inspected as bytes.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use me::key_store::{WriteStep, write_atomically_with};
+use me::{CardChange, Error, KeyStore, MbmsKeyManagement, MeBased, MskOutcome};
+use mikey::mbms::Muk;
+use network::bmsc_stream::{BmscStream, BmscStreamConfig, MskTimestamps};
+use support::{BMSC, BSF, LIFETIME};
+
+const ICCID: &str = "89882110000000000010";
+const OTHER_ICCID: &str = "89882110000000000028";
+
+fn btid(n: u8) -> String {
+    gba::BTid::new(&support::rand(n), BSF).unwrap().as_str().to_owned()
+}
+
+/// An ME-based key management on a fresh store with one MUK, fed one MSK and one MTK; returns it
+/// with the BM-SC (recipient 0) and the second, never used MUK's B-TID.
+fn loaded(path: &Path) -> (MeBased, BmscStream) {
+    let mut store = KeyStore::open(path).unwrap();
+    assert_eq!(store.on_card_inserted(ICCID).unwrap(), CardChange::FirstCard);
+    let mut km = MeBased::new(store);
+    km.install_muk(BMSC.as_bytes(), btid(1).as_bytes(), Muk::new([0x11; 32]), LIFETIME).unwrap();
+    km.install_muk(BMSC.as_bytes(), btid(2).as_bytes(), Muk::new([0x22; 32]), LIFETIME).unwrap();
+    let keys = me::NafKeys {
+        naf_id: support::bmsc_naf_id(),
+        btid: btid(1),
+        lifetime: LIFETIME.into(),
+        key: me::NafKey::KsNaf(gba::KsNaf::new([0x33; 32])),
+    };
+    km.install_naf_keys(&keys).unwrap();
+    // install_naf_keys replaced btid(1)'s MUK by the one derived from Ks_NAF.
+    let muk = gba::mbms_profile::me_based_muk(&gba::KsNaf::new([0x33; 32]));
+    let mut bmsc = BmscStream::new(BmscStreamConfig::new(BMSC, [5; 32])).unwrap();
+    let ue = bmsc.add_recipient(Muk::new(*muk.expose()), &btid(1));
+    bmsc.rotate_msk();
+    let msk = bmsc.msk_message(ue).unwrap();
+    assert!(matches!(km.msk_update(&msk).unwrap(), MskOutcome::Msk { .. }));
+    km.mtk_generate(&bmsc.next_mtk_message().unwrap()).unwrap();
+    (km, bmsc)
+}
+
+fn counts(s: &KeyStore) -> (usize, usize, usize, usize) {
+    (s.muks().len(), s.mrks().len(), s.msks().len(), s.mtks().len())
+}
+
+#[test]
+fn a_different_uicc_wipes_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.bin");
+    let (km, _) = loaded(&path);
+    assert_eq!(counts(km.store()), (2, 1, 1, 1));
+    drop(km);
+
+    let mut same = KeyStore::open(&path).unwrap();
+    assert_eq!(same.on_card_inserted(ICCID).unwrap(), CardChange::SameCard);
+    assert_eq!(counts(&same), (2, 1, 1, 1));
+    assert_eq!(same.on_card_inserted(OTHER_ICCID).unwrap(), CardChange::DifferentCard);
+    assert!(same.is_empty());
+    // On disk too, bound to the new card.
+    let reopened = KeyStore::open(&path).unwrap();
+    assert!(reopened.is_empty() && reopened.load_warning().is_none());
+    assert_eq!(reopened.iccid(), Some(OTHER_ICCID));
+    assert!(matches!(same.on_card_inserted("12ab"), Err(Error::InvalidInput(_))));
+}
+
+#[test]
+fn power_down_keeps_or_drops_by_configuration_and_always_keeps_the_last_used_muk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.bin");
+
+    // Keep: everything survives, counters included (a replayed MTK is still refused).
+    let (km, mut bmsc) = loaded(&path);
+    km.power_down(true).unwrap();
+    let mut store = KeyStore::open(&path).unwrap();
+    store.on_card_inserted(ICCID).unwrap();
+    assert_eq!(counts(&store), (2, 1, 1, 1));
+    let mut km = MeBased::new(store);
+    let mtk2 = bmsc.next_mtk_message().unwrap();
+    km.mtk_generate(&mtk2).unwrap();
+    assert!(matches!(km.mtk_generate(&mtk2), Err(Error::KeyFreshness)));
+
+    // Drop: MRK, MSK, MTK and the unused MUK go; the last used MUK stays, with its counter.
+    km.power_down(false).unwrap();
+    let store = KeyStore::open(&path).unwrap();
+    assert_eq!(counts(&store), (1, 0, 0, 0));
+    let muk = &store.muks()[0];
+    assert!(muk.last_used && muk.idr == btid(1).as_bytes() && muk.ts_counter.is_some());
+    // It still verifies the BM-SC's next message (after power-on, same card).
+    let mut km = MeBased::new(store);
+    km.store_mut().on_card_inserted(ICCID).unwrap();
+    assert!(matches!(km.msk_update(&bmsc.msk_message(0).unwrap()).unwrap(), MskOutcome::Msk { .. }));
+}
+
+/// Load a store file from bytes; returns the store.
+fn load(path: &Path, bytes: &[u8]) -> KeyStore {
+    std::fs::write(path, bytes).unwrap();
+    KeyStore::open(path).unwrap()
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn corrupted_or_truncated_files_load_empty_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.bin");
+    let (km, _) = loaded(&path);
+    drop(km);
+    let good = std::fs::read(&path).unwrap();
+    let ok = load(&path, &good);
+    assert!(ok.load_warning().is_none());
+    assert_eq!(counts(&ok), (2, 1, 1, 1));
+
+    // Every truncation length, from empty to one byte short.
+    for len in 0..good.len() {
+        let s = load(&path, &good[..len]);
+        assert!(s.is_empty() && s.iccid().is_none(), "truncated to {len}");
+        let w = s.load_warning().unwrap_or_else(|| panic!("no warning at length {len}"));
+        assert_eq!(w.len, len);
+    }
+    // Every single flipped byte (and every single flipped bit of one byte).
+    for at in 0..good.len() {
+        let mut bad = good.clone();
+        bad[at] ^= 0x01;
+        let s = load(&path, &bad);
+        assert!(s.is_empty() && s.load_warning().is_some(), "byte {at} flipped");
+    }
+    for bit in 0..8 {
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1 << bit;
+        assert!(load(&path, &bad).load_warning().is_some());
+    }
+    let mut longer = good.clone();
+    longer.push(0);
+    assert!(load(&path, &longer).load_warning().is_some());
+
+    // The warning goes to the log too.
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).finish();
+    std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+    tracing::subscriber::with_default(subscriber, || KeyStore::open(&path).unwrap());
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("WARN") && log.contains("corrupted or truncated"), "{log}");
+}
+
+#[test]
+fn an_interrupted_write_leaves_the_old_or_the_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.bin");
+    let (mut km, mut bmsc) = loaded(&path);
+    let old = km.store().encode().to_vec();
+    assert_eq!(std::fs::read(&path).unwrap(), old);
+    // The next state in memory: one more MTK.
+    km.mtk_generate(&bmsc.next_mtk_message().unwrap()).unwrap();
+    let new = km.store().encode().to_vec();
+    assert_ne!(old, new);
+
+    for step in WriteStep::ALL {
+        std::fs::write(&path, &old).unwrap();
+        let cut = write_atomically_with(&path, &new, |s| {
+            if s == step { Err(std::io::Error::other("power cut")) } else { Ok(()) }
+        });
+        assert!(cut.is_err());
+        let on_disk = std::fs::read(&path).unwrap();
+        let expected = if step == WriteStep::SyncDir { &new } else { &old };
+        assert_eq!(&on_disk, expected, "power cut before {step:?}");
+        let store = KeyStore::open(&path).unwrap();
+        assert!(store.load_warning().is_none(), "{step:?}");
+        assert_eq!(store.encode().as_slice(), expected.as_slice());
+        // Opening cleared the temporary file the cut left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("keys.bin")], "{step:?}");
+    }
+    // A real I/O error (the temporary path is taken by a directory) leaves the old file alone.
+    std::fs::write(&path, &old).unwrap();
+    let tmp = dir.path().join(format!(".keys.bin.tmp{}", std::process::id()));
+    std::fs::create_dir(&tmp).unwrap();
+    assert!(me::key_store::write_atomically(&path, &new).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), old);
+    std::fs::remove_dir(&tmp).unwrap();
+    me::key_store::write_atomically(&path, &new).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), new);
+}
+
+#[test]
+fn debug_output_shows_no_key_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (km, _) = loaded(&dir.path().join("keys.bin"));
+    let text = format!("{km:?}");
+    for leak in ["17, 17, 17", "34, 34, 34", "0x11", "111111", "222222"] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+    assert!(text.contains("Muk(..)"));
+}
+
+#[test]
+fn ntp_utc_and_counter_stores_round_trip() {
+    // A store written with every optional field set reads back byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.bin");
+    let mut store = KeyStore::open(&path).unwrap();
+    store.on_card_inserted(ICCID).unwrap();
+    let mut km = MeBased::new(store);
+    km.install_muk(BMSC.as_bytes(), btid(7).as_bytes(), Muk::new([7; 32]), "2030-01-01T00:00:00Z").unwrap();
+    let mut cfg = BmscStreamConfig::new(BMSC, [9; 32]);
+    cfg.msk_timestamps = MskTimestamps::NtpUtc;
+    let mut bmsc = BmscStream::new(cfg).unwrap();
+    bmsc.set_time(1_800_000_000); // 2027-01-15, before the lifetime
+    let ue = bmsc.add_recipient(Muk::new([7; 32]), &btid(7));
+    bmsc.rotate_msk();
+    km.msk_update(&bmsc.msk_message(ue).unwrap()).unwrap();
+    km.mtk_generate(&bmsc.next_mtk_message().unwrap()).unwrap();
+    let bytes = km.store().encode().to_vec();
+    let again = KeyStore::open(&path).unwrap();
+    assert_eq!(again.encode().as_slice(), bytes.as_slice());
+}

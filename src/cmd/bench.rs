@@ -1,0 +1,734 @@
+//! `keysim bench`: SRTP protect/unprotect throughput (RFC 3711, AES_CM_128_HMAC_SHA1_80, 1200-byte
+//! payloads) on one core, beside libsrtp, the bare crypto on the same packets and OpenSSL, all
+//! measured in the same run; and the emulated card's command rates.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use aes::Aes128;
+use anyhow::{Context, Result, anyhow, bail};
+use ctr::cipher::{InnerIvInit, KeyInit as _, StreamCipher};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha1::Sha1;
+use srtp::{CryptoSuite, MasterKey, Policy, SrtpContext};
+
+use crate::cli::BenchArgs;
+
+/// RTP payload length of every measured packet.
+const PAYLOAD: usize = 1200;
+/// RTP fixed header (RFC 3550 §5.1), no CSRC, no extension.
+const HEADER: usize = 12;
+/// The SRTP tag of the _80 suite.
+const TAG: usize = 10;
+const SSRC: u32 = 0xdead_beef;
+const MASTER_KEY: [u8; 16] = [0x2b; 16];
+const MASTER_SALT: [u8; 14] = [0x17; 14];
+/// Timed runs per figure; the best is kept.
+const REPS: usize = 3;
+/// Packets protected (untimed) before each timed unprotect batch; the same in the Python loop.
+const UNPROTECT_BATCH: usize = 256;
+/// Checked between batches of this many packets, so the clock costs nothing per packet.
+const CLOCK_EVERY: u64 = 256;
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 600.0) {
+        bail!("--seconds: a duration in (0, 600], got {}", args.seconds);
+    }
+    let secs = args.seconds;
+    let mut notes: Vec<String> = Vec::new();
+
+    let ours = measure_ours(secs)?;
+    let libsrtp = match find_python(args.python.as_deref()) {
+        Ok(python) => match libsrtp_rates(&python, secs) {
+            Ok(r) => Some((python, r)),
+            Err(e) => {
+                notes.push(format!("libsrtp not measured: {e:#}"));
+                None
+            }
+        },
+        Err(why) => {
+            notes.push(format!("libsrtp not measured: {why}"));
+            None
+        }
+    };
+    let openssl_secs = secs.round().max(1.0) as u32;
+    let aes_ctr = openssl_speed(&["-evp", "aes-128-ctr"], openssl_secs)
+        .map_err(|e| notes.push(format!("openssl aes-128-ctr not measured: {e:#}")))
+        .ok();
+    let hmac_sha1 = openssl_speed(&["-hmac", "sha1"], openssl_secs)
+        .map_err(|e| notes.push(format!("openssl hmac sha1 not measured: {e:#}")))
+        .ok();
+    let card_select =
+        card_select_rate(secs).map_err(|e| notes.push(format!("card SELECT MF not measured: {e:#}"))).ok();
+    let card_mtk = card_mtk_rate(secs)
+        .map_err(|e| notes.push(format!("card_mtk_generations_per_s not measured: {e:#}")))
+        .ok();
+
+    let ratio = |a: f64, b: Option<f64>| b.filter(|b| *b > 0.0).map(|b| round2(a / b));
+    let (lib_protect, lib_unprotect) = match &libsrtp {
+        Some((_, r)) => (Some(r.protect_pps), Some(r.unprotect_pps)),
+        None => (None, None),
+    };
+    let protect_vs_lib = ratio(ours.protect_pps, lib_protect);
+    let unprotect_vs_lib = ratio(ours.unprotect_pps, lib_unprotect);
+    let protect_vs_budget = round2(ours.protect_pps / ours.budget_pps);
+    let unprotect_vs_budget = round2(ours.unprotect_pps / ours.budget_pps);
+    let min = |a: Option<f64>, b: Option<f64>| Some(a?.min(b?));
+
+    let report = json!({
+        "payload_bytes": PAYLOAD,
+        "suite": CryptoSuite::Aes128CmHmacSha1_80.name(),
+        "seconds": secs,
+        "cpu": cpu_model(),
+        "srtp_protect_pps": ours.protect_pps.round(),
+        "srtp_unprotect_pps": ours.unprotect_pps.round(),
+        "crypto_budget_pps": ours.budget_pps.round(),
+        "libsrtp_protect_pps": lib_protect.map(f64::round),
+        "libsrtp_unprotect_pps": lib_unprotect.map(f64::round),
+        "libsrtp_version": libsrtp.as_ref().map(|(_, r)| format!("pylibsrtp {}", r.version)),
+        "python": libsrtp.as_ref().map(|(p, _)| p.display().to_string()),
+        "openssl_aes128ctr_1200_Bps": aes_ctr.map(f64::round),
+        "openssl_hmac_sha1_1200_Bps": hmac_sha1.map(f64::round),
+        "srtp_protect_vs_libsrtp": protect_vs_lib,
+        "srtp_unprotect_vs_libsrtp": unprotect_vs_lib,
+        "srtp_vs_libsrtp": min(protect_vs_lib, unprotect_vs_lib),
+        "srtp_protect_vs_crypto_budget": protect_vs_budget,
+        "srtp_unprotect_vs_crypto_budget": unprotect_vs_budget,
+        "srtp_vs_crypto_budget": protect_vs_budget.min(unprotect_vs_budget),
+        "card_select_aps": card_select.map(f64::round),
+        "card_mtk_generations_per_s": card_mtk.map(f64::round),
+        "notes": notes,
+    });
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("JSON")?);
+    } else {
+        print_text(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn print_text(r: &Value) {
+    let num = |k: &str| r[k].as_f64();
+    let pps = |k: &str| num(k).map_or_else(|| "not measured".to_owned(), |v| format!("{v:>12.0} /s"));
+    let x = |k: &str| num(k).map_or_else(String::new, |v| format!("{v:.2}x"));
+    println!(
+        "1200-byte RTP payload, {}, one core, best of {REPS} x {} s",
+        r["suite"].as_str().unwrap_or(""),
+        r["seconds"]
+    );
+    println!(
+        "srtp protect           {}   {} libsrtp, {} budget",
+        pps("srtp_protect_pps"),
+        x("srtp_protect_vs_libsrtp"),
+        x("srtp_protect_vs_crypto_budget")
+    );
+    println!(
+        "srtp unprotect         {}   {} libsrtp, {} budget",
+        pps("srtp_unprotect_pps"),
+        x("srtp_unprotect_vs_libsrtp"),
+        x("srtp_unprotect_vs_crypto_budget")
+    );
+    println!("crypto budget          {}", pps("crypto_budget_pps"));
+    println!("libsrtp protect        {}", pps("libsrtp_protect_pps"));
+    println!("libsrtp unprotect      {}", pps("libsrtp_unprotect_pps"));
+    let bps =
+        |k: &str| num(k).map_or_else(|| "not measured".to_owned(), |v| format!("{:>9.1} MB/s", v / 1e6));
+    println!("openssl aes-128-ctr    {}", bps("openssl_aes128ctr_1200_Bps"));
+    println!("openssl hmac(sha1)     {}", bps("openssl_hmac_sha1_1200_Bps"));
+    println!("card SELECT MF         {}", pps("card_select_aps"));
+    println!("card MTK generation    {}", pps("card_mtk_generations_per_s"));
+    if let Some(notes) = r["notes"].as_array() {
+        for n in notes {
+            println!("note: {}", n.as_str().unwrap_or(""));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+
+/// Calls `step` until `secs` have passed; returns calls per second.
+fn rate(secs: f64, mut step: impl FnMut() -> Result<()>) -> Result<f64> {
+    let start = Instant::now();
+    let mut n = 0u64;
+    loop {
+        for _ in 0..CLOCK_EVERY {
+            step()?;
+        }
+        n += CLOCK_EVERY;
+        let t = start.elapsed().as_secs_f64();
+        if t >= secs {
+            return Ok(n as f64 / t);
+        }
+    }
+}
+
+/// Runs `batch` (which returns how many operations it timed and how long they took) until
+/// `secs` of timed work; returns operations per second.
+fn rate_timed(secs: f64, mut batch: impl FnMut() -> Result<(u64, Duration)>) -> Result<f64> {
+    let (mut n, mut timed) = (0u64, Duration::ZERO);
+    while timed.as_secs_f64() < secs {
+        let (k, t) = batch()?;
+        n += k;
+        timed += t;
+    }
+    Ok(n as f64 / timed.as_secs_f64())
+}
+
+fn warm_up(secs: f64) -> f64 {
+    (secs / 5.0).clamp(0.01, 0.2)
+}
+
+// ---------------------------------------------------------------------------------------------
+// This project's SRTP and the bare crypto
+
+struct Ours {
+    protect_pps: f64,
+    unprotect_pps: f64,
+    budget_pps: f64,
+}
+
+fn context() -> Result<SrtpContext> {
+    let key = MasterKey::new(MASTER_KEY, MASTER_SALT, []);
+    SrtpContext::new(Policy::new(CryptoSuite::Aes128CmHmacSha1_80), [key]).map_err(|e| anyhow!("{e}"))
+}
+
+/// An RTP packet with room for the tag: V=2, PT 96, the given SEQ, SSRC, 0xa5 payload.
+fn rtp_buffer() -> Vec<u8> {
+    let mut p = vec![0xa5u8; HEADER + PAYLOAD + TAG];
+    p[..HEADER].fill(0);
+    p[0] = 0x80;
+    p[1] = 96;
+    p[8..12].copy_from_slice(&SSRC.to_be_bytes());
+    p
+}
+
+struct Protect {
+    ctx: SrtpContext,
+    buf: Vec<u8>,
+    seq: u16,
+}
+
+impl Protect {
+    fn new() -> Result<Self> {
+        Ok(Protect { ctx: context()?, buf: rtp_buffer(), seq: 0 })
+    }
+
+    fn step(&mut self) -> Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        self.buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        let n =
+            self.ctx.protect_rtp(black_box(&mut self.buf), HEADER + PAYLOAD).map_err(|e| anyhow!("{e}"))?;
+        black_box(n);
+        Ok(())
+    }
+}
+
+struct Unprotect {
+    tx: SrtpContext,
+    rx: SrtpContext,
+    batch: Vec<Vec<u8>>,
+    seq: u16,
+}
+
+impl Unprotect {
+    fn new() -> Result<Self> {
+        Ok(Unprotect { tx: context()?, rx: context()?, batch: vec![rtp_buffer(); UNPROTECT_BATCH], seq: 0 })
+    }
+
+    /// Protects a batch untimed, then times unprotecting it.
+    fn batch(&mut self) -> Result<(u64, Duration)> {
+        for p in &mut self.batch {
+            self.seq = self.seq.wrapping_add(1);
+            p[2..4].copy_from_slice(&self.seq.to_be_bytes());
+            self.tx.protect_rtp(p, HEADER + PAYLOAD).map_err(|e| anyhow!("{e}"))?;
+        }
+        let start = Instant::now();
+        for p in &mut self.batch {
+            let n = self.rx.unprotect_rtp(black_box(p)).map_err(|e| anyhow!("unprotect: {e}"))?;
+            black_box(n);
+        }
+        Ok((self.batch.len() as u64, start.elapsed()))
+    }
+}
+
+/// The bare SRTP transform on the same packet, with nothing else (CRATES.md §3 (c)): AES-128 in
+/// counter mode over the payload with the expanded key schedule reused (borrowed, as the srtp
+/// crate does), the RFC 3711 §4.1.1 IV, and HMAC-SHA1 over header, payload and ROC from a pre-keyed
+/// state that is cloned per packet, truncated to 80 bits.
+struct Budget {
+    aes: Aes128,
+    mac: Hmac<Sha1>,
+    salt: [u8; 14],
+    buf: Vec<u8>,
+    seq: u16,
+}
+
+impl Budget {
+    fn new() -> Result<Self> {
+        Ok(Budget {
+            aes: Aes128::new(&[0x3c; 16].into()),
+            mac: <Hmac<Sha1> as hmac::KeyInit>::new_from_slice(&[0x5c; 20]).map_err(|e| anyhow!("{e}"))?,
+            salt: [0x17; 14],
+            buf: rtp_buffer(),
+            seq: 0,
+        })
+    }
+
+    fn step(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+        self.buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        let roc = 0u32;
+        let index = (u64::from(roc) << 16) | u64::from(self.seq);
+        let mut iv = [0u8; 16];
+        iv[..14].copy_from_slice(&self.salt);
+        for (b, s) in iv[4..8].iter_mut().zip(SSRC.to_be_bytes()) {
+            *b ^= s;
+        }
+        for (b, s) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
+            *b ^= s;
+        }
+        let mut cm =
+            ctr::Ctr128BE::<&Aes128>::from_core(ctr::CtrCore::inner_iv_init(&self.aes, (&iv).into()));
+        cm.apply_keystream(&mut self.buf[HEADER..HEADER + PAYLOAD]);
+        let mut m = self.mac.clone();
+        m.update(&self.buf[..HEADER + PAYLOAD]);
+        m.update(&roc.to_be_bytes());
+        let tag = m.finalize().into_bytes();
+        self.buf[HEADER + PAYLOAD..].copy_from_slice(&tag[..TAG]);
+        black_box(&self.buf);
+    }
+}
+
+/// The three figures, interleaved run by run so that a slower stretch of the machine hits all of
+/// them alike; the best run of each is kept.
+fn measure_ours(secs: f64) -> Result<Ours> {
+    let (mut p, mut u, mut b) = (Protect::new()?, Unprotect::new()?, Budget::new()?);
+    let w = warm_up(secs);
+    rate(w, || p.step())?;
+    rate_timed(w, || u.batch())?;
+    rate(w, || {
+        b.step();
+        Ok(())
+    })?;
+    let mut best = Ours { protect_pps: 0.0, unprotect_pps: 0.0, budget_pps: 0.0 };
+    for _ in 0..REPS {
+        best.protect_pps = best.protect_pps.max(rate(secs, || p.step())?);
+        best.unprotect_pps = best.unprotect_pps.max(rate_timed(secs, || u.batch())?);
+        best.budget_pps = best.budget_pps.max(rate(secs, || {
+            b.step();
+            Ok(())
+        })?);
+    }
+    Ok(best)
+}
+
+// ---------------------------------------------------------------------------------------------
+// libsrtp through pylibsrtp
+
+struct LibsrtpRates {
+    version: String,
+    protect_pps: f64,
+    unprotect_pps: f64,
+}
+
+/// The Python side: the same packets (12-byte header, 1200 bytes of 0xa5, SSRC deadbeef, fresh
+/// sequence numbers), the same batches and the same best-of-runs rule as the Rust side. The
+/// Python call overhead is part of the figure.
+const LIBSRTP_LOOP: &str = r#"
+import json, sys, time
+import pylibsrtp
+from pylibsrtp import Policy, Session
+
+secs, reps, batch = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+key = bytes([0x2B] * 16 + [0x17] * 14)
+profile = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+
+def session(kind):
+    return Session(policy=Policy(key=key, ssrc_type=kind, srtp_profile=profile))
+
+payload = b"\xa5" * 1200
+headers = [b"\x80\x60" + s.to_bytes(2, "big") + b"\0\0\0\0" + (0xDEADBEEF).to_bytes(4, "big") for s in range(65536)]
+tx, tx2, rx = session(Policy.SSRC_ANY_OUTBOUND), session(Policy.SSRC_ANY_OUTBOUND), session(Policy.SSRC_ANY_INBOUND)
+state = {"seq": 0, "useq": 0}
+
+def protect_rate(duration):
+    protect, seq, n = tx.protect, state["seq"], 0
+    start = time.perf_counter()
+    while True:
+        for _ in range(256):
+            seq = (seq + 1) & 0xFFFF
+            protect(headers[seq] + payload)
+        n += 256
+        elapsed = time.perf_counter() - start
+        if elapsed >= duration:
+            state["seq"] = seq
+            return n / elapsed
+
+def unprotect_rate(duration):
+    protect, unprotect, seq, n, timed = tx2.protect, rx.unprotect, state["useq"], 0, 0.0
+    while timed < duration:
+        packets = []
+        for _ in range(batch):
+            seq = (seq + 1) & 0xFFFF
+            packets.append(protect(headers[seq] + payload))
+        start = time.perf_counter()
+        for p in packets:
+            unprotect(p)
+        timed += time.perf_counter() - start
+        n += batch
+    state["useq"] = seq
+    return n / timed
+
+warm = min(max(secs / 5, 0.01), 0.2)
+protect_rate(warm)
+unprotect_rate(warm)
+best_p = best_u = 0.0
+for _ in range(reps):
+    best_p = max(best_p, protect_rate(secs))
+    best_u = max(best_u, unprotect_rate(secs))
+print(json.dumps({"version": pylibsrtp.__version__, "protect_pps": best_p, "unprotect_pps": best_u}))
+"#;
+
+fn imports_pylibsrtp(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import pylibsrtp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The venv the srtp crate's libsrtp tests create: `<target>/pyenv-srtp`, `<target>` being two
+/// levels above this executable (`target/release/keysim`).
+fn target_venv() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let target = exe.parent()?.parent()?;
+    Some(target.join("pyenv-srtp").join("bin").join("python"))
+}
+
+/// --python, $KEYSIM_PYTHON, the target directory's venv, then python3, whichever imports
+/// pylibsrtp first.
+fn find_python(option: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = option {
+        return if imports_pylibsrtp(p) {
+            Ok(p.to_owned())
+        } else {
+            Err(format!("--python {} cannot import pylibsrtp", p.display()))
+        };
+    }
+    if let Some(p) = std::env::var_os("KEYSIM_PYTHON") {
+        let p = PathBuf::from(p);
+        return if imports_pylibsrtp(&p) {
+            Ok(p)
+        } else {
+            Err(format!("KEYSIM_PYTHON={} cannot import pylibsrtp", p.display()))
+        };
+    }
+    let candidates: Vec<PathBuf> = target_venv().into_iter().chain([PathBuf::from("python3")]).collect();
+    candidates.iter().find(|p| imports_pylibsrtp(p)).cloned().ok_or_else(|| {
+        format!(
+            "no Python that imports pylibsrtp (tried {}); `python3 -m venv V && V/bin/pip install \
+             pylibsrtp`, then --python V/bin/python",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// Runs a command with a time limit; returns its stdout.
+fn output_within(cmd: &mut Command, limit: Duration) -> Result<String> {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let start = Instant::now();
+    loop {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no answer within {} s", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn libsrtp_rates(python: &Path, secs: f64) -> Result<LibsrtpRates> {
+    let limit = Duration::from_secs_f64(60.0 + 20.0 * secs);
+    let out = output_within(
+        Command::new(python).args([
+            "-c",
+            LIBSRTP_LOOP,
+            &secs.to_string(),
+            &REPS.to_string(),
+            &UNPROTECT_BATCH.to_string(),
+        ]),
+        limit,
+    )
+    .with_context(|| format!("{} (pylibsrtp loop)", python.display()))?;
+    let v: Value =
+        serde_json::from_str(out.trim()).with_context(|| format!("pylibsrtp loop printed {out:?}"))?;
+    let num = |k: &str| v[k].as_f64().ok_or_else(|| anyhow!("pylibsrtp loop: no {k} in {out:?}"));
+    Ok(LibsrtpRates {
+        version: v["version"].as_str().unwrap_or("?").to_owned(),
+        protect_pps: num("protect_pps")?,
+        unprotect_pps: num("unprotect_pps")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenSSL
+
+/// Bytes per second of `openssl speed -mr -seconds S -bytes 1200 ARGS` (its `+F:` line).
+fn openssl_speed(what: &[&str], secs: u32) -> Result<f64> {
+    let secs_text = secs.to_string();
+    let mut args = vec!["speed", "-mr", "-seconds", &secs_text, "-bytes", "1200"];
+    args.extend_from_slice(what);
+    let out =
+        output_within(Command::new("openssl").args(&args), Duration::from_secs(30 + 4 * u64::from(secs)))
+            .context("openssl")?;
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("+F:").and_then(|rest| rest.rsplit(':').next()?.trim().parse::<f64>().ok())
+        })
+        .ok_or_else(|| anyhow!("no +F: line in `openssl {}`", args.join(" ")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The emulated card
+
+/// SELECT MF per second through `Session<Emulator>` (TS 102 221 §11.1.1).
+fn card_select_rate(secs: f64) -> Result<f64> {
+    let mut card = sim_reader::Emulator::new(&sim_reader::CardProfile::default())?;
+    let probe = sim_reader::measure_select_mf(&mut card, 200)?;
+    let count = (probe.apdus_per_second() * secs).clamp(200.0, 50_000_000.0) as usize;
+    let mut best = 0f64;
+    for _ in 0..REPS {
+        best = best.max(sim_reader::measure_select_mf(&mut card, count)?.apdus_per_second());
+    }
+    Ok(best)
+}
+
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_owned()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// MTK Generation on the emulated card (docs/card-interface.md, TS 31.102 §7.1.2, TS 33.246 §6.3)
+
+/// MBMS mode bytes of AUTHENTICATE (docs/card-interface.md; UNCONFIRMED values, the card's MBMS
+/// profile module).
+const MODE_MSK_UPDATE: u8 = 0x01;
+const MODE_MTK_GENERATION: u8 = 0x02;
+/// SQN step to the next vector with the same IND (TS 33.102 Annex C.3.2, 5 IND bits).
+const SQN_STEP: u64 = 1 << 5;
+/// Seconds from 1900 (NTP) to 1970 (Unix).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+/// 2032-01-01T00:00:00Z (Unix): the MSK messages' time, inside the MUK's key lifetime.
+const UNIX_2032: u64 = 1_956_528_000;
+/// Key lifetime written with the B-TID (ASCII UTC, TS 24.109 §4.2).
+const KEY_LIFETIME: &str = "2035-01-01T00:00:00Z";
+const BMSC_FQDN: &str = "bmsc.example.org";
+const BSF_DOMAIN: &str = "bsf.example.org";
+/// MTK IDs have 16 bits in this profile: a new MSK after this many MTKs.
+const MTKS_PER_MSK: u32 = 60_000;
+/// MTK messages built (untimed) before each timed batch of MTK Generations.
+const MTK_BATCH: usize = 64;
+
+type Card = sim_reader::Session<sim_reader::Emulator>;
+
+/// One exchange that must end `90 00`; returns the response data.
+fn card_ok(s: &mut Card, what: &str, apdu: &[u8]) -> Result<Vec<u8>> {
+    let ex = s.transmit_apdu(apdu).with_context(|| what.to_owned())?;
+    if ex.sw() != 0x9000 {
+        bail!("{what}: the card answered {:04X} ({})", ex.sw(), ex.status);
+    }
+    Ok(ex.data)
+}
+
+/// A short command APDU `header Lc data [Le = 00]`.
+fn short_apdu(header: [u8; 4], data: &[u8], le: bool) -> Result<Vec<u8>> {
+    let lc = u8::try_from(data.len()).map_err(|_| anyhow!("command data longer than 255 bytes"))?;
+    let mut c = header.to_vec();
+    c.push(lc);
+    c.extend_from_slice(data);
+    if le {
+        c.push(0);
+    }
+    Ok(c)
+}
+
+/// AUTHENTICATE in the MBMS context: ODD instruction, P1 80, P2 85, data `53 L mode message`.
+fn mbms_authenticate(mode: u8, message: &[u8]) -> Result<Vec<u8>> {
+    let mut data = vec![0x53];
+    match message.len() + 1 {
+        n if n < 0x80 => data.push(n as u8),
+        n if n <= 0xFF => data.extend([0x81, n as u8]),
+        _ => bail!("MIKEY message too long for one short APDU"),
+    }
+    data.push(mode);
+    data.extend_from_slice(message);
+    short_apdu([0x00, 0x89, 0x80, 0x85], &data, true)
+}
+
+/// The card with a MUK: ADF.USIM selected, PIN1 verified, GBA_U bootstrap (TS 33.220 §5.3.2) with
+/// the profile's K and OPc, B-TID and lifetime written, NAF derivation for the BM-SC (Annex G).
+/// Returns the card, the MUK (Ks_int_NAF, computed on the network side), the B-TID and the Key
+/// Domain ID.
+fn card_with_muk() -> Result<(Card, mikey::mbms::Muk, String, mikey::mbms::KeyDomainId)> {
+    let profile = sim_reader::CardProfile::default();
+    let mut s = sim_reader::Session::new(sim_reader::Emulator::new(&profile)?);
+    card_ok(
+        &mut s,
+        "SELECT ADF.USIM",
+        &[0x00, 0xA4, 0x04, 0x04, 0x07, 0xA0, 0, 0, 0, 0x87, 0x10, 0x02, 0x00],
+    )?;
+    let mut pin = [0xFFu8; 8];
+    let digits = profile.pin1().as_bytes();
+    pin.get_mut(..digits.len()).ok_or_else(|| anyhow!("PIN1 longer than 8 digits"))?.copy_from_slice(digits);
+    card_ok(&mut s, "VERIFY PIN1", &short_apdu([0x00, 0x20, 0x00, 0x01], &pin, false)?)?;
+
+    let rand = [0x42u8; 16];
+    let sqn =
+        gba::Sqn::new(gba::Sqn::from_bytes(profile.sqn()).value() + SQN_STEP).map_err(|e| anyhow!("{e}"))?;
+    let av =
+        gba::AuthVector::generate(&gba::Milenage::new(profile.k(), profile.opc()), &rand, sqn, profile.amf());
+    let mut data = vec![0xDD, 0x10];
+    data.extend_from_slice(&rand);
+    data.push(0x10);
+    data.extend_from_slice(&av.gba_u_autn().to_bytes());
+    let answer = card_ok(&mut s, "GBA bootstrap", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, true)?)?;
+    match answer.as_slice() {
+        [0xDB, len, res @ ..] if usize::from(*len) == res.len() && av.verify_res(res) => {}
+        other => bail!("GBA bootstrap: expected DB L RES with RES = XRES, got {}", hex::encode(other)),
+    }
+    let btid = gba::BTid::new(&rand, BSF_DOMAIN).map_err(|e| anyhow!("B-TID: {e}"))?;
+    card_ok(&mut s, "SELECT EF.GBABP", &short_apdu([0x00, 0xA4, 0x00, 0x0C], &[0x6F, 0xD6], false)?)?;
+    let mut data = vec![u8::try_from(btid.as_str().len())?];
+    data.extend_from_slice(btid.as_str().as_bytes());
+    data.push(u8::try_from(KEY_LIFETIME.len())?);
+    data.extend_from_slice(KEY_LIFETIME.as_bytes());
+    // EF.GBABP (TS 31.102 §4.2.79): L RAND, then L B-TID L lifetime at offset 1 + 16.
+    card_ok(&mut s, "UPDATE BINARY EF.GBABP", &short_apdu([0x00, 0xD6, 0x00, 1 + 16], &data, false)?)?;
+
+    let naf_id = gba::NafId::new(BMSC_FQDN, gba::UaSecurityProtocolId::MBMS).map_err(|e| anyhow!("{e}"))?;
+    let impi = profile.impi().as_bytes();
+    let (ext, int) =
+        gba::kdf::derive_gba_u_naf_keys(&av.ks(), &rand, impi, &naf_id).map_err(|e| anyhow!("{e}"))?;
+    let mut data = vec![0xDE, u8::try_from(naf_id.as_bytes().len())?];
+    data.extend_from_slice(naf_id.as_bytes());
+    data.push(u8::try_from(impi.len())?);
+    data.extend_from_slice(impi);
+    let answer = card_ok(&mut s, "NAF derivation", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, true)?)?;
+    if answer.get(2..) != Some(&ext.expose()[..]) {
+        bail!("NAF derivation: the card's Ks_ext_NAF differs from the network's");
+    }
+    // Key Domain ID = MCC || MNC in the PLMN coding of TS 24.008 §10.5.1.13 (two-digit MNC).
+    let d: Vec<u8> = profile.imsi().bytes().take(5).map(|c| c.wrapping_sub(b'0')).collect();
+    let [d1, d2, d3, d4, d5] = d[..] else { bail!("IMSI shorter than MCC and MNC") };
+    let key_domain_id = mikey::mbms::KeyDomainId([(d2 << 4) | d1, 0xF0 | d3, (d5 << 4) | d4]);
+    Ok((s, mikey::mbms::Muk::new(*int.expose()), btid.as_str().to_owned(), key_domain_id))
+}
+
+/// MTK Generations per second on the in-process emulated card (TS 33.246 §6.3.3 through
+/// AUTHENTICATE, docs/card-interface.md): after [`card_with_muk`] and an MSK Update, MTK messages
+/// are built untimed in batches, then sent one AUTHENTICATE each; only those exchanges are timed,
+/// and every answer must be `53 1F DB` with the MTK and salt that were sent.
+fn card_mtk_rate(secs: f64) -> Result<f64> {
+    use mikey::mbms::{self, Msk, MskId, MskMessageParams, Mtk, MtkId, MtkMessageParams, MtkSalt};
+    use mikey::{CsIdMap, KeyValidity, Timestamp};
+
+    let (mut card, muk, btid, key_domain_id) = card_with_muk()?;
+    let empty_map = CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT };
+    let mut msk_number = 0u32;
+    let mut new_msk = |card: &mut Card| -> Result<(MskId, [u8; 16])> {
+        msk_number += 1;
+        let msk_id = MskId(0x0001_0000 | msk_number);
+        let msk = [msk_number as u8 ^ 0x3C; 16];
+        let rand = [msk_number as u8; 16];
+        let params = MskMessageParams {
+            csb_id: u32::from(msk_id.key_group()),
+            v_bit: false,
+            timestamp: Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + NTP_UNIX_OFFSET) << 32),
+            rand: &rand,
+            idi: BMSC_FQDN.as_bytes(),
+            idr: btid.as_bytes(),
+            key_domain_id,
+            msk_id,
+            cs_id_map: empty_map,
+            policy: None,
+            validity: KeyValidity::Null,
+        };
+        let mut out = [0u8; 512];
+        let n =
+            mbms::build_msk_message(&muk, &params, &Msk::new(msk), &mut out).map_err(|e| anyhow!("{e}"))?;
+        card_ok(card, "MSK Update", &mbms_authenticate(MODE_MSK_UPDATE, &out[..n])?)?;
+        Ok((msk_id, msk))
+    };
+    let (mut msk_id, mut msk) = new_msk(&mut card)?;
+    let mut mtk_id = 0u32;
+    let mut batch = |card: &mut Card| -> Result<(u64, Duration)> {
+        let mut messages = Vec::with_capacity(MTK_BATCH);
+        for _ in 0..MTK_BATCH {
+            if mtk_id == MTKS_PER_MSK {
+                (msk_id, msk) = new_msk(card)?;
+                mtk_id = 0;
+            }
+            mtk_id += 1;
+            let (mtk, salt) = ([mtk_id as u8; 16], [(mtk_id >> 8) as u8; 14]);
+            let params = MtkMessageParams {
+                csb_id: u32::from(msk_id.key_group()),
+                timestamp: Timestamp::Counter(mtk_id),
+                rand: None,
+                key_domain_id,
+                msk_id,
+                mtk_id: MtkId(mtk_id),
+                cs_id_map: empty_map,
+                policy: None,
+                validity: KeyValidity::Null,
+            };
+            let mut out = [0u8; 512];
+            let salt_key = MtkSalt::new(salt);
+            let n =
+                mbms::build_mtk_message(&Msk::new(msk), &params, &Mtk::new(mtk), Some(&salt_key), &mut out)
+                    .map_err(|e| anyhow!("{e}"))?;
+            let mut expected = vec![0x53, 1 + 16 + 14, 0xDB];
+            expected.extend_from_slice(&mtk);
+            expected.extend_from_slice(&salt);
+            messages.push((mbms_authenticate(MODE_MTK_GENERATION, &out[..n])?, expected));
+        }
+        let start = Instant::now();
+        for (apdu, expected) in &messages {
+            let ex = card.transmit_apdu(black_box(apdu)).context("MTK Generation")?;
+            if ex.sw() != 0x9000 || ex.data != *expected {
+                bail!(
+                    "MTK Generation: expected {} 9000, got {} {:04X}",
+                    hex::encode(expected),
+                    hex::encode(&ex.data),
+                    ex.sw()
+                );
+            }
+        }
+        Ok((messages.len() as u64, start.elapsed()))
+    };
+    rate_timed(warm_up(secs), || batch(&mut card))?;
+    let mut best = 0f64;
+    for _ in 0..REPS {
+        best = best.max(rate_timed(secs, || batch(&mut card))?);
+    }
+    Ok(best)
+}
