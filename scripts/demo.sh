@@ -5,7 +5,7 @@
 # exchanges, --pcap FILE for Wireshark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KEYSIM=${KEYSIM:-target/release/keysim}
+KEYSIM=${KEYSIM:-${CARGO_TARGET_DIR:-target}/release/keysim}
 USIM=A0000000871002FFFFFFFF8907090000
 ISIM=A0000000871004FFFFFFFF8907090000
 exec "$KEYSIM" apdu --emulator "$@" \

@@ -11,6 +11,7 @@
 # pcscd and the card are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+KEYSIM=${KEYSIM:-${CARGO_TARGET_DIR:-target}/debug/keysim}
 source scripts/pcscd-env.sh
 
 CARD_PID=
@@ -26,21 +27,21 @@ keysim_pcscd_start
 echo "pcscd up (pid $PCSCD_PID, socket $PCSCLITE_CSOCK_NAME, vpcd port $KEYSIM_VPCD_PORT)"
 
 # The card's ATR offers T=0 only, so it answers case-4 data the T=0 way (61 xx, GET RESPONSE).
-target/debug/keysim vpcd --protocol t0 --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" \
+"$KEYSIM" vpcd --protocol t0 --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" \
   --pcap "$KEYSIM_PCSCD_DIR/vpcd.pcap" 2> "$KEYSIM_PCSCD_DIR/card.log" &
 CARD_PID=$!
 for _ in $(seq 1 100); do
-  target/debug/keysim readers 2>/dev/null | grep -q "$KEYSIM_PCSC_READER (card" && break
+  "$KEYSIM" readers 2>/dev/null | grep -q "$KEYSIM_PCSC_READER (card" && break
   sleep 0.05
 done
-target/debug/keysim readers
+"$KEYSIM" readers
 
 cargo test -q --test pcsc -- --ignored --nocapture
 
 # The sim-reader end-to-end test serves its own card on the second slot, after the case replay:
 # wait until pcscd has seen the replay's card go.
 for _ in $(seq 1 100); do
-  target/debug/keysim readers 2>/dev/null | grep -q "${KEYSIM_PCSC_READER%0}1 (no card)" && break
+  "$KEYSIM" readers 2>/dev/null | grep -q "${KEYSIM_PCSC_READER%0}1 (no card)" && break
   sleep 0.05
 done
 KEYSIM_VPCD_PORT=$((KEYSIM_VPCD_PORT + 1)) KEYSIM_PCSC_READER="${KEYSIM_PCSC_READER%0}1" \

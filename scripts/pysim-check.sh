@@ -8,8 +8,9 @@
 # run this check; its Python dependencies come from PyPI into target/pysim-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+KEYSIM=${KEYSIM:-${CARGO_TARGET_DIR:-target}/debug/keysim}
 PYSIM_DIR=${PYSIM_DIR:-/opt/pysim}
-profile_field() { target/debug/keysim profile show --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+profile_field() { "$KEYSIM" profile show --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 EXPECT_IMSI=${EXPECT_IMSI:-$(profile_field imsi)}
 PIN1=${PIN1:-$(profile_field pin1)}
 
