@@ -30,6 +30,8 @@ pub enum Command {
     /// GBA key derivations (TS 33.220).
     #[command(subcommand)]
     Gba(GbaCommand),
+    /// Run one BM-SC stream through the UICC-based and the ME-based key management side by side.
+    Compare(CompareArgs),
     /// MIKEY messages of MBMS security (RFC 3830, RFC 4563, TS 33.246): decode and build.
     #[command(subcommand)]
     Mikey(MikeyCommand),
@@ -450,4 +452,23 @@ pub struct BenchArgs {
     /// A Python interpreter that can import pylibsrtp.
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Personalize both emulated cards from this TOML profile instead of the built-in default.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// MTK updates to run.
+    #[arg(long, default_value_t = 12)]
+    pub rounds: usize,
+    /// MTK updates per MSK (an MSK rotation every this many rounds).
+    #[arg(long, default_value_t = 4)]
+    pub mtks_per_msk: usize,
+    /// SRTP packets sent under each MTK.
+    #[arg(long, default_value_t = 25)]
+    pub packets_per_mtk: usize,
+    /// Print JSON: {"uicc": {...}, "me": {...}, "mtks_identical", "media_identical", "ok"}.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -199,3 +199,19 @@ fn gba_derive_rejects_bad_lengths_with_the_option_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ck"));
 }
+
+#[test]
+fn compare_runs_both_paths_and_finds_them_identical() {
+    let v = stdout_json(&keysim(&["compare", "--json", "--rounds", "6", "--packets-per-mtk", "5"]));
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["mtks_identical"], true);
+    assert_eq!(v["media_identical"], true);
+    for path in ["uicc", "me"] {
+        assert_eq!(v[path]["mtk_updates"], 6);
+        assert_eq!(v[path]["packets_decrypted"], 30);
+        assert_eq!(v[path]["packets_failed"], 0);
+    }
+    assert_eq!(v["uicc"]["secrets_on_card_interface"], 0);
+    // The UICC path does its MBMS key management over APDUs: more exchanges than the ME path.
+    assert!(v["uicc"]["apdus"].as_u64() > v["me"]["apdus"].as_u64());
+}

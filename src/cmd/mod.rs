@@ -2,6 +2,7 @@
 
 mod bench;
 mod card;
+mod compare;
 mod gba;
 mod mikey;
 mod srtp;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             card::profile_show(profile.as_deref(), json)
         }
         Command::Gba(GbaCommand::Derive(args)) => gba::derive(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Mikey(m) => self::mikey::run(m),
         Command::Srtp(s) => Ok(self::srtp::run(s)),
         Command::Bench(args) => bench::run(args),
