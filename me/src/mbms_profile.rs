@@ -8,9 +8,6 @@
 //! from the normative text. The card keeps its own copy of the card-side values in
 //! `uicc-applet/src/mbms_profile.rs`; the ME never links the card code.
 
-use mikey::mbms::profile::{MSK_ID_LEN, MTK_ID_LEN};
-use mikey::mbms::{MskId, MtkId};
-
 // ---------------------------------------------------------------------------------------------
 // AUTHENTICATE framing (TS 31.102 §7.1.2; docs/card-interface.md)
 
@@ -90,26 +87,16 @@ pub const EXPIRED_MUK_FOR_SOLICITED_PULL: bool = true;
 // ---------------------------------------------------------------------------------------------
 // From MTK to SRTP (spec digest mikey-srtp.md §2.7)
 
-/// SRTP MKI = MSK ID (4 bytes) ‖ MTK ID ([`MTK_ID_LEN`] bytes): lets the receiver pick the MTK.
-/// UNCONFIRMED (spec digest §2.7, TS 33.246 traffic protection clause). The BM-SC side
-/// (`network::bmsc_stream`) must use the same layout.
-pub const MKI_LEN: usize = MSK_ID_LEN + MTK_ID_LEN;
+/// SRTP MKI layout (MSK ID ‖ MTK ID, UNCONFIRMED, spec digest §2.7): defined once in the MIKEY MBMS
+/// profile, shared with the BM-SC.
+pub use mikey::mbms::mki;
+pub use mikey::mbms::profile::MKI_LEN;
 /// MTKs (SRTP master keys) each stream keeps; adding one more removes the oldest. Two would do
 /// for a clean key change; three leave room for reordering around the change. The ME's choice.
 pub const MTKS_KEPT_PER_STREAM: usize = 3;
 /// SRTP master salt used when an MTK message carries no salt. UNCONFIRMED (spec digest §2.7:
 /// whether the ME then derives a salt with the MIKEY PRF is open); all zero here.
 pub const SALT_WHEN_ABSENT: [u8; 14] = [0; 14];
-
-/// The SRTP MKI of an MTK: MSK ID ‖ MTK ID, big-endian (see [`MKI_LEN`]).
-pub fn mki(msk_id: MskId, mtk_id: MtkId) -> [u8; MKI_LEN] {
-    let mut out = [0u8; MKI_LEN];
-    let (msk, mtk) = out.split_at_mut(MSK_ID_LEN);
-    msk.copy_from_slice(&msk_id.to_bytes());
-    let wide = mtk_id.0.to_be_bytes();
-    mtk.copy_from_slice(&wide[wide.len() - MTK_ID_LEN..]);
-    out
-}
 
 // ---------------------------------------------------------------------------------------------
 // Time (TS 33.220 §4.5.2 key lifetime; RFC 3830 §6.6 NTP timestamps)
@@ -319,6 +306,6 @@ mod tests {
 
     #[test]
     fn mki_is_msk_id_then_mtk_id() {
-        assert_eq!(mki(MskId(0x0102_0304), MtkId(0x0506)), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(mki(mikey::mbms::MskId(0x0102_0304), mikey::mbms::MtkId(0x0506)), [1, 2, 3, 4, 5, 6]);
     }
 }

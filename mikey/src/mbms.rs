@@ -56,6 +56,10 @@ pub mod profile {
     /// the digest's reading). Must be 1..=4.
     pub const MTK_ID_LEN: usize = 2;
     const _: () = assert!(MTK_ID_LEN >= 1 && MTK_ID_LEN <= 4);
+    /// SRTP MKI = MSK ID ([`MSK_ID_LEN`] bytes) ‖ MTK ID ([`MTK_ID_LEN`] bytes), so the receiver
+    /// picks the MTK by MKI. UNCONFIRMED (spec digest mikey-srtp.md §2.7, TS 33.246 traffic
+    /// protection); the BM-SC and the ME both take it from here.
+    pub const MKI_LEN: usize = MSK_ID_LEN + MTK_ID_LEN;
     /// PRF of MBMS MIKEY messages: MIKEY-1 (HMAC-SHA-1). UNCONFIRMED whether later releases allow
     /// PRF-HMAC-SHA-256.
     pub const PRF: PrfFunc = PrfFunc::MikeyHmacSha1;
@@ -921,4 +925,14 @@ pub fn verify_and_decrypt_mtk(msk: &Msk, msg: &MtkMessage<'_>) -> Result<MtkDeli
     })();
     buf.zeroize();
     result
+}
+
+/// The SRTP MKI of an MTK: MSK ID ‖ MTK ID, big-endian ([`profile::MKI_LEN`] bytes).
+pub fn mki(msk_id: MskId, mtk_id: MtkId) -> [u8; profile::MKI_LEN] {
+    let mut out = [0u8; profile::MKI_LEN];
+    let (msk, mtk) = out.split_at_mut(profile::MSK_ID_LEN);
+    msk.copy_from_slice(&msk_id.to_bytes());
+    let wide = mtk_id.0.to_be_bytes();
+    mtk.copy_from_slice(wide.get(wide.len() - profile::MTK_ID_LEN..).unwrap_or(&[]));
+    out
 }

@@ -10,7 +10,7 @@
 //! MSK messages go to one recipient each (point-to-point, protected by that recipient's MUK); MTK
 //! messages and SRTP packets are the same bytes for every recipient (point-to-multipoint).
 
-use mikey::mbms::profile::{EMPTY_MAP_CS_COUNT, MSK_ID_LEN, MTK_ID_LEN};
+use mikey::mbms::profile::EMPTY_MAP_CS_COUNT;
 use mikey::mbms::{
     self, KeyDomainId, Msk, MskId, MskMessageParams, Mtk, MtkId, MtkMessageParams, MtkSalt, Muk,
     SolicitedPullParams,
@@ -20,10 +20,8 @@ use sha2::{Digest, Sha256};
 use srtp::{CryptoSuite, MasterKey, Policy, SrtpContext};
 use zeroize::Zeroizing;
 
-/// SRTP MKI = MSK ID (4 bytes) ‖ MTK ID ([`MTK_ID_LEN`] bytes). UNCONFIRMED (spec digest
-/// mikey-srtp.md §2.7, TS 33.246 traffic protection); the ME (`me::mbms_profile::MKI_LEN`) must use
-/// the same layout.
-pub const MKI_LEN: usize = MSK_ID_LEN + MTK_ID_LEN;
+pub use mikey::mbms::mki;
+pub use mikey::mbms::profile::MKI_LEN;
 /// CSB ID of the MIKEY header: the Key Group ID, as Rel-6 CR 021 put it there (TS 33.246
 /// §6.3.2.1). UNCONFIRMED for later releases; the receivers do not depend on it.
 pub const CSB_ID_IS_KEY_GROUP: bool = true;
@@ -42,14 +40,6 @@ pub const TEST_TONE: [i16; 8] = [0, 23170, 32767, 23170, 0, -23170, -32767, -231
 pub const MIKEY_MAX: usize = 1024;
 /// Seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix), RFC 5905.
 pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-
-/// The SRTP MKI of an MTK: MSK ID ‖ MTK ID, big-endian.
-pub fn mki(msk_id: MskId, mtk_id: MtkId) -> [u8; MKI_LEN] {
-    let mut out = [0u8; MKI_LEN];
-    out[..MSK_ID_LEN].copy_from_slice(&msk_id.to_bytes());
-    out[MSK_ID_LEN..].copy_from_slice(&mtk_id.0.to_be_bytes()[4 - MTK_ID_LEN..]);
-    out
-}
 
 /// The RTP payload of test-signal frame `n`: [`TEST_SIGNAL_SAMPLES`] samples of [`TEST_TONE`],
 /// big-endian L16 (RFC 3551 §4.5.11), its amplitude halved on odd frames so that frames differ.
