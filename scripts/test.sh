@@ -14,6 +14,11 @@ scripts/setup-system.sh test
 # the tool is missing.
 export KEYSIM_REQUIRE_ORACLES=1
 
+step "Python oracles (pylibsrtp venv)"
+KEYSIM_PYTHON="$(scripts/python-oracles.sh)"
+export KEYSIM_PYTHON
+echo "libsrtp through $KEYSIM_PYTHON"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
