@@ -113,6 +113,49 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An HTTP exchange with a network peer failed (connect, I/O, time limit).
+    #[error("{peer}: HTTP exchange failed: {reason}")]
+    Http {
+        /// The peer (BSF, BM-SC).
+        peer: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// A network peer answered an HTTP status the procedure does not expect.
+    #[error("{peer} answered HTTP {status}: {reason}")]
+    HttpStatus {
+        /// The peer.
+        peer: &'static str,
+        /// The status code.
+        status: u16,
+        /// The peer's reason (first line of its body) or what the status means here.
+        reason: String,
+    },
+    /// A network peer's answer is malformed (headers, XML, MIKEY out of its place).
+    #[error("{peer}: malformed answer: {reason}")]
+    MalformedAnswer {
+        /// The peer.
+        peer: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A network peer did not authenticate itself: AUTN refused by the card, `rspauth` missing or
+    /// wrong (RFC 2617 §3.2.3), repeated synchronisation failure.
+    #[error("{peer} is not authentic: {reason}")]
+    PeerNotAuthentic {
+        /// The peer.
+        peer: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The BM-SC answered `401` to credentials made from this B-TID: it does not know the B-TID
+    /// (unknown or expired at the BSF) or the keys do not match, so the ME bootstraps again
+    /// (TS 33.220 §4.5.3, TS 24.109 §5.3.2).
+    #[error("the BM-SC refused B-TID {btid}: bootstrap again")]
+    BtidRejected {
+        /// The refused B-TID.
+        btid: String,
+    },
     /// Another user of the card panicked while holding it.
     #[error("the card handle is poisoned")]
     CardPoisoned,

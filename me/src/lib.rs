@@ -3,6 +3,7 @@
 //!
 //! | module | what | spec |
 //! |---|---|---|
+//! | [`bmsc_client`] | registration, deregistration, basic MSK request over HTTP Digest | TS 33.246 §6.3.2, TS 24.109 §5 |
 //! | [`card`] | the card over any `sim_reader::Reader`: EF.DIR, PIN1, EF.ICCID/UST/IMSI/AD/IMPI, AUTHENTICATE | TS 102 221, TS 31.102, TS 31.103 |
 //! | [`gba_client`] | GBA_U and GBA_ME as the steps of the Ub exchange | TS 33.220 §4.5.2, §5.3.2, Annex G |
 //! | [`key_management`] | the [`MbmsKeyManagement`] trait, the path choice from EF.UST | TS 33.246 §6.1, §6.3 |
@@ -11,22 +12,29 @@
 //! | [`key_store`] | the ME key store: atomic file, ICCID binding, power-down rules | TS 33.246 §6.1 |
 //! | [`mbms_receiver`] | SRTP contexts keyed by MTK, MKI = MSK ID ‖ MTK ID | RFC 3711, TS 33.246 |
 //! | [`mikey_listener`] | MIKEY over UDP on loopback | TS 33.246 §6.3 |
+//! | [`ub_client`] | GBA bootstrapping over Ub: HTTP Digest AKA with the BSF | TS 24.109 §4–5, RFC 3310 |
+//! | [`ue`] | a whole UE: GBA, registration, MSK/MTK over UDP, SRTP, power and card changes | TS 33.246 §6 |
 //! | [`mbms_profile`] | the values the specifications leave open, in one place | — |
 #![deny(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bmsc_client;
 pub mod card;
 mod error;
 pub mod gba_client;
+mod http_client;
 pub mod key_management;
 pub mod key_store;
 pub mod mbms_profile;
 pub mod mbms_receiver;
 pub mod me_based;
 pub mod mikey_listener;
+pub mod ub_client;
+pub mod ue;
 pub mod uicc_based;
 
+pub use bmsc_client::{BmscClient, Credentials};
 pub use card::{App, Card, ServiceTable};
 pub use error::{Error, Result};
 pub use gba_client::{BootstrapOutcome, GbaClient, GbaVariant, NafKey, NafKeys};
@@ -37,4 +45,6 @@ pub use key_store::{CardChange, KeyStore, StoreWarning};
 pub use mbms_receiver::{MbmsReceiver, StreamId};
 pub use me_based::MeBased;
 pub use mikey_listener::{MikeyEvent, MikeyListener, MikeyStats};
+pub use ub_client::{BootstrapReport, UbClient};
+pub use ue::{Ue, UeConfig, UeStats};
 pub use uicc_based::UiccBased;

@@ -11,6 +11,7 @@
 //! * [`prf`] — the MIKEY PRF and the key-derivation labels.
 //! * [`kemac`] — transport keys, AES-CM-128 key data encryption, HMAC-SHA-1-160 MACs.
 //! * [`mbms`] — MSK, MTK, solicited-pull and verification messages of TS 33.246.
+//! * `mbms_http` (feature `std`) — the HTTP key-management bodies and constants of TS 33.246 §6.3.2.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -20,6 +21,8 @@ pub mod error;
 pub mod kemac;
 mod list;
 pub mod mbms;
+#[cfg(any(feature = "std", test))]
+pub mod mbms_http;
 pub mod message;
 pub mod payload;
 pub mod prf;

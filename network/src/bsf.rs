@@ -37,7 +37,8 @@ use gba::ub::{
     DigestChallenge, GbaType, NafKeyMaterial, Qop, ZnAnswer, ZnErrorBody, ZnErrorCode, ZnRequest,
 };
 use gba::{AuthVector, BTid, Ks, Milenage, Rand, Sqn, kdf};
-use sha2::{Digest, Sha256};
+
+use crate::rand_source::RandSource;
 use zeroize::Zeroize;
 
 use crate::http::{self, HttpError};
@@ -244,41 +245,6 @@ impl Default for BsfConfig {
             subscribers: Vec::new(),
             rand_seed: None,
         }
-    }
-}
-
-/// RANDs (and opaque values): SHA-256(seed ‖ counter), first 16 octets. Unique per BSF run; not
-/// a cryptographic RNG for real networks.
-struct RandSource {
-    seed: [u8; 32],
-    counter: u64,
-}
-
-impl RandSource {
-    fn new(seed: Option<[u8; 32]>) -> Self {
-        let seed = seed.unwrap_or_else(|| {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = Sha256::new();
-            // std's RandomState keys come from the operating system's randomness.
-            for i in 0..4u64 {
-                let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-                hasher.write_u64(i);
-                h.update(hasher.finish().to_be_bytes());
-            }
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-            h.update(now.as_nanos().to_be_bytes());
-            h.update(std::process::id().to_be_bytes());
-            h.finalize().into()
-        });
-        RandSource { seed, counter: 0 }
-    }
-
-    fn next(&mut self) -> Rand {
-        self.counter += 1;
-        let d = Sha256::new().chain_update(self.seed).chain_update(self.counter.to_be_bytes()).finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
-        out
     }
 }
 
@@ -912,15 +878,6 @@ adm1 = "3838383838383838"
         assert!(!ua_has_gba_uicc(Some("keysim/0.1 3gpp-gba")));
         assert!(!ua_has_gba_uicc(Some("x-3gpp-gba-uicc")));
         assert!(!ua_has_gba_uicc(None));
-    }
-
-    #[test]
-    fn rand_source_is_seeded_and_distinct() {
-        let mut a = RandSource::new(Some([1; 32]));
-        let mut b = RandSource::new(Some([1; 32]));
-        assert_eq!(a.next(), b.next());
-        assert_ne!(a.next(), a.next());
-        assert_ne!(RandSource::new(None).next(), RandSource::new(None).next());
     }
 
     #[test]

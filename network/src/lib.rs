@@ -1,6 +1,8 @@
 //! Simulated network peers on loopback (TS 33.220 BSF, TS 33.246 BM-SC, TS 26.237 SCF, TS 33.328 KMS
 //! and P-CSCF), speaking the real wire formats over real sockets.
 #![deny(unsafe_code)]
+pub mod bmsc;
 pub mod bmsc_stream;
 pub mod bsf;
 pub mod http;
+mod rand_source;
