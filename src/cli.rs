@@ -18,6 +18,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The whole MBMS service end to end on loopback: BSF and BM-SC started in-process, the card
+    /// emulated (or in a PC/SC reader), GBA bootstrap → NAF keys → registration → MSK push → MTK
+    /// updates → SRTP media checked against the source → MSK rotation → solicited pull →
+    /// deregistration, on the UICC-based path, the ME-based path, or both.
+    Demo(DemoArgs),
     /// Send APDUs to a card, in order, in one card session, and print each response with its meaning.
     Apdu(ApduArgs),
     /// List the PC/SC readers and the cards in them.
@@ -471,4 +476,34 @@ pub struct CompareArgs {
     /// Print JSON: {"uicc": {...}, "me": {...}, "mtks_identical", "media_identical", "ok"}.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Key-management path: uicc (GBA_U, MUK and MSKs on the card), me (GBA_ME, keys in the ME) or both.
+    #[arg(long, value_name = "PATH", default_value = "both", value_parser = ["uicc", "me", "both"])]
+    pub path: String,
+    /// A PC/SC reader, by index (0, 1, ...) or by a substring of its name, instead of the emulated card.
+    /// The BSF then needs the card's keys: give its profile with --profile.
+    #[arg(long, value_name = "NAME")]
+    pub reader: Option<String>,
+    /// MBMS User Services (each its own Key Group, MSKs and SRTP stream).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub services: u16,
+    /// Seconds of media (50 SRTP packets per second and service, a new MTK every second).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub duration: f64,
+    /// Print JSON: {"paths": {"uicc": {...}, "me": {...}}, "ok": ...} (the step log stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No step log on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// PIN1 of the card in --reader (default: the profile's).
+    #[arg(long, value_name = "PIN")]
+    pub pin: Option<String>,
+    #[command(flatten)]
+    pub card: CardArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }

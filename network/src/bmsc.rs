@@ -70,6 +70,9 @@ pub const MAX_KNOWN_BTIDS: usize = 4096;
 pub const MAX_PENDING_VERIFICATIONS: usize = 1024;
 /// Largest datagram read on the MIKEY socket; longer ones are dropped.
 pub const MAX_DATAGRAM_LEN: usize = 2048;
+/// MUK replay counters kept; beyond this the table starts over (counters then restart from the
+/// streams' own, which only a UE registered to several services could notice).
+pub const MAX_MUK_COUNTERS: usize = 8192;
 
 // ------------------------------------------------------------------------------------------------
 // Configuration
@@ -260,6 +263,9 @@ struct BmscState {
     registrations: HashMap<String, Registration>,
     nonces: HashMap<String, Nonce>,
     pending: VecDeque<PendingVerification>,
+    /// The MIKEY timestamp counter per MUK (per IDr = B-TID), shared by every service's stream:
+    /// the UE keeps one replay counter per MUK.
+    muk_counters: HashMap<String, u32>,
     serial: u64,
     rand: RandSource,
     stats: BmscStats,
@@ -343,10 +349,13 @@ impl Core {
         msk_id: Option<MskId>,
     ) -> Result<(), BmscError> {
         let Some(s) = st.services.get_mut(service) else { return Ok(()) };
+        let shared = s.stream.recipient_btid(recipient).and_then(|b| st.muk_counters.get(b).copied());
+        s.stream.raise_counter(recipient, shared.unwrap_or(0))?;
         let message = match msk_id {
             Some(id) => s.stream.msk_message_for(recipient, id)?,
             None => s.stream.msk_message(recipient)?,
         };
+        Self::share_counter(&mut st.muk_counters, &s.stream, recipient);
         let v_bit = s.stream.config().v_bit;
         let btid = match mikey::mbms::parse_msk_message(&message) {
             Ok(m) => String::from_utf8_lossy(m.idr().data).into_owned(),
@@ -361,6 +370,17 @@ impl Core {
             st.pending.push_back(PendingVerification { service, recipient, peer, btid, message });
         }
         Ok(())
+    }
+
+    /// Records `recipient`'s counter as the counter of its MUK (bounded like the B-TIDs it follows).
+    fn share_counter(counters: &mut HashMap<String, u32>, stream: &BmscStream, recipient: usize) {
+        if let (Some(btid), Some(c)) = (stream.recipient_btid(recipient), stream.recipient_counter(recipient))
+        {
+            if counters.len() >= MAX_MUK_COUNTERS && !counters.contains_key(btid) {
+                counters.clear();
+            }
+            counters.insert(btid.to_owned(), c);
+        }
     }
 
     fn rotate_msk(&self, service_id: &str) -> Result<MskId, BmscError> {
@@ -395,14 +415,18 @@ impl Core {
     }
 
     fn solicited_pull(&self, btid: &str) -> Result<usize, BmscError> {
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let reg = st.registrations.get(btid).ok_or_else(|| BmscError::NotRegistered(btid.to_owned()))?;
         let peer = reg.peer;
         let targets: Vec<(usize, usize)> = reg.services.iter().map(|(s, r)| (*s, *r)).collect();
         for (service, recipient) in &targets {
             let Some(s) = st.services.get_mut(*service) else { continue };
+            let shared = s.stream.recipient_btid(*recipient).and_then(|b| st.muk_counters.get(b).copied());
+            s.stream.raise_counter(*recipient, shared.unwrap_or(0))?;
             let message = s.stream.solicited_pull(*recipient)?;
-            self.send(&mut st, &self.mikey_socket, &message, SocketAddr::new(peer, self.ue_mikey_port));
+            Self::share_counter(&mut st.muk_counters, &s.stream, *recipient);
+            self.send(st, &self.mikey_socket, &message, SocketAddr::new(peer, self.ue_mikey_port));
             st.stats.solicited_pulls += 1;
         }
         Ok(targets.len())
@@ -587,6 +611,7 @@ impl Bmsc {
                 registrations: HashMap::new(),
                 nonces: HashMap::new(),
                 pending: VecDeque::new(),
+                muk_counters: HashMap::new(),
                 serial: 0,
                 rand: RandSource::new(config.nonce_seed),
                 stats: BmscStats::default(),

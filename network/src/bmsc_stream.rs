@@ -270,6 +270,25 @@ impl BmscStream {
         })
     }
 
+    /// The B-TID (IDr) of `recipient`.
+    pub fn recipient_btid(&self, recipient: usize) -> Option<&str> {
+        self.recipients.get(recipient).map(|r| r.btid.as_str())
+    }
+
+    /// The last MIKEY timestamp counter sent to `recipient`.
+    pub fn recipient_counter(&self, recipient: usize) -> Option<u32> {
+        self.recipients.get(recipient).map(|r| r.counter)
+    }
+
+    /// Raises `recipient`'s timestamp counter to at least `counter`. The UE keeps one replay
+    /// counter per MUK (TS 31.102 §4.2.81 EF.MUK Time Stamp Counter; TS 33.246 §6.3.2.2), so a
+    /// BM-SC whose streams share a MUK must carry one counter across them.
+    pub fn raise_counter(&mut self, recipient: usize, counter: u32) -> Result<(), StreamError> {
+        let r = self.recipients.get_mut(recipient).ok_or(StreamError::NoRecipient(recipient))?;
+        r.counter = r.counter.max(counter);
+        Ok(())
+    }
+
     fn csb_id(&self) -> u32 {
         if CSB_ID_IS_KEY_GROUP { u32::from(self.config.key_group) } else { 0 }
     }

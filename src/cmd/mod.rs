@@ -3,6 +3,7 @@
 mod bench;
 mod card;
 mod compare;
+mod demo;
 mod gba;
 mod mikey;
 mod srtp;
@@ -15,6 +16,7 @@ use crate::cli::{Cli, Command, GbaCommand, ProfileCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Apdu(args) => card::apdu(args),
         Command::Readers => card::readers(),
         Command::Vpcd(args) => card::vpcd(args),
