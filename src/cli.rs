@@ -502,6 +502,10 @@ pub struct DemoArgs {
     /// PIN1 of the card in --reader (default: the profile's).
     #[arg(long, value_name = "PIN")]
     pub pin: Option<String>,
+    /// Stream this media file instead of the generated test signal: raw G.711 µ-law (PCMU),
+    /// 160-octet frames of 20 ms, repeated when it ends. The decrypted frames are checked against it.
+    #[arg(long, value_name = "FILE")]
+    pub media: Option<PathBuf>,
     #[command(flatten)]
     pub card: CardArgs,
     #[command(flatten)]

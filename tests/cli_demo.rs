@@ -152,3 +152,29 @@ fn demo_refuses_bad_arguments() {
         assert!(out.stdout.is_empty(), "{args:?}: printed a result");
     }
 }
+
+#[test]
+fn demo_streams_a_media_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("speech.ul");
+    // 1000 octets of "µ-law" (any octets): 6 frames of 160 and one of 40, then again from the start.
+    let bytes: Vec<u8> = (0..1000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(&path, &bytes).expect("write media");
+    let path = path.to_str().expect("utf-8 path");
+    let v = json(&keysim(&["demo", "--path", "me", "--media", path, "--json", "--duration", "0.3", "-q"]));
+    let p = &v["paths"]["me"];
+    assert_eq!(p["ok"], true);
+    let sent = p["packets_sent"].as_u64().expect("sent");
+    assert!(sent > 7, "the file wraps around");
+    let chunks: Vec<&[u8]> = bytes.chunks(160).collect();
+    let mut h = Sha256::new();
+    for k in 0..sent as usize {
+        h.update(chunks[k % chunks.len()]);
+    }
+    assert_eq!(p["media_sha256"].as_str(), Some(hex::encode(h.finalize()).as_str()));
+    let empty = dir.path().join("empty.ul");
+    std::fs::write(&empty, b"").expect("write");
+    let out = keysim(&["demo", "--media", empty.to_str().expect("utf-8"), "-q"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty media file"));
+}

@@ -53,6 +53,70 @@ pub fn test_signal_frame(n: u64) -> Vec<u8> {
     out
 }
 
+/// RTP payload type of G.711 µ-law (PCMU), RFC 3551 Table 4: the default of media files.
+pub const PCMU_PAYLOAD_TYPE: u8 = 0;
+/// Octets per 20 ms frame of 8 kHz G.711 (RFC 3551 §4.5.14): the default frame of media files.
+pub const G711_FRAME_LEN: usize = 160;
+/// Largest media file read (frames are kept in memory).
+pub const MEDIA_FILE_MAX: usize = 64 << 20;
+
+/// Media from a file: its bytes cut into RTP payloads of a fixed length (the last one shorter),
+/// sent in order and from the start again when the file ends. A raw G.711 file (`.ul`, `.al`)
+/// with 160-octet frames gives 20 ms per packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaFile {
+    frames: Vec<Vec<u8>>,
+    /// RTP payload type of the packets.
+    pub payload_type: u8,
+    /// RTP timestamp units per frame.
+    pub samples_per_frame: u32,
+}
+
+impl MediaFile {
+    /// `bytes` cut into `frame_len`-octet payloads; `None` when `bytes` is empty or `frame_len`
+    /// is 0 or larger than an RTP packet can carry here (1200 octets).
+    pub fn from_bytes(
+        bytes: &[u8],
+        frame_len: usize,
+        payload_type: u8,
+        samples_per_frame: u32,
+    ) -> Option<Self> {
+        if bytes.is_empty() || frame_len == 0 || frame_len > 1200 || payload_type > 127 {
+            return None;
+        }
+        let frames = bytes.chunks(frame_len).map(<[u8]>::to_vec).collect();
+        Some(MediaFile { frames, payload_type, samples_per_frame })
+    }
+
+    /// A raw G.711 µ-law file (PCMU, 160-octet frames of 20 ms).
+    pub fn load_g711(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)?.take(MEDIA_FILE_MAX as u64 + 1).read_to_end(&mut bytes)?;
+        if bytes.len() > MEDIA_FILE_MAX {
+            return Err(std::io::Error::other(format!("larger than {MEDIA_FILE_MAX} octets")));
+        }
+        MediaFile::from_bytes(&bytes, G711_FRAME_LEN, PCMU_PAYLOAD_TYPE, G711_FRAME_LEN as u32)
+            .ok_or_else(|| std::io::Error::other("empty media file"))
+    }
+
+    /// Payload of frame `n` (the file repeats).
+    pub fn frame(&self, n: u64) -> &[u8] {
+        let len = self.frames.len().max(1) as u64;
+        self.frames.get((n % len) as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Frames in one pass of the file.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether the file has no frame (never, for a value built by the constructors).
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
 /// How MSK messages are timestamped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MskTimestamps {
@@ -111,9 +175,19 @@ pub struct BmscStreamConfig {
     pub msk_timestamps: MskTimestamps,
     /// Ask for verification messages (V bit) in MSK messages.
     pub v_bit: bool,
+    /// Media from a file instead of the test signal.
+    pub media: Option<std::sync::Arc<MediaFile>>,
 }
 
 impl BmscStreamConfig {
+    /// The RTP payload of frame `n` of this stream: the media file's, or the test signal's.
+    pub fn frame(&self, n: u64) -> Vec<u8> {
+        match &self.media {
+            Some(m) => m.frame(n).to_vec(),
+            None => test_signal_frame(n),
+        }
+    }
+
     /// A configuration for `bmsc_fqdn` with Key Domain 00 F1 10 (MCC 001 MNC 01, PLMN-ID coding),
     /// Key Group 0x0001 and COUNTER timestamps.
     pub fn new(bmsc_fqdn: &str, seed: [u8; 32]) -> Self {
@@ -126,6 +200,7 @@ impl BmscStreamConfig {
             first_seq: 1,
             msk_timestamps: MskTimestamps::Counter,
             v_bit: false,
+            media: None,
         }
     }
 }
@@ -414,10 +489,14 @@ impl BmscStream {
         if self.mtk.is_none() {
             return Err(StreamError::NoMtk);
         }
-        let payload = test_signal_frame(self.frames);
-        let timestamp = (self.frames as u32).wrapping_mul(TEST_SIGNAL_SAMPLES as u32);
+        let (payload_type, samples) = match &self.config.media {
+            Some(m) => (m.payload_type, m.samples_per_frame),
+            None => (TEST_SIGNAL_PAYLOAD_TYPE, TEST_SIGNAL_SAMPLES as u32),
+        };
+        let payload = self.config.frame(self.frames);
+        let timestamp = (self.frames as u32).wrapping_mul(samples);
         let mut rtp = Vec::with_capacity(12 + payload.len() + 16);
-        rtp.extend_from_slice(&[0x80, TEST_SIGNAL_PAYLOAD_TYPE]);
+        rtp.extend_from_slice(&[0x80, payload_type]);
         rtp.extend_from_slice(&self.seq.to_be_bytes());
         rtp.extend_from_slice(&timestamp.to_be_bytes());
         rtp.extend_from_slice(&self.config.ssrc.to_be_bytes());
@@ -436,6 +515,29 @@ mod tests {
 
     fn stream() -> BmscStream {
         BmscStream::new(BmscStreamConfig::new("bmsc.example.org", [7; 32])).unwrap()
+    }
+
+    #[test]
+    fn media_file_frames_go_out_in_order_and_repeat() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(400).collect();
+        let file = MediaFile::from_bytes(&bytes, 160, PCMU_PAYLOAD_TYPE, 160).unwrap();
+        assert_eq!(file.len(), 3);
+        assert_eq!(file.frame(2), &bytes[320..]);
+        assert_eq!(file.frame(3), &bytes[..160]);
+        assert!(MediaFile::from_bytes(&[], 160, 0, 160).is_none());
+        assert!(MediaFile::from_bytes(&bytes, 0, 0, 160).is_none());
+        let mut config = BmscStreamConfig::new("bmsc.example.org", [7; 32]);
+        config.media = Some(std::sync::Arc::new(file));
+        let mut s = BmscStream::new(config).unwrap();
+        s.rotate_msk();
+        s.next_mtk_message().unwrap();
+        for n in 0..4usize {
+            let (_, rtp) = s.next_srtp_packet().unwrap();
+            assert_eq!(rtp[1], PCMU_PAYLOAD_TYPE);
+            assert_eq!(u32::from_be_bytes(rtp[4..8].try_into().unwrap()), 160 * n as u32);
+            let start = (n % 3) * 160;
+            assert_eq!(&rtp[12..], &bytes[start..(start + 160).min(400)]);
+        }
     }
 
     #[test]

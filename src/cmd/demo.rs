@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use me::ue::UeStats;
 use me::{KeyManagementPath, Ue, UeConfig};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
-use network::bmsc_stream::{BmscStreamConfig, test_signal_frame};
+use network::bmsc_stream::{BmscStreamConfig, MediaFile};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use serde::Serialize;
 use sim_reader::trace::MemoryTrace;
@@ -108,6 +109,12 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         bail!("--duration: expected seconds in (0, 3600], got {}", args.duration);
     }
     let profile = super::card::load_profile(args.card.profile.as_deref())?;
+    let media = match &args.media {
+        Some(path) => {
+            Some(Arc::new(MediaFile::load_g711(path).with_context(|| format!("--media {}", path.display()))?))
+        }
+        None => None,
+    };
     let paths: Vec<KeyManagementPath> = match args.path.as_str() {
         "uicc" => vec![KeyManagementPath::UiccBased],
         "me" => vec![KeyManagementPath::MeBased],
@@ -148,7 +155,8 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     for path in paths {
         let tag = tag(path);
         let before = apdus.exchanges().len();
-        let setting = Setting { args: &args, profile: &profile, bsf: &bsf, dir: &dir, log: &log };
+        let setting =
+            Setting { args: &args, media: media.clone(), profile: &profile, bsf: &bsf, dir: &dir, log: &log };
         let mut report = run_path(&setting, &mut reader, path);
         report.apdus = apdus.exchanges().len() - before;
         digests.push(report.media_sha256.clone());
@@ -193,6 +201,7 @@ fn free_udp_port() -> Result<u16> {
 /// What every path of one run shares.
 struct Setting<'a> {
     args: &'a DemoArgs,
+    media: Option<Arc<MediaFile>>,
     profile: &'a CardProfile,
     bsf: &'a Bsf,
     dir: &'a std::path::Path,
@@ -279,6 +288,7 @@ impl PathRun<'_> {
                 let mut seed = STREAM_SEED;
                 seed[31] ^= i as u8;
                 stream.seed = seed;
+                stream.media = setting.media.clone();
                 BmscService { service_id: service_id(i), stream }
             })
             .collect();
@@ -467,12 +477,14 @@ impl PathRun<'_> {
         })?;
 
         // The decrypted media against the source: every frame is test-signal frame (seq - first).
-        let first_seq = BmscStreamConfig::new(BMSC_FQDN, STREAM_SEED).first_seq;
+        let mut source = BmscStreamConfig::new(BMSC_FQDN, STREAM_SEED);
+        source.media = setting.media.clone();
+        let first_seq = source.first_seq;
         let mut per_ssrc: BTreeMap<u32, Vec<u16>> = BTreeMap::new();
         let mut mismatches = 0usize;
         for f in ue.frames() {
             let k = u64::from(f.sequence_number.wrapping_sub(first_seq));
-            if f.payload != test_signal_frame(k) {
+            if f.payload != source.frame(k) {
                 mismatches += 1;
             }
             per_ssrc.entry(f.ssrc).or_default().push(f.sequence_number);
@@ -494,7 +506,7 @@ impl PathRun<'_> {
             report.media_match,
             Duration::ZERO,
             format!(
-                "{} frames against the test-signal source: {} mismatching, {}",
+                "{} frames against the source: {} mismatching, {}",
                 s.packets_decrypted,
                 mismatches,
                 if complete { "none missing or repeated" } else { "frames missing or repeated" }
