@@ -351,6 +351,8 @@ impl Core {
         let Some(s) = st.services.get_mut(service) else { return Ok(()) };
         let shared = s.stream.recipient_btid(recipient).and_then(|b| st.muk_counters.get(b).copied());
         s.stream.raise_counter(recipient, shared.unwrap_or(0))?;
+        // NTP-UTC timestamps tell the UE the time it checks MUK lifetimes against.
+        s.stream.set_time(unix_now());
         let message = match msk_id {
             Some(id) => s.stream.msk_message_for(recipient, id)?,
             None => s.stream.msk_message(recipient)?,
@@ -424,6 +426,7 @@ impl Core {
             let Some(s) = st.services.get_mut(*service) else { continue };
             let shared = s.stream.recipient_btid(*recipient).and_then(|b| st.muk_counters.get(b).copied());
             s.stream.raise_counter(*recipient, shared.unwrap_or(0))?;
+            s.stream.set_time(unix_now());
             let message = s.stream.solicited_pull(*recipient)?;
             Self::share_counter(&mut st.muk_counters, &s.stream, *recipient);
             self.send(st, &self.mikey_socket, &message, SocketAddr::new(peer, self.ue_mikey_port));
