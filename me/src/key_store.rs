@@ -39,6 +39,11 @@ pub const STORE_VERSION: u16 = 1;
 /// Longest ICCID (ITU-T E.118: 19 or 20 digits).
 pub const ICCID_MAX_LEN: usize = 20;
 const CHECKSUM_LEN: usize = 32;
+/// MUKs kept per BM-SC (IDi): the last successfully used one (kept for a solicited pull, TS 33.246
+/// §6.1 as changed by CR 027), the newest one, and one more; older ones go as bootstraps renew.
+pub const MUKS_PER_IDI: usize = 3;
+/// MRKs kept per BM-SC: the newest bootstrap's and the one before it.
+pub const MRKS_PER_IDI: usize = 2;
 
 /// A MUK kept by the ME, named by IDi (BM-SC FQDN) and IDr (B-TID).
 #[derive(Debug)]
@@ -278,7 +283,17 @@ impl KeyStore {
                 old.muk = muk.muk;
                 old.lifetime = muk.lifetime;
             }
-            None => self.muks.push(muk),
+            None => {
+                // Each bootstrap brings a new MUK: drop the oldest ones of this IDi that are not
+                // the last used (which must stay for a solicited pull).
+                while self.muks.iter().filter(|m| m.idi == muk.idi).count() >= MUKS_PER_IDI {
+                    match self.muks.iter().position(|m| m.idi == muk.idi && !m.last_used) {
+                        Some(i) => drop(self.muks.remove(i)),
+                        None => break,
+                    }
+                }
+                self.muks.push(muk);
+            }
         }
     }
 
@@ -306,6 +321,12 @@ impl KeyStore {
     /// Adds or replaces the MRK of (IDi, IDr).
     pub fn put_mrk(&mut self, mrk: StoredMrk) {
         self.mrks.retain(|m| !(m.idi == mrk.idi && m.idr == mrk.idr));
+        while self.mrks.iter().filter(|m| m.idi == mrk.idi).count() >= MRKS_PER_IDI {
+            match self.mrks.iter().position(|m| m.idi == mrk.idi) {
+                Some(i) => drop(self.mrks.remove(i)),
+                None => break,
+            }
+        }
         self.mrks.push(mrk);
     }
 

@@ -234,3 +234,24 @@ fn ntp_utc_and_counter_stores_round_trip() {
     let again = KeyStore::open(&path).unwrap();
     assert_eq!(again.encode().as_slice(), bytes.as_slice());
 }
+
+#[test]
+fn renewed_bootstraps_do_not_pile_up_muks_and_the_last_used_one_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = KeyStore::open(dir.path().join("ks.bin")).unwrap();
+    store.on_card_inserted(ICCID).unwrap();
+    let mut km = MeBased::new(store);
+    km.install_muk(BMSC.as_bytes(), btid(1).as_bytes(), Muk::new([1; 32]), LIFETIME).unwrap();
+    km.store_mut().mark_muk_used(BMSC.as_bytes(), btid(1).as_bytes());
+    for n in 2..=9u8 {
+        km.install_muk(BMSC.as_bytes(), btid(n).as_bytes(), Muk::new([n; 32]), LIFETIME).unwrap();
+    }
+    let idrs: Vec<Vec<u8>> = km.store().muks().iter().map(|m| m.idr.clone()).collect();
+    assert_eq!(idrs.len(), me::key_store::MUKS_PER_IDI);
+    assert!(idrs.contains(&btid(1).into_bytes()), "the last used MUK stays");
+    assert!(idrs.contains(&btid(9).into_bytes()), "the newest MUK stays");
+    assert!(km.store().muk(BMSC.as_bytes(), btid(1).as_bytes()).unwrap().last_used);
+    // Another BM-SC's MUKs are not touched.
+    km.install_muk(b"other.bmsc.example.org", btid(1).as_bytes(), Muk::new([7; 32]), LIFETIME).unwrap();
+    assert_eq!(km.store().muks().len(), me::key_store::MUKS_PER_IDI + 1);
+}
