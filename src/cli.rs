@@ -506,6 +506,10 @@ pub struct DemoArgs {
     /// 160-octet frames of 20 ms, repeated when it ends. The decrypted frames are checked against it.
     #[arg(long, value_name = "FILE")]
     pub media: Option<PathBuf>,
+    /// Send the bearer's MTK messages and media to an IPv4 multicast group on the loopback
+    /// interface (239.255.77.77) instead of unicast; MSK pushes stay unicast.
+    #[arg(long)]
+    pub multicast: bool,
     #[command(flatten)]
     pub card: CardArgs,
     #[command(flatten)]

@@ -178,3 +178,16 @@ fn demo_streams_a_media_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty media file"));
 }
+
+#[test]
+fn demo_over_a_multicast_bearer_on_loopback() {
+    let out = keysim(&["demo", "--multicast", "--path", "uicc", "--json", "--duration", "0.2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = json(&out);
+    assert!(stderr.contains("multicast bearer: MTK 239.255.77.77:"), "{stderr}");
+    let p = &v["paths"]["uicc"];
+    assert_eq!(p["ok"], true);
+    let sent = p["packets_sent"].as_u64().expect("sent");
+    assert_eq!(p["packets_decrypted"].as_u64(), Some(sent));
+    assert_eq!(p["media_sha256"].as_str(), Some(source_digest(sent).as_str()));
+}

@@ -25,7 +25,7 @@
 //! request is retried once.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,6 +85,11 @@ pub struct UeConfig {
     pub mikey_bind: SocketAddr,
     /// UDP address of the SRTP socket. Loopback only.
     pub media_bind: SocketAddr,
+    /// An IPv4 multicast group and port of the MBMS bearer's MTK messages, joined on the loopback
+    /// interface (the BM-SC sends there with multicast loop on `lo`), besides `mikey_bind`.
+    pub bearer_mikey_group: Option<SocketAddrV4>,
+    /// An IPv4 multicast group and port of the bearer's SRTP media, joined on loopback.
+    pub bearer_media_group: Option<SocketAddrV4>,
     /// The ME key store file.
     pub key_store_path: PathBuf,
     /// Keep MRK, MSK and MTK in the ME over a power cycle (TS 33.246 §6.1 leaves it to the ME).
@@ -113,6 +118,8 @@ impl UeConfig {
             service_ids: Vec::new(),
             mikey_bind: loopback,
             media_bind: loopback,
+            bearer_mikey_group: None,
+            bearer_media_group: None,
             key_store_path: key_store_path.into(),
             keep_keys_at_power_down: false,
             path: None,
@@ -303,6 +310,22 @@ fn bind_loopback(addr: SocketAddr, what: &'static str) -> Result<UdpSocket> {
     UdpSocket::bind(addr).map_err(|source| Error::Io { context: what, source })
 }
 
+/// A socket bound to a multicast `group` and joined on the loopback interface; several UEs of one
+/// host share the group (SO_REUSEADDR).
+fn join_loopback_group(group: SocketAddrV4, what: &'static str) -> Result<UdpSocket> {
+    if !group.ip().is_multicast() {
+        return Err(Error::InvalidInput(format!("the {what} group {group} is not a multicast address")));
+    }
+    let io = |source| Error::Io { context: what, source };
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
+            .map_err(io)?;
+    socket.set_reuse_address(true).map_err(io)?;
+    socket.bind(&SocketAddr::V4(group).into()).map_err(io)?;
+    socket.join_multicast_v4(group.ip(), &Ipv4Addr::LOCALHOST).map_err(io)?;
+    Ok(socket.into())
+}
+
 fn spawn_reader(
     socket: UdpSocket,
     source: Source,
@@ -345,9 +368,19 @@ fn spawn_reader(
 }
 
 impl Sockets {
-    fn open(mikey_bind: SocketAddr, media_bind: SocketAddr) -> Result<Self> {
-        let mikey = bind_loopback(mikey_bind, "MIKEY socket")?;
-        let media = bind_loopback(media_bind, "media socket")?;
+    fn open(config: &UeConfig) -> Result<Self> {
+        let mikey = bind_loopback(config.mikey_bind, "MIKEY socket")?;
+        let media = bind_loopback(config.media_bind, "media socket")?;
+        let groups = [
+            (config.bearer_mikey_group, Source::Mikey, "MTK bearer group"),
+            (config.bearer_media_group, Source::Media, "media bearer group"),
+        ];
+        let mut joined = Vec::new();
+        for (group, source, what) in groups {
+            if let Some(g) = group {
+                joined.push((join_loopback_group(g, what)?, source));
+            }
+        }
         let addr = |s: &UdpSocket| {
             s.local_addr().map_err(|source| Error::Io { context: "UE socket address", source })
         };
@@ -373,6 +406,9 @@ impl Sockets {
             stop.clone(),
             overflow.clone(),
         )?);
+        for (socket, source) in joined {
+            sockets.threads.push(spawn_reader(socket, source, tx.clone(), stop.clone(), overflow.clone())?);
+        }
         sockets.threads.push(spawn_reader(media, Source::Media, tx, stop, overflow)?);
         Ok(sockets)
     }
@@ -466,7 +502,7 @@ impl<R: Reader> Ue<R> {
         let naf_id = NafId::new(&config.bmsc_fqdn, UaSecurityProtocolId::MBMS)?;
         let ub = UbClient::with_timeout(&config.bsf_url, config.http_timeout)?;
         let bmsc = BmscClient::with_timeout(&config.bmsc_url, &config.bmsc_fqdn, config.http_timeout)?;
-        let sockets = Sockets::open(config.mikey_bind, config.media_bind)?;
+        let sockets = Sockets::open(&config)?;
         let mut ue = Ue {
             gba: GbaClient::new(card.clone(), variant_of(path)),
             uicc: UiccBased::new(card.clone()),

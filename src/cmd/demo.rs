@@ -37,6 +37,8 @@ const AFTER_ROTATION: Duration = Duration::from_millis(400);
 /// Seed of the BM-SC's deterministic key and media generator: both paths get the same MSKs, MTKs
 /// and media, so their decrypted output can be compared.
 const STREAM_SEED: [u8; 32] = *b"keysim demo BM-SC key generator.";
+/// The bearer's multicast group with --multicast (administratively scoped, RFC 2365).
+const MULTICAST_GROUP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(239, 255, 77, 77);
 /// The SSRC of the first service's stream; service i uses SSRC_BASE + i.
 const SSRC_BASE: u32 = 0x4D42_4D00;
 
@@ -293,18 +295,41 @@ impl PathRun<'_> {
             })
             .collect();
         config.ue_mikey_port = mikey_port;
-        config.bearer_mikey = vec![mikey_addr];
-        config.bearer_media = vec![media_addr];
+        let groups = args.multicast.then(|| -> Result<_> {
+            Ok((
+                std::net::SocketAddrV4::new(MULTICAST_GROUP, free_udp_port()?),
+                std::net::SocketAddrV4::new(MULTICAST_GROUP, free_udp_port()?),
+            ))
+        });
+        let groups = groups.transpose()?;
+        match groups {
+            Some((mtk, media)) => {
+                config.bearer_mikey = vec![SocketAddr::V4(mtk)];
+                config.bearer_media = vec![SocketAddr::V4(media)];
+            }
+            None => {
+                config.bearer_mikey = vec![mikey_addr];
+                config.bearer_media = vec![media_addr];
+            }
+        }
         config.v_bit = true;
         let bmsc = Bmsc::start(config).context("starting the BM-SC")?;
-        self.log
-            .note(self.tag, &format!("BM-SC {BMSC_FQDN} on {} (MIKEY {})", bmsc.addr(), bmsc.mikey_addr()));
+        let bearer = match groups {
+            Some((mtk, media)) => format!("multicast bearer: MTK {mtk}, media {media}"),
+            None => format!("unicast bearer: MTK {mikey_addr}, media {media_addr}"),
+        };
+        self.log.note(
+            self.tag,
+            &format!("BM-SC {BMSC_FQDN} on {} (MIKEY {}), {bearer}", bmsc.addr(), bmsc.mikey_addr()),
+        );
 
         let mut ue_config =
             UeConfig::new(&bsf.url(), &bmsc.url(), BMSC_FQDN, dir.join(format!("me-keys-{}.bin", self.tag)));
         ue_config.service_ids = services.clone();
         ue_config.mikey_bind = mikey_addr;
         ue_config.media_bind = media_addr;
+        ue_config.bearer_mikey_group = groups.map(|g| g.0);
+        ue_config.bearer_media_group = groups.map(|g| g.1);
         ue_config.path = Some(path);
         ue_config.pin1 = Some(args.pin.clone().unwrap_or_else(|| profile.pin1().to_owned()));
         let power_on = Instant::now();
