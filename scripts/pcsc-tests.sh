@@ -7,7 +7,10 @@
 #   3. GBA_U and MBMS key management through pcscd against the `keysim vpcd` card
 #      (tests/pcsc_mbms.rs), with MTK-generation and APDU-rate figures,
 #   4. osmocom pySim-shell against that card (scripts/pysim-check.sh), when pySim is available:
-#      EF.IMSI, then EF.GBABP, EF.MSK and EF.MUK against what step 3 delivered.
+#      EF.IMSI, then EF.GBABP, EF.MSK and EF.MUK against what step 3 delivered,
+#   5. the whole UE on that card against the BSF and BM-SC on both key-management paths
+#      (tests/pcsc_network.rs), with power-on → first-media and MTK-update figures; after step 4,
+#      because it bootstraps the card again.
 # pcscd and the card are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,3 +56,10 @@ export KEYSIM_MBMS_EXPECT="$KEYSIM_PCSCD_DIR/mbms-expect.json"
 cargo test -q --test pcsc_mbms -- --ignored --nocapture
 
 scripts/pysim-check.sh
+
+# The whole UE through pcscd on both paths (it re-bootstraps the card: after the pySim check).
+cargo test -q --test pcsc_network -- --ignored --nocapture
+
+# The main job on the card behind pcscd: `keysim demo` through the PC/SC reader, both paths.
+"$KEYSIM" demo --reader "$KEYSIM_PCSC_READER" --duration 1 --json -q > "$KEYSIM_PCSCD_DIR/demo.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [print("keysim demo through pcscd, %s path: %d/%d packets, power-on to first media %.1f ms" % (k, p["packets_decrypted"], p["packets_sent"], p["time_to_first_media_ms"])) for k, p in d["paths"].items()]; sys.exit(0 if d["ok"] else 1)' "$KEYSIM_PCSCD_DIR/demo.json"

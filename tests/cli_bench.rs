@@ -46,6 +46,12 @@ fn bench_json_has_the_documented_keys() {
         ("openssl_hmac_sha1_1200_Bps", "openssl hmac"),
         ("card_select_aps", "card SELECT MF"),
         ("card_mtk_generations_per_s", "card_mtk_generations_per_s"),
+        ("ue_power_on_to_first_media_ms_uicc", "ue_power_on_to_first_media_ms_uicc"),
+        ("ue_power_on_to_first_media_ms_me", "ue_power_on_to_first_media_ms_me"),
+        ("mtk_updates_per_s_uicc", "mtk_updates_per_s_uicc"),
+        ("mtk_updates_per_s_me", "mtk_updates_per_s_me"),
+        ("bmsc_registrations_per_s", "bmsc_registrations_per_s"),
+        ("bmsc_registrations_fresh_challenge_per_s", "bmsc_registrations_fresh_challenge_per_s"),
     ];
     for (key, note) in optional {
         assert!(obj.contains_key(key), "{key} present");

@@ -13,25 +13,13 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sim_reader::{CardProfile, PcscReader, Reader, ReaderSelector, list_readers, measure_select_mf};
+use sim_reader::{PcscReader, Reader, ReaderSelector, list_readers, measure_select_mf};
 use support::mbms_run::{self, CardLink};
 
 /// MTK generations timed through pcscd.
 const MTK_GENERATIONS: usize = 200;
-
-/// The profile the `keysim vpcd` card was personalized with: the built-in one, as
-/// `keysim profile show --json` prints it.
-fn card_profile() -> CardProfile {
-    let out = Command::new(env!("CARGO_BIN_EXE_keysim"))
-        .args(["profile", "show", "--json"])
-        .output()
-        .expect("run keysim profile show");
-    assert!(out.status.success(), "keysim profile show: {}", String::from_utf8_lossy(&out.stderr));
-    CardProfile::from_json_str(&String::from_utf8_lossy(&out.stdout)).expect("profile JSON")
-}
 
 fn open_reader() -> PcscReader {
     let name = std::env::var("KEYSIM_PCSC_READER").unwrap_or_else(|_| "Virtual PCD 00 00".to_owned());
@@ -49,7 +37,7 @@ fn open_reader() -> PcscReader {
 #[test]
 #[ignore = "needs pcscd with `keysim vpcd` on slot 0: run by scripts/pcsc-tests.sh"]
 fn mbms_run_through_pcscd() {
-    let profile = card_profile();
+    let profile = support::vpcd_card_profile();
     let mut reader = open_reader();
     reader.reset().expect("warm reset through PC/SC");
     let protocol = reader.protocol();

@@ -67,6 +67,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         .map_err(|e| notes.push(format!("card_mtk_generations_per_s not measured: {e:#}")))
         .ok();
 
+    let net = network_figures(secs, &mut notes);
+
     let ratio = |a: f64, b: Option<f64>| b.filter(|b| *b > 0.0).map(|b| round2(a / b));
     let (lib_protect, lib_unprotect) = match &libsrtp {
         Some((_, r)) => (Some(r.protect_pps), Some(r.unprotect_pps)),
@@ -100,6 +102,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         "srtp_vs_crypto_budget": protect_vs_budget.min(unprotect_vs_budget),
         "card_select_aps": card_select.map(f64::round),
         "card_mtk_generations_per_s": card_mtk.map(f64::round),
+        "ue_power_on_to_first_media_ms_uicc": net.first_media_uicc_ms.map(round2),
+        "ue_power_on_to_first_media_ms_me": net.first_media_me_ms.map(round2),
+        "mtk_updates_per_s_uicc": net.mtk_uicc.map(f64::round),
+        "mtk_updates_per_s_me": net.mtk_me.map(f64::round),
+        "bmsc_registrations_per_s": net.registrations.map(f64::round),
+        "bmsc_registrations_fresh_challenge_per_s": net.registrations_fresh.map(f64::round),
         "notes": notes,
     });
 
@@ -109,6 +117,61 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         print_text(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The end-to-end figures of the network peers with a UE on the emulated card (see
+/// `benches/network.rs` for the criterion version and the per-phase breakdown).
+#[derive(Default)]
+struct NetworkFigures {
+    first_media_uicc_ms: Option<f64>,
+    first_media_me_ms: Option<f64>,
+    mtk_uicc: Option<f64>,
+    mtk_me: Option<f64>,
+    registrations: Option<f64>,
+    registrations_fresh: Option<f64>,
+}
+
+fn network_figures(secs: f64, notes: &mut Vec<String>) -> NetworkFigures {
+    use super::netbench::{
+        Challenges, measure_mtk_updates_per_second, measure_power_on_to_first_media,
+        measure_registrations_per_second,
+    };
+    use me::KeyManagementPath::{MeBased, UiccBased};
+    let profile = sim_reader::CardProfile::default();
+    let card = || -> Result<sim_reader::Emulator> {
+        Ok(sim_reader::Emulator::new(&sim_reader::CardProfile::default())?)
+    };
+    let mut note = |what: &str, e: anyhow::Error| notes.push(format!("{what} not measured: {e:#}"));
+    let runs = ((secs * 20.0) as usize).clamp(3, 51);
+    let updates = ((secs * 1000.0) as u64).clamp(50, 20_000);
+    let registrations = ((secs * 1000.0) as u64).clamp(50, 5_000);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut f = NetworkFigures::default();
+    match measure_power_on_to_first_media(UiccBased, &profile, card, runs) {
+        Ok(d) => f.first_media_uicc_ms = Some(ms(d)),
+        Err(e) => note("ue_power_on_to_first_media_ms_uicc", e),
+    }
+    match measure_power_on_to_first_media(MeBased, &profile, card, runs) {
+        Ok(d) => f.first_media_me_ms = Some(ms(d)),
+        Err(e) => note("ue_power_on_to_first_media_ms_me", e),
+    }
+    match measure_mtk_updates_per_second(UiccBased, &profile, card, updates) {
+        Ok(r) => f.mtk_uicc = Some(r),
+        Err(e) => note("mtk_updates_per_s_uicc", e),
+    }
+    match measure_mtk_updates_per_second(MeBased, &profile, card, updates / 10 + 10) {
+        Ok(r) => f.mtk_me = Some(r),
+        Err(e) => note("mtk_updates_per_s_me", e),
+    }
+    match measure_registrations_per_second(Challenges::OneNonce, registrations) {
+        Ok(r) => f.registrations = Some(r),
+        Err(e) => note("bmsc_registrations_per_s", e),
+    }
+    match measure_registrations_per_second(Challenges::MeClient, registrations / 2 + 10) {
+        Ok(r) => f.registrations_fresh = Some(r),
+        Err(e) => note("bmsc_registrations_fresh_challenge_per_s", e),
+    }
+    f
 }
 
 fn round2(x: f64) -> f64 {

@@ -6,6 +6,9 @@ mod compare;
 mod demo;
 mod gba;
 mod mikey;
+// Shared with benches/network.rs, which uses pieces `keysim bench` does not.
+#[allow(dead_code)]
+mod netbench;
 mod srtp;
 
 use std::process::ExitCode;
