@@ -2,13 +2,14 @@
 # Installs the system packages keysim needs on Debian/Ubuntu, only those that are missing:
 #   build:  pkg-config, libpcsclite-dev (the `pcsc` crate links libpcsclite)
 #   tests:  pcscd, pcsc-tools, vsmartcard-vpcd (a real PC/SC stack with a virtual reader),
-#           tshark (independent dissection of MIKEY and GSMTAP traces), python3-venv
+#           tshark (independent dissection of MIKEY and GSMTAP traces), python3-venv,
+#           sip-tester (sipp: drives the SCF as an independent SIP UE)
 # Usage: scripts/setup-system.sh [build|test]   (default: test, which includes build)
 set -euo pipefail
 
 want=(pkg-config libpcsclite-dev)
 if [ "${1:-test}" = test ]; then
-  want+=(pcscd pcsc-tools vsmartcard-vpcd tshark python3-venv)
+  want+=(pcscd pcsc-tools vsmartcard-vpcd tshark python3-venv sip-tester)
 fi
 
 missing=()

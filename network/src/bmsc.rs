@@ -25,6 +25,20 @@
 //!   `(<the request's source IP>, ue_mikey_port)` from its MIKEY socket; verification messages
 //!   (V bit) coming back to that socket are checked and counted.
 //!
+//! SIP-based MBMS security (TS 26.237 §10.4.2): the SCF, acting as the NAF, posts
+//! `?requesttype=sip-based-register|sip-based-deregister|sip-based-msk-request` with
+//! [`mbms_http::ASSERTED_IDENTITY_HEADER`] and the Annex I.2 document
+//! ([`mbms_http::sip_based::NafKeyInfo`]: UE IP address, MUK, MUK lifetime, B-TID, NAF FQDN). No
+//! Digest: only sources in [`BmscConfig::trusted_scfs`] are served (NDS/IP stands behind that
+//! trust in the spec), anyone else gets `403`. The answer is the same status document as over
+//! HTTP; MSK messages then go to the UE IP address of the body with IDi = the NAF (SCF) FQDN and
+//! IDr = the B-TID, protected with the MUK of the body. The earlier variant (TS 26.237 CR §10.2)
+//! is `?requesttype=authorize` ([`mbms_http::sip_based::AuthorizeRequest`]); with
+//! [`BmscConfig::require_scf_authorization`] an HTTP registration must then carry
+//! [`mbms_http::INTENDED_IDENTITY_HEADER`] naming an IMPU of the B-TID's subscriber that the SCF
+//! authorized for each service from that UE address (others get per-item
+//! [`mbms_http::STATUS_NOT_AUTHORIZED`]).
+//!
 //! The keys come from one [`BmscStream`] per User Service (deterministic from its seed). Without
 //! a [`BmscSchedule`] nothing is sent unless a method asks for it ([`Bmsc::rotate_msk`],
 //! [`Bmsc::send_mtk`], [`Bmsc::send_media`], …), so tests are deterministic.
@@ -50,6 +64,7 @@ use gba::ub::{
 };
 use gba::{NafId, UaSecurityProtocolId, mbms_profile};
 use mikey::mbms::{MskId, MtkId, Muk};
+use mikey::mbms_http::sip_based::{AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
 use mikey::mbms_http::{
     self, DeregisterRequest, KeyStatus, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType, STATUS_NOT_REGISTERED, STATUS_OK, STATUS_UNKNOWN, ServiceStatus,
@@ -58,6 +73,7 @@ use srtp::Policy;
 
 use crate::bmsc_stream::{BmscStream, BmscStreamConfig, StreamError};
 use crate::bsf::{ZnError, zn_query_async};
+use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
 
 /// How long a nonce of a challenge may be used.
@@ -139,6 +155,12 @@ pub struct BmscConfig {
     pub nonce_lifetime: Duration,
     /// Seed of the nonce / opaque generator; `None` seeds from the process's randomness.
     pub nonce_seed: Option<[u8; 32]>,
+    /// Source addresses of the SCFs whose `sip-based-*` and `authorize` requests are served
+    /// (TS 26.237 §10.4.2 assumes NDS/IP between SCF and BM-SC); others get `403`. Empty: none.
+    pub trusted_scfs: Vec<IpAddr>,
+    /// The `authorize` variant (TS 26.237 CR §10.2.4): HTTP registrations need an SCF
+    /// authorization of [`mbms_http::INTENDED_IDENTITY_HEADER`]'s IMPU.
+    pub require_scf_authorization: bool,
 }
 
 impl BmscConfig {
@@ -159,6 +181,8 @@ impl BmscConfig {
             schedule: None,
             nonce_lifetime: DEFAULT_NONCE_LIFETIME,
             nonce_seed: None,
+            trusted_scfs: Vec::new(),
+            require_scf_authorization: false,
         }
     }
 }
@@ -196,6 +220,10 @@ pub struct BmscStats {
     pub udp_drops: u64,
     /// Datagrams that could not be sent.
     pub send_errors: u64,
+    /// SCF requests served (`sip-based-*`, `authorize`).
+    pub scf_requests: u64,
+    /// Requests of an SCF request type from an untrusted source (answered `403`).
+    pub scf_untrusted: u64,
 }
 
 /// Why a procedure could not be driven.
@@ -225,6 +253,8 @@ struct Service {
 /// The Zn answer kept for a B-TID.
 struct KnownBtid {
     impi: String,
+    /// The subscriber's IMPUs (GUSS): an `authorize` variant registration must name one.
+    impus: Vec<String>,
     keys: NafKeyMaterial,
     /// Key expiry, Unix seconds.
     expires: u64,
@@ -239,6 +269,22 @@ struct Registration {
     uicc_based: bool,
     /// Service index → recipient index in that service's stream.
     services: BTreeMap<usize, usize>,
+    /// Registered through the SCF (TS 26.237 §10.4.2): MSK messages name the NAF (SCF) FQDN and
+    /// are protected with the MUK the SCF gave; `impi` then holds the asserted identity.
+    sip: Option<SipKeys>,
+}
+
+/// The NAF keys of a registration made through the SCF.
+struct SipKeys {
+    naf_fqdn: String,
+    muk: Muk,
+}
+
+/// An `authorize` notification of the SCF (TS 26.237 CR §10.2.4) for one IMPU.
+struct ScfAuthorization {
+    ue_ip: IpAddr,
+    services: std::collections::BTreeSet<usize>,
+    serial: u64,
 }
 
 struct Nonce {
@@ -266,6 +312,8 @@ struct BmscState {
     /// The MIKEY timestamp counter per MUK (per IDr = B-TID), shared by every service's stream:
     /// the UE keeps one replay counter per MUK.
     muk_counters: HashMap<String, u32>,
+    /// IMPU → what the SCF authorized (the `authorize` variant).
+    authorizations: HashMap<String, ScfAuthorization>,
     serial: u64,
     rand: RandSource,
     stats: BmscStats,
@@ -284,6 +332,8 @@ struct Core {
     bearer_media: Vec<SocketAddr>,
     mikey_socket: UdpSocket,
     bearer_socket: UdpSocket,
+    trusted_scfs: Vec<IpAddr>,
+    require_scf_authorization: bool,
     state: Mutex<BmscState>,
 }
 
@@ -348,14 +398,19 @@ impl Core {
         peer: IpAddr,
         msk_id: Option<MskId>,
     ) -> Result<(), BmscError> {
+        let sip = sip_keys_of(st, service, recipient);
         let Some(s) = st.services.get_mut(service) else { return Ok(()) };
         let shared = s.stream.recipient_btid(recipient).and_then(|b| st.muk_counters.get(b).copied());
         s.stream.raise_counter(recipient, shared.unwrap_or(0))?;
         // NTP-UTC timestamps tell the UE the time it checks MUK lifetimes against.
         s.stream.set_time(unix_now());
-        let message = match msk_id {
-            Some(id) => s.stream.msk_message_for(recipient, id)?,
-            None => s.stream.msk_message(recipient)?,
+        let message = match (sip, msk_id) {
+            (Some((idi, muk)), _) => {
+                let msk_id = msk_id.or_else(|| s.stream.current_msk_id()).ok_or(StreamError::NoMsk)?;
+                sip_mikey_message(&mut s.stream, recipient, &idi, &muk, Some(msk_id), st.rand.next())?
+            }
+            (None, Some(id)) => s.stream.msk_message_for(recipient, id)?,
+            (None, None) => s.stream.msk_message(recipient)?,
         };
         Self::share_counter(&mut st.muk_counters, &s.stream, recipient);
         let v_bit = s.stream.config().v_bit;
@@ -423,11 +478,17 @@ impl Core {
         let peer = reg.peer;
         let targets: Vec<(usize, usize)> = reg.services.iter().map(|(s, r)| (*s, *r)).collect();
         for (service, recipient) in &targets {
+            let sip = sip_keys_of(st, *service, *recipient);
             let Some(s) = st.services.get_mut(*service) else { continue };
             let shared = s.stream.recipient_btid(*recipient).and_then(|b| st.muk_counters.get(b).copied());
             s.stream.raise_counter(*recipient, shared.unwrap_or(0))?;
             s.stream.set_time(unix_now());
-            let message = s.stream.solicited_pull(*recipient)?;
+            let message = match sip {
+                Some((idi, muk)) => {
+                    sip_mikey_message(&mut s.stream, *recipient, &idi, &muk, None, st.rand.next())?
+                }
+                None => s.stream.solicited_pull(*recipient)?,
+            };
             Self::share_counter(&mut st.muk_counters, &s.stream, *recipient);
             self.send(st, &self.mikey_socket, &message, SocketAddr::new(peer, self.ue_mikey_port));
             st.stats.solicited_pulls += 1;
@@ -533,8 +594,7 @@ pub struct Bmsc {
     addr: SocketAddr,
     mikey_addr: SocketAddr,
     core: Arc<Core>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    server: PeerThread,
     schedule_stop: Option<std::sync::mpsc::Sender<()>>,
     schedule_thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -608,6 +668,8 @@ impl Bmsc {
             bearer_media: config.bearer_media,
             mikey_socket,
             bearer_socket: bearer_socket(config.bind)?,
+            trusted_scfs: config.trusted_scfs,
+            require_scf_authorization: config.require_scf_authorization,
             state: Mutex::new(BmscState {
                 services,
                 known: HashMap::new(),
@@ -615,6 +677,7 @@ impl Bmsc {
                 nonces: HashMap::new(),
                 pending: VecDeque::new(),
                 muk_counters: HashMap::new(),
+                authorizations: HashMap::new(),
                 serial: 0,
                 rand: RandSource::new(config.nonce_seed),
                 stats: BmscStats::default(),
@@ -624,21 +687,17 @@ impl Bmsc {
             .route(mbms_http::KEY_MANAGEMENT_PATH, any(key_management))
             .fallback(not_found)
             .with_state(core.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let rx_core = core.clone();
-        let thread = std::thread::Builder::new().name(format!("bmsc {addr}")).spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async move {
-                receiver.set_nonblocking(true)?;
-                let receiver = tokio::net::UdpSocket::from_std(receiver)?;
-                tokio::spawn(mikey_receiver(rx_core, receiver));
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-            })
+        let server = PeerThread::spawn("BM-SC", "bmsc", addr, move |stopped| async move {
+            receiver.set_nonblocking(true)?;
+            let receiver = tokio::net::UdpSocket::from_std(receiver)?;
+            tokio::spawn(mikey_receiver(rx_core, receiver));
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
         })?;
         let (schedule_stop, schedule_thread) = match config.schedule {
             Some(schedule) => {
@@ -652,15 +711,7 @@ impl Bmsc {
             None => (None, None),
         };
         tracing::info!(%addr, %mikey_addr, fqdn = %core.fqdn, "BM-SC listening");
-        Ok(Bmsc {
-            addr,
-            mikey_addr,
-            core,
-            stop: Some(stop),
-            thread: Some(thread),
-            schedule_stop,
-            schedule_thread,
-        })
+        Ok(Bmsc { addr, mikey_addr, core, server, schedule_stop, schedule_thread })
     }
 
     /// The HTTP address.
@@ -783,13 +834,7 @@ impl Bmsc {
         if let Some(t) = self.schedule_thread.take() {
             t.join().map_err(|_| std::io::Error::other("the BM-SC schedule thread panicked"))?;
         }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| std::io::Error::other("the BM-SC thread panicked"))?,
-            None => Ok(()),
-        }
+        self.server.stop()
     }
 }
 
@@ -1018,7 +1063,13 @@ fn insert_known(st: &mut BmscState, answer: &ub::ZnAnswer, expires: u64) -> bool
     let serial = st.serial;
     st.known.insert(
         answer.btid.clone(),
-        KnownBtid { impi: answer.impi.clone(), keys: answer.keys.clone(), expires, serial },
+        KnownBtid {
+            impi: answer.impi.clone(),
+            impus: answer.impus.clone(),
+            keys: answer.keys.clone(),
+            expires,
+            serial,
+        },
     );
     true
 }
@@ -1068,6 +1119,9 @@ async fn key_management(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Some(t) = ScfRequestType::from_query(uri.query().unwrap_or("")) {
+        return scf_request(&core, peer, &method, t, &headers, body).await;
+    }
     let (request_type, request, body) = match parse_request(&core, &method, &uri, &headers, body).await {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -1176,9 +1230,23 @@ async fn key_management(
     nonce_state.last_nc = nc;
 
     let peer_ip = peer.ip();
-    let result = execute(&core, &mut st, &btid, &impi, peer_ip, uicc, &muk, request);
+    let (request, denied) = if core.require_scf_authorization {
+        match scf_authorization_filter(&st, &headers, &btid, peer_ip, request) {
+            Ok(r) => r,
+            Err(reason) => {
+                drop(st);
+                return refuse(&core, StatusCode::FORBIDDEN, reason);
+            }
+        }
+    } else {
+        (Some(request), Vec::new())
+    };
+    let result = match request {
+        Some(request) => execute(&core, &mut st, &btid, &impi, peer_ip, uicc, &muk, request),
+        None => Ok(RegisterResponse { statuses: Vec::new() }.to_xml()),
+    };
     drop(st);
-    let response_body = match result {
+    let response_body = match result.map(|b| add_denied(b, denied)) {
         Ok(b) => b,
         Err(e) => return refuse(&core, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
@@ -1253,6 +1321,7 @@ fn registration<'a>(
         peer,
         uicc_based: uicc,
         services: BTreeMap::new(),
+        sip: None,
     });
     reg.peer = peer;
     reg.uicc_based = uicc;
@@ -1393,6 +1462,413 @@ fn execute(
                 group(outcomes).into_iter().map(|(code, key_ids)| KeyStatus { code, key_ids }).collect();
             Ok(MskResponse { statuses }.to_xml())
         }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// SIP-based MBMS security: requests of the SCF (TS 26.237 §10.4.2, CR §10.2)
+
+/// Most identities in one [`mbms_http::ASSERTED_IDENTITY_HEADER`].
+pub const MAX_ASSERTED_IDENTITIES: usize = 8;
+
+/// The NAF FQDN and MUK of `recipient` of `service` when it belongs to a registration made
+/// through the SCF.
+fn sip_keys_of(st: &BmscState, service: usize, recipient: usize) -> Option<(String, Muk)> {
+    let btid = st.services.get(service)?.stream.recipient_btid(recipient)?;
+    let reg = st.registrations.get(btid)?;
+    if reg.services.get(&service) != Some(&recipient) {
+        return None;
+    }
+    reg.sip.as_ref().map(|k| (k.naf_fqdn.clone(), Muk::new(*k.muk.as_bytes())))
+}
+
+/// An MSK message (`msk_id`) or, without one, a solicited pull to `recipient` with IDi = the
+/// NAF (SCF) FQDN (TS 26.237 §10.4.2.0: "SCF FQDN is sent instead of BM-SC FQDN"), built as the
+/// stream builds its own: the recipient's next timestamp, the stream's Key Domain and Key Group.
+fn sip_mikey_message(
+    stream: &mut BmscStream,
+    recipient: usize,
+    idi: &str,
+    muk: &Muk,
+    msk_id: Option<MskId>,
+    rand: [u8; 16],
+) -> Result<Vec<u8>, BmscError> {
+    use crate::bmsc_stream::{CSB_ID_IS_KEY_GROUP, MIKEY_MAX, MskTimestamps, NTP_UNIX_OFFSET};
+    use mikey::mbms::{self, MskMessageParams, SolicitedPullParams};
+
+    let no_recipient = || BmscError::Stream(StreamError::NoRecipient(recipient));
+    let counter = stream.recipient_counter(recipient).ok_or_else(no_recipient)?.saturating_add(1);
+    stream.raise_counter(recipient, counter)?;
+    let config = stream.config();
+    let timestamp = match config.msk_timestamps {
+        MskTimestamps::Counter => mikey::Timestamp::Counter(counter),
+        MskTimestamps::NtpUtc => {
+            mikey::Timestamp::NtpUtc(((unix_now() + NTP_UNIX_OFFSET) << 32) | u64::from(counter))
+        }
+    };
+    let csb_id = if CSB_ID_IS_KEY_GROUP { u32::from(config.key_group) } else { 0 };
+    let idr = stream.recipient_btid(recipient).ok_or_else(no_recipient)?;
+    let mut out = vec![0u8; MIKEY_MAX];
+    let n = match msk_id {
+        Some(id) => {
+            let msk = stream.msk(id).ok_or(StreamError::NoMsk)?;
+            let params = MskMessageParams {
+                csb_id,
+                v_bit: config.v_bit,
+                timestamp,
+                rand: &rand,
+                idi: idi.as_bytes(),
+                idr: idr.as_bytes(),
+                key_domain_id: config.key_domain_id,
+                msk_id: id,
+                cs_id_map: mikey::CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT },
+                policy: None,
+                validity: mikey::KeyValidity::Null,
+            };
+            mbms::build_msk_message(muk, &params, msk, &mut out).map_err(StreamError::from)?
+        }
+        None => {
+            let params = SolicitedPullParams {
+                csb_id,
+                timestamp,
+                rand: &rand,
+                idi: idi.as_bytes(),
+                idr: idr.as_bytes(),
+                key_domain_id: config.key_domain_id,
+                key_group: config.key_group,
+            };
+            mbms::build_solicited_pull(muk, &params, &mut out).map_err(StreamError::from)?
+        }
+    };
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Makes `btid` the registration of `identity` through the SCF with these keys: registrations of
+/// its older B-TIDs move over (the UE bootstrapped again, TS 26.237 §10.4.2.3), and every
+/// recipient of the registration takes the new MUK and B-TID. Without `create`, nothing is
+/// created when the identity holds no registration. `false`: too many registrations.
+fn sip_registration(st: &mut BmscState, identity: &str, ue_ip: IpAddr, keys: &NafKeys, create: bool) -> bool {
+    let btid = keys.btid.as_str();
+    let older: Vec<String> = st
+        .registrations
+        .iter()
+        .filter(|(b, r)| b.as_str() != btid && r.sip.is_some() && r.impi == identity)
+        .map(|(b, _)| b.clone())
+        .collect();
+    let mut inherited = BTreeMap::new();
+    for b in older {
+        if let Some(r) = st.registrations.remove(&b) {
+            tracing::info!(old = %b, new = %btid, %identity, "BM-SC: SIP-based registrations move to the new B-TID");
+            inherited.extend(r.services);
+        }
+    }
+    if !st.registrations.contains_key(btid) {
+        if !create && inherited.is_empty() {
+            return true;
+        }
+        if st.registrations.len() >= MAX_KNOWN_BTIDS {
+            return false;
+        }
+    }
+    let reg = st.registrations.entry(btid.to_owned()).or_insert_with(|| Registration {
+        impi: identity.to_owned(),
+        peer: ue_ip,
+        uicc_based: false,
+        services: BTreeMap::new(),
+        sip: None,
+    });
+    reg.impi = identity.to_owned();
+    reg.peer = ue_ip;
+    reg.uicc_based = false;
+    reg.sip = Some(SipKeys { naf_fqdn: keys.naf_fqdn.clone(), muk: Muk::new(*keys.muk.as_bytes()) });
+    for (service, recipient) in inherited {
+        reg.services.entry(service).or_insert(recipient);
+    }
+    let recipients: Vec<(usize, usize)> = reg.services.iter().map(|(s, r)| (*s, *r)).collect();
+    for (service, recipient) in recipients {
+        if let Some(s) = st.services.get_mut(service) {
+            let _ = s.stream.rekey_recipient(recipient, Muk::new(*keys.muk.as_bytes()), btid);
+        }
+    }
+    true
+}
+
+/// The identities of [`mbms_http::ASSERTED_IDENTITY_HEADER`]: comma-separated URIs, angle
+/// brackets optional.
+fn asserted_identities(headers: &HeaderMap) -> Result<Vec<String>, String> {
+    let name = HeaderName::from_static("x-3gpp-asserted-identity");
+    let value = single_header(headers, name)?
+        .ok_or_else(|| format!("no {} header", mbms_http::ASSERTED_IDENTITY_HEADER))?;
+    let ids: Vec<String> = value
+        .split(',')
+        .map(|i| i.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned())
+        .collect();
+    if ids.is_empty()
+        || ids.len() > MAX_ASSERTED_IDENTITIES
+        || ids.iter().any(|i| i.is_empty() || i.contains(' '))
+    {
+        return Err(format!(
+            "{} must hold 1..={MAX_ASSERTED_IDENTITIES} comma-separated identities",
+            mbms_http::ASSERTED_IDENTITY_HEADER
+        ));
+    }
+    Ok(ids)
+}
+
+/// A request of the SCF (`sip-based-*`, `authorize`): trusted source, Content-Type, identities,
+/// body; then the procedure, answered with the status document.
+async fn scf_request(
+    core: &Core,
+    peer: SocketAddr,
+    method: &Method,
+    t: ScfRequestType,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    if !core.trusted_scfs.contains(&peer.ip()) {
+        core.lock().stats.scf_untrusted += 1;
+        tracing::warn!(%peer, request = %t, "BM-SC: an SCF request from an untrusted source");
+        return refuse(core, StatusCode::FORBIDDEN, format!("{t} is served to a trusted SCF only"));
+    }
+    if method != Method::POST {
+        return refuse(core, StatusCode::METHOD_NOT_ALLOWED, format!("method {method}: only POST"));
+    }
+    let content_type = match single_header(headers, header::CONTENT_TYPE) {
+        Ok(c) => c.unwrap_or(""),
+        Err(e) => return refuse(core, StatusCode::BAD_REQUEST, e),
+    };
+    let expected = t.request_content_type();
+    if !mbms_http::content_type_matches(content_type, expected) {
+        return refuse(
+            core,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type `{content_type}`: a {t} request carries {expected}"),
+        );
+    }
+    let identities = match asserted_identities(headers) {
+        Ok(i) => i,
+        Err(e) => return refuse(core, StatusCode::BAD_REQUEST, e),
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, mbms_http::MAX_XML_LEN).await else {
+        return refuse(
+            core,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body longer than {} bytes (or unreadable)", mbms_http::MAX_XML_LEN),
+        );
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return refuse(core, StatusCode::BAD_REQUEST, "body is not UTF-8");
+    };
+    let result = match t {
+        ScfRequestType::Authorize => scf_authorize(core, &identities, text),
+        _ => scf_sip_based(core, &identities, t, text),
+    };
+    match result {
+        Ok(xml) => {
+            core.lock().stats.scf_requests += 1;
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, t.response_content_type())
+                .body(Body::from(xml))
+                .unwrap_or_default()
+        }
+        Err((status, reason)) => refuse(core, status, reason),
+    }
+}
+
+/// The UE address of an SCF request: loopback only (every peer lives on this host).
+fn check_ue_ip(ip: IpAddr) -> Result<IpAddr, (StatusCode, String)> {
+    if ip.is_loopback() {
+        Ok(ip)
+    } else {
+        Err((StatusCode::BAD_REQUEST, format!("UE address {ip} is not a loopback address")))
+    }
+}
+
+/// `authorize` (TS 26.237 CR §10.2.4): stores what the SCF authorized for each identity.
+fn scf_authorize(core: &Core, identities: &[String], text: &str) -> Result<String, (StatusCode, String)> {
+    let request = AuthorizeRequest::from_xml(text).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let ue_ip = check_ue_ip(request.ue_ip_address)?;
+    let mut st = core.lock();
+    let mut outcomes = Vec::new();
+    let mut authorized = std::collections::BTreeSet::new();
+    for id in request.service_ids {
+        match st.services.iter().position(|s| s.id == id) {
+            Some(i) => {
+                authorized.insert(i);
+                outcomes.push((STATUS_OK, id));
+            }
+            None => outcomes.push((STATUS_UNKNOWN, id)),
+        }
+    }
+    for identity in identities {
+        if !st.authorizations.contains_key(identity)
+            && st.authorizations.len() >= MAX_KNOWN_BTIDS
+            && let Some(oldest) =
+                st.authorizations.iter().min_by_key(|(_, a)| a.serial).map(|(k, _)| k.clone())
+        {
+            st.authorizations.remove(&oldest);
+        }
+        st.serial += 1;
+        let serial = st.serial;
+        let entry = st.authorizations.entry(identity.clone()).or_insert_with(|| ScfAuthorization {
+            ue_ip,
+            services: std::collections::BTreeSet::new(),
+            serial,
+        });
+        if entry.ue_ip != ue_ip {
+            entry.services.clear();
+            entry.ue_ip = ue_ip;
+        }
+        entry.services.extend(authorized.iter().copied());
+        entry.serial = serial;
+    }
+    tracing::info!(identity = %identities.join(","), %ue_ip, "BM-SC: SCF authorization stored");
+    let statuses =
+        group(outcomes).into_iter().map(|(code, service_ids)| ServiceStatus { code, service_ids }).collect();
+    Ok(RegisterResponse { statuses }.to_xml())
+}
+
+/// `sip-based-register`, `-deregister`, `-msk-request` (TS 26.237 §10.4.2.1, .1A, .2).
+fn scf_sip_based(
+    core: &Core,
+    identities: &[String],
+    t: ScfRequestType,
+    text: &str,
+) -> Result<String, (StatusCode, String)> {
+    let bad = |reason: String| (StatusCode::BAD_REQUEST, reason);
+    let info = NafKeyInfo::from_xml(text).map_err(|e| bad(e.to_string()))?;
+    if info.procedure.scf_request_type() != t {
+        return Err(bad(format!(
+            "the body holds a {} request, the query says {t}",
+            info.procedure.scf_request_type()
+        )));
+    }
+    let ue_ip = info.ue_ip_addresses.first().copied().map(check_ue_ip).transpose()?;
+    let identity = identities.first().map(String::as_str).unwrap_or_default();
+    let register = matches!(info.procedure, SipProcedure::Register(_));
+    if register && (info.keys.is_none() || ue_ip.is_none()) {
+        return Err(bad(format!("a {t} request carries the UE address and the NAF keys")));
+    }
+    let mut st = core.lock();
+    // The UE's SIP-based registration: by the B-TID of the keys, or the identity's current one.
+    let current = st
+        .registrations
+        .iter()
+        .find(|(_, r)| r.sip.is_some() && r.impi == identity)
+        .map(|(b, r)| (b.clone(), r.peer));
+    let ue_ip = match (ue_ip, &current) {
+        (Some(ip), _) => ip,
+        (None, Some((_, peer))) => *peer,
+        (None, None) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    if let Some(keys) = &info.keys
+        && !sip_registration(&mut st, identity, ue_ip, keys, register)
+    {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "too many registered UEs".into()));
+    }
+    let btid = match (&info.keys, current) {
+        (Some(k), _) => k.btid.clone(),
+        (None, Some((b, _))) => b,
+        // Nothing registered: the per-item codes say so.
+        (None, None) => String::new(),
+    };
+    let muk = st
+        .registrations
+        .get(&btid)
+        .and_then(|r| r.sip.as_ref())
+        .map(|k| GbaMuk::new(*k.muk.as_bytes()))
+        .unwrap_or_else(|| GbaMuk::new([0; 32]));
+    let request = match info.procedure {
+        SipProcedure::Register(r) => KmRequest::Register(r),
+        SipProcedure::Deregister(r) => KmRequest::Deregister(r),
+        SipProcedure::MskRequest(r) => KmRequest::Msk(r),
+    };
+    tracing::info!(%identity, %btid, request = %t, "BM-SC: SCF request");
+    execute(core, &mut st, &btid, identity, ue_ip, false, &muk, request)
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// The `authorize` variant's check of an HTTP registration (TS 26.237 CR §10.2.4): the request
+/// for the services the SCF authorized for [`mbms_http::INTENDED_IDENTITY_HEADER`]'s IMPU from
+/// this address (unknown services pass, to get their `404`), and the services refused. `Err`: no
+/// IMPU, or one the B-TID's subscriber does not have.
+fn scf_authorization_filter(
+    st: &BmscState,
+    headers: &HeaderMap,
+    btid: &str,
+    peer: IpAddr,
+    request: KmRequest,
+) -> Result<(Option<KmRequest>, Vec<String>), String> {
+    let KmRequest::Register(r) = request else { return Ok((Some(request), Vec::new())) };
+    let name = HeaderName::from_static("x-3gpp-intended-identity");
+    let impu = single_header(headers, name)?.ok_or_else(|| {
+        format!("no {}: this BM-SC registers UEs the SCF authorized", mbms_http::INTENDED_IDENTITY_HEADER)
+    })?;
+    let impu = impu.trim().trim_start_matches('<').trim_end_matches('>');
+    if !st.known.get(btid).is_some_and(|k| k.impus.iter().any(|i| i == impu)) {
+        return Err(format!("{impu} is not an identity of the B-TID's subscriber"));
+    }
+    let auth = st.authorizations.get(impu);
+    let (mut allowed, mut denied) = (Vec::new(), Vec::new());
+    for id in r.service_ids {
+        let ok = match st.services.iter().position(|s| s.id == id) {
+            None => true,
+            Some(i) => auth.is_some_and(|a| a.ue_ip == peer && a.services.contains(&i)),
+        };
+        if ok { allowed.push(id) } else { denied.push(id) }
+    }
+    let request =
+        (!allowed.is_empty()).then_some(KmRequest::Register(RegisterRequest { service_ids: allowed }));
+    Ok((request, denied))
+}
+
+/// A registration answer with the refused services added under
+/// [`mbms_http::STATUS_NOT_AUTHORIZED`].
+fn add_denied(xml: String, denied: Vec<String>) -> String {
+    if denied.is_empty() {
+        return xml;
+    }
+    let mut statuses = RegisterResponse::from_xml(&xml).map(|r| r.statuses).unwrap_or_default();
+    statuses.push(ServiceStatus { code: mbms_http::STATUS_NOT_AUTHORIZED, service_ids: denied });
+    RegisterResponse { statuses }.to_xml()
+}
+
+/// A registration made through the SCF, as the BM-SC holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipRegistrationInfo {
+    /// The asserted identity the SCF named.
+    pub identity: String,
+    /// The NAF (SCF) FQDN: IDi of the MSK messages.
+    pub naf_fqdn: String,
+    /// Where MSK messages go.
+    pub ue_ip: IpAddr,
+    /// The User Service IDs.
+    pub services: Vec<String>,
+}
+
+impl Bmsc {
+    /// The registration of `btid` made through the SCF, if any.
+    pub fn sip_registration(&self, btid: &str) -> Option<SipRegistrationInfo> {
+        let st = self.core.lock();
+        let r = st.registrations.get(btid)?;
+        let keys = r.sip.as_ref()?;
+        Some(SipRegistrationInfo {
+            identity: r.impi.clone(),
+            naf_fqdn: keys.naf_fqdn.clone(),
+            ue_ip: r.peer,
+            services: r.services.keys().filter_map(|i| st.services.get(*i).map(|s| s.id.clone())).collect(),
+        })
+    }
+
+    /// The User Service IDs the SCF authorized for `impu` (the `authorize` variant).
+    pub fn authorized_services(&self, impu: &str) -> Vec<String> {
+        let st = self.core.lock();
+        st.authorizations
+            .get(impu)
+            .map(|a| a.services.iter().filter_map(|i| st.services.get(*i).map(|s| s.id.clone())).collect())
+            .unwrap_or_default()
     }
 }
 

@@ -319,6 +319,9 @@ impl BmscStream {
         if self.msks.len() > 2 {
             self.msks.remove(0);
         }
+        // MTK IDs count per MSK (TS 33.246 §6.3.3: the UE checks that the MTK ID of an MSK grows),
+        // so each new MSK starts them again and a stream never runs out of them.
+        self.mtk_counter = 0;
         msk_id
     }
 

@@ -38,6 +38,7 @@ use gba::ub::{
 };
 use gba::{AuthVector, BTid, Ks, Milenage, Rand, Sqn, kdf};
 
+use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
 use zeroize::Zeroize;
 
@@ -313,8 +314,7 @@ fn unix_now() -> u64 {
 pub struct Bsf {
     addr: SocketAddr,
     state: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    server: PeerThread,
 }
 
 impl Bsf {
@@ -347,20 +347,16 @@ impl Bsf {
             .route(ub::ZN_PATH, post(zn))
             .fallback(not_found)
             .with_state(state.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name(format!("bsf {addr}")).spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-            })
+        let server = PeerThread::spawn("BSF", "bsf", addr, move |stopped| async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
         })?;
         tracing::info!(%addr, "BSF listening");
-        Ok(Bsf { addr, state, stop: Some(stop), thread: Some(thread) })
+        Ok(Bsf { addr, state, server })
     }
 
     /// The listening address.
@@ -428,25 +424,7 @@ impl Bsf {
 
     /// Stops serving (in-flight requests finish) and waits for the server thread.
     pub fn shutdown(mut self) -> std::io::Result<()> {
-        self.stop_and_join()
-    }
-
-    fn stop_and_join(&mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.thread.take() {
-            Some(t) => t.join().map_err(|_| std::io::Error::other("the BSF thread panicked"))?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Bsf {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop_and_join() {
-            tracing::warn!(addr = %self.addr, "BSF shutdown: {e}");
-        }
+        self.server.stop()
     }
 }
 

@@ -5,4 +5,7 @@ pub mod bmsc;
 pub mod bmsc_stream;
 pub mod bsf;
 pub mod http;
+pub mod pcscf;
+mod peer_thread;
 mod rand_source;
+pub mod scf;
