@@ -159,6 +159,23 @@ pub enum Error {
     /// Another user of the card panicked while holding it.
     #[error("the card handle is poisoned")]
     CardPoisoned,
+    /// A SIP final answer other than 2xx and other than the re-bootstrap answer (RFC 3261 §21,
+    /// TS 26.237 §10.4.2: the procedure is terminated).
+    #[error("{peer} answered SIP {status}: {reason}")]
+    SipStatus {
+        /// Who answered.
+        peer: &'static str,
+        /// The status code.
+        status: u16,
+        /// The Warning texts, or the reason phrase.
+        reason: String,
+    },
+    /// No final answer to a SIP request before the transaction timeout (RFC 3261 timers B / F).
+    #[error("no final answer to SIP {method} before the transaction timeout")]
+    SipTimeout {
+        /// The request's method.
+        method: String,
+    },
 }
 
 impl Error {

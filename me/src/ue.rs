@@ -23,6 +23,11 @@
 //! again, which gives a new MUK, and registers again so that the BM-SC uses it (TS 33.246 §6.1,
 //! TS 33.220 §4.5.3); a `401` of the BM-SC to credentials (unknown B-TID) does the same and the
 //! request is retried once.
+//!
+//! With [`Signalling::Sip`] the same procedures run over SIP to the SCF through the P-CSCF
+//! (TS 26.237 §10.4.2, [`crate::sip_client`]): the NAF keys are those of the SCF FQDN, the BM-SC's
+//! MIKEY messages carry it as IDi, and the SCF's re-bootstrap answer does what the BM-SC's `401`
+//! does over HTTP.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -53,6 +58,7 @@ use crate::mbms_profile::parse_key_lifetime;
 use crate::mbms_receiver::{MbmsReceiver, StreamId};
 use crate::me_based::MeBased;
 use crate::mikey_listener::DATAGRAM_MAX;
+use crate::sip_client::{SipClient, SipConfig};
 use crate::ub_client::{BootstrapReport, UbClient};
 use crate::uicc_based::UiccBased;
 
@@ -68,6 +74,26 @@ pub const PARKED_MTK_MESSAGES: usize = 16;
 pub const MSK_REQUEST_HOLDOFF: Duration = Duration::from_secs(2);
 /// After a failed renewal of expired GBA keys, the next attempt waits this long.
 pub const RENEWAL_RETRY: Duration = Duration::from_secs(1);
+
+/// How the UE asks for registration, deregistration and MSKs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Signalling {
+    /// HTTP Digest to the BM-SC (TS 33.246 §6.3.2); the NAF is the BM-SC ([`UeConfig::bmsc_fqdn`]).
+    #[default]
+    Http,
+    /// SIP to the SCF through the P-CSCF (TS 26.237 §10.4.2); the NAF is the SCF.
+    Sip {
+        /// The P-CSCF's UDP address (loopback).
+        pcscf: SocketAddr,
+        /// The SCF's Request-URI (`sip:scf@<domain>`).
+        scf_uri: String,
+        /// The UE's public user identity (From of the INVITE).
+        impu: String,
+        /// The SCF FQDN of the BM-SC serving the services: NAF_Id = it ‖ MBMS Ua protocol id,
+        /// and the IDi of the MIKEY MSK messages.
+        naf_fqdn: String,
+    },
+}
 
 /// How a UE is set up.
 #[derive(Debug, Clone)]
@@ -102,8 +128,10 @@ pub struct UeConfig {
     pub srtp_policy: Policy,
     /// How many decrypted frames [`Ue::frames`] keeps (the media digest covers all).
     pub frames_kept: usize,
-    /// Time limit of one HTTP exchange.
+    /// Time limit of one HTTP exchange (and of one SIP transaction).
     pub http_timeout: Duration,
+    /// HTTP to the BM-SC or SIP to the SCF.
+    pub signalling: Signalling,
 }
 
 impl UeConfig {
@@ -127,6 +155,15 @@ impl UeConfig {
             srtp_policy: Policy::new(CryptoSuite::Aes128CmHmacSha1_80),
             frames_kept: 100_000,
             http_timeout: DEFAULT_HTTP_TIMEOUT,
+            signalling: Signalling::Http,
+        }
+    }
+
+    /// The NAF whose keys the UE uses: the BM-SC, or with SIP the SCF.
+    pub fn naf_fqdn(&self) -> &str {
+        match &self.signalling {
+            Signalling::Http => &self.bmsc_fqdn,
+            Signalling::Sip { naf_fqdn, .. } => naf_fqdn,
         }
     }
 }
@@ -152,7 +189,7 @@ pub struct UeStats {
     pub verifications_sent: u64,
     /// Solicited pulls accepted.
     pub solicited_pulls: u64,
-    /// Basic MSK requests sent over HTTP.
+    /// Basic MSK requests sent (over HTTP or SIP).
     pub basic_msk_requests: u64,
     /// GBA bootstraps the UE ran on its own: no usable keys (none yet, lost at power-down), key
     /// lifetime over, or B-TID refused by the BM-SC.
@@ -432,6 +469,43 @@ fn is_local_failure(e: &Error) -> bool {
     )
 }
 
+/// The channel of the key-management requests: HTTP Digest to the BM-SC, or SIP to the SCF.
+struct Signaller<'a> {
+    bmsc: &'a BmscClient,
+    sip: Option<&'a mut SipClient>,
+}
+
+impl Signaller<'_> {
+    fn register(
+        &mut self,
+        c: &Credentials<'_>,
+        service_ids: &[String],
+    ) -> Result<mbms_http::RegisterResponse> {
+        match self.sip.as_deref_mut() {
+            Some(sip) => sip.register(c.btid, service_ids),
+            None => self.bmsc.register(c, service_ids),
+        }
+    }
+
+    fn deregister(
+        &mut self,
+        c: &Credentials<'_>,
+        service_ids: &[String],
+    ) -> Result<mbms_http::RegisterResponse> {
+        match self.sip.as_deref_mut() {
+            Some(sip) => sip.deregister(c.btid, service_ids),
+            None => self.bmsc.deregister(c, service_ids),
+        }
+    }
+
+    fn msk_request(&mut self, c: &Credentials<'_>, key_ids: &[MskKeyId]) -> Result<mbms_http::MskResponse> {
+        match self.sip.as_deref_mut() {
+            Some(sip) => sip.msk_request(c.btid, key_ids),
+            None => self.bmsc.msk_request(c, key_ids),
+        }
+    }
+}
+
 /// A UE on one key-management path.
 pub struct Ue<R: Reader> {
     config: UeConfig,
@@ -444,6 +518,8 @@ pub struct Ue<R: Reader> {
     me: MeBased,
     ub: UbClient,
     bmsc: BmscClient,
+    /// The SIP UA when [`UeConfig::signalling`] is SIP.
+    sip: Option<SipClient>,
     naf_id: NafId,
     /// B-TID and lifetime of the last completed bootstrap the UE knows of.
     bootstrapped: Option<(String, String)>,
@@ -499,9 +575,16 @@ impl<R: Reader> Ue<R> {
         let impi = card.impi()?;
         let mut store = KeyStore::open(&config.key_store_path)?;
         store.on_card_inserted(&iccid)?;
-        let naf_id = NafId::new(&config.bmsc_fqdn, UaSecurityProtocolId::MBMS)?;
+        let naf_id = NafId::new(config.naf_fqdn(), UaSecurityProtocolId::MBMS)?;
         let ub = UbClient::with_timeout(&config.bsf_url, config.http_timeout)?;
         let bmsc = BmscClient::with_timeout(&config.bmsc_url, &config.bmsc_fqdn, config.http_timeout)?;
+        let sip = match &config.signalling {
+            Signalling::Http => None,
+            Signalling::Sip { pcscf, scf_uri, impu, .. } => Some(SipClient::new(
+                SipConfig { pcscf: *pcscf, scf_uri: scf_uri.clone(), impu: impu.clone() },
+                config.http_timeout,
+            )?),
+        };
         let sockets = Sockets::open(&config)?;
         let mut ue = Ue {
             gba: GbaClient::new(card.clone(), variant_of(path)),
@@ -513,6 +596,7 @@ impl<R: Reader> Ue<R> {
             path,
             ub,
             bmsc,
+            sip,
             naf_id,
             bootstrapped: None,
             session: None,
@@ -698,7 +782,7 @@ impl<R: Reader> Ue<R> {
     fn with_credentials<T>(
         &mut self,
         reregister: bool,
-        op: impl Fn(&BmscClient, &Credentials<'_>) -> Result<T>,
+        mut op: impl FnMut(&mut Signaller<'_>, &Credentials<'_>) -> Result<T>,
     ) -> Result<(T, bool)> {
         let mut rebootstrapped = self.ensure_session()?;
         let mut attempt = 0;
@@ -714,12 +798,13 @@ impl<R: Reader> Ue<R> {
                     mrk: &session.mrk,
                     uicc_realm: self.path == KeyManagementPath::UiccBased,
                 };
-                op(&self.bmsc, &credentials)
+                let mut signaller = Signaller { bmsc: &self.bmsc, sip: self.sip.as_mut() };
+                op(&mut signaller, &credentials)
             };
             match result {
                 Err(Error::BtidRejected { btid }) if attempt == 0 => {
                     attempt += 1;
-                    self.rebootstrap(&format!("the BM-SC refused B-TID {btid}"))?;
+                    self.rebootstrap(&format!("the network refused B-TID {btid}"))?;
                     rebootstrapped = true;
                 }
                 other => return other.map(|t| (t, rebootstrapped)),
@@ -735,7 +820,8 @@ impl<R: Reader> Ue<R> {
             mrk: &session.mrk,
             uicc_realm: self.path == KeyManagementPath::UiccBased,
         };
-        let response = self.bmsc.register(&credentials, &self.registered)?;
+        let mut signaller = Signaller { bmsc: &self.bmsc, sip: self.sip.as_mut() };
+        let response = signaller.register(&credentials, &self.registered)?;
         let accepted: Vec<String> = self
             .registered
             .iter()
@@ -813,6 +899,13 @@ impl<R: Reader> Ue<R> {
             }
         }
         self.registered.retain(|s| !report.accepted.contains(s));
+        if self.registered.is_empty()
+            && let Some(sip) = self.sip.as_mut()
+            && let Err(e) = sip.bye()
+        {
+            // The SCF holds nothing for the UE any more; a lost BYE only leaves a stale dialog.
+            tracing::warn!(%e, "ending the SIP dialog failed");
+        }
         report.elapsed = start.elapsed();
         tracing::info!(deregistered = ?report.accepted, "deregistered");
         Ok(report)
@@ -1182,7 +1275,7 @@ impl<R: Reader> Ue<R> {
                 }
             }
             KeyManagementPath::MeBased => {
-                let idi = self.config.bmsc_fqdn.as_bytes();
+                let idi = self.config.naf_fqdn().as_bytes();
                 let now = unix_now();
                 let kept = self.me.store().mrks().iter().rev().find_map(|m| {
                     let expires = parse_key_lifetime(m.lifetime.as_bytes())?.unix_seconds();
