@@ -510,6 +510,10 @@ pub struct DemoArgs {
     /// interface (239.255.77.77) instead of unicast; MSK pushes stay unicast.
     #[arg(long)]
     pub multicast: bool,
+    /// How the UE registers, deregisters and asks for MSKs: http (HTTP Digest to the BM-SC,
+    /// TS 33.246 §6.3.2) or sip (SIP through a P-CSCF to the SCF acting as NAF, TS 26.237 §10.4.2).
+    #[arg(long, value_name = "MODE", default_value = "http", value_parser = ["http", "sip"])]
+    pub signalling: String,
     #[command(flatten)]
     pub card: CardArgs,
     #[command(flatten)]

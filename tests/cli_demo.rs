@@ -191,3 +191,27 @@ fn demo_over_a_multicast_bearer_on_loopback() {
     assert_eq!(p["packets_decrypted"].as_u64(), Some(sent));
     assert_eq!(p["media_sha256"].as_str(), Some(source_digest(sent).as_str()));
 }
+
+/// `--signalling sip` (TS 26.237 §10.4.2): registration, the solicited pull's MSK request and
+/// deregistration go over SIP through the P-CSCF to the SCF, as the SCF's own counters show; the
+/// media still equal the source on both paths.
+#[test]
+fn demo_with_sip_signalling() {
+    let v = json(&keysim(&["demo", "--signalling", "sip", "--json", "--duration", "0.3", "-q"]));
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["media_identical_across_paths"], true);
+    for name in ["uicc", "me"] {
+        let p = &v["paths"][name];
+        assert_eq!(p["signalling"], "sip", "{name}");
+        assert_eq!(p["scf_invites"].as_u64(), Some(1), "{name}: one INVITE registers");
+        // The MSK request after the solicited pull and the deregistration are re-INVITEs.
+        assert_eq!(p["scf_reinvites"].as_u64(), Some(2), "{name}");
+        assert_eq!(p["scf_bmsc_requests"].as_u64(), Some(3), "{name}");
+        let sent = p["packets_sent"].as_u64().expect("sent");
+        assert_eq!(p["packets_decrypted"].as_u64(), Some(sent));
+        assert_eq!(p["media_sha256"].as_str(), Some(source_digest(sent).as_str()));
+    }
+    let http = json(&keysim(&["demo", "--path", "me", "--json", "--duration", "0.1", "-q"]));
+    assert_eq!(http["paths"]["me"]["signalling"], "http");
+    assert_eq!(http["paths"]["me"]["scf_invites"], serde_json::Value::Null);
+}

@@ -37,6 +37,10 @@ const AFTER_ROTATION: Duration = Duration::from_millis(400);
 /// Seed of the BM-SC's deterministic key and media generator: both paths get the same MSKs, MTKs
 /// and media, so their decrypted output can be compared.
 const STREAM_SEED: [u8; 32] = *b"keysim demo BM-SC key generator.";
+/// The SCF's SIP domain (Request-URI `sip:scf@…`) with --signalling sip.
+const SCF_DOMAIN: &str = "scf.mnc001.mcc001.pub.3gppnetwork.org";
+/// The SCF's FQDN for the BM-SC: the NAF FQDN of the services with --signalling sip.
+const SCF_FQDN: &str = "scf-bmsc.mnc001.mcc001.pub.3gppnetwork.org";
 /// The bearer's multicast group with --multicast (administratively scoped, RFC 2365).
 const MULTICAST_GROUP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(239, 255, 77, 77);
 /// The SSRC of the first service's stream; service i uses SSRC_BASE + i.
@@ -68,6 +72,11 @@ struct PathReport {
     basic_msk_requests: u64,
     rebootstraps: u64,
     mikey_dropped: u64,
+    signalling: &'static str,
+    /// With SIP signalling: the SCF's counts of INVITEs, re-INVITEs and posts to the BM-SC.
+    scf_invites: Option<u64>,
+    scf_reinvites: Option<u64>,
+    scf_bmsc_requests: Option<u64>,
     apdus: usize,
     time_to_first_media_ms: Option<f64>,
     media_sha256: String,
@@ -313,7 +322,38 @@ impl PathRun<'_> {
             }
         }
         config.v_bit = true;
+        let sip = args.signalling == "sip";
+        if sip {
+            config.trusted_scfs = vec![network::scf::DEFAULT_HTTP_SOURCE];
+        }
         let bmsc = Bmsc::start(config).context("starting the BM-SC")?;
+        // With SIP signalling: the SCF (the NAF of the services) and the P-CSCF in front of it.
+        let impu = profile.impu().first().cloned().unwrap_or_default();
+        let ims = if sip {
+            let mut c = network::scf::ScfConfig::new(SCF_DOMAIN, bsf.addr());
+            c.services = (0..args.services)
+                .map(|i| network::scf::ScfService::new(&service_id(i), SCF_FQDN, bmsc.addr(), i + 1))
+                .collect();
+            c.subscribers =
+                vec![network::scf::ScfSubscriber { impu: impu.clone(), services: services.clone() }];
+            c.mode = network::scf::ScfMode::SipBased;
+            let scf = network::scf::Scf::start(c).context("starting the SCF")?;
+            let mut p = network::pcscf::PcscfConfig::new(scf.addr());
+            p.users.push(network::pcscf::PcscfUser {
+                impi: profile.impi().to_owned(),
+                impus: profile.impu().to_vec(),
+                ue_addr: None,
+            });
+            let pcscf = network::pcscf::Pcscf::start(p).context("starting the P-CSCF")?;
+            scf.trust_proxy(pcscf.addr());
+            self.log.note(
+                self.tag,
+                &format!("SCF {SCF_FQDN} (NAF) on {}, P-CSCF on {}", scf.addr(), pcscf.addr()),
+            );
+            Some((scf, pcscf))
+        } else {
+            None
+        };
         let bearer = match groups {
             Some((mtk, media)) => format!("multicast bearer: MTK {mtk}, media {media}"),
             None => format!("unicast bearer: MTK {mikey_addr}, media {media_addr}"),
@@ -328,6 +368,14 @@ impl PathRun<'_> {
         ue_config.service_ids = services.clone();
         ue_config.mikey_bind = mikey_addr;
         ue_config.media_bind = media_addr;
+        if let Some((_, pcscf)) = &ims {
+            ue_config.signalling = me::Signalling::Sip {
+                pcscf: pcscf.addr(),
+                scf_uri: format!("sip:scf@{SCF_DOMAIN}"),
+                impu: impu.clone(),
+                naf_fqdn: SCF_FQDN.to_owned(),
+            };
+        }
         ue_config.bearer_mikey_group = groups.map(|g| g.0);
         ue_config.bearer_media_group = groups.map(|g| g.1);
         ue_config.path = Some(path);
@@ -371,13 +419,12 @@ impl PathRun<'_> {
             if !r.refused.is_empty() {
                 bail!("services refused: {:?}", r.refused);
             }
-            Ok((
-                (),
-                format!(
-                    "{} service(s) registered, HTTP Digest user = B-TID, password from MRK",
-                    r.accepted.len()
-                ),
-            ))
+            let how = if sip {
+                "SIP INVITE via the P-CSCF to the SCF (NAF keys over Zn, posted to the BM-SC)"
+            } else {
+                "HTTP Digest user = B-TID, password from MRK"
+            };
+            Ok(((), format!("{} service(s) registered, {how}", r.accepted.len())))
         })?;
         self.step("msk_push", || {
             poll(&mut ue, |s| s.msk_count >= n)?;
@@ -526,6 +573,13 @@ impl PathRun<'_> {
         report.packets_sent = sent;
         fill(report, &s);
         report.media_sha256 = hex::encode(ue.media_digest());
+        report.signalling = if sip { "sip" } else { "http" };
+        if let Some((scf, _)) = &ims {
+            let st = scf.stats();
+            report.scf_invites = Some(st.invites);
+            report.scf_reinvites = Some(st.reinvites);
+            report.scf_bmsc_requests = Some(st.bmsc_requests);
+        }
         self.record(
             "media_check",
             report.media_match,
