@@ -17,6 +17,10 @@
 //! Without python3 the Python checks are skipped with a printed reason (they fail under
 //! `KEYSIM_REQUIRE_ORACLES=1`).
 
+mod support;
+
+use support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -38,35 +42,15 @@ use network::bmsc::{Bmsc, BmscConfig, BmscSchedule, BmscService};
 use network::bmsc_stream::{mki, test_signal_frame};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sha2::Sha256;
-use sim_reader::{CardProfile, Emulator, Protocol, Session};
+use sim_reader::CardProfile;
 
 const FQDN: &str = "bmsc.example.org";
-const UA_UICC: &str = "keysim-test/0.1 3gpp-gba-uicc";
-const UA_ME: &str = "keysim-test/0.1 3gpp-gba";
 const KEY_DOMAIN: KeyDomainId = KeyDomainId([0x00, 0xF1, 0x10]);
 const SVC_A: &str = "urn:keysim:svc:a";
 const SVC_B: &str = "urn:keysim:svc:b";
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 // ------------------------------------------------------------------------------------------------
 // Oracles
-
-/// Runs a Python 3 snippet; `None` (reason printed) when python3 is missing and
-/// `KEYSIM_REQUIRE_ORACLES` is unset.
-fn python(script: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("python3").arg("-c").arg(script).args(args).output();
-    match out {
-        Ok(o) if o.status.success() => Some(String::from_utf8(o.stdout).expect("UTF-8").trim().to_owned()),
-        Ok(o) => panic!("python3 failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) if std::env::var_os("KEYSIM_REQUIRE_ORACLES").is_some() => {
-            panic!("python3 is required (KEYSIM_REQUIRE_ORACLES is set): {e}")
-        }
-        Err(e) => {
-            eprintln!("python3 not available ({e}): skipping the Python cross-check");
-            None
-        }
-    }
-}
 
 /// RFC 2617 §3.2.2 / §3.2.3 in Python, from the raw header text (as in tests/bsf.rs).
 const PY_DIGEST: &str = r#"
@@ -284,110 +268,8 @@ fn gba_me_keys(profile: &CardProfile, rand: &[u8; 16]) -> UeKeys {
 // ------------------------------------------------------------------------------------------------
 // The card
 
-fn short_apdu(header: [u8; 4], data: &[u8], le: Option<u8>) -> Vec<u8> {
-    let mut c = header.to_vec();
-    c.push(u8::try_from(data.len()).expect("short APDU"));
-    c.extend_from_slice(data);
-    c.extend(le);
-    c
-}
-
-fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    match value.len() {
-        n if n < 0x80 => out.push(n as u8),
-        n => out.extend([0x81, u8::try_from(n).expect("short TLV")]),
-    }
-    out.extend_from_slice(value);
-    out
-}
-
-struct Card {
-    session: Session<Emulator>,
-}
-
-impl Card {
-    /// ADF.USIM selected, PIN1 verified.
-    fn new(profile: &CardProfile) -> Self {
-        let emulator = Emulator::new(profile).expect("emulated card").with_protocol(Protocol::T1);
-        let mut card = Card { session: Session::new(emulator) };
-        card.cmd(
-            "SELECT ADF.USIM",
-            &[0x00, 0xA4, 0x04, 0x04, 0x07, 0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02, 0x00],
-        );
-        let mut pin = [0xFF; 8];
-        pin[..profile.pin1().len()].copy_from_slice(profile.pin1().as_bytes());
-        card.cmd("VERIFY PIN1", &short_apdu([0x00, 0x20, 0x00, 0x01], &pin, None));
-        card
-    }
-
-    fn cmd(&mut self, name: &str, apdu: &[u8]) -> Vec<u8> {
-        let ex = self.session.transmit_apdu(apdu).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(ex.sw(), 0x9000, "{name}: SW {:04X}, data {}", ex.sw(), hex::encode_upper(&ex.data));
-        ex.data
-    }
-
-    /// AUTHENTICATE GBA Bootstrapping Mode (`DD`): RES.
-    fn gba_bootstrap(&mut self, rand: &[u8; 16], autn_star: &[u8; 16]) -> Vec<u8> {
-        let mut data = vec![0xDD, 0x10];
-        data.extend_from_slice(rand);
-        data.push(0x10);
-        data.extend_from_slice(autn_star);
-        let d = self.cmd("AUTHENTICATE GBA bootstrap", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, Some(0)));
-        match d.as_slice() {
-            [0xDB, len, res @ ..] if usize::from(*len) == res.len() => res.to_vec(),
-            other => panic!("GBA bootstrap answer {}", hex::encode_upper(other)),
-        }
-    }
-
-    /// UPDATE BINARY EF.GBABP after RAND: B-TID and lifetime.
-    fn write_gbabp(&mut self, info: &BootstrappingInfo) {
-        self.cmd("SELECT EF.GBABP", &short_apdu([0x00, 0xA4, 0x00, 0x0C], &[0x6F, 0xD6], None));
-        let mut data = vec![info.btid.len() as u8];
-        data.extend_from_slice(info.btid.as_bytes());
-        data.push(info.lifetime.len() as u8);
-        data.extend_from_slice(info.lifetime.as_bytes());
-        self.cmd("UPDATE BINARY EF.GBABP", &short_apdu([0x00, 0xD6, 0x00, 17], &data, None));
-    }
-
-    /// AUTHENTICATE NAF Derivation Mode (`DE`): Ks_ext_NAF.
-    fn naf_derivation(&mut self, naf_id: &[u8], impi: &[u8]) -> [u8; 32] {
-        let mut data = vec![0xDE, naf_id.len() as u8];
-        data.extend_from_slice(naf_id);
-        data.push(impi.len() as u8);
-        data.extend_from_slice(impi);
-        let d =
-            self.cmd("AUTHENTICATE NAF derivation", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, Some(0)));
-        match d.as_slice() {
-            [0xDB, 0x20, key @ ..] => key.try_into().expect("32 octets"),
-            other => panic!("NAF derivation answer {}", hex::encode_upper(other)),
-        }
-    }
-
-    /// AUTHENTICATE MBMS MSK Update (mode 01) of a MIKEY message: the data after `DB` (the
-    /// verification message when the V bit is set).
-    fn msk_update(&mut self, message: &[u8]) -> Vec<u8> {
-        let mut inner = vec![0x01];
-        inner.extend_from_slice(message);
-        let d = self.cmd(
-            "AUTHENTICATE MSK Update",
-            &short_apdu([0x00, 0x89, 0x80, 0x85], &tlv(0x53, &inner), Some(0)),
-        );
-        let (object, rest) = apdu::tlv::Tlv::parse(&d).expect("53 object");
-        assert_eq!((object.tag, rest.len()), (0x53, 0), "{}", hex::encode_upper(&d));
-        match object.value.split_first() {
-            Some((0xDB, data)) => data.to_vec(),
-            _ => panic!("MSK Update answer {}", hex::encode_upper(&d)),
-        }
-    }
-}
-
 // ------------------------------------------------------------------------------------------------
 // Ub (the bootstrapping), over ureq
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(TIMEOUT)).build().into()
-}
 
 fn ub_get(bsf: &Bsf, user_agent: &str, authorization: &str) -> (u16, Option<String>, String) {
     let mut resp = agent()
@@ -441,16 +323,6 @@ fn bootstrap_gba_me(bsf: &Bsf, profile: &CardProfile) -> (String, UeKeys) {
     let (rand, info) = bootstrap(bsf, profile, UA_ME, &mut |rand, _| milenage(profile, rand).0.to_vec());
     assert_eq!(bsf.session(&info.btid).unwrap().gba_type, GbaType::GbaMe);
     (info.btid, gba_me_keys(profile, &rand))
-}
-
-/// A second subscriber (own IMPI and K), whose GUSS says GBA_ME.
-fn me_profile() -> CardProfile {
-    let mut f = CardProfile::default().to_fields();
-    f.imsi = "001010000000002".into();
-    f.impi = "001010000000002@ims.mnc001.mcc001.3gppnetwork.org".into();
-    f.impu = vec!["sip:001010000000002@ims.mnc001.mcc001.3gppnetwork.org".into()];
-    f.k = "000102030405060708090a0b0c0d0e0f".into();
-    CardProfile::try_from(f).unwrap()
 }
 
 fn bsf() -> Bsf {

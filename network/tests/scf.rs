@@ -17,6 +17,10 @@
 //! - the emulated card: after its NAF derivation for the SCF's NAF_Id, its MSK Update mode accepts
 //!   the pushed message with the Ks_int_NAF it keeps.
 
+mod support;
+
+use support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -34,7 +38,7 @@ use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::pcscf::{Pcscf, PcscfConfig, PcscfUser};
 use network::scf::{Scf, ScfConfig, ScfMode, ScfService, ScfSubscriber};
 use sha2::Sha256;
-use sim_reader::{CardProfile, Emulator, Protocol, Session};
+use sim_reader::CardProfile;
 use sip::{Message, Method};
 
 const SCF_DOMAIN: &str = "scf.example.org";
@@ -44,9 +48,6 @@ const KEY_DOMAIN: KeyDomainId = KeyDomainId([0x00, 0xF1, 0x10]);
 const SVC_A: &str = "urn:keysim:svc:a";
 const SVC_B: &str = "urn:keysim:svc:b";
 const SVC_C: &str = "urn:keysim:svc:c";
-const UA_UICC: &str = "keysim-test/0.1 3gpp-gba-uicc";
-const UA_ME: &str = "keysim-test/0.1 3gpp-gba";
-const TIMEOUT: Duration = Duration::from_secs(10);
 /// The SCF's source address towards the BM-SCs (on Linux all of 127/8 is loopback).
 const SCF_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
@@ -55,21 +56,6 @@ const SCF_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
 fn require_oracles() -> bool {
     std::env::var_os("KEYSIM_REQUIRE_ORACLES").is_some()
-}
-
-/// Runs a Python 3 snippet; `None` (reason printed) when python3 is missing and
-/// `KEYSIM_REQUIRE_ORACLES` is unset.
-fn python(script: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("python3").arg("-c").arg(script).args(args).output();
-    match out {
-        Ok(o) if o.status.success() => Some(String::from_utf8(o.stdout).expect("UTF-8").trim().to_owned()),
-        Ok(o) => panic!("python3 failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) if require_oracles() => panic!("python3 is required (KEYSIM_REQUIRE_ORACLES is set): {e}"),
-        Err(e) => {
-            eprintln!("python3 not available ({e}): skipping the Python cross-check");
-            None
-        }
-    }
 }
 
 /// Opens a MIKEY MSK message with a pre-shared key (RFC 3830 §4.1.2 PRF, §4.1.4 keys, HMAC-SHA-1,
@@ -212,89 +198,6 @@ fn muk(profile: &CardProfile, b: &Bootstrap, naf_fqdn: &str) -> [u8; 32] {
 // ------------------------------------------------------------------------------------------------
 // The card and Ub
 
-fn short_apdu(header: [u8; 4], data: &[u8], le: Option<u8>) -> Vec<u8> {
-    let mut c = header.to_vec();
-    c.push(u8::try_from(data.len()).expect("short APDU"));
-    c.extend_from_slice(data);
-    c.extend(le);
-    c
-}
-
-struct Card {
-    session: Session<Emulator>,
-}
-
-impl Card {
-    /// ADF.USIM selected, PIN1 verified.
-    fn new(profile: &CardProfile) -> Self {
-        let emulator = Emulator::new(profile).expect("emulated card").with_protocol(Protocol::T1);
-        let mut card = Card { session: Session::new(emulator) };
-        card.cmd(
-            "SELECT ADF.USIM",
-            &[0x00, 0xA4, 0x04, 0x04, 0x07, 0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02, 0x00],
-        );
-        let mut pin = [0xFF; 8];
-        pin[..profile.pin1().len()].copy_from_slice(profile.pin1().as_bytes());
-        card.cmd("VERIFY PIN1", &short_apdu([0x00, 0x20, 0x00, 0x01], &pin, None));
-        card
-    }
-
-    fn cmd(&mut self, name: &str, apdu: &[u8]) -> Vec<u8> {
-        let ex = self.session.transmit_apdu(apdu).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(ex.sw(), 0x9000, "{name}: SW {:04X}, data {}", ex.sw(), hex::encode_upper(&ex.data));
-        ex.data
-    }
-
-    /// AUTHENTICATE GBA Bootstrapping Mode (`DD`): RES.
-    fn gba_bootstrap(&mut self, rand: &[u8; 16], autn_star: &[u8; 16]) -> Vec<u8> {
-        let mut data = vec![0xDD, 0x10];
-        data.extend_from_slice(rand);
-        data.push(0x10);
-        data.extend_from_slice(autn_star);
-        let d = self.cmd("AUTHENTICATE GBA bootstrap", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, Some(0)));
-        match d.as_slice() {
-            [0xDB, len, res @ ..] if usize::from(*len) == res.len() => res.to_vec(),
-            other => panic!("GBA bootstrap answer {}", hex::encode_upper(other)),
-        }
-    }
-
-    /// UPDATE BINARY EF.GBABP: B-TID and lifetime.
-    fn write_gbabp(&mut self, info: &BootstrappingInfo) {
-        self.cmd("SELECT EF.GBABP", &short_apdu([0x00, 0xA4, 0x00, 0x0C], &[0x6F, 0xD6], None));
-        let mut data = vec![info.btid.len() as u8];
-        data.extend_from_slice(info.btid.as_bytes());
-        data.push(info.lifetime.len() as u8);
-        data.extend_from_slice(info.lifetime.as_bytes());
-        self.cmd("UPDATE BINARY EF.GBABP", &short_apdu([0x00, 0xD6, 0x00, 17], &data, None));
-    }
-
-    /// AUTHENTICATE NAF Derivation Mode (`DE`): Ks_ext_NAF (the card keeps Ks_int_NAF).
-    fn naf_derivation(&mut self, naf_id: &[u8], impi: &[u8]) -> Vec<u8> {
-        let mut data = vec![0xDE, naf_id.len() as u8];
-        data.extend_from_slice(naf_id);
-        data.push(impi.len() as u8);
-        data.extend_from_slice(impi);
-        self.cmd("AUTHENTICATE NAF derivation", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, Some(0)))
-    }
-
-    /// AUTHENTICATE MBMS MSK Update (mode 01) of a MIKEY message.
-    fn msk_update(&mut self, message: &[u8]) {
-        let mut inner = vec![0x01];
-        inner.extend_from_slice(message);
-        let mut obj = vec![0x53];
-        match inner.len() {
-            n if n < 0x80 => obj.push(n as u8),
-            n => obj.extend([0x81, u8::try_from(n).expect("short TLV")]),
-        }
-        obj.extend_from_slice(&inner);
-        self.cmd("AUTHENTICATE MSK Update", &short_apdu([0x00, 0x89, 0x80, 0x85], &obj, Some(0)));
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(TIMEOUT)).build().into()
-}
-
 fn ub_get(bsf: &Bsf, user_agent: &str, authorization: &str) -> (u16, Option<String>, String) {
     let mut resp = agent()
         .get(&bsf.url())
@@ -333,16 +236,6 @@ fn bootstrap(bsf: &Bsf, profile: &CardProfile, card: Option<&mut Card>) -> Boots
         c.write_gbabp(&info);
     }
     Bootstrap { btid: info.btid, rand: nonce.rand, gba_u }
-}
-
-/// A second subscriber (own IMPI, IMPU and K), whose GUSS says GBA_ME.
-fn me_profile() -> CardProfile {
-    let mut f = CardProfile::default().to_fields();
-    f.imsi = "001010000000002".into();
-    f.impi = "001010000000002@ims.mnc001.mcc001.3gppnetwork.org".into();
-    f.impu = vec!["sip:001010000000002@ims.mnc001.mcc001.3gppnetwork.org".into()];
-    f.k = "000102030405060708090a0b0c0d0e0f".into();
-    CardProfile::try_from(f).unwrap()
 }
 
 fn impu(profile: &CardProfile) -> String {
@@ -642,7 +535,7 @@ fn gba_u_register_at_two_bmscs_msk_request_deregister() {
     let n = net(mikey.local_addr().unwrap().port(), ScfMode::SipBased, None);
     let mut card = Card::new(&profile);
     let b = bootstrap(&n.bsf, &profile, Some(&mut card));
-    card.naf_derivation(&naf_id(SCF_FQDN_1), profile.impi().as_bytes());
+    card.naf_derivation(&naf_id(SCF_FQDN_1), profile.impi().as_bytes()).to_vec();
     let (muk1, muk2) = (muk(&profile, &b, SCF_FQDN_1), muk(&profile, &b, SCF_FQDN_2));
     assert_ne!(muk1, muk2, "each BM-SC gets its own MUK");
 

@@ -141,10 +141,14 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
             let n = r.reader_name().to_string_lossy().into_owned();
             (Box::new(r), format!("PC/SC reader {n}"))
         }
-        None => (Box::new(super::card::emulator(&args.card)?), "emulated card (built-in profile)".into()),
+        None => {
+            let name = match &args.card.profile {
+                Some(p) => format!("emulated card ({})", p.display()),
+                None => "emulated card (built-in profile)".into(),
+            };
+            (Box::new(super::card::emulator(&args.card)?), name)
+        }
     };
-    let card_name =
-        if args.reader.is_none() && args.card.profile.is_some() { "emulated card".into() } else { card_name };
     let apdus = MemoryTrace::new();
     let mut reader = super::card::traced(reader, &args.trace)?;
     reader.add_sink(apdus.clone());
