@@ -11,6 +11,7 @@
 //! | [`me_based`] | MIKEY verified and stored in the ME | TS 33.246 §6.1, §6.3 |
 //! | [`key_store`] | the ME key store: atomic file, ICCID binding, power-down rules | TS 33.246 §6.1 |
 //! | [`mbms_receiver`] | SRTP contexts keyed by MTK, MKI = MSK ID ‖ MTK ID | RFC 3711, TS 33.246 |
+//! | [`media_keying`] | the offer/answer shape every IMS media key management solution fits | TS 33.328 §7 |
 //! | [`mikey_listener`] | MIKEY over UDP on loopback | TS 33.246 §6.3 |
 //! | [`sip_client`] | IMS-based registration, deregistration, MSK request: INVITE / re-INVITE to the SCF | TS 26.237 §10.4.2, RFC 3261 |
 //! | [`ub_client`] | GBA bootstrapping over Ub: HTTP Digest AKA with the BSF | TS 24.109 §4–5, RFC 3310 |
@@ -30,6 +31,7 @@ pub mod key_store;
 pub mod mbms_profile;
 pub mod mbms_receiver;
 pub mod me_based;
+pub mod media_keying;
 pub mod mikey_listener;
 pub mod sip_client;
 pub mod ub_client;
@@ -46,6 +48,7 @@ pub use key_management::{
 pub use key_store::{CardChange, KeyStore, StoreWarning};
 pub use mbms_receiver::{MbmsReceiver, StreamId};
 pub use me_based::MeBased;
+pub use media_keying::{CallParties, MediaKeying, MediaKeys, SrtpKeying};
 pub use mikey_listener::{MikeyEvent, MikeyListener, MikeyStats};
 pub use sip_client::{SipClient, SipConfig};
 pub use ub_client::{BootstrapReport, UbClient};
