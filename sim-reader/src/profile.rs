@@ -10,6 +10,8 @@ use zeroize::Zeroize;
 
 /// The built-in profile (TS 35.208 test set 1 keys, test-network IMSI), with comments on every field.
 pub const DEFAULT_PROFILE_TOML: &str = include_str!("../default.toml");
+/// The second built-in profile: the called party of an IMS session (`sim-reader/callee.toml`).
+pub const CALLEE_PROFILE_TOML: &str = include_str!("../callee.toml");
 
 /// Longest identity (IMPI, IMPU, domain) accepted before the card's own EF limits are checked.
 pub const IDENTITY_MAX: usize = 255;
@@ -131,6 +133,13 @@ impl Default for CardProfile {
 }
 
 impl CardProfile {
+    /// The second built-in profile, [`CALLEE_PROFILE_TOML`]: another subscriber (IMSI, K, OPc,
+    /// ICCID, IMPI and IMPUs all differ from the default one).
+    pub fn callee() -> Self {
+        #[allow(clippy::expect_used)] // the embedded file is checked by the unit tests
+        CardProfile::from_toml_str(CALLEE_PROFILE_TOML).expect("the built-in callee profile is valid")
+    }
+
     /// Load and check a TOML profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path)
@@ -409,6 +418,17 @@ pub fn luhn_valid(digits: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callee_profile_is_another_subscriber() {
+        let a = CardProfile::default();
+        let b = CardProfile::callee();
+        assert_ne!(a.iccid(), b.iccid());
+        assert_ne!(a.imsi(), b.imsi());
+        assert_ne!(a.impi(), b.impi());
+        assert!(b.impu().iter().all(|u| !a.impu().contains(u)));
+        assert!(b.impu()[0].starts_with("sip:"));
+    }
 
     #[test]
     fn builtin_profile_is_valid_and_documented() {
