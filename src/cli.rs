@@ -45,6 +45,8 @@ pub enum Command {
     Srtp(SrtpCommand),
     /// Measure SRTP throughput on one core beside libsrtp and the bare crypto, and the card's rates.
     Bench(BenchArgs),
+    /// One protected IMS call between two simulated UEs (TS 33.328: SDES e2e / e2ae, KMS), media both ways.
+    Call(crate::cmd::call::CallArgs),
 }
 
 #[derive(Debug, Subcommand)]

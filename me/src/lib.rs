@@ -13,6 +13,8 @@
 //! | [`mbms_receiver`] | SRTP contexts keyed by MTK, MKI = MSK ID ‖ MTK ID | RFC 3711, TS 33.246 |
 //! | [`media_keying`] | the offer/answer shape every IMS media key management solution fits | TS 33.328 §7 |
 //! | [`mikey_listener`] | MIKEY over UDP on loopback | TS 33.246 §6.3 |
+//! | [`sdes`] | SDES offer/answer of an IMS UE, e2e and e2ae scopes | TS 33.328 §7.2, §7.3, RFC 4568 |
+//! | [`ims_ue`] | an IMS UE call agent: REGISTER, INVITE / answer, SRTP media, BYE | TS 33.328 §7, RFC 3261 |
 //! | [`sip_client`] | IMS-based registration, deregistration, MSK request: INVITE / re-INVITE to the SCF | TS 26.237 §10.4.2, RFC 3261 |
 //! | [`ub_client`] | GBA bootstrapping over Ub: HTTP Digest AKA with the BSF | TS 24.109 §4–5, RFC 3310 |
 //! | [`ue`] | a whole UE: GBA, registration, MSK/MTK over UDP, SRTP, power and card changes | TS 33.246 §6 |
@@ -26,13 +28,16 @@ pub mod card;
 mod error;
 pub mod gba_client;
 mod http_client;
+pub mod ims_ue;
 pub mod key_management;
 pub mod key_store;
+pub mod kms;
 pub mod mbms_profile;
 pub mod mbms_receiver;
 pub mod me_based;
 pub mod media_keying;
 pub mod mikey_listener;
+pub mod sdes;
 pub mod sip_client;
 pub mod ub_client;
 pub mod ue;
@@ -42,6 +47,7 @@ pub use bmsc_client::{BmscClient, Credentials};
 pub use card::{App, Card, ServiceTable};
 pub use error::{Error, Result};
 pub use gba_client::{BootstrapOutcome, GbaClient, GbaVariant, NafKey, NafKeys};
+pub use ims_ue::{Call, CallRun, ImsUe, ImsUeConfig, MediaReport, Registration, run_call};
 pub use key_management::{
     KeyManagementPath, MbmsKeyManagement, MikeyKind, MskOutcome, MtkOutcome, choose_path,
 };
@@ -50,6 +56,7 @@ pub use mbms_receiver::{MbmsReceiver, StreamId};
 pub use me_based::MeBased;
 pub use media_keying::{CallParties, MediaKeying, MediaKeys, SrtpKeying};
 pub use mikey_listener::{MikeyEvent, MikeyListener, MikeyStats};
+pub use sdes::{SdesKeying, SdesScope};
 pub use sip_client::{SipClient, SipConfig};
 pub use ub_client::{BootstrapReport, UbClient};
 pub use ue::{Signalling, Ue, UeConfig, UeStats};

@@ -26,6 +26,7 @@ pub mod mbms_http;
 pub mod message;
 pub mod payload;
 pub mod prf;
+pub mod ticket;
 
 pub use error::{Error, ProfileViolation};
 pub use kemac::{KemacProtection, TransportKeys};

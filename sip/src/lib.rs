@@ -9,6 +9,8 @@
 //! * [`header`] — the typed values: [`Via`], [`NameAddr`] (From, To, Contact, P-Asserted-Identity),
 //!   [`CSeq`], [`Warning`], comma-separated lists ([`header::split_list`]) and compact forms.
 //! * [`uri`] — SIP and SIPS URIs ([`SipUri`]).
+//! * [`sdp`] — SDP session descriptions (RFC 8866) of offers and answers; [`sdes`] — the RFC 4568
+//!   `a=crypto` and RFC 4567 `a=key-mgmt` attributes and the e2ae indications of TS 33.328.
 //!
 //! Header names are stored in their canonical spelling (compact forms expanded, RFC 3261 §7.3.3),
 //! and `Content-Length` is framing only: a parsed message keeps the body it announced, and
@@ -19,6 +21,8 @@
 pub mod fuzz;
 pub mod header;
 pub mod message;
+pub mod sdes;
+pub mod sdp;
 pub mod uri;
 
 pub use header::{CSeq, DEFAULT_PORT, NameAddr, Param, Via, Warning};

@@ -1,6 +1,8 @@
 //! The subcommands: each takes its parsed arguments and returns the process exit code.
 
 mod bench;
+pub(crate) mod call;
+pub(crate) mod call_kms;
 mod card;
 mod compare;
 mod demo;
@@ -31,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mikey(m) => self::mikey::run(m),
         Command::Srtp(s) => Ok(self::srtp::run(s)),
         Command::Bench(args) => bench::run(args),
+        Command::Call(args) => call::run(args),
     }
 }
 

@@ -1,0 +1,735 @@
+//! The KMS of TS 33.328 §6.2.3 and Annexes A / B as a NAF (TS 33.220): MIKEY-TICKET (RFC 6043)
+//! Ticket Request and Ticket Resolve over HTTP on loopback, the 3GPP ticket (type 2, subtype 0,
+//! version 0), and Zk between two KMS domains.
+//!
+//! ```text
+//! UE → KMS  POST /keymanagement?requesttype=ticketrequest   Content-Type: application/mikey
+//!           base64(REQUEST_INIT_PSK)                          (IDRpsk = B-TID, PSK = NAF key)
+//! KMS → BSF Zn: NAF key and IMPUs of the B-TID
+//! KMS → UE  200 application/mikey base64(REQUEST_RESP | error message)
+//! UE → KMS  POST /keymanagement?requesttype=ticketresolve   base64(RESOLVE_INIT_PSK)
+//! KMS_R → KMS_I (Zk, trusted peers only, unprotected)  POST …?requesttype=ticketresolve
+//! ```
+//!
+//! HTTP-level faults (method, path, request type, content type, base64) answer 4xx; everything the
+//! MIKEY layer refuses answers 200 with a MIKEY error message (Annex A.2). The KMS keeps no
+//! per-ticket state (tickets carry their keys); what it stores — the NAF keys and IMPUs learned
+//! over Zn — changes only when a request succeeds.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::any;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use gba::ub::{NafKeyMaterial, ZnRequest};
+use gba::{NafId, UaSecurityProtocolId};
+use mikey::ErrorNo;
+use mikey::ticket::exchange::{
+    self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, ResolveGrant, ResolveInit, TicketKeys,
+};
+use mikey::ticket::{MsgKeys, err_no, kms_uid, ntp_from_unix, verify_initiator_data};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::bsf::{ZnError, zn_query_async};
+use crate::http;
+use crate::peer_thread::PeerThread;
+use crate::rand_source::RandSource;
+
+/// The Request-URI path (TS 33.328 Annex A.2).
+pub const KEY_MANAGEMENT_PATH: &str = "/keymanagement";
+/// The request type of a Ticket Request.
+pub const REQUEST_TYPE_TICKET_REQUEST: &str = "ticketrequest";
+/// The request type of a Ticket Resolve (the only one Zk carries).
+pub const REQUEST_TYPE_TICKET_RESOLVE: &str = "ticketresolve";
+/// The MIME type of the bodies (RFC 3830 §10, TS 33.328 Annex A.2).
+pub const MIKEY_CONTENT_TYPE: &str = "application/mikey";
+/// The Ua security protocol identifier of the KMS as a NAF (TS 33.220 Annex H.3:
+/// (0x01,0x00,0x00,0x00,0x06), "IMS UE to KMS http based message exchanges").
+pub const KMS_UA_PROTOCOL: UaSecurityProtocolId = UaSecurityProtocolId::IMS_UE_KMS_HTTP;
+/// Largest request body accepted.
+pub const MAX_BODY_LEN: usize = 16 * 1024;
+/// Default lifetime of an issued ticket.
+pub const DEFAULT_TICKET_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The NAF_Id of a KMS: its FQDN ‖ the KMS Ua protocol id.
+pub fn kms_naf_id(fqdn: &str) -> Result<NafId, gba::Error> {
+    NafId::new(fqdn, KMS_UA_PROTOCOL)
+}
+
+/// A KMS of another domain this one may ask over Zk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsPeer {
+    /// Its identity as tickets name it (TP IDRkms).
+    pub kms_id: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+/// The KMS policy (TS 33.328 §5.4.3, §6.2.3.3).
+#[derive(Debug, Clone)]
+pub struct KmsPolicy {
+    /// Patterns (KMS UIDs or groups with `?`) a requested recipient must match.
+    pub allowed_recipients: Vec<String>,
+    /// Whether reusable tickets are granted.
+    pub allow_reuse: bool,
+    /// Whether tickets created by initiators (mode 3) are resolved.
+    pub allow_mode3: bool,
+    /// Longest validity granted.
+    pub max_lifetime: Duration,
+}
+
+impl Default for KmsPolicy {
+    fn default() -> Self {
+        KmsPolicy {
+            allowed_recipients: vec!["?".into()],
+            allow_reuse: true,
+            allow_mode3: true,
+            max_lifetime: DEFAULT_TICKET_LIFETIME,
+        }
+    }
+}
+
+/// How a KMS is set up.
+#[derive(Clone)]
+pub struct KmsConfig {
+    /// Loopback address to listen on (ephemeral port).
+    pub bind: IpAddr,
+    /// The KMS FQDN: its NAF FQDN and its identity (IDRkms).
+    pub fqdn: String,
+    /// The BSF's Zn address.
+    pub bsf_zn: SocketAddr,
+    /// The KMS-only ticket protection key.
+    pub tpk: [u8; 32],
+    /// The name of that key in the tickets (IDRpsk of the Ticket Data).
+    pub tpk_id: String,
+    /// Policy.
+    pub policy: KmsPolicy,
+    /// KMSs of other domains this one forwards resolves to.
+    pub peers: Vec<KmsPeer>,
+    /// Addresses whose unprotected Zk resolves are served (TS 33.328 B.2.3: NDS/IP-protected peers).
+    pub trusted_peers: Vec<IpAddr>,
+    /// Seed of the random generator (keys, RANDs); `None` seeds from the process.
+    pub rand_seed: Option<[u8; 32]>,
+}
+
+impl core::fmt::Debug for KmsConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KmsConfig")
+            .field("fqdn", &self.fqdn)
+            .field("bsf_zn", &self.bsf_zn)
+            .field("peers", &self.peers)
+            .field("trusted_peers", &self.trusted_peers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KmsConfig {
+    /// A KMS named `fqdn` using the BSF at `bsf_zn`, with a fresh TPK from `seed`.
+    pub fn new(fqdn: &str, bsf_zn: SocketAddr, seed: Option<[u8; 32]>) -> Self {
+        let mut r = RandSource::new(seed);
+        let mut tpk = [0u8; 32];
+        tpk[..16].copy_from_slice(&r.next());
+        tpk[16..].copy_from_slice(&r.next());
+        KmsConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            fqdn: fqdn.to_owned(),
+            bsf_zn,
+            tpk,
+            tpk_id: format!("tpk-1@{fqdn}"),
+            policy: KmsPolicy::default(),
+            peers: Vec::new(),
+            trusted_peers: Vec::new(),
+            rand_seed: seed.map(|mut s| {
+                s[0] ^= 0x5A;
+                s
+            }),
+        }
+    }
+}
+
+/// What the KMS counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KmsStats {
+    /// Ticket requests received (well-formed HTTP).
+    pub ticket_requests: u64,
+    /// Tickets issued.
+    pub tickets_issued: u64,
+    /// Resolves received from UEs.
+    pub resolve_requests: u64,
+    /// Tickets resolved for UEs.
+    pub tickets_resolved: u64,
+    /// Resolves of mode-3 tickets (created by the initiator with its NAF key as TPK).
+    pub mode3_resolved: u64,
+    /// Resolves forwarded to another KMS over Zk.
+    pub zk_forwarded: u64,
+    /// Zk resolves served for another KMS.
+    pub zk_served: u64,
+    /// Zn queries to the BSF.
+    pub zn_queries: u64,
+    /// MIKEY error messages sent.
+    pub mikey_errors: u64,
+    /// 4xx answers.
+    pub http_errors: u64,
+}
+
+struct ZnEntry {
+    key: Zeroizing<[u8; 32]>,
+    impus: Vec<String>,
+    expires: u64,
+}
+
+struct KmsState {
+    zn_cache: HashMap<String, ZnEntry>,
+    rand: RandSource,
+    stats: KmsStats,
+}
+
+struct Core {
+    fqdn: String,
+    naf_id: NafId,
+    bsf_zn: SocketAddr,
+    tpk: Zeroizing<[u8; 32]>,
+    tpk_id: String,
+    policy: KmsPolicy,
+    peers: Vec<KmsPeer>,
+    trusted: Vec<IpAddr>,
+    clock_offset: AtomicI64,
+    state: Mutex<KmsState>,
+}
+
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, KmsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        real.saturating_add_signed(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    fn random(&self, n: usize) -> Vec<u8> {
+        let mut st = self.lock();
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            out.extend_from_slice(&st.rand.next());
+        }
+        out.truncate(n);
+        out
+    }
+
+    fn key128(&self) -> Key128 {
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&self.random(16));
+        Key128(k)
+    }
+}
+
+/// A running KMS. Dropping it shuts it down too.
+pub struct Kms {
+    addr: SocketAddr,
+    core: Arc<Core>,
+    server: PeerThread,
+}
+
+impl Kms {
+    /// Binds `config.bind` on an ephemeral port and serves on a thread of its own.
+    pub fn start(config: KmsConfig) -> std::io::Result<Kms> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+        if !config.bind.is_loopback() {
+            return Err(invalid("the KMS listens on loopback only".into()));
+        }
+        let naf_id = kms_naf_id(&config.fqdn).map_err(|e| invalid(format!("KMS FQDN: {e}")))?;
+        let listener = std::net::TcpListener::bind((config.bind, 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let core = Arc::new(Core {
+            fqdn: config.fqdn,
+            naf_id,
+            bsf_zn: config.bsf_zn,
+            tpk: Zeroizing::new(config.tpk),
+            tpk_id: config.tpk_id,
+            policy: config.policy,
+            peers: config.peers,
+            trusted: config.trusted_peers,
+            clock_offset: AtomicI64::new(0),
+            state: Mutex::new(KmsState {
+                zn_cache: HashMap::new(),
+                rand: RandSource::new(config.rand_seed),
+                stats: KmsStats::default(),
+            }),
+        });
+        let app = axum::Router::new()
+            .route(KEY_MANAGEMENT_PATH, any(key_management))
+            .fallback(not_found)
+            .with_state(core.clone());
+        let server = PeerThread::spawn("KMS", "kms", addr, move |stopped| async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        })?;
+        tracing::info!(%addr, fqdn = %core.fqdn, "KMS listening");
+        Ok(Kms { addr, core, server })
+    }
+
+    /// The HTTP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The KMS FQDN (its identity).
+    pub fn fqdn(&self) -> &str {
+        &self.core.fqdn
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> KmsStats {
+        self.core.lock().stats.clone()
+    }
+
+    /// How many B-TIDs' keys the KMS keeps (its only stored state).
+    pub fn cached_btids(&self) -> usize {
+        self.core.lock().zn_cache.len()
+    }
+
+    /// Moves the KMS clock (tests of validity periods).
+    pub fn advance_clock(&self, secs: i64) {
+        self.core.clock_offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn shutdown(mut self) -> std::io::Result<()> {
+        self.server.stop()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// HTTP
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn http_error(core: &Core, status: StatusCode, reason: &str) -> Response {
+    core.lock().stats.http_errors += 1;
+    tracing::info!(%status, reason, "KMS: HTTP error");
+    respond(status, "text/plain", format!("{reason}\n").into_bytes())
+}
+
+fn mikey_ok(message: &[u8]) -> Response {
+    respond(StatusCode::OK, MIKEY_CONTENT_TYPE, B64.encode(message).into_bytes())
+}
+
+async fn not_found(State(core): State<Arc<Core>>, uri: Uri) -> Response {
+    http_error(&core, StatusCode::NOT_FOUND, &format!("no resource {}", uri.path()))
+}
+
+/// Why the MIKEY layer refused a request: the error number answered and a reason to log.
+struct Refusal {
+    error_no: ErrorNo,
+    reason: String,
+}
+
+fn refuse(error_no: ErrorNo, reason: impl Into<String>) -> Refusal {
+    Refusal { error_no, reason: reason.into() }
+}
+
+fn mikey_err(e: mikey::Error) -> Refusal {
+    let n = match e {
+        mikey::Error::MacMismatch => ErrorNo::AUTH_FAILURE,
+        mikey::Error::UnsupportedPrf(_) => ErrorNo::INVALID_PRF,
+        mikey::Error::WrongDataType(_) => ErrorNo::INVALID_DT,
+        _ => ErrorNo::UNSPECIFIED,
+    };
+    refuse(n, format!("MIKEY: {e}"))
+}
+
+async fn key_management(
+    State(core): State<Arc<Core>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if method != Method::POST {
+        return http_error(&core, StatusCode::METHOD_NOT_ALLOWED, "only POST");
+    }
+    let request_type = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("requesttype="))
+        .map(str::to_owned);
+    let request_type = match request_type.as_deref() {
+        Some(t @ (REQUEST_TYPE_TICKET_REQUEST | REQUEST_TYPE_TICKET_RESOLVE)) => t.to_owned(),
+        _ => {
+            return http_error(
+                &core,
+                StatusCode::BAD_REQUEST,
+                "requesttype must be ticketrequest or ticketresolve",
+            );
+        }
+    };
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase() != MIKEY_CONTENT_TYPE {
+        return http_error(
+            &core,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/mikey",
+        );
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_LEN).await else {
+        return http_error(&core, StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    };
+    let text: Vec<u8> = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let Ok(message) = B64.decode(&text) else {
+        return http_error(&core, StatusCode::BAD_REQUEST, "body is not base64");
+    };
+    let outcome = if request_type == REQUEST_TYPE_TICKET_REQUEST {
+        core.lock().stats.ticket_requests += 1;
+        ticket_request(&core, &message).await
+    } else {
+        resolve(&core, peer, &message).await
+    };
+    match outcome {
+        Ok(resp) => mikey_ok(&resp),
+        Err(r) => {
+            tracing::info!(error_no = r.error_no.0, reason = %r.reason, "KMS: MIKEY error");
+            core.lock().stats.mikey_errors += 1;
+            match tx::build_error_for(&message, ntp_from_unix(core.now()), r.error_no) {
+                Ok(e) => mikey_ok(&e),
+                Err(_) => {
+                    http_error(&core, StatusCode::INTERNAL_SERVER_ERROR, "cannot build an error message")
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Zn
+
+struct UserKeys {
+    btid: String,
+    key: Zeroizing<[u8; 32]>,
+    uids: Vec<String>,
+    cached: bool,
+    impus: Vec<String>,
+    expires: u64,
+}
+
+/// The NAF key (Ks_ext_NAF for GBA_U, Ks_NAF for GBA_ME: the KMS is not GBA_U aware) and the KMS
+/// UIDs of a B-TID, from the cache or over Zn (TS 33.328 §6.2.3.5). Nothing is cached here.
+async fn user_keys(core: &Core, btid: &str) -> Result<UserKeys, Refusal> {
+    let now = core.now();
+    if let Some(e) = core.lock().zn_cache.get(btid).filter(|e| now < e.expires) {
+        return Ok(UserKeys {
+            btid: btid.to_owned(),
+            key: e.key.clone(),
+            uids: e.impus.iter().filter_map(|i| kms_uid(i)).map(str::to_owned).collect(),
+            cached: true,
+            impus: e.impus.clone(),
+            expires: e.expires,
+        });
+    }
+    core.lock().stats.zn_queries += 1;
+    let req = ZnRequest { btid: btid.to_owned(), naf_id: core.naf_id.clone(), gba_u_aware: false };
+    let answer = zn_query_async(core.bsf_zn, &req).await.map_err(|e| match e {
+        ZnError::Refused { .. } => refuse(ErrorNo::AUTH_FAILURE, format!("B-TID {btid}: {e}")),
+        other => refuse(ErrorNo::UNSPECIFIED, format!("Zn: {other}")),
+    })?;
+    if answer.btid != btid {
+        return Err(refuse(ErrorNo::AUTH_FAILURE, "Zn answered for another B-TID"));
+    }
+    let key = match &answer.keys {
+        NafKeyMaterial::GbaMe { ks_naf } => *ks_naf.expose(),
+        NafKeyMaterial::GbaU { ks_ext_naf, .. } => *ks_ext_naf.expose(),
+    };
+    let expires = gba::ub::parse_utc_time(&answer.key_expiry).unwrap_or(now);
+    Ok(UserKeys {
+        btid: btid.to_owned(),
+        key: Zeroizing::new(key),
+        uids: answer.impus.iter().filter_map(|i| kms_uid(i)).map(str::to_owned).collect(),
+        cached: false,
+        impus: answer.impus,
+        expires,
+    })
+}
+
+/// Remembers a B-TID's keys after a request succeeded.
+fn remember(core: &Core, u: &UserKeys) {
+    if !u.cached {
+        core.lock().zn_cache.insert(
+            u.btid.clone(),
+            ZnEntry { key: u.key.clone(), impus: u.impus.clone(), expires: u.expires },
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Ticket Request (TS 33.328 B.1.2 steps 5–8)
+
+async fn ticket_request(core: &Core, message: &[u8]) -> Result<Vec<u8>, Refusal> {
+    let req = tx::read_request_init(message).map_err(mikey_err)?;
+    let user = user_keys(core, &req.psk_id).await?;
+    tx::verify_request_init(message, &user.key[..]).map_err(mikey_err)?;
+    if !user.uids.contains(&req.initiator) {
+        return Err(refuse(
+            ErrorNo::INVALID_ID,
+            format!("{} is none of the requester's KMS UIDs", req.initiator),
+        ));
+    }
+    if req.kms != core.fqdn {
+        return Err(refuse(ErrorNo::INVALID_ID, format!("IDRkms {} is not this KMS", req.kms)));
+    }
+    // The KMS's policy for the requested ticket (B.1.2 step 7).
+    let wanted = &req.policy;
+    if wanted.recipients.is_empty() {
+        return Err(refuse(err_no::INVALID_TPPAR, "no recipient"));
+    }
+    for r in &wanted.recipients {
+        if !core.policy.allowed_recipients.iter().any(|p| mikey::ticket::uid_matches(p, r) || p == r) {
+            return Err(refuse(err_no::INVALID_TPPAR, format!("recipient {r} not allowed")));
+        }
+    }
+    let now = core.now();
+    let mut granted =
+        PolicySpec::ims(&core.fqdn, &req.initiator, &[], wanted.flags.j && core.policy.allow_reuse);
+    granted.recipients = wanted.recipients.clone();
+    granted.valid_from = Some(now);
+    let max_end = now + core.policy.max_lifetime.as_secs();
+    granted.valid_to = Some(wanted.valid_to.map_or(max_end, |t| t.min(max_end)));
+    granted.flags.k = granted.flags.j != wanted.flags.j || wanted.valid_to.is_some_and(|t| t > max_end);
+    let keys = TicketKeys { mpk: core.key128(), tgk: core.key128() };
+    let rand = core.random(tx::TICKET_RAND_LEN);
+    let t = ntp_from_unix(now);
+    let ticket =
+        tx::issue_ticket(&granted, &core.tpk[..], &core.tpk_id, &keys, &rand, t).map_err(mikey_err)?;
+    let (mpki, mpkr) = tx::mpk_pair(&ticket, &keys.mpk).map_err(mikey_err)?;
+    let grant = RequestGrant { ticket, mpki, mpkr, tgk: keys.tgk.clone() };
+    let resp = tx::build_request_resp(message, t, &core.fqdn, &grant, &user.key[..]).map_err(mikey_err)?;
+    remember(core, &user);
+    core.lock().stats.tickets_issued += 1;
+    tracing::info!(initiator = %req.initiator, recipients = ?granted.recipients, reusable = granted.flags.j, "KMS: ticket issued");
+    Ok(resp)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Ticket Resolve (B.2.2.2 steps 4–7, B.2.3.2)
+
+async fn resolve(core: &Core, peer: SocketAddr, message: &[u8]) -> Result<Vec<u8>, Refusal> {
+    let (req, protected) = tx::read_resolve_init(message).map_err(mikey_err)?;
+    if !protected {
+        return zk_serve(core, peer, message, &req);
+    }
+    core.lock().stats.resolve_requests += 1;
+    let btid = req.psk_id.clone().ok_or_else(|| refuse(ErrorNo::AUTH_FAILURE, "no IDRpsk"))?;
+    let user = user_keys(core, &btid).await?;
+    tx::verify_resolve_init(message, &user.key[..]).map_err(mikey_err)?;
+    if !user.uids.contains(&req.responder) {
+        return Err(refuse(
+            ErrorNo::INVALID_ID,
+            format!("{} is none of the resolver's KMS UIDs", req.responder),
+        ));
+    }
+    if req.kms != core.fqdn {
+        return Err(refuse(ErrorNo::INVALID_ID, format!("IDRkms {} is not this KMS", req.kms)));
+    }
+    let policy = req.ticket.policy().map_err(mikey_err)?;
+    let ticket = req.ticket.as_ticket().map_err(mikey_err)?;
+    if !ticket.policy.is_3gpp() {
+        return Err(refuse(err_no::INVALID_TICKET, "not a 3GPP ticket type 2/0/0"));
+    }
+    // Step 5: one of the resolver's KMS UIDs (preferably the one it named) is an allowed recipient.
+    let matched = if policy.allows(std::slice::from_ref(&req.responder)).is_some() {
+        req.responder.clone()
+    } else {
+        policy
+            .allows(&user.uids)
+            .ok_or_else(|| refuse(ErrorNo::INVALID_ID, "the resolver is not an allowed recipient"))?
+    };
+    let issuer = policy.kms.clone().unwrap_or_else(|| core.fqdn.clone());
+    let grant = if issuer == core.fqdn {
+        resolve_own(core, &req.ticket, &policy, &matched).await?
+    } else {
+        zk_forward(core, &issuer, &req, &matched).await?
+    };
+    let t = ntp_from_unix(core.now());
+    let resp =
+        tx::build_resolve_resp(message, t, &core.fqdn, &grant, Some(&user.key[..])).map_err(mikey_err)?;
+    remember(core, &user);
+    core.lock().stats.tickets_resolved += 1;
+    tracing::info!(resolver = %matched, %issuer, "KMS: ticket resolved");
+    Ok(resp)
+}
+
+/// Opens a ticket this KMS can resolve (its own TPK, or a mode-3 ticket under the initiator's NAF
+/// key) and forks the keys for `responder`.
+async fn resolve_own(
+    core: &Core,
+    ticket: &OwnedTicket,
+    policy: &PolicySpec,
+    responder: &str,
+) -> Result<ResolveGrant, Refusal> {
+    let tpk_id = ticket.tpk_id().map_err(mikey_err)?;
+    let mode3;
+    let keys = if tpk_id == core.tpk_id && ticket.flags.d {
+        mode3 = false;
+        tx::open_ticket_keys(ticket, &core.tpk[..]).map_err(mikey_err)?
+    } else if !ticket.flags.d {
+        // Mode 3 (B.1.2 step 1): the initiator made the ticket with its NAF key as TPK; IDRpsk is
+        // its B-TID.
+        if !core.policy.allow_mode3 {
+            return Err(refuse(err_no::INVALID_TICKET, "initiator-created tickets are not allowed"));
+        }
+        mode3 = true;
+        let initiator = user_keys(core, &tpk_id).await?;
+        let keys = tx::open_ticket_keys(ticket, &initiator.key[..]).map_err(mikey_err)?;
+        let named = policy.initiator.as_deref().unwrap_or("");
+        if !initiator.uids.iter().any(|u| u == named) {
+            return Err(refuse(ErrorNo::INVALID_ID, "the ticket's IDRi is none of its creator's KMS UIDs"));
+        }
+        keys
+    } else {
+        return Err(refuse(err_no::INVALID_TICKET, format!("unknown ticket protection key {tpk_id}")));
+    };
+    if !policy.valid_at(core.now()) {
+        return Err(refuse(ErrorNo::INVALID_TS, "the ticket is outside its validity period"));
+    }
+    let (mpki, mpkr) = tx::mpk_pair(ticket, &keys.mpk).map_err(mikey_err)?;
+    let grant = if ticket.flags.i {
+        let vr = MsgKeys::for_initiator_data(ticket.prf, &mpkr.0).map_err(mikey_err)?;
+        verify_initiator_data(&ticket.initiator_data, &vr).map_err(mikey_err)?;
+        let randrkms = core.random(tx::RANDRKMS_LEN);
+        let (mpkr_f, tgk_f) =
+            tx::fork(ticket.prf, &mpkr, &keys.tgk, responder, &randrkms).map_err(mikey_err)?;
+        ResolveGrant { mpki, mpkr: mpkr_f, tgk: tgk_f, responder: responder.to_owned(), randrkms }
+    } else {
+        ResolveGrant {
+            mpki: mpki.clone(),
+            mpkr: mpki,
+            tgk: keys.tgk.clone(),
+            responder: responder.to_owned(),
+            randrkms: Vec::new(),
+        }
+    };
+    if mode3 {
+        core.lock().stats.mode3_resolved += 1;
+    }
+    Ok(grant)
+}
+
+/// KMS_I: an unprotected resolve from a trusted KMS_R (B.2.3.2 steps 8–10).
+fn zk_serve(core: &Core, peer: SocketAddr, message: &[u8], req: &ResolveInit) -> Result<Vec<u8>, Refusal> {
+    if !core.trusted.contains(&peer.ip()) {
+        return Err(refuse(ErrorNo::AUTH_FAILURE, format!("unprotected resolve from untrusted {peer}")));
+    }
+    let policy = req.ticket.policy().map_err(mikey_err)?;
+    if policy.kms.as_deref() != Some(core.fqdn.as_str()) {
+        return Err(refuse(err_no::INVALID_TICKET, "not a ticket of this KMS"));
+    }
+    if policy.allows(std::slice::from_ref(&req.responder)).is_none() {
+        return Err(refuse(ErrorNo::INVALID_ID, "the responder is not an allowed recipient"));
+    }
+    // The mode-3 path needs Zn; Zk serves tickets of this KMS's own TPK.
+    let tpk_id = req.ticket.tpk_id().map_err(mikey_err)?;
+    if tpk_id != core.tpk_id {
+        return Err(refuse(err_no::INVALID_TICKET, "Zk resolves only tickets under this KMS's key"));
+    }
+    let keys = tx::open_ticket_keys(&req.ticket, &core.tpk[..]).map_err(mikey_err)?;
+    if !policy.valid_at(core.now()) {
+        return Err(refuse(ErrorNo::INVALID_TS, "the ticket is outside its validity period"));
+    }
+    let (mpki, mpkr) = tx::mpk_pair(&req.ticket, &keys.mpk).map_err(mikey_err)?;
+    let grant = if req.ticket.flags.i {
+        let vr = MsgKeys::for_initiator_data(req.ticket.prf, &mpkr.0).map_err(mikey_err)?;
+        verify_initiator_data(&req.ticket.initiator_data, &vr).map_err(mikey_err)?;
+        let randrkms = core.random(tx::RANDRKMS_LEN);
+        let (m, t) =
+            tx::fork(req.ticket.prf, &mpkr, &keys.tgk, &req.responder, &randrkms).map_err(mikey_err)?;
+        ResolveGrant { mpki, mpkr: m, tgk: t, responder: req.responder.clone(), randrkms }
+    } else {
+        ResolveGrant {
+            mpki: mpki.clone(),
+            mpkr: mpki,
+            tgk: keys.tgk.clone(),
+            responder: req.responder.clone(),
+            randrkms: Vec::new(),
+        }
+    };
+    let resp = tx::build_resolve_resp(message, ntp_from_unix(core.now()), &core.fqdn, &grant, None)
+        .map_err(mikey_err)?;
+    core.lock().stats.zk_served += 1;
+    tracing::info!(%peer, responder = %req.responder, "KMS: Zk resolve served");
+    Ok(resp)
+}
+
+/// KMS_R: asks the issuing KMS over Zk (B.2.3.2 steps 6–7, 11).
+async fn zk_forward(
+    core: &Core,
+    issuer: &str,
+    req: &ResolveInit,
+    matched: &str,
+) -> Result<ResolveGrant, Refusal> {
+    let peer = core
+        .peers
+        .iter()
+        .find(|p| p.kms_id == issuer)
+        .ok_or_else(|| refuse(err_no::INVALID_TICKET, format!("no trust relation with {issuer}")))?;
+    let csb = u32::from_be_bytes(core.random(4).try_into().unwrap_or([0; 4]));
+    let zk = ResolveInit {
+        csb_id: csb,
+        t: ntp_from_unix(core.now()),
+        randrr: core.random(tx::RAND_LEN),
+        responder: matched.to_owned(),
+        kms: issuer.to_owned(),
+        ticket: req.ticket.clone(),
+        psk_id: None,
+    };
+    let init = tx::build_resolve_init(&zk, None).map_err(mikey_err)?;
+    let path = format!("{KEY_MANAGEMENT_PATH}?requesttype={REQUEST_TYPE_TICKET_RESOLVE}");
+    let r = http::request(
+        peer.addr,
+        "POST",
+        &path,
+        MIKEY_CONTENT_TYPE,
+        B64.encode(&init).as_bytes(),
+        http::DEFAULT_TIMEOUT,
+    )
+    .await
+    .map_err(|e| refuse(ErrorNo::UNSPECIFIED, format!("Zk to {issuer}: {e}")))?;
+    if r.status != 200 {
+        return Err(refuse(ErrorNo::UNSPECIFIED, format!("Zk: {issuer} answered {}", r.status)));
+    }
+    let body: Vec<u8> = r.body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let resp = B64.decode(&body).map_err(|_| refuse(ErrorNo::UNSPECIFIED, "Zk: body is not base64"))?;
+    if let Ok(m) = mikey::ticket::TicketMessage::parse(&resp)
+        && let Some(n) = m.error_no()
+    {
+        return Err(refuse(n, format!("Zk: {issuer} refused with error {}", n.0)));
+    }
+    let grant = tx::open_resolve_resp(&resp, &init, None).map_err(mikey_err)?;
+    core.lock().stats.zk_forwarded += 1;
+    Ok(grant)
+}

@@ -1,0 +1,261 @@
+//! The KMS (TS 33.328 Annexes A, B) over loopback HTTP, driven by hand: a GBA_ME subscriber
+//! bootstrapped against the real BSF with RES from the `milenage` crate, and the NAF key of
+//! NAF_Id = KMS FQDN ‖ (0x01,0x00,0x00,0x00,0x06) computed here with the GBA KDF of TS 33.220
+//! Annex B written out over `hmac` + `sha2` (not with `gba`). The KMS must accept requests
+//! protected with that key, refuse everything else with the right MIKEY error or HTTP status, and
+//! keep its state unchanged when it refuses.
+
+mod support;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use gba::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use hmac::{Hmac, KeyInit, Mac};
+use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, RequestInit, ResolveInit, TicketKeys};
+use mikey::ticket::{TicketMessage, data_type, kms_uid, ntp_from_unix};
+use network::bsf::{Bsf, BsfConfig, Subscriber};
+use network::kms::{Kms, KmsConfig};
+use sha2::Sha256;
+use sim_reader::CardProfile;
+use support::{UA_ME, agent, me_profile};
+
+const FQDN: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
+
+fn gba_kdf(key: &[u8], params: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(&[0x01]);
+    for p in params {
+        mac.update(p);
+        mac.update(&(p.len() as u16).to_be_bytes());
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// GBA_ME bootstrap over Ub with RES and Ks = CK ‖ IK from the milenage crate; returns the B-TID
+/// and Ks_NAF for the KMS.
+fn bootstrap(bsf: &Bsf, profile: &CardProfile) -> (String, [u8; 32]) {
+    let get = DigestRequest { method: "GET", uri: "/", entity_body: b"" };
+    let ub = |auth: &str| {
+        let mut r =
+            agent().get(&bsf.url()).header("User-Agent", UA_ME).header("Authorization", auth).call().unwrap();
+        let www = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        (r.status().as_u16(), www, r.body_mut().read_to_string().unwrap())
+    };
+    let initial = DigestAuthorization::initial(profile.impi(), &bsf.domain(), "/").to_header_value().unwrap();
+    let (status, www, _) = ub(&initial);
+    assert_eq!(status, 401);
+    let ch = DigestChallenge::parse(&www.unwrap()).unwrap();
+    let rand = AkaNonce::decode(&ch.nonce).unwrap().rand;
+    let mut m = milenage::Milenage::new_with_opc(*profile.k(), *profile.opc());
+    let (res, ck, ik, _) = m.f2345(&rand);
+    let answer = DigestAuthorization::answer(&ch, profile.impi(), &res, &get, "0a4f113b", 1);
+    let (status, _, body) = ub(&answer.to_header_value().unwrap());
+    assert_eq!(status, 200, "{body}");
+    let btid = BootstrappingInfo::from_xml(&body).unwrap().btid;
+    let mut ks = [0u8; 32];
+    ks[..16].copy_from_slice(&ck);
+    ks[16..].copy_from_slice(&ik);
+    let mut naf_id = FQDN.as_bytes().to_vec();
+    naf_id.extend_from_slice(&[0x01, 0x00, 0x00, 0x00, 0x06]);
+    (btid, gba_kdf(&ks, &[b"gba-me", &rand, profile.impi().as_bytes(), &naf_id]))
+}
+
+fn setup(tune: impl FnOnce(&mut KmsConfig)) -> (Bsf, Kms, String, [u8; 32], String) {
+    let p = me_profile();
+    let sub = Subscriber::from_profile_toml(&format!("{}\ngba_type = \"GBA_ME\"\n", p.to_toml())).unwrap();
+    let bsf = Bsf::start(BsfConfig { subscribers: vec![sub], ..BsfConfig::default() }).unwrap();
+    let mut cfg = KmsConfig::new(FQDN, bsf.addr(), Some([9; 32]));
+    tune(&mut cfg);
+    let kms = Kms::start(cfg).unwrap();
+    let (btid, key) = bootstrap(&bsf, &p);
+    let uid = kms_uid(&p.impu()[0]).unwrap().to_owned();
+    (bsf, kms, btid, key, uid)
+}
+
+fn post(kms: &Kms, request_type: &str, message: &[u8]) -> Vec<u8> {
+    let mut r = agent()
+        .post(&format!("{}/keymanagement?requesttype={request_type}", kms.url()))
+        .header("Content-Type", "application/mikey")
+        .send(B64.encode(message).as_bytes())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers().get("content-type").unwrap(), "application/mikey");
+    B64.decode(r.body_mut().read_to_vec().unwrap()).unwrap()
+}
+
+fn error_no(resp: &[u8]) -> Option<u8> {
+    let m = TicketMessage::parse(resp).unwrap();
+    (m.hdr().data_type == data_type::ERROR).then(|| m.error_no().unwrap().0)
+}
+
+fn request(uid: &str, btid: &str, recipients: &[&str]) -> RequestInit {
+    RequestInit {
+        csb_id: 0x1234,
+        t: ntp_from_unix(1_700_000_000),
+        randri: vec![0x42; 32],
+        initiator: uid.into(),
+        kms: FQDN.into(),
+        policy: PolicySpec::ims(FQDN, uid, recipients, true),
+        psk_id: btid.into(),
+    }
+}
+
+fn state(kms: &Kms) -> (u64, u64, usize) {
+    let s = kms.stats();
+    (s.tickets_issued, s.tickets_resolved, kms.cached_btids())
+}
+
+#[test]
+fn request_and_resolve_with_the_independent_naf_key() {
+    let (_bsf, kms, btid, key, uid) = setup(|_| {});
+    let init = tx::build_request_init(&request(&uid, &btid, &[&uid]), &key).unwrap();
+    let resp = post(&kms, "ticketrequest", &init);
+    assert_eq!(error_no(&resp), None);
+    let grant = tx::open_request_resp(&resp, &init, &key).unwrap();
+    let granted = grant.ticket.policy().unwrap();
+    assert_eq!(granted.initiator.as_deref(), Some(uid.as_str()));
+    assert_eq!(granted.kms.as_deref(), Some(FQDN));
+    assert!(granted.flags.d && granted.flags.i && granted.flags.e && granted.flags.j);
+    assert!(grant.ticket.as_ticket().unwrap().policy.is_3gpp());
+    assert_eq!(kms.cached_btids(), 1);
+
+    // The same user resolves its ticket (it is the allowed recipient): forked keys for its UID.
+    let ti = tx::build_transfer_init(
+        &tx::TransferInit {
+            csb_id: 5,
+            t: ntp_from_unix(1_700_000_001),
+            randri: vec![1; 32],
+            initiator: uid.clone(),
+            responder: uid.clone(),
+            ssrc: 1,
+            ticket: grant.ticket.clone(),
+        },
+        &grant.mpki,
+        &grant.mpkr,
+    )
+    .unwrap();
+    let view = tx::read_transfer_init(&ti).unwrap();
+    let ri = tx::build_resolve_init(
+        &ResolveInit {
+            csb_id: 6,
+            t: ntp_from_unix(1_700_000_002),
+            randrr: vec![2; 32],
+            responder: uid.clone(),
+            kms: FQDN.into(),
+            ticket: view.ticket,
+            psk_id: Some(btid.clone()),
+        },
+        Some(&key),
+    )
+    .unwrap();
+    let rr = post(&kms, "ticketresolve", &ri);
+    let g = tx::open_resolve_resp(&rr, &ri, Some(&key)).unwrap();
+    assert_eq!(g.mpki.0, grant.mpki.0);
+    let (mpkr_f, tgk_f) = tx::fork(grant.ticket.prf, &grant.mpkr, &grant.tgk, &uid, &g.randrkms).unwrap();
+    assert_eq!((g.mpkr.0, g.tgk.0), (mpkr_f.0, tgk_f.0));
+    assert_eq!(g.responder, uid);
+    let s = kms.stats();
+    assert_eq!((s.tickets_issued, s.tickets_resolved, s.zn_queries), (1, 1, 1), "the B-TID's keys were kept");
+}
+
+#[test]
+fn http_errors_are_4xx_and_change_nothing() {
+    let (_bsf, kms, ..) = setup(|_| {});
+    let url = format!("{}/keymanagement?requesttype=ticketrequest", kms.url());
+    let status = |r: ureq::http::Response<ureq::Body>| r.status().as_u16();
+    assert_eq!(status(agent().get(&url).call().unwrap()), 405);
+    assert_eq!(status(agent().post(&format!("{}/other", kms.url())).send(&b""[..]).unwrap()), 404);
+    let send = |url: &str, ct: &str, body: &[u8]| {
+        status(agent().post(url).header("Content-Type", ct).send(body).unwrap())
+    };
+    assert_eq!(send(&url, "application/xml", b"AAAA"), 415);
+    assert_eq!(send(&url.replace("ticketrequest", "ticketupdate"), "application/mikey", b"AAAA"), 400);
+    assert_eq!(send(&url, "application/mikey", b"%%%%"), 400);
+    assert_eq!(send(&url, "application/mikey", &vec![b'A'; 64 * 1024]), 413);
+    assert_eq!(kms.stats().http_errors, 6);
+    assert_eq!(state(&kms), (0, 0, 0));
+}
+
+#[test]
+fn mikey_refusals_change_nothing() {
+    let (_bsf, kms, btid, key, uid) = setup(|c| {
+        c.policy.allowed_recipients = vec!["?@ims.mnc001.mcc001.3gppnetwork.org".into()];
+        c.policy.allow_mode3 = false;
+    });
+    // Garbage MIKEY, unknown B-TID, wrong key, foreign IDRi, IDRkms of another KMS, a recipient
+    // the KMS policy does not allow.
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &[1, 11, 0, 0])), Some(12));
+    let unknown =
+        tx::build_request_init(&request(&uid, "AAAAAAAAAAAAAAAAAAAAAA==@bsf.example", &[&uid]), &key)
+            .unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &unknown)), Some(0));
+    let wrong_key = tx::build_request_init(&request(&uid, &btid, &[&uid]), &[0; 32]).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &wrong_key)), Some(0));
+    let other = "001010123456789@ims.mnc001.mcc001.3gppnetwork.org";
+    let foreign = tx::build_request_init(&request(other, &btid, &[&uid]), &key).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &foreign)), Some(7));
+    let mut r = request(&uid, &btid, &[&uid]);
+    r.kms = "kms.elsewhere.example".into();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &tx::build_request_init(&r, &key).unwrap())), Some(7));
+    let eve = tx::build_request_init(&request(&uid, &btid, &["eve@elsewhere.example"]), &key).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &eve)), Some(15));
+    // A mode-3 ticket when the policy forbids them.
+    let mut p3 = PolicySpec::ims(FQDN, &uid, &[&uid], false);
+    p3.flags.d = false;
+    let keys = TicketKeys { mpk: Key128([1; 16]), tgk: Key128([2; 16]) };
+    let ticket = tx::issue_ticket(&p3, &key, &btid, &keys, &[3; 32], ntp_from_unix(1)).unwrap();
+    let (mpki, mpkr) = tx::mpk_pair(&ticket, &keys.mpk).unwrap();
+    let ti = tx::build_transfer_init(
+        &tx::TransferInit {
+            csb_id: 1,
+            t: 1,
+            randri: vec![1; 32],
+            initiator: uid.clone(),
+            responder: uid.clone(),
+            ssrc: 1,
+            ticket,
+        },
+        &mpki,
+        &mpkr,
+    )
+    .unwrap();
+    let ri = tx::build_resolve_init(
+        &ResolveInit {
+            csb_id: 2,
+            t: 2,
+            randrr: vec![2; 32],
+            responder: uid.clone(),
+            kms: FQDN.into(),
+            ticket: tx::read_transfer_init(&ti).unwrap().ticket,
+            psk_id: Some(btid.clone()),
+        },
+        Some(&key),
+    )
+    .unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketresolve", &ri)), Some(14));
+    // An unprotected (Zk) resolve from a peer that is not trusted.
+    let (zk, _) = tx::read_resolve_init(&ri).unwrap();
+    let zk = tx::build_resolve_init(&ResolveInit { psk_id: None, ..zk }, None).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketresolve", &zk)), Some(0));
+    assert_eq!(state(&kms), (0, 0, 0), "no refusal changes what the KMS keeps");
+    assert_eq!(kms.stats().mikey_errors, 8);
+}
+
+/// B.1.2 step 7: the KMS grants a modified policy (no reuse, a shorter validity) and says so with
+/// the K flag; the initiator sees the granted policy in the ticket.
+#[test]
+fn the_kms_modifies_the_requested_policy() {
+    let (_bsf, kms, btid, key, uid) = setup(|c| {
+        c.policy.allow_reuse = false;
+        c.policy.max_lifetime = std::time::Duration::from_secs(600);
+    });
+    let mut r = request(&uid, &btid, &[&uid, "?@ims.mnc001.mcc001.3gppnetwork.org"]);
+    r.policy.valid_to = Some(u64::from(u32::MAX) - 2_208_988_800);
+    let init = tx::build_request_init(&r, &key).unwrap();
+    let grant = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key).unwrap();
+    let p = grant.ticket.policy().unwrap();
+    assert!(!p.flags.j && p.flags.k);
+    let (from, to) = (p.valid_from.unwrap(), p.valid_to.unwrap());
+    assert_eq!(to - from, 600);
+    assert_eq!(p.recipients, vec![uid.clone(), "?@ims.mnc001.mcc001.3gppnetwork.org".to_string()]);
+}
