@@ -426,23 +426,39 @@ pub struct SrtpArgs {
 
 /// What `keysim bench --json` prints.
 pub const BENCH_JSON_HELP: &str = "\
-All figures are measured in this run, on one core, 12-byte RTP header + 1200-byte payload,
-AES_CM_128_HMAC_SHA1_80; each is the best of 3 runs of --seconds after a warm-up.
+All SRTP figures are measured in this run, on one core, 12-byte RTP header + 1200-byte payload,
+AES_CM_128_HMAC_SHA1_80, timed on the thread's CPU time (\"timing\"); each is the best of 3 runs
+of --seconds after a warm-up. --quick: 0.05 s runs and short network runs (for tests).
+--srtp-only: only the SRTP figures and their peers.
 
 JSON output (--json); a figure that could not be measured is null and \"notes\" says why:
   srtp_protect_pps, srtp_unprotect_pps   this project's srtp crate, packets per second
-  crypto_budget_pps                      the bare transform on the same packets: AES-128-CTR over
-                                         the payload (expanded key reused) + HMAC-SHA1 over
-                                         header, payload and ROC (pre-keyed state cloned)
+  crypto_budget_pps                      the bare crypto on the same packets with the primitives
+                                         used as the srtp crate uses them (one-pass AES-CTR over
+                                         the payload + HMAC-SHA1 over header, payload and ROC,
+                                         srtp::transform), no SRTP framing
+  crypto_budget_sequential_pps           the same through the ctr and hmac crates, one after the other
   libsrtp_protect_pps, libsrtp_unprotect_pps, libsrtp_version
                                          libsrtp through PyPI pylibsrtp, timed in a Python loop
-  openssl_aes128ctr_1200_Bps, openssl_hmac_sha1_1200_Bps
-                                         bytes per second from `openssl speed -bytes 1200`
+  libsrtp_c_protect_pps, libsrtp_c_unprotect_pps, libsrtp_c_version, libsrtp_c_crypto
+                                         Debian libsrtp2 from C (benches/peers/libsrtp_bench.c)
+  webrtc_srtp_protect_pps, webrtc_srtp_unprotect_pps, webrtc_srtp_version
+                                         webrtc-srtp (benches/peers/webrtc-srtp, built on first use)
+  openssl_aes128ctr_1200_Bps, openssl_hmac_sha1_1216_Bps
+                                         bytes per second from `openssl speed -bytes N`
+  openssl_budget_pps                     1 / (1200 B at the AES-CTR rate + 1216 B at the HMAC rate)
+  ratio_vs_{libsrtp,libsrtp_c,budget,sequential_budget,openssl_budget,webrtc}_{protect,unprotect}
   srtp_protect_vs_libsrtp, srtp_unprotect_vs_libsrtp, srtp_vs_libsrtp (the smaller of the two)
   srtp_protect_vs_crypto_budget, srtp_unprotect_vs_crypto_budget, srtp_vs_crypto_budget (smaller)
   card_select_aps                        SELECT MF per second on the in-process emulated card
   card_mtk_generations_per_s             MBMS AUTHENTICATE MTK Generation per second on it
-  payload_bytes, seconds, python, notes
+  mtk_updates_per_s_uicc, _me            MTK updates end to end on loopback, in-process card
+  mtk_updates_per_s_uicc_pcsc, _me_pcsc  the same through pcscd + vpcd (KEYSIM_PCSC_READER;
+                                         benches/pcsc-bench.sh sets it up)
+  payload_bytes, seconds, timing, python, notes
+
+`keysim bench scale --ues N` and `keysim bench storm --ues N` measure many UEs against BM-SCs on
+loopback (see their --help and BENCHMARKS.md).
 
 Python for libsrtp: --python, else $KEYSIM_PYTHON, else the pyenv-srtp venv in the build's
 target directory, else python3; it must import pylibsrtp.";
@@ -459,6 +475,44 @@ pub struct BenchArgs {
     /// A Python interpreter that can import pylibsrtp.
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Short runs of everything (for tests: the figures are rough).
+    #[arg(long)]
+    pub quick: bool,
+    /// Only the SRTP figures and their peers (no card, network or PC/SC figures).
+    #[arg(long)]
+    pub srtp_only: bool,
+    /// Scale figures instead of the per-core ones.
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// N emulated UEs registered with one BM-SC on loopback, each taking one MSK push and a run of
+    /// MTK updates: wall time, peak memory, memory per UE.
+    Scale(ScaleArgs),
+    /// A BM-SC re-key storm: N registered UEs, one solicited pull to all at once, every UE asks for
+    /// the new MSK: requests served per second, latency distribution, UEs left without the MSK.
+    Storm(ScaleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Number of UEs.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub ues: usize,
+    /// MTK updates each UE takes (scale).
+    #[arg(long, value_name = "K", default_value_t = 100)]
+    pub mtk_updates: u64,
+    /// Key management path of the UEs: uicc (an emulated card each) or me.
+    #[arg(long, value_name = "PATH", default_value = "uicc")]
+    pub path: String,
+    /// Worker threads that multiplex the UEs (default: the number of cores).
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ fn notes_mention(v: &Value, word: &str) -> bool {
 #[test]
 fn bench_json_has_the_documented_keys() {
     let out = Command::new(env!("CARGO_BIN_EXE_keysim"))
-        .args(["bench", "--json", "--seconds", "0.05"])
+        .args(["bench", "--json", "--quick"])
         .output()
         .expect("run keysim");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -24,7 +24,15 @@ fn bench_json_has_the_documented_keys() {
     let obj = v.as_object().expect("object");
 
     // Always measured: positive packet rates and their ratio to the crypto budget.
-    for key in ["srtp_protect_pps", "srtp_unprotect_pps", "crypto_budget_pps", "srtp_vs_crypto_budget"] {
+    for key in [
+        "srtp_protect_pps",
+        "srtp_unprotect_pps",
+        "crypto_budget_pps",
+        "crypto_budget_sequential_pps",
+        "srtp_vs_crypto_budget",
+        "ratio_vs_budget_protect",
+        "ratio_vs_budget_unprotect",
+    ] {
         let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} is a number: {}", v[key]));
         assert!(x > 0.0, "{key} = {x}");
     }
@@ -43,7 +51,22 @@ fn bench_json_has_the_documented_keys() {
         ("srtp_protect_vs_libsrtp", "libsrtp"),
         ("srtp_unprotect_vs_libsrtp", "libsrtp"),
         ("openssl_aes128ctr_1200_Bps", "openssl aes-128-ctr"),
-        ("openssl_hmac_sha1_1200_Bps", "openssl hmac"),
+        ("openssl_hmac_sha1_1216_Bps", "openssl hmac"),
+        ("openssl_budget_pps", "openssl_budget_pps"),
+        ("libsrtp_c_protect_pps", "libsrtp_c"),
+        ("libsrtp_c_unprotect_pps", "libsrtp_c"),
+        ("ratio_vs_libsrtp_c_protect", "libsrtp_c"),
+        ("ratio_vs_libsrtp_c_unprotect", "libsrtp_c"),
+        ("ratio_vs_libsrtp_protect", "libsrtp"),
+        ("ratio_vs_libsrtp_unprotect", "libsrtp"),
+        ("ratio_vs_openssl_budget_protect", "openssl_budget_pps"),
+        ("ratio_vs_openssl_budget_unprotect", "openssl_budget_pps"),
+        ("webrtc_srtp_protect_pps", "webrtc_srtp"),
+        ("webrtc_srtp_unprotect_pps", "webrtc_srtp"),
+        ("ratio_vs_webrtc_protect", "webrtc_srtp"),
+        ("ratio_vs_webrtc_unprotect", "webrtc_srtp"),
+        ("mtk_updates_per_s_uicc_pcsc", "mtk_updates_per_s_uicc_pcsc"),
+        ("mtk_updates_per_s_me_pcsc", "mtk_updates_per_s_me_pcsc"),
         ("card_select_aps", "card SELECT MF"),
         ("card_mtk_generations_per_s", "card_mtk_generations_per_s"),
         ("ue_power_on_to_first_media_ms_uicc", "ue_power_on_to_first_media_ms_uicc"),
@@ -82,4 +105,34 @@ fn bench_refuses_a_bad_duration() {
         .expect("run keysim");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--seconds"));
+}
+
+/// The scale and storm commands run on a few UEs and report their keys; every UE ends with the
+/// current MSK.
+#[test]
+fn bench_scale_and_storm_report_their_keys() {
+    let run = |what: &str| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_keysim"))
+            .args(["bench", what, "--ues", "20", "--mtk-updates", "3", "--json"])
+            .output()
+            .expect("run keysim");
+        assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let scale = run("scale");
+    assert_eq!(scale["ues"], 20);
+    assert_eq!(scale["msk_pushes"], 20);
+    for key in
+        ["wall_s", "registration_s", "mtk_s", "peak_rss_bytes", "bytes_per_ue", "mtk_generations_per_s"]
+    {
+        assert!(scale[key].as_f64().is_some_and(|x| x > 0.0), "{key} = {}", scale[key]);
+    }
+    let storm = run("storm");
+    assert_eq!(storm["ues"], 20);
+    assert_eq!(storm["ues_without_current_msk"], 0, "{storm}");
+    assert!(storm["msk_requests_served"].as_u64().is_some_and(|n| n >= 20), "{storm}");
+    for key in ["msk_requests_per_s", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "latency_ms_max"]
+    {
+        assert!(storm[key].as_f64().is_some_and(|x| x > 0.0), "{key} = {}", storm[key]);
+    }
 }

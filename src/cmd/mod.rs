@@ -11,6 +11,7 @@ mod mikey;
 // Shared with benches/network.rs, which uses pieces `keysim bench` does not.
 #[allow(dead_code)]
 mod netbench;
+mod scale;
 mod srtp;
 
 use std::process::ExitCode;

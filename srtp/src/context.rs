@@ -6,10 +6,11 @@
 //! packet is protected, the inbound ones only once a packet has authenticated.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
 
 use aes::Aes128;
 use aes::cipher::KeyInit;
-use hmac::Mac;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::aes_cm::{apply_keystream, packet_iv};
@@ -19,11 +20,81 @@ use crate::key::MasterKey;
 use crate::policy::{MASTER_SALT_LEN, Policy, SRTCP_INDEX_MAX};
 use crate::replay::{ReplayWindow, estimate_index};
 use crate::rtp::{RTCP_HEADER_LEN, RtcpHeader, RtpHeader};
+use crate::transform::{self, SHA1_DIGEST, authenticate_and_keystream, encrypt_and_authenticate};
 
 /// The SRTCP E flag: top bit of the word before the MKI and tag (RFC 3711 §3.4).
 const SRTCP_E_BIT: u32 = 0x8000_0000;
 /// Length of the E || SRTCP index word.
 const SRTCP_TRAILER_LEN: usize = 4;
+/// The keystream of a received packet is computed beside its MAC into a buffer of this size and applied once the tag verifies; a longer encrypted portion is decrypted after the check
+/// instead. A 1500-byte MTU fits with room to spare. The buffer holds keystream only, never a key.
+const KEYSTREAM_BUFFER: usize = 2048;
+
+/// The stream tables' hash of an SSRC: a folded multiply of the SSRC XOR a per-context random key
+/// (the folded-multiply construction of `foldhash`/`ahash`). SipHash, the standard library's
+/// default, cost as much per packet as the whole SRTP framing; a keyed hash still keeps the
+/// bucket of an SSRC unpredictable, and inbound streams only appear once a packet authenticated.
+#[derive(Clone, Copy)]
+struct SsrcHash {
+    key: u64,
+}
+
+impl SsrcHash {
+    fn new() -> Self {
+        SsrcHash { key: RandomState::new().hash_one(0x5352_5450_u32) }
+    }
+}
+
+impl BuildHasher for SsrcHash {
+    type Hasher = SsrcHasher;
+    fn build_hasher(&self) -> SsrcHasher {
+        SsrcHasher { key: self.key, hash: 0 }
+    }
+}
+
+/// See [`SsrcHash`].
+struct SsrcHasher {
+    key: u64,
+    hash: u64,
+}
+
+impl Hasher for SsrcHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+        let full = u128::from(n ^ self.key ^ self.hash) * u128::from(MULTIPLIER);
+        self.hash = (full as u64) ^ ((full >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Per-SSRC state.
+type Streams<T> = HashMap<u32, T, SsrcHash>;
+
+/// Whether the first `tag.len()` bytes of `mac` equal `tag`, in constant time.
+fn tag_matches(mac: &[u8; SHA1_DIGEST], tag: &[u8]) -> bool {
+    mac.get(..tag.len()).is_some_and(|m| bool::from(m.ct_eq(tag)))
+}
+
+/// Decrypts `data` after a verified tag: with the keystream computed beside the MAC, or afresh.
+fn decrypt(keys: &SessionKeys, iv: &[u8; 16], data: &mut [u8], keystream: &[u8], computed: Option<usize>) {
+    match computed {
+        Some(n) => transform::apply(data, &keystream[..n]),
+        None => apply_keystream(&keys.cipher, iv, data),
+    }
+}
 
 /// Which side of a stream: the state of protected (sent) and unprotected (received) streams is
 /// kept apart, even for the same SSRC.
@@ -92,10 +163,12 @@ pub struct SrtpContext {
     policy: Policy,
     keys: Vec<KeyEntry>,
     active: Option<usize>,
-    rtp_out: HashMap<u32, ReplayWindow>,
-    rtp_in: HashMap<u32, ReplayWindow>,
-    rtcp_out: HashMap<u32, u32>,
-    rtcp_in: HashMap<u32, ReplayWindow>,
+    rtp_out: Streams<ReplayWindow>,
+    rtp_in: Streams<ReplayWindow>,
+    rtcp_out: Streams<u32>,
+    rtcp_in: Streams<ReplayWindow>,
+    /// The keystream of the packet being unprotected (see [`KEYSTREAM_BUFFER`]).
+    keystream: Box<[u8; KEYSTREAM_BUFFER]>,
 }
 
 impl core::fmt::Debug for SrtpContext {
@@ -116,14 +189,16 @@ impl SrtpContext {
     /// context holds exactly one key).
     pub fn new(policy: Policy, master_keys: impl IntoIterator<Item = MasterKey>) -> Result<Self> {
         policy.validate()?;
+        let hash = SsrcHash::new();
         let mut ctx = SrtpContext {
             policy,
             keys: Vec::new(),
             active: None,
-            rtp_out: HashMap::new(),
-            rtp_in: HashMap::new(),
-            rtcp_out: HashMap::new(),
-            rtcp_in: HashMap::new(),
+            rtp_out: Streams::with_hasher(hash),
+            rtp_in: Streams::with_hasher(hash),
+            rtcp_out: Streams::with_hasher(hash),
+            rtcp_in: Streams::with_hasher(hash),
+            keystream: Box::new([0u8; KEYSTREAM_BUFFER]),
         };
         for key in master_keys {
             ctx.add_master_key(key)?;
@@ -228,7 +303,7 @@ impl SrtpContext {
         self.rtcp_in.remove(&ssrc);
     }
 
-    fn rtp_streams(&self, direction: Direction) -> &HashMap<u32, ReplayWindow> {
+    fn rtp_streams(&self, direction: Direction) -> &Streams<ReplayWindow> {
         match direction {
             Direction::Outbound => &self.rtp_out,
             Direction::Inbound => &self.rtp_in,
@@ -278,15 +353,21 @@ impl SrtpContext {
         let fresh = entry.rederive(false, key_derivation_r(index, self.policy.key_derivation_rate));
         let keys = fresh.as_ref().unwrap_or(&entry.rtp);
 
-        if self.policy.suite.encrypts() {
+        let roc_bytes = roc.to_be_bytes();
+        let tag = if self.policy.suite.encrypts() {
             let iv = packet_iv(&keys.salt, hdr.ssrc, index);
-            apply_keystream(&keys.cipher, &iv, &mut buf[hdr.header_len..len]);
-        }
+            encrypt_and_authenticate(
+                &keys.cipher,
+                &iv,
+                &keys.auth,
+                &mut buf[..len],
+                hdr.header_len,
+                &roc_bytes,
+            )
+        } else {
+            keys.auth.mac(&buf[..len], &roc_bytes)
+        };
         buf[len..len + mki_len].copy_from_slice(&entry.mki);
-        let mut mac = keys.auth.clone();
-        mac.update(&buf[..len]);
-        mac.update(&roc.to_be_bytes());
-        let tag = mac.finalize().into_bytes();
         buf[len + mki_len..total].copy_from_slice(&tag[..tag_len]);
 
         cache(&mut entry.rtp, fresh);
@@ -338,13 +419,29 @@ impl SrtpContext {
         let fresh = entry.rederive(false, key_derivation_r(index, self.policy.key_derivation_rate));
         let keys = fresh.as_ref().unwrap_or(&entry.rtp);
 
-        let mut mac = keys.auth.clone();
-        mac.update(&buf[..auth_end]);
-        mac.update(&roc.to_be_bytes());
-        mac.verify_truncated_left(&buf[auth_end + mki_len..]).map_err(|_| Error::AuthFailure)?;
-        if self.policy.suite.encrypts() {
-            let iv = packet_iv(&keys.salt, hdr.ssrc, index);
-            apply_keystream(&keys.cipher, &iv, &mut buf[hdr.header_len..auth_end]);
+        let roc_bytes = roc.to_be_bytes();
+        let encrypts = self.policy.suite.encrypts();
+        let iv = packet_iv(&keys.salt, hdr.ssrc, index);
+        let keystream = &mut self.keystream[..];
+        let (mac, computed) = if encrypts {
+            let packet = &mut buf[..auth_end];
+            authenticate_and_keystream(
+                &keys.cipher,
+                &iv,
+                &keys.auth,
+                packet,
+                hdr.header_len,
+                &roc_bytes,
+                keystream,
+            )
+        } else {
+            (keys.auth.mac(&buf[..auth_end], &roc_bytes), None)
+        };
+        if !tag_matches(&mac, &buf[auth_end + mki_len..]) {
+            return Err(Error::AuthFailure);
+        }
+        if encrypts {
+            decrypt(keys, &iv, &mut buf[hdr.header_len..auth_end], keystream, computed);
         }
 
         cache(&mut entry.rtp, fresh);
@@ -389,16 +486,24 @@ impl SrtpContext {
         let keys = fresh.as_ref().unwrap_or(&entry.rtcp);
 
         let encrypts = self.policy.suite.encrypts();
-        if encrypts {
-            let iv = packet_iv(&keys.salt, hdr.ssrc, u64::from(index));
-            apply_keystream(&keys.cipher, &iv, &mut buf[RTCP_HEADER_LEN..len]);
-        }
         let word = if encrypts { SRTCP_E_BIT | index } else { index };
-        buf[len..auth_end].copy_from_slice(&word.to_be_bytes());
+        let word_bytes = word.to_be_bytes();
+        // The MAC covers the packet and then E || index, which follows the encrypted portion.
+        let tag = if encrypts {
+            let iv = packet_iv(&keys.salt, hdr.ssrc, u64::from(index));
+            encrypt_and_authenticate(
+                &keys.cipher,
+                &iv,
+                &keys.auth,
+                &mut buf[..len],
+                RTCP_HEADER_LEN,
+                &word_bytes,
+            )
+        } else {
+            keys.auth.mac(&buf[..len], &word_bytes)
+        };
+        buf[len..auth_end].copy_from_slice(&word_bytes);
         buf[auth_end..auth_end + mki_len].copy_from_slice(&entry.mki);
-        let mut mac = keys.auth.clone();
-        mac.update(&buf[..auth_end]);
-        let tag = mac.finalize().into_bytes();
         buf[auth_end + mki_len..total].copy_from_slice(&tag[..tag_len]);
 
         cache(&mut entry.rtcp, fresh);
@@ -451,15 +556,31 @@ impl SrtpContext {
         let fresh = entry.rederive(true, key_derivation_r(u64::from(index), self.policy.key_derivation_rate));
         let keys = fresh.as_ref().unwrap_or(&entry.rtcp);
 
-        let mut mac = keys.auth.clone();
-        mac.update(&buf[..auth_end]);
-        mac.verify_truncated_left(&buf[auth_end + mki_len..]).map_err(|_| Error::AuthFailure)?;
+        let word_bytes = word.to_be_bytes();
+        let iv = packet_iv(&keys.salt, hdr.ssrc, u64::from(index));
+        let keystream = &mut self.keystream[..];
+        let (mac, computed) = if e_flag {
+            let packet = &mut buf[..body_end];
+            authenticate_and_keystream(
+                &keys.cipher,
+                &iv,
+                &keys.auth,
+                packet,
+                RTCP_HEADER_LEN,
+                &word_bytes,
+                keystream,
+            )
+        } else {
+            (keys.auth.mac(&buf[..body_end], &word_bytes), None)
+        };
+        if !tag_matches(&mac, &buf[auth_end + mki_len..]) {
+            return Err(Error::AuthFailure);
+        }
         if e_flag != self.policy.suite.encrypts() {
             return Err(Error::EncryptionFlagMismatch);
         }
         if e_flag {
-            let iv = packet_iv(&keys.salt, hdr.ssrc, u64::from(index));
-            apply_keystream(&keys.cipher, &iv, &mut buf[RTCP_HEADER_LEN..body_end]);
+            decrypt(keys, &iv, &mut buf[RTCP_HEADER_LEN..body_end], keystream, computed);
         }
 
         cache(&mut entry.rtcp, fresh);

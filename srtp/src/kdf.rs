@@ -10,12 +10,11 @@
 
 use aes::Aes128;
 use aes::cipher::KeyInit;
-use hmac::Hmac;
-use sha1::Sha1;
 use zeroize::Zeroize;
 
 use crate::aes_cm;
 use crate::policy::{MASTER_KEY_LEN, MASTER_SALT_LEN, SESSION_AUTH_KEY_LEN};
+use crate::transform::HmacSha1Key;
 
 /// SHA-1 block length, the HMAC key block (RFC 2104).
 const SHA1_BLOCK_LEN: usize = 64;
@@ -79,13 +78,13 @@ pub fn derive_session_key(
 
 /// The three session keys of one direction (SRTP or SRTCP), ready for per-packet use: the AES key
 /// schedule is expanded once and the HMAC inner/outer pads are hashed once; a packet borrows the
-/// schedule and clones the HMAC state (RFC 3711 §4.3 "session key cache").
+/// schedule and the HMAC states (RFC 3711 §4.3 "session key cache").
 pub(crate) struct SessionKeys {
     /// The `r` these keys belong to.
     pub r: u64,
     pub cipher: Aes128,
     pub salt: [u8; MASTER_SALT_LEN],
-    pub auth: Hmac<Sha1>,
+    pub auth: HmacSha1Key,
 }
 
 impl SessionKeys {
@@ -99,12 +98,7 @@ impl SessionKeys {
         derive_with(master, master_salt, labels[0], r, &mut enc);
         derive_with(master, master_salt, labels[1], r, &mut auth[..SESSION_AUTH_KEY_LEN]);
         derive_with(master, master_salt, labels[2], r, &mut salt);
-        let keys = SessionKeys {
-            r,
-            cipher: Aes128::new((&enc).into()),
-            salt,
-            auth: <Hmac<Sha1> as KeyInit>::new((&auth).into()),
-        };
+        let keys = SessionKeys { r, cipher: Aes128::new((&enc).into()), salt, auth: HmacSha1Key::new(&auth) };
         enc.zeroize();
         auth.zeroize();
         salt.zeroize();

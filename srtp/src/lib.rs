@@ -31,6 +31,7 @@ mod key;
 pub mod policy;
 mod replay;
 pub mod rtp;
+pub mod transform;
 
 pub use context::{Direction, SrtpContext};
 pub use error::{Error, Result};
