@@ -47,6 +47,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// One protected IMS call between two simulated UEs (TS 33.328: SDES e2e / e2ae, KMS), media both ways.
     Call(crate::cmd::call::CallArgs),
+    /// Cut the power at every NVM write of every card and ME key-store flow, restart, check the invariants.
+    Tearing(crate::cmd::tearing::TearingArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,10 @@
 //! codec (ISO/IEC 7816-4 §5), BER-TLV (ISO/IEC 8825-1) and MIKEY with the MBMS profile (RFC 3830,
 //! TS 33.246 §6.3).
 //!
+//! Beyond the card: SRTP / SRTCP unprotect (RFC 3711), MIKEY verification (RFC 3830 §5.1), the
+//! XML bodies of Ub, Zn and MBMS key management (TS 24.109, TS 29.109, TS 33.246, TS 26.237),
+//! the Ub Digest headers, vpcd framing, card profiles and HTTP responses.
+//!
 //! The cargo-fuzz binaries in `fuzz_targets/` call these functions, and the root test
 //! `tests/fuzz_corpus.rs` includes this file to replay every corpus input through the same code
 //! in an ordinary `cargo test`. Each function panics only when a property fails.
@@ -247,5 +251,450 @@ pub fn mikey_parse(data: &[u8]) {
             let mut out = [0u8; mbms::profile::MTK_LEN + mbms::profile::MTK_SALT_LEN];
             d.write_mtk_and_salt(&mut out).expect("MTK and salt fit");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MIKEY verify: messages made to pass the MAC, so that decryption and key data parsing are reached
+
+fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
+    use hmac::{KeyInit, Mac};
+    let mut m = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+/// `message` with its KEMAC key data taken as plaintext and encrypted, and its MAC computed, with
+/// the transport keys of `keys` (RFC 3830 §4.2, §5.1): what a sender holding the key would send.
+/// `None` if the KEMAC is not the last field of the message or its MAC is not HMAC-SHA-1-160.
+fn reprotect(
+    message: &[u8],
+    kemac: &mikey::Kemac<'_>,
+    keys: &mikey::TransportKeys,
+    csb_id: u32,
+    timestamp: u64,
+) -> Option<Vec<u8>> {
+    let base = message.as_ptr() as usize;
+    let enc_at = (kemac.encr_data.as_ptr() as usize).checked_sub(base)?;
+    let mac_at = (kemac.mac.as_ptr() as usize).checked_sub(base)?;
+    if kemac.mac_alg != mikey::MacAlg::HmacSha1_160 || mac_at + kemac.mac.len() != message.len() {
+        return None;
+    }
+    let mut out = message.to_vec();
+    if kemac.encr_alg == mikey::EncrAlg::AesCm128 {
+        let plain = out.get_mut(enc_at..enc_at + kemac.encr_data.len())?;
+        mikey::kemac::aes_cm_apply(keys, csb_id, timestamp, plain).ok()?;
+    }
+    let tag = hmac_sha1(keys.auth_key(), &out[..mac_at]);
+    out[mac_at..].copy_from_slice(&tag);
+    Some(out)
+}
+
+fn kemac_of<'a>(msg: &mikey::Message<'a>) -> Option<mikey::Kemac<'a>> {
+    match msg.last_payload() {
+        Some(mikey::Payload::Kemac(k)) => Some(k),
+        _ => None,
+    }
+}
+
+/// MIKEY verification and decryption of the MBMS profile (RFC 3830 §5.1, TS 33.246 §6.3): an
+/// input that parses as an MSK or MTK message is first re-protected with the fixed fuzz keys (its
+/// key data encrypted, its MAC computed), so the fuzzer reaches what lies behind the MAC: key data
+/// decryption, Key data sub-payloads, the MSK / MTK / salt rules. Properties: no panic; a message
+/// MACed with the key never fails its MAC; a verified message built again by the BM-SC's builder
+/// from what was verified verifies to the same keys.
+pub fn mikey_verify(data: &[u8]) {
+    let muk = mbms::Muk::new(FUZZ_MUK);
+    let msk = mbms::Msk::new(FUZZ_MSK);
+    if let Ok(m) = mbms::parse_msk_message(data) {
+        let bytes = m.message().as_bytes();
+        let keys = mikey::TransportKeys::derive(mbms::profile::PRF, &FUZZ_MUK, m.csb_id(), m.rand())
+            .expect("transport keys");
+        if let Some(kemac) = kemac_of(m.message())
+            && let Some(fixed) = reprotect(bytes, &kemac, &keys, m.csb_id(), m.timestamp().as_u64())
+        {
+            let m2 = mbms::parse_msk_message(&fixed).expect("a re-protected MSK message parses");
+            match mbms::verify_and_decrypt_msk(&muk, &m2) {
+                Err(mikey::Error::MacMismatch) => panic!("an MSK message MACed with the MUK fails its MAC"),
+                Ok(mbms::MskUpdate::Msk(d)) => {
+                    let params = mbms::MskMessageParams {
+                        csb_id: m2.csb_id(),
+                        v_bit: m2.v_bit(),
+                        timestamp: m2.timestamp(),
+                        rand: m2.rand(),
+                        idi: m2.idi().data,
+                        idr: m2.idr().data,
+                        key_domain_id: m2.key_domain_id(),
+                        msk_id: m2.msk_id(),
+                        cs_id_map: m2.message().hdr().cs_id_map,
+                        policy: m2.policy(),
+                        validity: d.validity.as_wire(),
+                    };
+                    let mut out = [0u8; 2048];
+                    if let Ok(n) = mbms::build_msk_message(&muk, &params, &d.msk, &mut out) {
+                        let again = mbms::parse_msk_message(&out[..n]).expect("a built MSK message parses");
+                        match mbms::verify_and_decrypt_msk(&muk, &again)
+                            .expect("a built MSK message verifies")
+                        {
+                            mbms::MskUpdate::Msk(e) => {
+                                assert_eq!(e.msk.as_bytes(), d.msk.as_bytes(), "MSK changed");
+                                assert_eq!((e.key_domain_id, e.msk_id), (d.key_domain_id, d.msk_id));
+                            }
+                            mbms::MskUpdate::SolicitedPull(_) => panic!("an MSK became a solicited pull"),
+                        }
+                    }
+                }
+                Ok(mbms::MskUpdate::SolicitedPull(_)) | Err(_) => {}
+            }
+        }
+    }
+    if let Ok(m) = mbms::parse_mtk_message(data) {
+        let bytes = m.message().as_bytes();
+        let keys = mikey::TransportKeys::derive(mbms::profile::PRF, &FUZZ_MSK, m.csb_id(), m.rand())
+            .expect("transport keys");
+        if let Some(kemac) = kemac_of(m.message())
+            && let Some(fixed) = reprotect(bytes, &kemac, &keys, m.csb_id(), m.timestamp().as_u64())
+        {
+            let m2 = mbms::parse_mtk_message(&fixed).expect("a re-protected MTK message parses");
+            match mbms::verify_and_decrypt_mtk(&msk, &m2) {
+                Err(mikey::Error::MacMismatch) => panic!("an MTK message MACed with the MSK fails its MAC"),
+                Ok(d) => {
+                    let rand = m2.rand();
+                    let params = mbms::MtkMessageParams {
+                        csb_id: m2.csb_id(),
+                        timestamp: m2.timestamp(),
+                        rand: (!rand.is_empty()).then_some(rand),
+                        key_domain_id: m2.key_domain_id(),
+                        msk_id: m2.msk_id(),
+                        mtk_id: m2.mtk_id(),
+                        cs_id_map: m2.message().hdr().cs_id_map,
+                        policy: m2.policy(),
+                        validity: d.validity.as_wire(),
+                    };
+                    let mut out = [0u8; 2048];
+                    if let Ok(n) = mbms::build_mtk_message(&msk, &params, &d.mtk, d.salt.as_ref(), &mut out) {
+                        let again = mbms::parse_mtk_message(&out[..n]).expect("a built MTK message parses");
+                        let e =
+                            mbms::verify_and_decrypt_mtk(&msk, &again).expect("a built MTK message verifies");
+                        assert_eq!(e.mtk.as_bytes(), d.mtk.as_bytes(), "MTK changed");
+                        assert_eq!(
+                            e.salt.map(|s| *s.as_bytes()),
+                            d.salt.map(|s| *s.as_bytes()),
+                            "salt changed"
+                        );
+                        assert_eq!((e.msk_id, e.mtk_id), (d.msk_id, d.mtk_id));
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SRTP / SRTCP (RFC 3711)
+
+/// Master key and salt of the SRTP fuzz contexts (RFC 3711 Appendix B.2's key and salt).
+pub const SRTP_MASTER_KEY: [u8; 16] =
+    [0xE1, 0xF9, 0x7A, 0x0D, 0x3E, 0x01, 0x8B, 0xE0, 0xD6, 0x4F, 0xA3, 0x2C, 0x06, 0xDE, 0x41, 0x39];
+/// Master salt of the SRTP fuzz contexts.
+pub const SRTP_MASTER_SALT: [u8; 14] =
+    [0x0E, 0xC6, 0x75, 0xAD, 0x49, 0x8A, 0xFE, 0xEB, 0xB6, 0x96, 0x0B, 0x3A, 0xAB, 0xE6];
+/// MKI of the contexts that carry one: MSK ID ‖ MTK ID, as in MBMS (TS 33.246 §6.6).
+pub const SRTP_MKI: [u8; 8] = [0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07];
+
+/// The SRTP policies of the fuzz contexts, selected by the low two bits of an input's first byte.
+pub fn srtp_policy(selector: u8) -> srtp::Policy {
+    use srtp::{CryptoSuite, Policy};
+    match selector & 3 {
+        0 => Policy::new(CryptoSuite::Aes128CmHmacSha1_80),
+        1 => Policy::new(CryptoSuite::Aes128CmHmacSha1_32).with_mki_len(SRTP_MKI.len()),
+        2 => Policy::new(CryptoSuite::NullHmacSha1_80).with_mki_len(SRTP_MKI.len()),
+        _ => Policy::new(CryptoSuite::Aes128CmHmacSha1_80).with_key_derivation_rate(1 << 4),
+    }
+}
+
+/// A context of [`srtp_policy`]`(selector)` holding the fuzz master key.
+pub fn srtp_context(selector: u8) -> srtp::SrtpContext {
+    let policy = srtp_policy(selector);
+    let mki = if policy.mki_len == 0 { Vec::new() } else { SRTP_MKI.to_vec() };
+    srtp::SrtpContext::new(policy, [srtp::MasterKey::new(SRTP_MASTER_KEY, SRTP_MASTER_SALT, mki)])
+        .expect("the fuzz policies are valid")
+}
+
+/// SRTP and SRTCP unprotect (RFC 3711 §3.3, §3.4) with a fixed context. The first byte selects the
+/// policy (bits 0-1), RTP or RTCP (bit 2) and whether the rest is unprotected as it is (bit 3
+/// clear) or first protected by a sender with the same key (bit 3 set). Properties: no panic; a
+/// refused packet leaves the buffer unchanged; a packet the sender protected unprotects to itself.
+pub fn srtp_unprotect(data: &[u8]) {
+    let Some((&selector, packet)) = data.split_first() else { return };
+    let rtcp = selector & 4 != 0;
+    let mut rx = srtp_context(selector);
+    if selector & 8 == 0 {
+        let mut buf = packet.to_vec();
+        let result = if rtcp { rx.unprotect_rtcp(&mut buf) } else { rx.unprotect_rtp(&mut buf) };
+        match result {
+            Ok(n) => assert!(n <= packet.len(), "unprotected length beyond the packet"),
+            Err(_) => assert_eq!(buf, packet, "a refused packet was changed"),
+        }
+        // The same packet again: a replay, never accepted twice.
+        if result.is_ok() {
+            let mut again = packet.to_vec();
+            let second = if rtcp { rx.unprotect_rtcp(&mut again) } else { rx.unprotect_rtp(&mut again) };
+            assert!(second.is_err(), "a replayed packet was accepted");
+        }
+    } else {
+        let mut tx = srtp_context(selector);
+        let mut buf = packet.to_vec();
+        let protected = if rtcp { tx.protect_rtcp_vec(&mut buf) } else { tx.protect_rtp_vec(&mut buf) };
+        if protected.is_ok() {
+            let result = if rtcp { rx.unprotect_rtcp_vec(&mut buf) } else { rx.unprotect_rtp_vec(&mut buf) };
+            result.expect("a packet protected with the same key unprotects");
+            assert_eq!(buf, packet, "unprotect(protect(p)) != p");
+        }
+    }
+}
+
+/// Genuine SRTP packets of one stream, protected in sending order with [`srtp_context`]`(0)`:
+/// (packet index, packet). Indices 0 to 99, then jumps across a ROC change and beyond.
+pub fn srtp_packet_pool() -> &'static [(u64, Vec<u8>)] {
+    static POOL: OnceLock<Vec<(u64, Vec<u8>)>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let mut tx = srtp_context(0);
+        let indices = (0..100u64)
+            .chain([300, 20_000, 40_000, 60_000, 65_530, 65_535, 65_536, 65_537, 65_600, 90_000, 120_000]);
+        indices
+            .map(|index| {
+                let seq = (index & 0xFFFF) as u16;
+                let mut p = vec![0x80, 0x60];
+                p.extend_from_slice(&seq.to_be_bytes());
+                p.extend_from_slice(&(index as u32).wrapping_mul(160).to_be_bytes());
+                p.extend_from_slice(&SRTP_SEQUENCE_SSRC.to_be_bytes());
+                p.extend((0..20).map(|i| (index as u8).wrapping_add(i)));
+                tx.protect_rtp_vec(&mut p).expect("the sender protects its stream");
+                (index, p)
+            })
+            .collect()
+    })
+}
+
+/// SSRC of the [`srtp_packet_pool`] stream.
+pub const SRTP_SEQUENCE_SSRC: u32 = 0x5EC0_0001;
+
+/// A receiving SRTP context fed a sequence of genuine packets (from [`srtp_packet_pool`]),
+/// replays, damaged packets and garbage. Input: one byte `b` per step: `b < 0x80` sends pool packet
+/// `b` (modulo the pool); `0x80..=0xBF` sends pool packet `next byte` with the bit `b & 7` of its
+/// byte `b >> 3 & 7` (from the end) flipped; `0xC0..` sends the next `b & 0x3F` input bytes as they
+/// are. Properties: garbage and damaged packets are refused and leave the stream state alone; a
+/// genuine packet is accepted at most once; one within the window and near the highest index
+/// (2^15, so its index estimate is right) is accepted unless already seen; after accepting index
+/// `i` the highest index is the larger of `i` and the previous one; and at the end the context
+/// still accepts the next genuine packet it has not seen.
+pub fn srtp_sequence(data: &[u8]) {
+    let pool = srtp_packet_pool();
+    let mut rx = srtp_context(0);
+    let window = rx.policy().replay_window as u64;
+    let ssrc = SRTP_SEQUENCE_SSRC;
+    let mut accepted = std::collections::BTreeSet::new();
+    let highest = |rx: &srtp::SrtpContext| rx.rtp_index(srtp::Direction::Inbound, ssrc);
+    let mut steps = data.iter().copied();
+    while let Some(b) = steps.next() {
+        let before = highest(&rx);
+        if b < 0x80 {
+            let (index, packet) = &pool[usize::from(b) % pool.len()];
+            let mut buf = packet.clone();
+            match rx.unprotect_rtp_vec(&mut buf) {
+                Ok(()) => {
+                    assert!(accepted.insert(*index), "index {index} accepted twice");
+                    let now = highest(&rx).expect("a stream after a packet");
+                    assert_eq!(now, before.map_or(*index, |h| h.max(*index)), "highest index after {index}");
+                }
+                Err(e) => {
+                    assert_eq!(highest(&rx), before, "a refused packet moved the stream ({e})");
+                    let may_refuse = accepted.contains(index)
+                        || match before {
+                            None => *index > 0xFFFF,
+                            Some(h) => h >= index + window || h.abs_diff(*index) >= 0x8000,
+                        };
+                    assert!(may_refuse, "fresh packet {index} refused with highest {before:?}: {e}");
+                }
+            }
+        } else {
+            let garbage = if b < 0xC0 {
+                let Some(which) = steps.next() else { break };
+                let mut p = pool[usize::from(which) % pool.len()].1.clone();
+                let at = p.len() - 1 - usize::from((b >> 3) & 7);
+                p[at] ^= 1 << (b & 7);
+                p
+            } else {
+                steps.by_ref().take(usize::from(b & 0x3F)).collect()
+            };
+            let mut buf = garbage.clone();
+            assert!(rx.unprotect_rtp_vec(&mut buf).is_err(), "a damaged or made-up packet was accepted");
+            assert_eq!(buf, garbage, "a refused packet was changed");
+            assert_eq!(highest(&rx), before, "a refused packet moved the stream");
+        }
+    }
+    // Still working: the first genuine packet above the highest index (and close to it) is accepted.
+    let h = highest(&rx);
+    if let Some((index, packet)) =
+        pool.iter().find(|(i, _)| h.is_none_or(|h| *i > h && *i - h < 0x8000) && !accepted.contains(i))
+        && (h.is_some() || *index <= 0xFFFF)
+    {
+        let mut buf = packet.clone();
+        rx.unprotect_rtp_vec(&mut buf).unwrap_or_else(|e| panic!("next packet {index} after {h:?}: {e}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML bodies and Ub headers
+
+/// Parse, write, parse again: the second parse gives the first result.
+macro_rules! xml_round_trip {
+    ($ty:ty, $text:expr) => {
+        if let Ok(x) = <$ty>::from_xml($text) {
+            let xml = x.to_xml();
+            let again = <$ty>::from_xml(&xml)
+                .unwrap_or_else(|e| panic!("{}: own XML refused: {e}\n{xml}", stringify!($ty)));
+            assert_eq!(again, x, "{}: changed through to_xml / from_xml", stringify!($ty));
+        }
+    };
+}
+
+/// The XML bodies (first byte selects the document, the rest is its text): Ub's
+/// BootstrappingInfo (TS 24.109 Annex C), Zn request / answer / error (TS 29.109), the BM-SC
+/// key management bodies (TS 33.246 §6.3.2, TS 26.346), and the SIP-based bodies of TS 26.237
+/// Annex I. Properties: no panic; what parses is written back and parses to the same value.
+pub fn xml_bodies(data: &[u8]) {
+    use mikey::mbms_http::{self as http, sip_based};
+    let Some((&which, text)) = data.split_first() else { return };
+    let Ok(text) = std::str::from_utf8(text) else { return };
+    match which % 13 {
+        0 => xml_round_trip!(gba::ub::BootstrappingInfo, text),
+        1 => xml_round_trip!(gba::ub::ZnRequest, text),
+        2 => {
+            if let Ok(x) = gba::ub::ZnAnswer::from_xml(text) {
+                let _ = x.gba_type();
+                gba::ub::ZnAnswer::from_xml(&x.to_xml()).expect("own Zn answer parses");
+            }
+        }
+        3 => xml_round_trip!(gba::ub::ZnErrorBody, text),
+        4 => xml_round_trip!(http::RegisterRequest, text),
+        5 => xml_round_trip!(http::DeregisterRequest, text),
+        6 => xml_round_trip!(http::RegisterResponse, text),
+        7 => xml_round_trip!(http::MskRequest, text),
+        8 => xml_round_trip!(http::MskResponse, text),
+        9 => xml_round_trip!(sip_based::SipSecurityRequest, text),
+        10 => xml_round_trip!(sip_based::SipProcedure, text),
+        11 => {
+            if let Ok(x) = sip_based::NafKeyInfo::from_xml(text) {
+                sip_based::NafKeyInfo::from_xml(&x.to_xml()).expect("own NAF key info parses");
+            }
+        }
+        _ => xml_round_trip!(sip_based::AuthorizeRequest, text),
+    }
+}
+
+/// Parse, write, parse again for the Ub header values.
+macro_rules! header_round_trip {
+    ($ty:ty, $text:expr) => {
+        if let Ok(x) = <$ty>::parse($text)
+            && let Ok(value) = x.to_header_value()
+        {
+            let again = <$ty>::parse(&value)
+                .unwrap_or_else(|e| panic!("{}: own header refused: {e}\n{value}", stringify!($ty)));
+            assert_eq!(again, x, "{}: changed through to_header_value / parse", stringify!($ty));
+        }
+    };
+}
+
+/// The HTTP Digest AKA headers of Ub (TS 24.109 §4–5, RFC 3310, RFC 2617) and the AKA nonce:
+/// first byte selects the header. Properties: no panic; what parses is written back and parses to
+/// the same value.
+pub fn ub_headers(data: &[u8]) {
+    let Some((&which, text)) = data.split_first() else { return };
+    let Ok(text) = std::str::from_utf8(text) else { return };
+    match which % 4 {
+        0 => header_round_trip!(gba::ub::DigestChallenge, text),
+        1 => {
+            header_round_trip!(gba::ub::DigestAuthorization, text);
+            if let Ok(a) = gba::ub::DigestAuthorization::parse(text) {
+                let _ = a.decode_auts();
+                let _ = a.verify(b"password", "GET", b"");
+            }
+        }
+        2 => header_round_trip!(gba::ub::AuthenticationInfo, text),
+        _ => {
+            if let Ok(n) = gba::ub::AkaNonce::decode(text) {
+                assert_eq!(gba::ub::AkaNonce::decode(&n.encode()).expect("own nonce decodes"), n);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// vpcd framing, card profiles, HTTP responses
+
+/// vsmartcard's vpcd framing (2-byte length, control byte or APDU) into the emulated card
+/// (`sim_reader::vpcd::answer_frames`). Properties: no panic; every answer is one well-formed
+/// frame: an ATR or a response APDU with a status word.
+pub fn vpcd_frames(data: &[u8]) {
+    let mut card = sim_reader::Emulator::from_image(personalized_image().as_bytes().to_vec())
+        .expect("the fuzz card powers on");
+    let mut replies = Vec::new();
+    let _ = sim_reader::vpcd::answer_frames(&mut card, data, &mut replies);
+    let mut rest = replies.as_slice();
+    while let [hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        let (body, tail) = tail.split_at_checked(len).expect("a reply frame is complete");
+        assert!(!body.is_empty() || len == 0, "reply frame body");
+        rest = tail;
+    }
+    assert!(rest.is_empty(), "half a length field in the replies");
+}
+
+/// Card profiles (sim-reader's TOML and JSON forms). Properties: no panic; an accepted profile is
+/// written back (TOML and JSON) and read to the same fields, and personalizes an emulated card.
+pub fn profile_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for parsed in [sim_reader::CardProfile::from_toml_str(text), sim_reader::CardProfile::from_json_str(text)]
+    {
+        let Ok(profile) = parsed else { continue };
+        let toml = profile.to_toml();
+        let again = sim_reader::CardProfile::from_toml_str(&toml)
+            .unwrap_or_else(|e| panic!("own TOML refused: {e}\n{toml}"));
+        assert_eq!(again.to_fields(), profile.to_fields(), "changed through TOML");
+        let json = profile.to_json();
+        let again = sim_reader::CardProfile::from_json_str(&json)
+            .unwrap_or_else(|e| panic!("own JSON refused: {e}\n{json}"));
+        assert_eq!(again.to_fields(), profile.to_fields(), "changed through JSON");
+        if let Err(e) = sim_reader::Emulator::new(&profile) {
+            panic!("an accepted profile does not personalize a card: {e}\n{toml}");
+        }
+    }
+}
+
+/// HTTP/1.1 responses as the ME and the peers' clients read them (`network::http::parse_response`:
+/// status line, headers, Content-Length or chunked body). Properties: no panic; a parsed body is no
+/// longer than the input.
+pub fn http_response(data: &[u8]) {
+    if let Ok(r) = network::http::parse_response(data) {
+        assert!((100..=999).contains(&r.status));
+        assert!(r.body.len() <= data.len(), "body longer than the response");
+        for (name, _) in &r.headers {
+            assert!(r.header(name).is_some(), "header {name} not found by name");
+        }
+    }
+}
+
+/// MIKEY-TICKET messages (RFC 6043 §4–§6, TS 33.328 Annex D) through `mikey::ticket::fuzz_parse`,
+/// which walks every payload, the TP and Ticket Data chains, the Initiator Data and the key data.
+/// Properties: no panic; the walk visits at least every top-level payload of a parsed message (a
+/// message may have none: a lone HDR is well formed).
+pub fn mikey_ticket(data: &[u8]) {
+    let walked = mikey::ticket::fuzz_parse(data);
+    if let Ok(m) = mikey::ticket::TicketMessage::parse(data) {
+        let payloads = m.payloads().count();
+        assert!(walked >= payloads, "{walked} payloads walked of {payloads}");
     }
 }

@@ -702,8 +702,12 @@ impl AuthenticationInfo {
         })
     }
 
-    /// The header value (without a scheme). Empty fields are left out.
+    /// The header value (without a scheme). Empty fields are left out; with none set there is no
+    /// value to send (an empty parameter list does not parse), which is an error.
     pub fn to_header_value(&self) -> Result<String, UbError> {
+        if *self == AuthenticationInfo::default() {
+            return Err(UbError::Header("an Authentication-Info without any parameter".into()));
+        }
         let mut b = HeaderBuilder::new();
         if let Some(q) = self.qop {
             b.token("qop", q.as_str())?;
@@ -1362,6 +1366,19 @@ pub fn parse_utc_time(s: &str) -> Result<u64, UbError> {
 mod tests {
     use super::*;
     use crate::naf_id::UaSecurityProtocolId;
+
+    /// Found by the `ub_headers` fuzz target: a value of unknown parameters only parsed to an
+    /// empty `AuthenticationInfo`, whose header value was the empty string, which does not parse.
+    /// Writing an empty one is now refused; what is written always parses back.
+    #[test]
+    fn an_authentication_info_without_parameters_is_not_written() {
+        let info = AuthenticationInfo::parse("examjM0=uTl.3gppnetw&pnetwork.oMD5").unwrap();
+        assert_eq!(info, AuthenticationInfo::default());
+        assert!(info.to_header_value().is_err());
+        assert!(AuthenticationInfo::parse("").is_err());
+        let some = AuthenticationInfo { nextnonce: Some("abc".into()), ..AuthenticationInfo::default() };
+        assert_eq!(AuthenticationInfo::parse(&some.to_header_value().unwrap()).unwrap(), some);
+    }
 
     /// RFC 2617 §3.5 (the published example, confirmed in the RFC errata): Mufasa / "Circle Of
     /// Life", qop=auth, response 6629fae49393a05397450978507c4ef1.

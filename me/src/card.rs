@@ -422,7 +422,7 @@ pub fn command_apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Result<Vec
 }
 
 /// Appends a BER-TLV length (ISO/IEC 8825-1 §8.1.3): one byte below 128, else `81 xx` / `82 xx xx`.
-pub(crate) fn push_ber_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
+pub fn push_ber_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
     match len {
         0..=0x7F => out.push(len as u8),
         0x80..=0xFF => out.extend_from_slice(&[0x81, len as u8]),

@@ -249,7 +249,7 @@ impl KeyStore {
     /// Writes the store to its file atomically.
     pub fn save(&self) -> Result<()> {
         let bytes = self.encode();
-        write_atomically(&self.path, &bytes)
+        write_atomically_with(&self.path, &bytes, fault::before_step)
             .map_err(|source| Error::Store { path: self.path.clone(), source })
     }
 
@@ -694,6 +694,37 @@ pub fn write_atomically_with(
     result
 }
 
+/// Fault injection for power-cut campaigns (`keysim tearing`): a hook called before each
+/// [`WriteStep`] of every [`KeyStore::save`] on this thread. An error from the hook stops the save
+/// there, as a power cut would. Not a stable API.
+#[doc(hidden)]
+pub mod fault {
+    use std::cell::RefCell;
+    use std::io;
+
+    use super::WriteStep;
+
+    /// A hook: called with each step before it runs.
+    pub type Hook = Box<dyn FnMut(WriteStep) -> io::Result<()>>;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    /// Installs `hook` for the saves of this thread (or removes it with `None`); returns the one
+    /// it replaces.
+    pub fn set_hook(hook: Option<Hook>) -> Option<Hook> {
+        HOOK.with(|h| std::mem::replace(&mut *h.borrow_mut(), hook))
+    }
+
+    pub(super) fn before_step(step: WriteStep) -> io::Result<()> {
+        HOOK.with(|h| match h.try_borrow_mut() {
+            Ok(mut hook) => hook.as_mut().map_or(Ok(()), |f| f(step)),
+            Err(_) => Ok(()),
+        })
+    }
+}
+
 fn temporary_path(path: &Path) -> io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| io::Error::other("the store path names no file"))?;
     let mut tmp = std::ffi::OsString::from(".");
@@ -715,5 +746,44 @@ fn remove_stale_temporaries(path: &Path) {
         if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
             let _ = fs::remove_file(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    /// The fault hook stops a save at each step in turn; the store read back is then the old or the
+    /// new one, and the hook sees the steps in their documented order.
+    #[test]
+    fn a_save_cut_at_each_step_leaves_the_old_or_the_new_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.bin");
+        let mut store = KeyStore::open(&path).unwrap();
+        store.on_card_inserted("8988211000000430010").unwrap();
+        let old = fs::read(&path).unwrap();
+        let kd = KeyDomainId([0x00, 0xF1, 0x10]);
+        store.put_msk(kd, MskId(0x0001_0001), Msk::new([0x11; 16]), 2);
+        let new = store.encode().to_vec();
+        for k in 0..WriteStep::ALL.len() {
+            fs::write(&path, &old).unwrap();
+            let mut steps = 0;
+            fault::set_hook(Some(Box::new(move |step| {
+                assert_eq!(step, WriteStep::ALL[steps], "steps in order");
+                steps += 1;
+                if steps > k { Err(io::Error::other("power cut")) } else { Ok(()) }
+            })));
+            let result = store.save();
+            fault::set_hook(None);
+            assert!(result.is_err(), "cut before step {k}");
+            let reopened = KeyStore::open(&path).unwrap();
+            assert!(reopened.load_warning().is_none());
+            let bytes = reopened.encode().to_vec();
+            assert!(bytes == old || bytes == new, "cut before step {k}: neither old nor new");
+            // Only a cut after the rename (before the directory's fsync) leaves the new store.
+            assert_eq!(bytes == new, WriteStep::ALL[k] == WriteStep::SyncDir, "step {k}");
+        }
+        store.save().unwrap();
+        assert_eq!(KeyStore::open(&path).unwrap().encode().to_vec(), new);
     }
 }

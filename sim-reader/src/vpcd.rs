@@ -201,30 +201,65 @@ fn run_connection<R: Reader + ?Sized>(
             Ok(Filled::Stopped) => return End::Stopped,
             Err(e) => return End::Io(e),
         }
-        let reply = if let [control] = *body {
-            stats.controls += 1;
-            match control_message(card, control, &mut atr) {
-                Some(reply) => reply,
-                None => continue,
-            }
-        } else {
-            stats.apdus += 1;
-            match card.transmit(body) {
-                Ok(r) if r.len() >= 2 && r.len() <= MAX_FRAME => r,
-                Ok(r) => {
-                    tracing::warn!(len = r.len(), "the card's response cannot be framed; answering 6F00");
-                    SW_TECHNICAL_PROBLEM.to_vec()
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the reader failed; answering 6F00");
-                    SW_TECHNICAL_PROBLEM.to_vec()
-                }
-            }
-        };
+        let Some(reply) = answer_frame(card, body, &mut atr, stats) else { continue };
         if let Err(e) = send_frame(&mut stream, &reply) {
             return End::Io(e);
         }
     }
+}
+
+/// The answer to one frame's payload (a control message or a command APDU), if it has one.
+fn answer_frame<R: Reader + ?Sized>(
+    card: &mut R,
+    body: &[u8],
+    atr: &mut Option<Vec<u8>>,
+    stats: &mut ServeStats,
+) -> Option<Vec<u8>> {
+    if let [control] = *body {
+        stats.controls += 1;
+        return control_message(card, control, atr);
+    }
+    stats.apdus += 1;
+    Some(match card.transmit(body) {
+        Ok(r) if r.len() >= 2 && r.len() <= MAX_FRAME => r,
+        Ok(r) => {
+            tracing::warn!(len = r.len(), "the card's response cannot be framed; answering 6F00");
+            SW_TECHNICAL_PROBLEM.to_vec()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the reader failed; answering 6F00");
+            SW_TECHNICAL_PROBLEM.to_vec()
+        }
+    })
+}
+
+/// Answers the frames of a byte stream from vpcd the way [`serve`] answers them over TCP, writing
+/// the answer frames (length and payload) to `replies`. `Err` says why the stream was refused: a
+/// zero-length frame, or a stream that ends inside a length field or a frame. The entry point of
+/// the fuzz target `vpcd_frames`; not a stable API.
+#[doc(hidden)]
+pub fn answer_frames<R: Reader + ?Sized>(
+    card: &mut R,
+    mut stream: &[u8],
+    replies: &mut Vec<u8>,
+) -> std::result::Result<ServeStats, &'static str> {
+    let mut stats = ServeStats::default();
+    let mut atr = None;
+    while !stream.is_empty() {
+        let [hi, lo, rest @ ..] = stream else { return Err("peer closed inside a length field") };
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        if len == 0 {
+            return Err("zero-length frame");
+        }
+        let (body, rest) = rest.split_at_checked(len).ok_or("peer closed inside a frame")?;
+        stream = rest;
+        if let Some(reply) = answer_frame(card, body, &mut atr, &mut stats) {
+            let len = u16::try_from(reply.len()).map_err(|_| "frame too long")?;
+            replies.extend_from_slice(&len.to_be_bytes());
+            replies.extend_from_slice(&reply);
+        }
+    }
+    Ok(stats)
 }
 
 /// Handle a control message; return the frame to answer with, if any.
@@ -358,5 +393,30 @@ mod tests {
         assert_eq!(resolve("[::1]").unwrap(), "[::1]:35963".parse().unwrap());
         assert_eq!(resolve("[::1]:4000").unwrap(), "[::1]:4000".parse().unwrap());
         assert_eq!(resolve("localhost:1").unwrap().port(), 1);
+    }
+
+    /// The in-memory framing answers as the TCP server does: GET ATR with the ATR, power on with
+    /// nothing, an APDU with its response; a zero-length or unfinished frame ends the stream.
+    #[test]
+    fn answer_frames_frames_the_answers() {
+        let mut card = crate::Emulator::new(&crate::CardProfile::default()).unwrap();
+        let atr = card.atr().to_vec();
+        let stream =
+            [&[0, 1, CTRL_POWER_ON][..], &[0, 1, CTRL_GET_ATR], &[0, 5, 0x00, 0xA4, 0x00, 0x0C, 0x00]]
+                .concat();
+        let mut replies = Vec::new();
+        let stats = answer_frames(&mut card, &stream, &mut replies).unwrap();
+        assert_eq!((stats.controls, stats.apdus), (2, 1));
+        let mut expected = vec![0, atr.len() as u8];
+        expected.extend(&atr);
+        assert_eq!(&replies[..expected.len()], &expected[..]);
+        assert_eq!(replies.len(), expected.len() + 4, "one 2-byte status word frame");
+        for (bad, why) in [
+            (&[0, 0][..], "zero-length frame"),
+            (&[0], "peer closed inside a length field"),
+            (&[0, 3, 0x00], "peer closed inside a frame"),
+        ] {
+            assert_eq!(answer_frames(&mut card, bad, &mut Vec::new()).unwrap_err(), why);
+        }
     }
 }

@@ -1,11 +1,15 @@
-//! The seeds of the `sip_parse` fuzz target (fuzz/corpus/sip_parse/) replayed through the target's
-//! body (`sip::fuzz::sip_parse`) in an ordinary `cargo test`, so a crash kept as a seed stays
-//! fixed; the recorded dialog seeds must also parse.
+//! The seeds of the `sip_parse`, `sdp_parse` and `sdes_parse` fuzz targets (fuzz/corpus/<target>/)
+//! replayed through the targets' bodies (`sip::fuzz::*`) in an ordinary `cargo test`, so a crash
+//! kept as a seed stays fixed; the recorded dialog seeds must also parse.
 
 use std::path::{Path, PathBuf};
 
 fn seeds() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/sip_parse");
+    seeds_of("sip_parse")
+}
+
+fn seeds_of(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("corpus entry").path())
@@ -24,6 +28,26 @@ fn sip_parse_corpus() {
         let outcome = std::panic::catch_unwind(|| sip::fuzz::sip_parse(&data));
         assert!(outcome.is_ok(), "{} fails the target", file.display());
     }
+}
+
+fn replay(target: &str, body: fn(&[u8])) {
+    let files = seeds_of(target);
+    assert!(files.len() >= 3, "{target}: only {} seeds", files.len());
+    for file in &files {
+        let data = std::fs::read(file).expect("seed");
+        let outcome = std::panic::catch_unwind(|| body(&data));
+        assert!(outcome.is_ok(), "{target}: {} fails the target", file.display());
+    }
+}
+
+#[test]
+fn sdp_parse_corpus() {
+    replay("sdp_parse", sip::fuzz::sdp_parse);
+}
+
+#[test]
+fn sdes_parse_corpus() {
+    replay("sdes_parse", sip::fuzz::sdes_parse);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod mikey;
 mod netbench;
 mod scale;
 mod srtp;
+pub(crate) mod tearing;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Srtp(s) => Ok(self::srtp::run(s)),
         Command::Bench(args) => bench::run(args),
         Command::Call(args) => call::run(args),
+        Command::Tearing(args) => tearing::run(args),
     }
 }
 
