@@ -14,7 +14,18 @@
 //! HTTP-level faults (method, path, request type, content type, base64) answer 4xx; everything the
 //! MIKEY layer refuses answers 200 with a MIKEY error message (Annex A.2). The KMS keeps no
 //! per-ticket state (tickets carry their keys); what it stores — the NAF keys and IMPUs learned
-//! over Zn — changes only when a request succeeds.
+//! over Zn — changes only when a request succeeds. The one exception is the replay cache below,
+//! which records every authenticated request that reaches it, whatever the outcome.
+//!
+//! Replay protection (RFC 3830 §5.4, which RFC 6043 keeps for its T-payload exchanges): once a
+//! REQUEST_INIT_PSK or RESOLVE_INIT_PSK is authenticated (MAC) and addressed to this KMS, its T
+//! must lie within [`ALLOWED_CLOCK_SKEW`] of the KMS clock and its identity (data type, IDRpsk, T,
+//! RAND) must not be in the replay cache; it then enters the cache until its T leaves the window.
+//! Stale and replayed messages get MIKEY error 1 (Invalid TS, RFC 3830 §6.12). The cache holds at
+//! most [`KmsConfig::replay_cache_max`] entries: when it is full of live entries, new requests are
+//! refused (evicting a live entry would reopen the replay window). Unauthenticated messages never
+//! enter it, so a forger cannot fill it. The unprotected Zk resolve between trusted KMSs has no MAC
+//! and is not cached.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,12 +42,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use gba::ub::{NafKeyMaterial, ZnRequest};
 use gba::{NafId, UaSecurityProtocolId};
-use mikey::ErrorNo;
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, ResolveGrant, ResolveInit, TicketKeys,
 };
-use mikey::ticket::{MsgKeys, err_no, kms_uid, ntp_from_unix, verify_initiator_data};
+use mikey::ticket::{
+    MsgKeys, NTP_UNIX_OFFSET, TicketMessage, err_no, kms_uid, ntp_from_unix, verify_initiator_data,
+};
+use mikey::{ErrorNo, Timestamp};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::bsf::{ZnError, zn_query_async};
@@ -59,6 +73,15 @@ pub const KMS_UA_PROTOCOL: UaSecurityProtocolId = UaSecurityProtocolId::IMS_UE_K
 pub const MAX_BODY_LEN: usize = 16 * 1024;
 /// Default lifetime of an issued ticket.
 pub const DEFAULT_TICKET_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// How far a request's T may be from the KMS clock, either way (RFC 3830 §5.4: the timestamp must
+/// lie within the allowable clock skew; a message outside it is refused).
+/// UNCONFIRMED: RFC 3830 and RFC 6043 leave the value to the deployment; five minutes is a choice.
+pub const ALLOWED_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// Default bound of the replay cache (RFC 3830 §5.4 replay cache), in entries of 32 bytes plus
+/// an expiry. A choice: enough for a few thousand requests per [`ALLOWED_CLOCK_SKEW`] window.
+pub const REPLAY_CACHE_MAX: usize = 4096;
 
 /// The NAF_Id of a KMS: its FQDN ‖ the KMS Ua protocol id.
 pub fn kms_naf_id(fqdn: &str) -> Result<NafId, gba::Error> {
@@ -119,6 +142,9 @@ pub struct KmsConfig {
     pub trusted_peers: Vec<IpAddr>,
     /// Seed of the random generator (keys, RANDs); `None` seeds from the process.
     pub rand_seed: Option<[u8; 32]>,
+    /// Most authenticated requests remembered for replay detection (RFC 3830 §5.4); when that
+    /// many are live, further requests are refused until some expire.
+    pub replay_cache_max: usize,
 }
 
 impl core::fmt::Debug for KmsConfig {
@@ -128,6 +154,7 @@ impl core::fmt::Debug for KmsConfig {
             .field("bsf_zn", &self.bsf_zn)
             .field("peers", &self.peers)
             .field("trusted_peers", &self.trusted_peers)
+            .field("replay_cache_max", &self.replay_cache_max)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +179,7 @@ impl KmsConfig {
                 s[0] ^= 0x5A;
                 s
             }),
+            replay_cache_max: REPLAY_CACHE_MAX,
         }
     }
 }
@@ -177,6 +205,12 @@ pub struct KmsStats {
     pub zn_queries: u64,
     /// MIKEY error messages sent.
     pub mikey_errors: u64,
+    /// Authenticated requests refused because their T was outside [`ALLOWED_CLOCK_SKEW`].
+    pub stale_timestamps: u64,
+    /// Authenticated requests refused as replays (already in the replay cache).
+    pub replays: u64,
+    /// Authenticated requests refused because the replay cache was full.
+    pub replay_cache_full: u64,
     /// 4xx answers.
     pub http_errors: u64,
 }
@@ -189,6 +223,9 @@ struct ZnEntry {
 
 struct KmsState {
     zn_cache: HashMap<String, ZnEntry>,
+    /// Replay cache: identity digest of an authenticated request → last second (KMS clock) its T
+    /// is inside the window.
+    replay_cache: HashMap<[u8; 32], u64>,
     rand: RandSource,
     stats: KmsStats,
 }
@@ -203,6 +240,7 @@ struct Core {
     peers: Vec<KmsPeer>,
     trusted: Vec<IpAddr>,
     clock_offset: AtomicI64,
+    replay_cache_max: usize,
     state: Mutex<KmsState>,
 }
 
@@ -261,8 +299,10 @@ impl Kms {
             peers: config.peers,
             trusted: config.trusted_peers,
             clock_offset: AtomicI64::new(0),
+            replay_cache_max: config.replay_cache_max,
             state: Mutex::new(KmsState {
                 zn_cache: HashMap::new(),
+                replay_cache: HashMap::new(),
                 rand: RandSource::new(config.rand_seed),
                 stats: KmsStats::default(),
             }),
@@ -308,7 +348,12 @@ impl Kms {
         self.core.lock().zn_cache.len()
     }
 
-    /// Moves the KMS clock (tests of validity periods).
+    /// How many requests the replay cache holds (expired ones are dropped at the next check).
+    pub fn replay_cache_len(&self) -> usize {
+        self.core.lock().replay_cache.len()
+    }
+
+    /// Moves the KMS clock (tests of validity periods and of the replay window).
     pub fn advance_clock(&self, secs: i64) {
         self.core.clock_offset.fetch_add(secs, Ordering::Relaxed);
     }
@@ -488,6 +533,59 @@ fn remember(core: &Core, u: &UserKeys) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Replay protection (RFC 3830 §5.4)
+
+/// The identity of a request in the replay cache: SHA-256 over its data type, IDRpsk, T (as
+/// carried) and RAND (RANDRi or RANDRr), each length-prefixed.
+fn replay_id(data_type: u8, psk_id: &str, t: Timestamp, rand: &[u8]) -> [u8; 32] {
+    let mut tv = [0u8; 8];
+    let tn = t.value_bytes(&mut tv);
+    let mut h = Sha256::new();
+    h.update([data_type, t.ts_type()]);
+    for part in [psk_id.as_bytes(), tv.get(..tn).unwrap_or(&[]), rand] {
+        h.update((part.len() as u32).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+/// Checks an authenticated request's T against the KMS clock and the replay cache, and records
+/// it (RFC 3830 §5.4). Call only after the MAC verified, so forgeries never enter the cache.
+fn check_replay(core: &Core, message: &[u8], psk_id: &str, rand: &[u8]) -> Result<(), Refusal> {
+    let m = TicketMessage::parse(message).map_err(mikey_err)?;
+    let t = m.timestamp().ok_or_else(|| refuse(ErrorNo::INVALID_TS, "no T payload"))?;
+    let now = core.now();
+    let skew = ALLOWED_CLOCK_SKEW.as_secs();
+    let mut st = core.lock();
+    let secs = match t {
+        Timestamp::NtpUtc(v) | Timestamp::Ntp(v) => (v >> 32).saturating_sub(NTP_UNIX_OFFSET),
+        Timestamp::Counter(_) => {
+            st.stats.stale_timestamps += 1;
+            return Err(refuse(ErrorNo::INVALID_TS, "a counter T cannot be checked against the clock"));
+        }
+    };
+    if secs.abs_diff(now) > skew {
+        st.stats.stale_timestamps += 1;
+        return Err(refuse(
+            ErrorNo::INVALID_TS,
+            format!("T is {}s from the KMS clock (allowed {skew}s)", secs.abs_diff(now)),
+        ));
+    }
+    st.replay_cache.retain(|_, until| *until >= now);
+    let id = replay_id(m.hdr().data_type.0, psk_id, t, rand);
+    if st.replay_cache.contains_key(&id) {
+        st.stats.replays += 1;
+        return Err(refuse(ErrorNo::INVALID_TS, "replayed message"));
+    }
+    if st.replay_cache.len() >= core.replay_cache_max {
+        st.stats.replay_cache_full += 1;
+        return Err(refuse(ErrorNo::INVALID_TS, "replay cache full"));
+    }
+    st.replay_cache.insert(id, secs + skew);
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
 // Ticket Request (TS 33.328 B.1.2 steps 5–8)
 
 async fn ticket_request(core: &Core, message: &[u8]) -> Result<Vec<u8>, Refusal> {
@@ -503,6 +601,7 @@ async fn ticket_request(core: &Core, message: &[u8]) -> Result<Vec<u8>, Refusal>
     if req.kms != core.fqdn {
         return Err(refuse(ErrorNo::INVALID_ID, format!("IDRkms {} is not this KMS", req.kms)));
     }
+    check_replay(core, message, &req.psk_id, &req.randri)?;
     // The KMS's policy for the requested ticket (B.1.2 step 7).
     let wanted = &req.policy;
     if wanted.recipients.is_empty() {
@@ -556,6 +655,7 @@ async fn resolve(core: &Core, peer: SocketAddr, message: &[u8]) -> Result<Vec<u8
     if req.kms != core.fqdn {
         return Err(refuse(ErrorNo::INVALID_ID, format!("IDRkms {} is not this KMS", req.kms)));
     }
+    check_replay(core, message, &btid, &req.randrr)?;
     let policy = req.ticket.policy().map_err(mikey_err)?;
     let ticket = req.ticket.as_ticket().map_err(mikey_err)?;
     if !ticket.policy.is_3gpp() {
@@ -724,7 +824,7 @@ async fn zk_forward(
     }
     let body: Vec<u8> = r.body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
     let resp = B64.decode(&body).map_err(|_| refuse(ErrorNo::UNSPECIFIED, "Zk: body is not base64"))?;
-    if let Ok(m) = mikey::ticket::TicketMessage::parse(&resp)
+    if let Ok(m) = TicketMessage::parse(&resp)
         && let Some(n) = m.error_no()
     {
         return Err(refuse(n, format!("Zk: {issuer} refused with error {}", n.0)));

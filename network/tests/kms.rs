@@ -14,7 +14,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, RequestInit, ResolveInit, TicketKeys};
 use mikey::ticket::{TicketMessage, data_type, kms_uid, ntp_from_unix};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
-use network::kms::{Kms, KmsConfig};
+use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig};
 use sha2::Sha256;
 use sim_reader::CardProfile;
 use support::{UA_ME, agent, me_profile};
@@ -88,11 +88,26 @@ fn error_no(resp: &[u8]) -> Option<u8> {
     (m.hdr().data_type == data_type::ERROR).then(|| m.error_no().unwrap().0)
 }
 
+/// Unix seconds now, moved by `offset` (the KMS's test clock is moved the same way).
+fn unix_now(offset: i64) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    now.checked_add_signed(offset).unwrap()
+}
+
+/// A RAND no other message of this test process carries.
+fn fresh_rand() -> Vec<u8> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut r = vec![0x42; 32];
+    r[..4].copy_from_slice(&n.to_be_bytes());
+    r
+}
+
 fn request(uid: &str, btid: &str, recipients: &[&str]) -> RequestInit {
     RequestInit {
         csb_id: 0x1234,
-        t: ntp_from_unix(1_700_000_000),
-        randri: vec![0x42; 32],
+        t: ntp_from_unix(unix_now(0)),
+        randri: fresh_rand(),
         initiator: uid.into(),
         kms: FQDN.into(),
         policy: PolicySpec::ims(FQDN, uid, recipients, true),
@@ -138,7 +153,7 @@ fn request_and_resolve_with_the_independent_naf_key() {
     let ri = tx::build_resolve_init(
         &ResolveInit {
             csb_id: 6,
-            t: ntp_from_unix(1_700_000_002),
+            t: ntp_from_unix(unix_now(0)),
             randrr: vec![2; 32],
             responder: uid.clone(),
             kms: FQDN.into(),
@@ -222,7 +237,7 @@ fn mikey_refusals_change_nothing() {
     let ri = tx::build_resolve_init(
         &ResolveInit {
             csb_id: 2,
-            t: 2,
+            t: ntp_from_unix(unix_now(0)),
             randrr: vec![2; 32],
             responder: uid.clone(),
             kms: FQDN.into(),
@@ -258,4 +273,136 @@ fn the_kms_modifies_the_requested_policy() {
     let (from, to) = (p.valid_from.unwrap(), p.valid_to.unwrap());
     assert_eq!(to - from, 600);
     assert_eq!(p.recipients, vec![uid.clone(), "?@ims.mnc001.mcc001.3gppnetwork.org".to_string()]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Replay protection (RFC 3830 §5.4): MIKEY error 1 (Invalid TS, RFC 3830 §6.12) for stale and
+// replayed requests.
+
+const INVALID_TS: Option<u8> = Some(1);
+
+/// A RESOLVE_INIT_PSK of `uid` for the ticket of `grant` (sent to itself), with T = now + `offset`.
+fn resolve_init(uid: &str, btid: &str, key: &[u8; 32], grant: &tx::RequestGrant, offset: i64) -> Vec<u8> {
+    let ti = tx::build_transfer_init(
+        &tx::TransferInit {
+            csb_id: 5,
+            t: ntp_from_unix(unix_now(offset)),
+            randri: fresh_rand(),
+            initiator: uid.into(),
+            responder: uid.into(),
+            ssrc: 1,
+            ticket: grant.ticket.clone(),
+        },
+        &grant.mpki,
+        &grant.mpkr,
+    )
+    .unwrap();
+    tx::build_resolve_init(
+        &ResolveInit {
+            csb_id: 6,
+            t: ntp_from_unix(unix_now(offset)),
+            randrr: fresh_rand(),
+            responder: uid.into(),
+            kms: FQDN.into(),
+            ticket: tx::read_transfer_init(&ti).unwrap().ticket,
+            psk_id: Some(btid.into()),
+        },
+        Some(key),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_replayed_request_is_refused_and_a_fresh_one_still_served() {
+    let (_bsf, kms, btid, key, uid) = setup(|_| {});
+    let init = tx::build_request_init(&request(&uid, &btid, &[&uid]), &key).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &init)), None);
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &init)), INVALID_TS);
+    let s = kms.stats();
+    assert_eq!((s.tickets_issued, s.replays, s.mikey_errors), (1, 1, 1));
+    // The same user with a fresh RAND: served.
+    let fresh = tx::build_request_init(&request(&uid, &btid, &[&uid]), &key).unwrap();
+    let resp = post(&kms, "ticketrequest", &fresh);
+    assert_eq!(error_no(&resp), None);
+    tx::open_request_resp(&resp, &fresh, &key).unwrap();
+    assert_eq!((kms.stats().tickets_issued, kms.replay_cache_len()), (2, 2));
+}
+
+#[test]
+fn a_replayed_resolve_is_refused() {
+    let (_bsf, kms, btid, key, uid) = setup(|_| {});
+    let init = tx::build_request_init(&request(&uid, &btid, &[&uid]), &key).unwrap();
+    let grant = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key).unwrap();
+    let ri = resolve_init(&uid, &btid, &key, &grant, 0);
+    let rr = post(&kms, "ticketresolve", &ri);
+    tx::open_resolve_resp(&rr, &ri, Some(&key)).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketresolve", &ri)), INVALID_TS);
+    let s = kms.stats();
+    assert_eq!((s.tickets_resolved, s.replays, s.mikey_errors), (1, 1, 1));
+    // A new resolve of the same ticket (fresh T and RANDRr) is served.
+    let again = resolve_init(&uid, &btid, &key, &grant, 0);
+    assert_eq!(error_no(&post(&kms, "ticketresolve", &again)), None);
+    assert_eq!(kms.stats().tickets_resolved, 2);
+}
+
+#[test]
+fn timestamps_outside_the_skew_are_refused() {
+    let (_bsf, kms, btid, key, uid) = setup(|_| {});
+    let skew = ALLOWED_CLOCK_SKEW.as_secs() as i64;
+    for offset in [-skew - 5, skew + 5] {
+        let mut r = request(&uid, &btid, &[&uid]);
+        r.t = ntp_from_unix(unix_now(offset));
+        let init = tx::build_request_init(&r, &key).unwrap();
+        assert_eq!(error_no(&post(&kms, "ticketrequest", &init)), INVALID_TS, "T off by {offset}s");
+    }
+    let s = kms.stats();
+    assert_eq!((s.tickets_issued, s.stale_timestamps, s.replays), (0, 2, 0));
+    assert_eq!(kms.replay_cache_len(), 0, "refused messages are not remembered");
+
+    // A genuine request, replayed once the KMS clock has left its window: refused as stale; a
+    // fresh request at the new time is served and the expired entry is dropped.
+    let init = tx::build_request_init(&request(&uid, &btid, &[&uid]), &key).unwrap();
+    let grant = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key).unwrap();
+    let ri = resolve_init(&uid, &btid, &key, &grant, 0);
+    kms.advance_clock(skew + 10);
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &init)), INVALID_TS);
+    assert_eq!(error_no(&post(&kms, "ticketresolve", &ri)), INVALID_TS);
+    assert_eq!(kms.stats().stale_timestamps, 4);
+    let mut r = request(&uid, &btid, &[&uid]);
+    r.t = ntp_from_unix(unix_now(skew + 10));
+    let init = tx::build_request_init(&r, &key).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &init)), None);
+    assert_eq!((kms.stats().tickets_issued, kms.replay_cache_len()), (2, 1));
+}
+
+#[test]
+fn a_forged_message_does_not_enter_the_replay_cache() {
+    let (_bsf, kms, btid, key, uid) = setup(|_| {});
+    let r = request(&uid, &btid, &[&uid]);
+    // Same IDRpsk, T and RANDRi as the genuine request, MAC under a wrong key.
+    let forged = tx::build_request_init(&r, &[0x55; 32]).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &forged)), Some(0));
+    assert_eq!(kms.replay_cache_len(), 0);
+    let genuine = tx::build_request_init(&r, &key).unwrap();
+    let resp = post(&kms, "ticketrequest", &genuine);
+    tx::open_request_resp(&resp, &genuine, &key).unwrap();
+    assert_eq!((kms.stats().tickets_issued, kms.stats().replays), (1, 0));
+}
+
+/// A full cache refuses new requests rather than forgetting live ones; expired entries make room.
+#[test]
+fn a_full_replay_cache_refuses_until_entries_expire() {
+    let (_bsf, kms, btid, key, uid) = setup(|c| c.replay_cache_max = 1);
+    let first = tx::build_request_init(&request(&uid, &btid, &[&uid]), &key).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &first)), None);
+    let second = tx::build_request_init(&request(&uid, &btid, &[&uid]), &key).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &second)), INVALID_TS);
+    assert_eq!(kms.stats().replay_cache_full, 1);
+    let skew = ALLOWED_CLOCK_SKEW.as_secs() as i64;
+    kms.advance_clock(skew + 10);
+    let mut r = request(&uid, &btid, &[&uid]);
+    r.t = ntp_from_unix(unix_now(skew + 10));
+    let third = tx::build_request_init(&r, &key).unwrap();
+    assert_eq!(error_no(&post(&kms, "ticketrequest", &third)), None);
+    assert_eq!((kms.stats().tickets_issued, kms.replay_cache_len()), (2, 1));
 }
