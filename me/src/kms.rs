@@ -14,6 +14,18 @@
 //!
 //! SRTP keys: crypto session 1 carries the offerer's media, 2 the answerer's; each TEK and master
 //! salt come from the forked TGK (RFC 6043 §5.1.3).
+//!
+//! Replay protection (RFC 3830 §5.4, kept by RFC 6043 for TRANSFER_INIT / TRANSFER_RESP): the
+//! answerer refuses a TRANSFER_INIT whose T lies outside [`ALLOWED_CLOCK_SKEW`] of its clock, and
+//! keeps a bounded replay cache of the TRANSFER_INITs it accepted (a digest of the whole message,
+//! until its T leaves the window). A message enters the cache only after its MAC verified with
+//! the ticket's MPKi — which the answerer has only after resolving the ticket or finding it in its
+//! store of resolved reusable tickets — and after the answer is built, so a refusal stores
+//! nothing. A replayed or stale TRANSFER_INIT is refused with [`Error::KeyFreshness`] (the call
+//! agent answers 488) and counted in [`KmsUeStats`]. When the cache is full of live entries, new
+//! offers are refused (evicting one would reopen its replay window). The offerer accepts a
+//! TRANSFER_RESP only for its pending TRANSFER_INIT (the MAC covers that TRANSFER_INIT and the CSB
+//! ID must match), only once (the pending offer ends with it), and only with a T inside the window.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,11 +33,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use gba::{NafId, UaSecurityProtocolId};
+use mikey::Timestamp;
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, RequestInit, ResolveGrant, ResolveInit,
     TicketKeys, TransferInit, TransferResp,
 };
-use mikey::ticket::{TicketMessage, kms_uid, ntp_from_unix};
+use mikey::ticket::{NTP_UNIX_OFFSET, TicketMessage, kms_uid, ntp_from_unix};
 use serde::Serialize;
 use sim_reader::Reader;
 use srtp::{CryptoSuite, MasterKey};
@@ -45,6 +58,14 @@ pub const MIKEY_CONTENT_TYPE: &str = "application/mikey";
 pub const KMS_UA_PROTOCOL: UaSecurityProtocolId = UaSecurityProtocolId::IMS_UE_KMS_HTTP;
 /// The SRTP suite the tickets' keys are used with.
 pub const SRTP_SUITE: CryptoSuite = CryptoSuite::Aes128CmHmacSha1_80;
+/// How far a TRANSFER_INIT's or TRANSFER_RESP's T may be from the UE clock, either way (RFC 3830
+/// §5.4: the timestamp must lie within the allowable clock skew).
+/// UNCONFIRMED: RFC 3830 and RFC 6043 leave the value to the deployment; five minutes is a choice
+/// (the same as the KMS's).
+pub const ALLOWED_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// Most accepted TRANSFER_INITs the answerer remembers (RFC 3830 §5.4 replay cache), each a
+/// 32-byte digest and an expiry. A choice: far more offers than a UE answers in one window.
+pub const TRANSFER_REPLAY_CACHE_MAX: usize = 1024;
 
 /// How the offerer gets its tickets (local policy, TS 33.328 §6.2.3.3, B.1.2 step 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,6 +126,14 @@ pub struct KmsUeStats {
     pub resolved_from_store: u64,
     /// The responder identities authenticated by TRANSFER_RESPs.
     pub authenticated_responders: Vec<String>,
+    /// TRANSFER_INITs refused because their T was outside [`ALLOWED_CLOCK_SKEW`].
+    pub stale_transfers: u64,
+    /// TRANSFER_INITs refused as replays (already in the replay cache).
+    pub replayed_transfers: u64,
+    /// TRANSFER_INITs refused because the replay cache was full of live entries.
+    pub replay_cache_full: u64,
+    /// TRANSFER_RESPs refused because their T was outside [`ALLOWED_CLOCK_SKEW`].
+    pub stale_transfer_resps: u64,
 }
 
 struct StoredTicket {
@@ -133,6 +162,10 @@ pub struct KmsKeying<R> {
     issued: HashMap<String, StoredTicket>,
     resolved: HashMap<Vec<u8>, (ResolveGrant, PolicySpec)>,
     pending: Option<Pending>,
+    /// Replay cache: SHA-256 of an accepted TRANSFER_INIT → last second (UE clock) its T is inside
+    /// the window.
+    replay_cache: HashMap<[u8; 32], u64>,
+    clock_offset: i64,
     stats: KmsUeStats,
 }
 
@@ -145,8 +178,18 @@ impl<R> core::fmt::Debug for KmsKeying<R> {
     }
 }
 
-fn now() -> u64 {
+fn real_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The Unix seconds of a MIKEY message's NTP T, `None` without T or with a counter T (which a
+/// clock cannot check).
+fn t_secs(message: &[u8]) -> Result<Option<u64>> {
+    let m = TicketMessage::parse(message).map_err(mikey)?;
+    Ok(match m.timestamp() {
+        Some(Timestamp::NtpUtc(v) | Timestamp::Ntp(v)) => Some((v >> 32).saturating_sub(NTP_UNIX_OFFSET)),
+        Some(Timestamp::Counter(_)) | None => None,
+    })
 }
 
 /// `n` fresh bytes: SHA-256 over the cnonce generator's output (process randomness, time, counter).
@@ -208,6 +251,8 @@ impl<R: Reader> KmsKeying<R> {
             issued: HashMap::new(),
             resolved: HashMap::new(),
             pending: None,
+            replay_cache: HashMap::new(),
+            clock_offset: 0,
             stats: KmsUeStats::default(),
         })
     }
@@ -215,6 +260,58 @@ impl<R: Reader> KmsKeying<R> {
     /// The counters.
     pub fn stats(&self) -> &KmsUeStats {
         &self.stats
+    }
+
+    /// Moves the UE clock (tests of validity periods and of the replay window).
+    pub fn advance_clock(&mut self, secs: i64) {
+        self.clock_offset = self.clock_offset.saturating_add(secs);
+    }
+
+    /// How many accepted TRANSFER_INITs the replay cache holds (expired ones are dropped at the
+    /// next answer).
+    pub fn replay_cache_len(&self) -> usize {
+        self.replay_cache.len()
+    }
+
+    fn now(&self) -> u64 {
+        real_now().saturating_add_signed(self.clock_offset)
+    }
+
+    /// RFC 3830 §5.4 before anything else: T inside the window and the message not in the replay
+    /// cache. Returns the message's cache key and expiry; records nothing.
+    fn check_transfer_init(&mut self, init: &[u8]) -> Result<([u8; 32], u64)> {
+        use sha2::{Digest, Sha256};
+        let now = self.now();
+        let skew = ALLOWED_CLOCK_SKEW.as_secs();
+        let Some(t) = t_secs(init)? else {
+            self.stats.stale_transfers += 1;
+            return Err(Error::KeyFreshness);
+        };
+        if t.abs_diff(now) > skew {
+            self.stats.stale_transfers += 1;
+            tracing::info!(offset = t.abs_diff(now), "KMS keying: stale TRANSFER_INIT refused");
+            return Err(Error::KeyFreshness);
+        }
+        let id: [u8; 32] = Sha256::digest(init).into();
+        if self.replay_cache.get(&id).is_some_and(|until| *until >= now) {
+            self.stats.replayed_transfers += 1;
+            tracing::info!("KMS keying: replayed TRANSFER_INIT refused");
+            return Err(Error::KeyFreshness);
+        }
+        Ok((id, t + skew))
+    }
+
+    /// Records an authenticated, answered TRANSFER_INIT; refuses when the cache is full of live
+    /// entries.
+    fn remember_transfer_init(&mut self, id: [u8; 32], until: u64) -> Result<()> {
+        let now = self.now();
+        self.replay_cache.retain(|_, u| *u >= now);
+        if self.replay_cache.len() >= TRANSFER_REPLAY_CACHE_MAX {
+            self.stats.replay_cache_full += 1;
+            return Err(Error::InvalidInput("the TRANSFER_INIT replay cache is full".into()));
+        }
+        self.replay_cache.insert(id, until);
+        Ok(())
     }
 
     /// GBA_U or GBA_ME.
@@ -258,7 +355,7 @@ impl<R: Reader> KmsKeying<R> {
 
     /// A ticket for `callee` (B.1.2 steps 1–9).
     fn ticket_for(&mut self, caller: &str, callee: &str) -> Result<StoredTicket> {
-        let t_now = now();
+        let t_now = self.now();
         if self.cfg.reuse
             && let Some(s) = self.issued.get(callee)
             && s.policy.valid_at(t_now)
@@ -347,7 +444,7 @@ impl<R: Reader> KmsKeying<R> {
         let fp = view.ticket.fingerprint();
         if view.ticket.flags.j
             && let Some((g, p)) = self.resolved.get(&fp)
-            && p.valid_at(now())
+            && p.valid_at(self.now())
         {
             self.stats.resolved_from_store += 1;
             return Ok(g.clone());
@@ -356,7 +453,7 @@ impl<R: Reader> KmsKeying<R> {
         let init = tx::build_resolve_init(
             &ResolveInit {
                 csb_id: random_u32(),
-                t: ntp_from_unix(now()),
+                t: ntp_from_unix(self.now()),
                 randrr: random(tx::RAND_LEN),
                 responder: me.to_owned(),
                 kms: self.cfg.kms_fqdn.clone(),
@@ -389,7 +486,7 @@ impl<R: Reader> MediaKeying for KmsKeying<R> {
         let init = tx::build_transfer_init(
             &TransferInit {
                 csb_id: random_u32(),
-                t: ntp_from_unix(now()),
+                t: ntp_from_unix(self.now()),
                 randri: randri.clone(),
                 initiator: caller,
                 responder: callee,
@@ -417,16 +514,17 @@ impl<R: Reader> MediaKeying for KmsKeying<R> {
                 view.initiator
             )));
         }
-        if !view.policy.valid_at(now()) {
+        if !view.policy.valid_at(self.now()) {
             return Err(Error::InvalidInput("the ticket is outside its validity period".into()));
         }
+        let (replay_id, replay_until) = self.check_transfer_init(&init)?;
         let grant = self.resolve(&view, &me)?;
         tx::verify_transfer_init(&init, &grant.mpki).map_err(|_| Error::MacFailure)?;
         let randrr = random(tx::RAND_LEN);
         let resp = tx::build_transfer_resp(
             &init,
             &TransferResp {
-                t: ntp_from_unix(now()),
+                t: ntp_from_unix(self.now()),
                 randrr: randrr.clone(),
                 responder: grant.responder.clone(),
                 randrkms: grant.randrkms.clone(),
@@ -442,6 +540,8 @@ impl<R: Reader> MediaKeying for KmsKeying<R> {
             send: srtp_keying(&ks(tx::CS_RESPONDER)?),
             recv: srtp_keying(&ks(tx::CS_INITIATOR)?),
         };
+        // Authenticated and answered: only now does it enter the replay cache.
+        self.remember_transfer_init(replay_id, replay_until)?;
         Ok((vec![format!("{KEY_MGMT_MIKEY}{}", B64.encode(&resp))], keys))
     }
 
@@ -455,6 +555,11 @@ impl<R: Reader> MediaKeying for KmsKeying<R> {
             (p.mpkr.clone(), p.tgk.clone())
         };
         tx::verify_transfer_resp(&resp, &p.init, &mpkr).map_err(|_| Error::MacFailure)?;
+        let now = self.now();
+        if t_secs(&resp)?.is_none_or(|t| t.abs_diff(now) > ALLOWED_CLOCK_SKEW.as_secs()) {
+            self.stats.stale_transfer_resps += 1;
+            return Err(Error::KeyFreshness);
+        }
         // B.1.2 step 11: the authenticated responder must be one the ticket allows.
         if p.policy.allows(std::slice::from_ref(&v.responder)).is_none() {
             return Err(Error::InvalidInput(format!(

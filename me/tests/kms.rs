@@ -402,3 +402,95 @@ fn forged_transfer_resp_is_refused_by_the_initiator() {
     let e = a.keying.complete(&c, &[format!("key-mgmt:mikey {}", B64.encode(&resp))]).unwrap_err();
     assert!(matches!(e, me::Error::MacFailure), "{e}");
 }
+
+/// RFC 3830 §5.4 at the answerer: an accepted TRANSFER_INIT answered again is refused, without a
+/// second resolve and without touching the stores.
+#[test]
+fn replayed_transfer_init_is_refused_by_the_answerer() {
+    let n = net(GbaVariant::GbaU);
+    let mut a = ue(CardProfile::default(), GbaVariant::GbaU, &n.bsf, &n.kms.url(), KMS_A);
+    let mut b = ue(CardProfile::callee(), GbaVariant::GbaU, &n.bsf, &n.kms.url(), KMS_A);
+    let c = call();
+    let offer = a.keying.offer(&c).unwrap();
+    let (answer, kb) = b.keying.answer(&c, &offer).unwrap();
+    let ka = a.keying.complete(&c, &answer).unwrap();
+    assert_same(&ka, &kb);
+    assert_eq!(b.keying.replay_cache_len(), 1);
+    let e = b.keying.answer(&c, &offer).unwrap_err();
+    assert!(matches!(e, me::Error::KeyFreshness), "{e}");
+    assert_eq!(b.keying.stats().replayed_transfers, 1);
+    assert_eq!(b.keying.stats().resolves, 1, "a replay is refused before any resolve");
+    assert_eq!(n.kms.stats().resolve_requests, 1);
+    assert_eq!((b.keying.stored(), b.keying.replay_cache_len()), ((0, 0), 1));
+    // The TRANSFER_RESP of that call, replayed to the offerer, answers no pending offer.
+    assert!(a.keying.complete(&c, &answer).is_err());
+    // A fresh offer still works, and its TRANSFER_RESP does not answer another offer.
+    let offer2 = a.keying.offer(&c).unwrap();
+    let (answer2, kb2) = b.keying.answer(&c, &offer2).unwrap();
+    let offer3 = a.keying.offer(&c).unwrap();
+    let e = a.keying.complete(&c, &answer2).unwrap_err();
+    assert!(matches!(e, me::Error::MacFailure | me::Error::MalformedMikey { .. }), "{e}");
+    drop(offer3);
+    let offer4 = a.keying.offer(&c).unwrap();
+    let (answer4, kb4) = b.keying.answer(&c, &offer4).unwrap();
+    let ka4 = a.keying.complete(&c, &answer4).unwrap();
+    assert_same(&ka4, &kb4);
+    assert_ne!(kb2.send.master.key, kb4.send.master.key);
+    assert_eq!(b.keying.replay_cache_len(), 3);
+}
+
+/// RFC 3830 §5.4: a TRANSFER_INIT whose T is outside the allowed skew is refused before the
+/// answerer resolves anything; a fresh offer afterwards works.
+#[test]
+fn stale_transfer_init_is_refused_by_the_answerer() {
+    let n = net(GbaVariant::GbaU);
+    let mut a = ue(CardProfile::default(), GbaVariant::GbaU, &n.bsf, &n.kms.url(), KMS_A);
+    let mut b = ue(CardProfile::callee(), GbaVariant::GbaU, &n.bsf, &n.kms.url(), KMS_A);
+    let c = call();
+    // The offerer and its KMS agree on a clock six minutes behind the answerer's.
+    let behind = me::kms::ALLOWED_CLOCK_SKEW.as_secs() as i64 + 60;
+    a.keying.advance_clock(-behind);
+    n.kms.advance_clock(-behind);
+    let offer = a.keying.offer(&c).unwrap();
+    let t = TicketMessage::parse(&mikey_from_attributes(&offer).unwrap()).unwrap().timestamp().unwrap();
+    let mikey::Timestamp::NtpUtc(v) = t else { panic!("T is not NTP-UTC: {t:?}") };
+    let t_unix = (v >> 32) - mikey::ticket::NTP_UNIX_OFFSET;
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(wall - t_unix >= behind as u64 - 5, "the offer's T is in the past");
+    let e = b.keying.answer(&c, &offer).unwrap_err();
+    assert!(matches!(e, me::Error::KeyFreshness), "{e}");
+    assert_eq!(b.keying.stats().stale_transfers, 1);
+    assert_eq!((b.keying.stats().resolves, n.kms.stats().resolve_requests), (0, 0));
+    assert_eq!((b.keying.stored(), b.keying.replay_cache_len()), ((0, 0), 0));
+    // Clocks back in step: a fresh offer works.
+    a.keying.advance_clock(behind);
+    n.kms.advance_clock(behind);
+    run_call(&mut a, &mut b);
+    assert_eq!(b.keying.replay_cache_len(), 1);
+}
+
+/// A reusable-ticket call answered from the store of resolved tickets: replaying its
+/// TRANSFER_INIT is refused too (the store gives MPKi, the cache refuses the replay).
+#[test]
+fn replayed_transfer_init_with_a_stored_reusable_ticket_is_refused() {
+    let n = net(GbaVariant::GbaU);
+    let mut a = ue(CardProfile::default(), GbaVariant::GbaU, &n.bsf, &n.kms.url(), KMS_A);
+    let mut b = ue(CardProfile::callee(), GbaVariant::GbaU, &n.bsf, &n.kms.url(), KMS_A);
+    a.keying.config_mut().reuse = true;
+    let (_, _, offer1, _) = run_call(&mut a, &mut b);
+    let (_, _, offer2, _) = run_call(&mut a, &mut b);
+    assert_eq!(b.keying.stats().resolved_from_store, 1);
+    assert_eq!(b.keying.stored(), (0, 1));
+    let c = call();
+    for offer in [&offer2, &offer1] {
+        let e = b.keying.answer(&c, offer).unwrap_err();
+        assert!(matches!(e, me::Error::KeyFreshness), "{e}");
+    }
+    assert_eq!(b.keying.stats().replayed_transfers, 2);
+    assert_eq!((b.keying.stats().resolved_from_store, b.keying.stats().resolves), (1, 1));
+    assert_eq!((b.keying.stored(), b.keying.replay_cache_len()), ((0, 1), 2));
+    // The stored ticket still serves a fresh offer.
+    run_call(&mut a, &mut b);
+    assert_eq!(b.keying.stats().resolved_from_store, 2);
+    assert_eq!(n.kms.stats().ticket_requests, 1);
+}

@@ -26,6 +26,16 @@
 //! refused (evicting a live entry would reopen the replay window). Unauthenticated messages never
 //! enter it, so a forger cannot fill it. The unprotected Zk resolve between trusted KMSs has no MAC
 //! and is not cached.
+//!
+//! Policy (TS 33.328 §5.4.3, §6.2.3.3; B.1.2 step 7, B.2.2.2 step 6): [`KmsPolicy`] holds per-user
+//! entries ([`KmsUserPolicy`]) keyed by a KMS UID pattern (`?` matches any run of characters, as in
+//! [`mikey::ticket::uid_matches`]); the first entry matching a user is that user's policy, and a
+//! user no entry matches gets the global one. A Ticket Request is checked against the requesting
+//! user's policy: every requested recipient must match one of its allowed recipients (else MIKEY
+//! error 15, Invalid TPpar), and reuse and lifetime are reduced to what it allows (K flag). A
+//! Ticket Resolve is checked against the resolving user's policy: the ticket's initiator must
+//! match one of the initiators it may receive from, else the usage conflict is refused with MIKEY
+//! error 7 (Invalid ID, the same error as a resolver outside the ticket's recipients).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -97,17 +107,20 @@ pub struct KmsPeer {
     pub addr: SocketAddr,
 }
 
-/// The KMS policy (TS 33.328 §5.4.3, §6.2.3.3).
+/// The KMS policy (TS 33.328 §5.4.3, §6.2.3.3): global settings and per-user entries.
 #[derive(Debug, Clone)]
 pub struct KmsPolicy {
-    /// Patterns (KMS UIDs or groups with `?`) a requested recipient must match.
+    /// Patterns (KMS UIDs or groups with `?`) a requested recipient must match, for users no entry
+    /// of [`KmsPolicy::users`] matches.
     pub allowed_recipients: Vec<String>,
-    /// Whether reusable tickets are granted.
+    /// Whether reusable tickets are granted (users without an entry).
     pub allow_reuse: bool,
     /// Whether tickets created by initiators (mode 3) are resolved.
     pub allow_mode3: bool,
-    /// Longest validity granted.
+    /// Longest validity granted (users without an entry).
     pub max_lifetime: Duration,
+    /// Per-user policies, first match wins (B.1.2 step 7: "its policy for the requesting user").
+    pub users: Vec<KmsUserPolicy>,
 }
 
 impl Default for KmsPolicy {
@@ -117,6 +130,72 @@ impl Default for KmsPolicy {
             allow_reuse: true,
             allow_mode3: true,
             max_lifetime: DEFAULT_TICKET_LIFETIME,
+            users: Vec::new(),
+        }
+    }
+}
+
+/// The KMS policy for the users whose KMS UID matches [`KmsUserPolicy::user`] (TS 33.328 §5.4.3:
+/// which recipients a user may request tickets for, whether they may be reused, for how long; and
+/// from which initiators the user may receive keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsUserPolicy {
+    /// A KMS UID or a pattern with `?` (matches zero or more characters).
+    pub user: String,
+    /// Patterns a recipient this user requests a ticket for must match.
+    pub allowed_recipients: Vec<String>,
+    /// Patterns the initiator (IDRi) of a ticket this user resolves must match.
+    pub allowed_initiators: Vec<String>,
+    /// Whether this user's tickets may be reusable.
+    pub allow_reuse: bool,
+    /// Longest validity granted to this user's tickets.
+    pub max_lifetime: Duration,
+}
+
+impl KmsUserPolicy {
+    /// An entry for `user` that allows everything the default global policy allows.
+    pub fn new(user: &str) -> Self {
+        KmsUserPolicy {
+            user: user.to_owned(),
+            allowed_recipients: vec!["?".into()],
+            allowed_initiators: vec!["?".into()],
+            allow_reuse: true,
+            max_lifetime: DEFAULT_TICKET_LIFETIME,
+        }
+    }
+}
+
+/// The policy that applies to one user: its entry or the global settings.
+struct UserPolicy<'a> {
+    allowed_recipients: &'a [String],
+    /// `None`: any initiator.
+    allowed_initiators: Option<&'a [String]>,
+    allow_reuse: bool,
+    max_lifetime: Duration,
+}
+
+/// Whether `id` (a KMS UID or a group identity) matches one of `patterns`.
+fn matches_any(patterns: &[String], id: &str) -> bool {
+    patterns.iter().any(|p| mikey::ticket::uid_matches(p, id) || p == id)
+}
+
+impl KmsPolicy {
+    /// The policy of the user with KMS UID `uid`: the first entry whose pattern matches, else the
+    /// global settings.
+    fn for_user(&self, uid: &str) -> UserPolicy<'_> {
+        match self.users.iter().find(|u| mikey::ticket::uid_matches(&u.user, uid)) {
+            Some(u) => UserPolicy {
+                allowed_recipients: &u.allowed_recipients,
+                allowed_initiators: Some(&u.allowed_initiators),
+                allow_reuse: u.allow_reuse,
+                max_lifetime: u.max_lifetime,
+            },
+            None => UserPolicy {
+                allowed_recipients: &self.allowed_recipients,
+                allowed_initiators: None,
+                allow_reuse: self.allow_reuse,
+                max_lifetime: self.max_lifetime,
+            },
         }
     }
 }
@@ -602,22 +681,26 @@ async fn ticket_request(core: &Core, message: &[u8]) -> Result<Vec<u8>, Refusal>
         return Err(refuse(ErrorNo::INVALID_ID, format!("IDRkms {} is not this KMS", req.kms)));
     }
     check_replay(core, message, &req.psk_id, &req.randri)?;
-    // The KMS's policy for the requested ticket (B.1.2 step 7).
+    // The KMS's policy for the requesting user and the requested recipients (B.1.2 step 7).
     let wanted = &req.policy;
+    let user_policy = core.policy.for_user(&req.initiator);
     if wanted.recipients.is_empty() {
         return Err(refuse(err_no::INVALID_TPPAR, "no recipient"));
     }
     for r in &wanted.recipients {
-        if !core.policy.allowed_recipients.iter().any(|p| mikey::ticket::uid_matches(p, r) || p == r) {
-            return Err(refuse(err_no::INVALID_TPPAR, format!("recipient {r} not allowed")));
+        if !matches_any(user_policy.allowed_recipients, r) {
+            return Err(refuse(
+                err_no::INVALID_TPPAR,
+                format!("recipient {r} not allowed for {}", req.initiator),
+            ));
         }
     }
     let now = core.now();
     let mut granted =
-        PolicySpec::ims(&core.fqdn, &req.initiator, &[], wanted.flags.j && core.policy.allow_reuse);
+        PolicySpec::ims(&core.fqdn, &req.initiator, &[], wanted.flags.j && user_policy.allow_reuse);
     granted.recipients = wanted.recipients.clone();
     granted.valid_from = Some(now);
-    let max_end = now + core.policy.max_lifetime.as_secs();
+    let max_end = now + user_policy.max_lifetime.as_secs();
     granted.valid_to = Some(wanted.valid_to.map_or(max_end, |t| t.min(max_end)));
     granted.flags.k = granted.flags.j != wanted.flags.j || wanted.valid_to.is_some_and(|t| t > max_end);
     let keys = TicketKeys { mpk: core.key128(), tgk: core.key128() };
@@ -669,6 +752,13 @@ async fn resolve(core: &Core, peer: SocketAddr, message: &[u8]) -> Result<Vec<u8
             .allows(&user.uids)
             .ok_or_else(|| refuse(ErrorNo::INVALID_ID, "the resolver is not an allowed recipient"))?
     };
+    // Step 6: the resolving user's own policy must allow keys from the ticket's initiator.
+    let initiator = policy.initiator.as_deref().unwrap_or("");
+    if let Some(allowed) = core.policy.for_user(&matched).allowed_initiators
+        && !matches_any(allowed, initiator)
+    {
+        return Err(refuse(ErrorNo::INVALID_ID, format!("{matched} may not receive keys from {initiator}")));
+    }
     let issuer = policy.kms.clone().unwrap_or_else(|| core.fqdn.clone());
     let grant = if issuer == core.fqdn {
         resolve_own(core, &req.ticket, &policy, &matched).await?

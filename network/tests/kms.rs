@@ -14,7 +14,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, RequestInit, ResolveInit, TicketKeys};
 use mikey::ticket::{TicketMessage, data_type, kms_uid, ntp_from_unix};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
-use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig};
+use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig, KmsUserPolicy};
 use sha2::Sha256;
 use sim_reader::CardProfile;
 use support::{UA_ME, agent, me_profile};
@@ -283,33 +283,7 @@ const INVALID_TS: Option<u8> = Some(1);
 
 /// A RESOLVE_INIT_PSK of `uid` for the ticket of `grant` (sent to itself), with T = now + `offset`.
 fn resolve_init(uid: &str, btid: &str, key: &[u8; 32], grant: &tx::RequestGrant, offset: i64) -> Vec<u8> {
-    let ti = tx::build_transfer_init(
-        &tx::TransferInit {
-            csb_id: 5,
-            t: ntp_from_unix(unix_now(offset)),
-            randri: fresh_rand(),
-            initiator: uid.into(),
-            responder: uid.into(),
-            ssrc: 1,
-            ticket: grant.ticket.clone(),
-        },
-        &grant.mpki,
-        &grant.mpkr,
-    )
-    .unwrap();
-    tx::build_resolve_init(
-        &ResolveInit {
-            csb_id: 6,
-            t: ntp_from_unix(unix_now(offset)),
-            randrr: fresh_rand(),
-            responder: uid.into(),
-            kms: FQDN.into(),
-            ticket: tx::read_transfer_init(&ti).unwrap().ticket,
-            psk_id: Some(btid.into()),
-        },
-        Some(key),
-    )
-    .unwrap()
+    resolve_by_at(uid, (uid, btid, key), grant, offset)
 }
 
 #[test]
@@ -405,4 +379,176 @@ fn a_full_replay_cache_refuses_until_entries_expire() {
     let third = tx::build_request_init(&r, &key).unwrap();
     assert_eq!(error_no(&post(&kms, "ticketrequest", &third)), None);
     assert_eq!((kms.stats().tickets_issued, kms.replay_cache_len()), (2, 1));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Per-user policy (TS 33.328 §5.4.3, B.1.2 step 7, B.2.2.2 step 6): first matching entry wins.
+
+const DOMAIN: &str = "ims.mnc001.mcc001.3gppnetwork.org";
+const INVALID_ID: Option<u8> = Some(7);
+const INVALID_TPPAR: Option<u8> = Some(15);
+
+/// A second GBA_ME subscriber beside `me_profile()`.
+fn user_b_profile() -> CardProfile {
+    let mut f = me_profile().to_fields();
+    f.imsi = "001010000000003".into();
+    f.impi = format!("001010000000003@{DOMAIN}");
+    f.impu = vec![format!("sip:001010000000003@{DOMAIN}")];
+    f.k = "0f0e0d0c0b0a09080706050403020100".into();
+    CardProfile::try_from(f).unwrap()
+}
+
+/// A bootstrapped user: B-TID, NAF key of the KMS, KMS UID.
+type User = (String, [u8; 32], String);
+
+/// A KMS whose BSF knows users A (`me_profile()`) and B.
+fn setup_two(tune: impl FnOnce(&mut KmsConfig)) -> (Bsf, Kms, [User; 2]) {
+    let profiles = [me_profile(), user_b_profile()];
+    let subs = profiles
+        .iter()
+        .map(|p| Subscriber::from_profile_toml(&format!("{}\ngba_type = \"GBA_ME\"\n", p.to_toml())).unwrap())
+        .collect();
+    let bsf = Bsf::start(BsfConfig { subscribers: subs, ..BsfConfig::default() }).unwrap();
+    let mut cfg = KmsConfig::new(FQDN, bsf.addr(), Some([9; 32]));
+    tune(&mut cfg);
+    let kms = Kms::start(cfg).unwrap();
+    let users = profiles.map(|p| {
+        let (btid, key) = bootstrap(&bsf, &p);
+        (btid, key, kms_uid(&p.impu()[0]).unwrap().to_owned())
+    });
+    (bsf, kms, users)
+}
+
+fn group(name: &str) -> String {
+    format!("{name}-?@{DOMAIN}")
+}
+
+/// The policies of the tests below: A may request for group X only (its own entry comes before
+/// the catch-all that would allow group Y), B gets no reusable tickets and at most ten minutes,
+/// and B may receive keys only from itself.
+fn per_user(c: &mut KmsConfig) {
+    let a = KmsUserPolicy {
+        allowed_recipients: vec![group("x"), format!("001010000000003@{DOMAIN}")],
+        ..KmsUserPolicy::new("001010000000002@?")
+    };
+    let b = KmsUserPolicy {
+        allowed_initiators: vec![format!("001010000000003@{DOMAIN}")],
+        allow_reuse: false,
+        max_lifetime: std::time::Duration::from_secs(600),
+        ..KmsUserPolicy::new(&format!("001010000000003@{DOMAIN}"))
+    };
+    let everyone = KmsUserPolicy { allowed_recipients: vec![group("y")], ..KmsUserPolicy::new("?") };
+    c.policy.users = vec![a, b, everyone];
+    c.policy.allowed_recipients = vec![];
+}
+
+#[test]
+fn a_user_may_request_tickets_only_for_its_allowed_recipients() {
+    let (_bsf, kms, [(btid, key, uid), ..]) = setup_two(per_user);
+    let x = tx::build_request_init(&request(&uid, &btid, &[&group("x")]), &key).unwrap();
+    let resp = post(&kms, "ticketrequest", &x);
+    assert_eq!(error_no(&resp), None);
+    let p = tx::open_request_resp(&resp, &x, &key).unwrap().ticket.policy().unwrap();
+    assert_eq!(p.recipients, vec![group("x")]);
+    assert!(p.flags.j && !p.flags.k, "A's entry allows reuse: the request is granted unchanged");
+    let before = state(&kms);
+    // Group Y (which only the catch-all entry after A's allows), and X together with Y.
+    for recipients in [vec![group("y")], vec![group("x"), group("y")]] {
+        let rs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+        let y = tx::build_request_init(&request(&uid, &btid, &rs), &key).unwrap();
+        assert_eq!(error_no(&post(&kms, "ticketrequest", &y)), INVALID_TPPAR, "{recipients:?}");
+    }
+    assert_eq!(state(&kms), before, "a refused request changes nothing the KMS keeps");
+    assert_eq!(kms.stats().mikey_errors, 2);
+}
+
+/// B.1.2 step 7: B's entry forbids reusable tickets and caps the lifetime: the KMS grants the
+/// reduced policy and sets the K flag.
+#[test]
+fn a_user_without_reuse_gets_a_reduced_policy() {
+    let (_bsf, kms, [(btid_a, key_a, uid_a), (btid, key, uid)]) = setup_two(per_user);
+    let mut r = request(&uid, &btid, &[&uid]);
+    assert!(r.policy.flags.j, "B asks for a reusable ticket");
+    r.policy.valid_to = Some(unix_now(0) + 3000);
+    let init = tx::build_request_init(&r, &key).unwrap();
+    let grant = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key).unwrap();
+    let p = grant.ticket.policy().unwrap();
+    assert!(!p.flags.j && p.flags.k);
+    assert_eq!(p.valid_to.unwrap() - p.valid_from.unwrap(), 600);
+    // The same request from A, whose entry allows reuse and an hour: granted unchanged.
+    let mut r = request(&uid_a, &btid_a, &[&uid]);
+    r.policy.valid_to = Some(unix_now(0) + 3000);
+    let init = tx::build_request_init(&r, &key_a).unwrap();
+    let grant = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key_a).unwrap();
+    let p = grant.ticket.policy().unwrap();
+    assert!(p.flags.j && !p.flags.k);
+    assert_eq!(kms.stats().tickets_issued, 2);
+}
+
+/// A RESOLVE_INIT_PSK by `responder` of a TRANSFER_INIT from `initiator` with `grant`'s ticket.
+fn resolve_by(initiator: &str, responder: (&str, &str, &[u8; 32]), grant: &tx::RequestGrant) -> Vec<u8> {
+    resolve_by_at(initiator, responder, grant, 0)
+}
+
+/// [`resolve_by`] with both timestamps at now + `offset`.
+fn resolve_by_at(
+    initiator: &str,
+    responder: (&str, &str, &[u8; 32]),
+    grant: &tx::RequestGrant,
+    offset: i64,
+) -> Vec<u8> {
+    let (uid, btid, key) = responder;
+    let ti = tx::build_transfer_init(
+        &tx::TransferInit {
+            csb_id: 5,
+            t: ntp_from_unix(unix_now(offset)),
+            randri: fresh_rand(),
+            initiator: initiator.into(),
+            responder: uid.into(),
+            ssrc: 1,
+            ticket: grant.ticket.clone(),
+        },
+        &grant.mpki,
+        &grant.mpkr,
+    )
+    .unwrap();
+    tx::build_resolve_init(
+        &ResolveInit {
+            csb_id: 6,
+            t: ntp_from_unix(unix_now(offset)),
+            randrr: fresh_rand(),
+            responder: uid.into(),
+            kms: FQDN.into(),
+            ticket: tx::read_transfer_init(&ti).unwrap().ticket,
+            psk_id: Some(btid.into()),
+        },
+        Some(key),
+    )
+    .unwrap()
+}
+
+/// B.2.2.2 step 6: B is an allowed recipient of A's ticket, but B's own policy bars keys from A:
+/// a usage conflict, refused with Invalid ID and nothing kept; B still resolves its own tickets.
+#[test]
+fn a_barred_resolver_is_refused() {
+    let (_bsf, kms, [(btid_a, key_a, uid_a), (btid_b, key_b, uid_b)]) = setup_two(per_user);
+    let init = tx::build_request_init(&request(&uid_a, &btid_a, &[&uid_b]), &key_a).unwrap();
+    let grant = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key_a).unwrap();
+    assert_eq!(grant.ticket.policy().unwrap().recipients, vec![uid_b.clone()]);
+    let before = state(&kms);
+    assert_eq!(before, (1, 0, 1));
+    let ri = resolve_by(&uid_a, (&uid_b, &btid_b, &key_b), &grant);
+    assert_eq!(error_no(&post(&kms, "ticketresolve", &ri)), INVALID_ID);
+    assert_eq!(state(&kms), before, "B's keys are not kept after the refusal");
+    let s = kms.stats();
+    assert_eq!((s.resolve_requests, s.tickets_resolved, s.mikey_errors), (1, 0, 1));
+    // B's own ticket (initiator B, an allowed initiator for B) resolves.
+    let init = tx::build_request_init(&request(&uid_b, &btid_b, &[&uid_b]), &key_b).unwrap();
+    let own = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key_b).unwrap();
+    let ri = resolve_by(&uid_b, (&uid_b, &btid_b, &key_b), &own);
+    let rr = post(&kms, "ticketresolve", &ri);
+    assert_eq!(error_no(&rr), None);
+    let g = tx::open_resolve_resp(&rr, &ri, Some(&key_b)).unwrap();
+    assert_eq!(g.mpki.0, own.mpki.0);
+    assert_eq!(kms.stats().tickets_resolved, 1);
 }
