@@ -10,7 +10,8 @@
 #      EF.IMSI, then EF.GBABP, EF.MSK and EF.MUK against what step 3 delivered,
 #   5. the whole UE on that card against the BSF and BM-SC on both key-management paths
 #      (tests/pcsc_network.rs), with power-on → first-media and MTK-update figures; after step 4,
-#      because it bootstraps the card again.
+#      because it bootstraps the card again,
+#   6. `keysim demo` and `keysim call --security kms` with the card in the vpcd reader.
 # pcscd and the card are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,3 +64,7 @@ cargo test -q --test pcsc_network -- --ignored --nocapture
 # The main job on the card behind pcscd: `keysim demo` through the PC/SC reader, both paths.
 "$KEYSIM" demo --reader "$KEYSIM_PCSC_READER" --duration 1 --json -q > "$KEYSIM_PCSCD_DIR/demo.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [print("keysim demo through pcscd, %s path: %d/%d packets, power-on to first media %.1f ms" % (k, p["packets_decrypted"], p["packets_sent"], p["time_to_first_media_ms"])) for k, p in d["paths"].items()]; sys.exit(0 if d["ok"] else 1)' "$KEYSIM_PCSCD_DIR/demo.json"
+
+# The IMS call with KMS-based media security, the caller's card behind pcscd (the callee emulated).
+"$KEYSIM" call --security kms --reader "$KEYSIM_PCSC_READER" --json > "$KEYSIM_PCSCD_DIR/call.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["kms"]["caller"]; print("keysim call --security kms through pcscd: caller card %s (%s, %s), %d/%d packets decrypted by the callee, %d/%d by the caller, INVITE to 200 %.1f ms" % (c["card"], c["gba"], c["naf_key"], d["callee"]["packets_decrypted"], d["caller"]["packets_sent"], d["caller"]["packets_decrypted"], d["callee"]["packets_sent"], d["signalling"]["invite_ms"])); sys.exit(0 if d["ok"] and c["card"] != "emulated" else 1)' "$KEYSIM_PCSCD_DIR/call.json"

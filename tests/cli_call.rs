@@ -99,3 +99,27 @@ fn text_report_and_kms() {
     let out = keysim(&["call", "--security", "sdes-e2e", "--packets", "0"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--reader` names a PC/SC reader for the caller's card: one that does not exist is a clear
+/// error before anything starts (whether pcscd runs or not), and SDES, which uses no card,
+/// refuses the card options.
+#[test]
+fn kms_reader_that_does_not_exist() {
+    let out = keysim(&["call", "--security", "kms", "--reader", "keysim-no-such-reader", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("opening reader keysim-no-such-reader"), "{err}");
+    assert!(out.stdout.is_empty(), "no report for a call that never started");
+
+    let out = keysim(&["call", "--security", "kms", "--profile", "/nonexistent/keysim-profile.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--profile /nonexistent/keysim-profile.toml"));
+
+    for security in ["sdes-e2e", "sdes-e2ae"] {
+        let out = keysim(&["call", "--security", security, "--reader", "0", "--pcap", "/tmp/x.pcap"]);
+        assert_eq!(out.status.code(), Some(2), "{security}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--reader, --pcap only apply to --security kms"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -1,9 +1,11 @@
 //! `keysim call`: one protected IMS voice call between two simulated UEs through the simulated IM
 //! CN subsystem on loopback (TS 33.328 §7: SDES e2e, SDES e2ae through the IMS ALG and the IMS
 //! Access Gateway, or the KMS with MIKEY-TICKET), media both ways, and whether each end decrypted
-//! what the other sent. The caller is the built-in card profile's first IMPU, the callee the
-//! built-in callee profile's. JSON shape and flows: docs/ims-media-security.md.
+//! what the other sent. The caller is the first IMPU of the built-in card profile (with `kms`: of
+//! `--profile`, on the card in `--reader` or an emulated one), the callee the built-in callee
+//! profile's. JSON shape and flows: docs/ims-media-security.md.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,9 +14,14 @@ use clap::{Args, ValueEnum};
 use me::{ImsUe, ImsUeConfig, MediaKeying, MediaReport, SdesKeying, SdesScope};
 use network::ims_core::{ImsCore, ImsCoreConfig};
 use serde_json::{Value, json};
+use sim_reader::CardProfile;
+
+use crate::cli::TraceArgs;
 
 /// Exit status when the chosen security is not in this build.
 const EXIT_UNAVAILABLE: u8 = 2;
+/// Exit status when card options (--reader, --profile, APDU traces) come with an SDES security.
+const EXIT_USAGE: u8 = 2;
 /// Exit status when the call failed or media did not decrypt or match.
 const EXIT_MEDIA: u8 = 1;
 /// Seeds of the two senders' payloads (the caller's, the callee's).
@@ -53,6 +60,31 @@ pub struct CallArgs {
     /// Print JSON: {"security","ok","caller","callee","agw","kms","signalling","media_match"}.
     #[arg(long)]
     pub json: bool,
+    /// With --security kms: the caller's card is the one in this PC/SC reader, by index (0, 1, ...)
+    /// or by a substring of its name (default: an emulated card). The callee's card stays emulated.
+    #[arg(long, value_name = "NAME")]
+    pub reader: Option<String>,
+    /// With --security kms: the caller card's profile (TOML); the BSF gets its keys, the caller its
+    /// IMPI, first IMPU and PIN1 (default: the built-in profile).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// With --security kms: where the caller card's APDUs are traced.
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+impl CallArgs {
+    /// The options that only the KMS keying uses (it has cards; SDES has none), as given.
+    fn card_options(&self) -> Vec<&'static str> {
+        let given = [
+            ("--reader", self.reader.is_some()),
+            ("--profile", self.profile.is_some()),
+            ("--trace", self.trace.trace),
+            ("--gsmtap", self.trace.gsmtap.is_some()),
+            ("--pcap", self.trace.pcap.is_some()),
+        ];
+        given.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect()
+    }
 }
 
 /// The keying of both UEs and what the key management reports afterwards.
@@ -77,8 +109,8 @@ impl KmsRun {
 
 /// The KMS keying of both UEs, or `None` when this build has no KMS (then `--security kms` is
 /// refused with exit status 2).
-fn kms_keying() -> Result<Option<Keying>> {
-    let mut setup = super::call_kms::KmsSetup::start().context("KMS set-up")?;
+fn kms_keying(caller_card: super::call_kms::CallerCard<'_>) -> Result<Option<Keying>> {
+    let mut setup = super::call_kms::KmsSetup::start_with(caller_card).context("KMS set-up")?;
     let caller = setup.caller_keying().context("caller KMS keying")?;
     let callee = setup.callee_keying().context("callee KMS keying")?;
     Ok(Some(Keying { caller, callee, kms: Some(KmsRun(setup)) }))
@@ -102,6 +134,21 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(args: CallArgs) -> Result<ExitCode> {
+    let card_options = args.card_options();
+    if args.security != Security::Kms && !card_options.is_empty() {
+        eprintln!(
+            "keysim call: {} only apply to --security kms (SDES keying uses no card)",
+            card_options.join(", ")
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let caller_profile = match args.security {
+        Security::Kms => match &args.profile {
+            Some(p) => CardProfile::load(p).with_context(|| format!("--profile {}", p.display()))?,
+            None => CardProfile::default(),
+        },
+        _ => CardProfile::default(),
+    };
     let keying = match args.security {
         Security::SdesE2e => Keying {
             caller: Box::new(SdesKeying::new(SdesScope::E2e)),
@@ -113,7 +160,11 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
             callee: Box::new(SdesKeying::new(SdesScope::E2ae)),
             kms: None,
         },
-        Security::Kms => match kms_keying()? {
+        Security::Kms => match kms_keying(super::call_kms::CallerCard {
+            profile: caller_profile.clone(),
+            reader: args.reader.as_deref(),
+            trace: &args.trace,
+        })? {
             Some(k) => k,
             None => {
                 eprintln!(
@@ -124,12 +175,9 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
             }
         },
     };
-    let caller_impu = sim_reader::CardProfile::default()
-        .impu()
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow!("the built-in profile has no IMPU"))?;
-    let callee_impu = sim_reader::CardProfile::callee()
+    let caller_impu =
+        caller_profile.impu().first().cloned().ok_or_else(|| anyhow!("the caller's profile has no IMPU"))?;
+    let callee_impu = CardProfile::callee()
         .impu()
         .first()
         .cloned()

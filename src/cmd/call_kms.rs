@@ -1,7 +1,8 @@
 //! `keysim call --security kms`: the network and the two UEs of KMS-based media plane security
 //! (TS 33.328 §7.2.3, §7.3.3, Annexes A/B) — a BSF with both built-in subscribers, a KMS on
-//! loopback, two emulated cards (the caller's default profile and the callee profile), both UEs
-//! bootstrapped with GBA_U through their card.
+//! loopback, the caller's card (emulated from a profile, or the card in a PC/SC reader whose keys
+//! the profile gives to the BSF) and the emulated callee card, both UEs bootstrapped with GBA_U
+//! through their card.
 // The `call` subcommand is the only user; other builds of the binary leave parts unused.
 #![allow(dead_code)]
 
@@ -12,14 +13,20 @@ use me::kms::{KmsKeying, KmsUeConfig};
 use me::{CallParties, GbaClient, GbaVariant, MediaKeying, MediaKeys, UbClient};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::kms::{Kms, KmsConfig};
-use sim_reader::{CardProfile, Emulator};
+use sim_reader::trace::Traced;
+use sim_reader::{CardProfile, Emulator, PcscReader, Reader, ReaderSelector};
+
+use crate::cli::TraceArgs;
 
 /// The KMS FQDN of the simulated home network (its NAF FQDN and IDRkms).
 pub(crate) const KMS_FQDN: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 
-type Ue = Arc<Mutex<KmsKeying<Emulator>>>;
+/// A UE's card: emulated or in a PC/SC reader, with the APDU trace sinks asked for.
+type CardReader = Traced<Box<dyn Reader + Send>>;
 
-fn lock(ue: &Ue) -> MutexGuard<'_, KmsKeying<Emulator>> {
+type Ue = Arc<Mutex<KmsKeying<CardReader>>>;
+
+fn lock(ue: &Ue) -> MutexGuard<'_, KmsKeying<CardReader>> {
     ue.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -51,10 +58,40 @@ pub(crate) struct KmsSetup {
     caller: Ue,
     callee: Ue,
     btids: [String; 2],
+    /// Each card: the PC/SC reader's name, or "emulated".
+    cards: [String; 2],
 }
 
-fn ue(profile: &CardProfile, bsf: &Bsf, kms: &Kms) -> Result<(Ue, String)> {
-    let card = me::Card::new(Emulator::new(profile).context("emulated card")?);
+/// The caller's card: its profile (the keys the BSF holds, its IMPI, IMPU and PIN1), the PC/SC
+/// reader it is in (by index or by a substring of the name; `None`: emulated from the profile), and
+/// where its APDUs are traced.
+pub(crate) struct CallerCard<'a> {
+    pub(crate) profile: CardProfile,
+    pub(crate) reader: Option<&'a str>,
+    pub(crate) trace: &'a TraceArgs,
+}
+
+/// Opens (and powers) the card: the one in the named PC/SC reader, or one emulated from `profile`.
+/// Returns it with its name for the report.
+fn open_card(profile: &CardProfile, reader: Option<&str>, trace: &TraceArgs) -> Result<(CardReader, String)> {
+    match reader {
+        Some(name) => {
+            let selector: ReaderSelector = name.parse().unwrap_or(ReaderSelector::Name(name.to_owned()));
+            let r = PcscReader::open(&selector).with_context(|| format!("opening reader {name}"))?;
+            let reader_name = r.reader_name().to_string_lossy().into_owned();
+            let mut card = super::card::traced(Box::new(r) as Box<dyn Reader + Send>, trace)?;
+            card.power_on().with_context(|| format!("powering the card in {reader_name} on"))?;
+            Ok((card, reader_name))
+        }
+        None => {
+            let emulator = Emulator::new(profile).context("emulated card")?;
+            Ok((super::card::traced(Box::new(emulator) as Box<dyn Reader + Send>, trace)?, "emulated".into()))
+        }
+    }
+}
+
+fn ue(card: CardReader, profile: &CardProfile, bsf: &Bsf, kms: &Kms) -> Result<(Ue, String)> {
+    let card = me::Card::new(card);
     card.verify_pin(profile.pin1()).context("PIN1")?;
     let mut gba = GbaClient::new(card, GbaVariant::GbaU);
     let report = UbClient::new(&bsf.url())?.bootstrap(&mut gba, profile.impi()).context("GBA_U bootstrap")?;
@@ -63,19 +100,34 @@ fn ue(profile: &CardProfile, bsf: &Bsf, kms: &Kms) -> Result<(Ue, String)> {
 }
 
 impl KmsSetup {
-    /// Starts the BSF and the KMS and bootstraps both UEs.
+    /// Starts the BSF and the KMS and bootstraps both UEs, the caller on the built-in profile's
+    /// emulated card.
     pub(crate) fn start() -> Result<KmsSetup> {
-        let caller_profile = CardProfile::default();
+        Self::start_with(CallerCard {
+            profile: CardProfile::default(),
+            reader: None,
+            trace: &TraceArgs::default(),
+        })
+    }
+
+    /// Opens the caller's card (before anything starts, so a missing reader fails first), starts
+    /// the BSF with the caller's and the callee's subscriptions and the KMS, and bootstraps both UEs.
+    pub(crate) fn start_with(caller_card: CallerCard<'_>) -> Result<KmsSetup> {
+        let CallerCard { profile: caller_profile, reader, trace } = caller_card;
+        let (caller_reader, caller_name) =
+            open_card(&caller_profile, reader, trace).context("caller card")?;
         let callee_profile = CardProfile::callee();
+        let (callee_reader, callee_name) =
+            open_card(&callee_profile, None, &TraceArgs::default()).context("callee card")?;
         let subscribers = [&caller_profile, &callee_profile]
             .iter()
             .map(|p| Subscriber::from_profile_toml(&p.to_toml()))
             .collect::<Result<Vec<_>, _>>()?;
         let bsf = Bsf::start(BsfConfig { subscribers, ..BsfConfig::default() }).context("BSF")?;
         let kms = Kms::start(KmsConfig::new(KMS_FQDN, bsf.addr(), None)).context("KMS")?;
-        let (caller, a) = ue(&caller_profile, &bsf, &kms).context("caller UE")?;
-        let (callee, b) = ue(&callee_profile, &bsf, &kms).context("callee UE")?;
-        Ok(KmsSetup { bsf, kms, caller, callee, btids: [a, b] })
+        let (caller, a) = ue(caller_reader, &caller_profile, &bsf, &kms).context("caller UE")?;
+        let (callee, b) = ue(callee_reader, &callee_profile, &bsf, &kms).context("callee UE")?;
+        Ok(KmsSetup { bsf, kms, caller, callee, btids: [a, b], cards: [caller_name, callee_name] })
     }
 
     /// The caller's (offerer's) keying.
@@ -90,9 +142,10 @@ impl KmsSetup {
 
     /// Ticket requests, resolves, reuse, the KMS's counters and the GBA path of each UE.
     pub(crate) fn report(&self) -> serde_json::Value {
-        let side = |ue: &Ue, btid: &str| {
+        let side = |ue: &Ue, btid: &str, card: &str| {
             let k = lock(ue);
             serde_json::json!({
+                "card": card,
                 "gba": match k.variant() { GbaVariant::GbaU => "GBA_U", GbaVariant::GbaMe => "GBA_ME" },
                 "naf_key": match k.variant() { GbaVariant::GbaU => "Ks_ext_NAF (card)", GbaVariant::GbaMe => "Ks_NAF (ME)" },
                 "btid": btid,
@@ -106,8 +159,8 @@ impl KmsSetup {
                 "counters": serde_json::to_value(self.kms.stats()).unwrap_or_default(),
             },
             "bsf": { "url": self.bsf.url() },
-            "caller": side(&self.caller, &self.btids[0]),
-            "callee": side(&self.callee, &self.btids[1]),
+            "caller": side(&self.caller, &self.btids[0], &self.cards[0]),
+            "callee": side(&self.callee, &self.btids[1], &self.cards[1]),
         })
     }
 
@@ -147,6 +200,8 @@ mod tests {
         assert_eq!(r["kms"]["counters"]["tickets_issued"], 1);
         assert_eq!(r["kms"]["counters"]["tickets_resolved"], 1);
         assert_eq!(r["caller"]["gba"], "GBA_U");
+        assert_eq!(r["caller"]["card"], "emulated");
+        assert_eq!(r["callee"]["card"], "emulated");
         assert_eq!(r["caller"]["counters"]["ticket_requests"], 1);
         assert_eq!(r["callee"]["counters"]["resolves"], 1);
         s.shutdown();
