@@ -10,21 +10,9 @@ cd "$(dirname "$0")/.."
 KEYSIM=${KEYSIM:-${CARGO_TARGET_DIR:-target}/release/keysim}
 source scripts/pcscd-env.sh
 
-CARD_PID=
-cleanup() {
-  if [ -n "$CARD_PID" ]; then kill "$CARD_PID" 2>/dev/null || true; wait "$CARD_PID" 2>/dev/null || true; fi
-  keysim_pcscd_stop
-  rm -rf "$KEYSIM_PCSCD_DIR"
-}
-trap cleanup EXIT
+trap keysim_pcsc_cleanup EXIT
 
 cargo build -q --release --bin keysim
 keysim_pcscd_start
-"$KEYSIM" vpcd --protocol t0 --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" \
-  2> "$KEYSIM_PCSCD_DIR/card.log" &
-CARD_PID=$!
-for _ in $(seq 1 100); do
-  "$KEYSIM" readers 2>/dev/null | grep -q "$KEYSIM_PCSC_READER (card" && break
-  sleep 0.05
-done
+keysim_card_serve "$KEYSIM"
 "$KEYSIM" bench "$@"

@@ -18,26 +18,13 @@ cd "$(dirname "$0")/.."
 KEYSIM=${KEYSIM:-${CARGO_TARGET_DIR:-target}/debug/keysim}
 source scripts/pcscd-env.sh
 
-CARD_PID=
-cleanup() {
-  if [ -n "$CARD_PID" ]; then kill "$CARD_PID" 2>/dev/null || true; wait "$CARD_PID" 2>/dev/null || true; fi
-  keysim_pcscd_stop
-  rm -rf "$KEYSIM_PCSCD_DIR"
-}
-trap cleanup EXIT
+trap keysim_pcsc_cleanup EXIT
 
 cargo build -q --bin keysim
 keysim_pcscd_start
 echo "pcscd up (pid $PCSCD_PID, socket $PCSCLITE_CSOCK_NAME, vpcd port $KEYSIM_VPCD_PORT)"
 
-# The card's ATR offers T=0 only, so it answers case-4 data the T=0 way (61 xx, GET RESPONSE).
-"$KEYSIM" vpcd --protocol t0 --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" \
-  --pcap "$KEYSIM_PCSCD_DIR/vpcd.pcap" 2> "$KEYSIM_PCSCD_DIR/card.log" &
-CARD_PID=$!
-for _ in $(seq 1 100); do
-  "$KEYSIM" readers 2>/dev/null | grep -q "$KEYSIM_PCSC_READER (card" && break
-  sleep 0.05
-done
+keysim_card_serve "$KEYSIM" --pcap "$KEYSIM_PCSCD_DIR/vpcd.pcap"
 "$KEYSIM" readers
 
 cargo test -q --test pcsc -- --ignored --nocapture

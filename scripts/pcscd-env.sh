@@ -4,6 +4,9 @@
 #   PCSCLITE_CSOCK_NAME   the private pcscd's socket, honoured by libpcsclite clients (pcsc crate, pyscard)
 #   KEYSIM_VPCD_PORT      the TCP port its vpcd driver listens on (127.0.0.1)
 #   KEYSIM_PCSC_READER    the reader name the virtual card appears in
+# keysim_card_serve KEYSIM [ARGS] serves the emulated card on slot 0 (`keysim vpcd`) and waits for
+# it to appear; keysim_pcsc_cleanup stops the card and pcscd by PID and removes the private directory
+# (scripts install it as their EXIT trap).
 # Needs root for the private mount namespace; without root it falls back to the system socket and
 # refuses to run if another pcscd is already up.
 
@@ -52,4 +55,30 @@ keysim_pcscd_start() {
   echo "keysim: pcscd did not come up; its log:" >&2
   cat "$KEYSIM_PCSCD_DIR/pcscd.log" >&2
   return 1
+}
+
+CARD_PID=
+
+# Serves the emulated card to the private pcscd on slot 0 with `$1 vpcd` (T=0: the card's ATR
+# offers T=0 only, so case-4 data comes the T=0 way) plus the remaining arguments, and waits until
+# the reader shows the card.
+keysim_card_serve() {
+  local keysim=$1
+  shift
+  "$keysim" vpcd --protocol t0 --port "$KEYSIM_VPCD_PORT" --card-state "$KEYSIM_PCSCD_DIR/card.bin" "$@" \
+    2> "$KEYSIM_PCSCD_DIR/card.log" &
+  CARD_PID=$!
+  for _ in $(seq 1 100); do
+    "$keysim" readers 2>/dev/null | grep -q "$KEYSIM_PCSC_READER (card" && return 0
+    sleep 0.05
+  done
+  echo "keysim: the served card did not appear in $KEYSIM_PCSC_READER; its log:" >&2
+  cat "$KEYSIM_PCSCD_DIR/card.log" >&2
+  return 1
+}
+
+keysim_pcsc_cleanup() {
+  if [ -n "$CARD_PID" ]; then kill "$CARD_PID" 2>/dev/null || true; wait "$CARD_PID" 2>/dev/null || true; fi
+  keysim_pcscd_stop
+  rm -rf "$KEYSIM_PCSCD_DIR"
 }

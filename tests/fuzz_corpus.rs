@@ -587,7 +587,7 @@ fn write_boundary_seed_corpus() {
         let bytes = exchange::build_request_init(&init, &[0x4B; 32]).expect("REQUEST_INIT");
         write_seed("mikey_ticket", name, &bytes);
     }
-    let hdr = ticket::init_hdr(ticket::data_type::REQUEST_INIT_PSK, mikey::PrfFunc::HmacSha256, 7);
+    let hdr = ticket::init_hdr(mikey::DataType::REQUEST_INIT_PSK, mikey::PrfFunc::HmacSha256, 7);
     let mut out = [0u8; 128];
     let n =
         ticket::build_error(&mut out, &hdr, JAN_2026_NTP << 32, mikey::ErrorNo::AUTH_FAILURE).expect("error");

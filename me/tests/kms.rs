@@ -171,7 +171,7 @@ fn full_flow(variant: GbaVariant) {
     // The offer is RFC 4567 base64 of a TRANSFER_INIT whose ticket is the 3GPP type 2/0/0.
     let ti = mikey_from_attributes(&offer).unwrap();
     let m = TicketMessage::parse(&ti).unwrap();
-    assert_eq!(m.hdr().data_type, mikey::ticket::data_type::TRANSFER_INIT);
+    assert_eq!(m.hdr().data_type, mikey::DataType::TRANSFER_INIT);
     assert!(m.ticket().unwrap().policy.is_3gpp());
 }
 
@@ -287,7 +287,7 @@ fn post(kms: &Kms, request_type: &str, content_type: &str, body: &[u8]) -> (u16,
 fn mikey_error(body: &[u8]) -> u8 {
     let m = B64.decode(body).unwrap();
     let msg = TicketMessage::parse(&m).unwrap();
-    assert_eq!(msg.hdr().data_type, mikey::ticket::data_type::ERROR);
+    assert_eq!(msg.hdr().data_type, mikey::DataType::ERROR);
     msg.error_no().unwrap().0
 }
 

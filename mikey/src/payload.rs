@@ -106,14 +106,22 @@ impl DataType {
     pub const DH_RESP: DataType = DataType(5);
     /// Error message.
     pub const ERROR: DataType = DataType(6);
-    /// MIKEY-TICKET REQUEST_INIT (PSK), RFC 6043.
+    /// MIKEY-TICKET REQUEST_INIT (PSK), RFC 6043 Table 6.1.
     pub const REQUEST_INIT_PSK: DataType = DataType(11);
-    /// MIKEY-TICKET REQUEST_RESP, RFC 6043.
+    /// MIKEY-TICKET REQUEST_INIT (PK), RFC 6043 Table 6.1.
+    pub const REQUEST_INIT_PK: DataType = DataType(12);
+    /// MIKEY-TICKET REQUEST_RESP, RFC 6043 Table 6.1.
     pub const REQUEST_RESP: DataType = DataType(13);
-    /// MIKEY-TICKET TRANSFER_INIT, RFC 6043.
+    /// MIKEY-TICKET TRANSFER_INIT, RFC 6043 Table 6.1.
     pub const TRANSFER_INIT: DataType = DataType(14);
-    /// MIKEY-TICKET TRANSFER_RESP, RFC 6043.
+    /// MIKEY-TICKET TRANSFER_RESP, RFC 6043 Table 6.1.
     pub const TRANSFER_RESP: DataType = DataType(15);
+    /// MIKEY-TICKET RESOLVE_INIT (PSK), RFC 6043 Table 6.1.
+    pub const RESOLVE_INIT_PSK: DataType = DataType(16);
+    /// MIKEY-TICKET RESOLVE_INIT (PK), RFC 6043 Table 6.1.
+    pub const RESOLVE_INIT_PK: DataType = DataType(17);
+    /// MIKEY-TICKET RESOLVE_RESP, RFC 6043 Table 6.1.
+    pub const RESOLVE_RESP: DataType = DataType(18);
 }
 
 /// CS ID map type values (RFC 3830 Table 6.1.d, RFC 4563 Table 3, RFC 6043 Table 6.4).

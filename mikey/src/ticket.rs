@@ -37,29 +37,6 @@ pub mod exchange;
 // ------------------------------------------------------------------------------------------------
 // Constants
 
-/// HDR data types of MIKEY-TICKET (RFC 6043 Table 6.1).
-pub mod data_type {
-    use crate::DataType;
-    /// REQUEST_INIT_PSK.
-    pub const REQUEST_INIT_PSK: DataType = DataType(11);
-    /// REQUEST_INIT_PK.
-    pub const REQUEST_INIT_PK: DataType = DataType(12);
-    /// REQUEST_RESP.
-    pub const REQUEST_RESP: DataType = DataType(13);
-    /// TRANSFER_INIT.
-    pub const TRANSFER_INIT: DataType = DataType(14);
-    /// TRANSFER_RESP.
-    pub const TRANSFER_RESP: DataType = DataType(15);
-    /// RESOLVE_INIT_PSK.
-    pub const RESOLVE_INIT_PSK: DataType = DataType(16);
-    /// RESOLVE_INIT_PK.
-    pub const RESOLVE_INIT_PK: DataType = DataType(17);
-    /// RESOLVE_RESP.
-    pub const RESOLVE_RESP: DataType = DataType(18);
-    /// Error message (RFC 3830 Table 6.1.a).
-    pub const ERROR: DataType = DataType(6);
-}
-
 /// TS roles of the TR payload (RFC 6043 Table 6.9).
 pub mod ts_role {
     /// Time of issue (TRi).
@@ -757,7 +734,7 @@ impl<'a> TicketMessage<'a> {
 
     /// Where the Initiator Data length and data of the TICKET payload lie, in a TRANSFER_INIT.
     fn initiator_data_span(&self) -> Result<Option<(usize, usize)>, Error> {
-        if self.hdr.data_type != data_type::TRANSFER_INIT {
+        if self.hdr.data_type != DataType::TRANSFER_INIT {
             return Ok(None);
         }
         let Some(t) = self.ticket() else { return Ok(None) };
@@ -1471,7 +1448,7 @@ pub fn resp_hdr<'a>(data_type: DataType, init: &Hdr<'a>) -> Hdr<'a> {
 
 /// Builds an error message `HDR, T, ERR` answering `init` (RFC 6043 §5.4).
 pub fn build_error(out: &mut [u8], init: &Hdr<'_>, t: u64, error_no: crate::ErrorNo) -> Result<usize, Error> {
-    let hdr = resp_hdr(data_type::ERROR, init);
+    let hdr = resp_hdr(DataType::ERROR, init);
     let mut b = ChainBuilder::message(out, &hdr)?;
     b.push(&TPayload::Std(Payload::Timestamp(crate::Timestamp::NtpUtc(t))))?;
     b.push(&TPayload::Std(Payload::Err(crate::ErrPayload { error_no })))?;

@@ -19,9 +19,9 @@ use common::*;
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, TicketKeys};
 use mikey::ticket::{
     Chain, ChainBuilder, Randr, TPayload, Ticket, TicketFlags, TicketMessage, TicketPolicy, Tr, TsValue,
-    data_type, fuzz_parse, ntp_from_unix,
+    fuzz_parse, ntp_from_unix,
 };
-use mikey::{CsIdMap, ErrPayload, ErrorNo, Hdr, IdRole, IdType, Idr, Payload, PrfFunc, Timestamp};
+use mikey::{CsIdMap, DataType, ErrPayload, ErrorNo, Hdr, IdRole, IdType, Idr, Payload, PrfFunc, Timestamp};
 use proptest::prelude::*;
 
 fn ts_value() -> impl Strategy<Value = TsValue> {
@@ -113,7 +113,7 @@ fn tp_data(ids: &[Vec<u8>], tr: TsValue) -> Vec<u8> {
 
 fn build(s: &Spec, tp: &[u8], out: &mut [u8]) -> usize {
     let hdr = Hdr {
-        data_type: data_type::TRANSFER_INIT,
+        data_type: DataType::TRANSFER_INIT,
         v: true,
         prf: prf(s.prf),
         csb_id: s.csb,
@@ -423,7 +423,7 @@ fn tshark_decodes_headers_and_known_payloads() {
     };
     let ri = tx::build_request_init(&init, &[8; 32]).unwrap();
     let mut err = vec![0u8; 64];
-    let hdr = mikey::ticket::init_hdr(data_type::REQUEST_INIT_PSK, PrfFunc::MikeyHmacSha1, 0x0A0B_0C0D);
+    let hdr = mikey::ticket::init_hdr(DataType::REQUEST_INIT_PSK, PrfFunc::MikeyHmacSha1, 0x0A0B_0C0D);
     let n = mikey::ticket::build_error(&mut err, &hdr, t, ErrorNo(14)).unwrap();
     err.truncate(n);
     let _ = ErrPayload { error_no: ErrorNo(0) };

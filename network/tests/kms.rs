@@ -11,8 +11,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use gba::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use hmac::{Hmac, KeyInit, Mac};
+use mikey::DataType;
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, RequestInit, ResolveInit, TicketKeys};
-use mikey::ticket::{TicketMessage, data_type, kms_uid, ntp_from_unix};
+use mikey::ticket::{TicketMessage, kms_uid, ntp_from_unix};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig, KmsUserPolicy};
 use sha2::Sha256;
@@ -85,7 +86,7 @@ fn post(kms: &Kms, request_type: &str, message: &[u8]) -> Vec<u8> {
 
 fn error_no(resp: &[u8]) -> Option<u8> {
     let m = TicketMessage::parse(resp).unwrap();
-    (m.hdr().data_type == data_type::ERROR).then(|| m.error_no().unwrap().0)
+    (m.hdr().data_type == DataType::ERROR).then(|| m.error_no().unwrap().0)
 }
 
 /// Unix seconds now, moved by `offset` (the KMS's test clock is moved the same way).

@@ -39,6 +39,7 @@ use mikey::mbms::{
 use mikey::{CsIdMap, KeyValidity, Timestamp};
 use serde::Serialize;
 use uicc_applet::layout::{JOURNAL_BODY, JOURNAL_MARK, PIN1_TRIES};
+use uicc_applet::testing::{PowerCutNvm, Tear};
 use uicc_applet::{NVM_SIZE, Nvm, NvmError, PIN1_MAX_TRIES, Personalization, RESPONSE_MAX, RamNvm, Uicc};
 
 /// `keysim tearing` arguments.
@@ -322,74 +323,34 @@ impl Messages {
 // ---------------------------------------------------------------------------------------------
 // The card side
 
-/// How much of the interrupted write reaches the NVM (as `uicc_applet::testing::Tear`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tear {
-    Nothing,
-    Half,
-    AllButLast,
-    Garbage,
-}
+/// The card's NVM as the campaign drives it: a power cut at a chosen write, torn as
+/// [`Tear`] says ([`PowerCutNvm`]), over a RAM image.
+type CutNvm = PowerCutNvm<ImageNvm>;
 
-const TEARS: [Tear; 4] = [Tear::Nothing, Tear::Half, Tear::AllButLast, Tear::Garbage];
-
-/// The card's NVM with a power cut at a chosen write: that write is torn as [`Tear`] says and
-/// fails, and so does every later one. With `mark_lost`, writes of the journal's commit mark are
-/// dropped ([`Defect::JournalMarkLost`]).
-struct CutNvm {
-    inner: RamNvm<NVM_SIZE>,
-    writes: usize,
-    cut_at: Cell<Option<(usize, Tear)>>,
-    dead: bool,
+/// A RAM image that, with the `journal-mark-lost` defect planted, silently drops every write to
+/// the journal's commit mark (so the checks must find the broken commits).
+struct ImageNvm {
+    image: RamNvm<NVM_SIZE>,
     mark_lost: bool,
 }
 
-impl CutNvm {
-    fn new(inner: RamNvm<NVM_SIZE>, mark_lost: bool) -> Self {
-        CutNvm { inner, writes: 0, cut_at: Cell::new(None), dead: false, mark_lost }
-    }
-
-    fn arm(&self, k: usize, tear: Tear) {
-        self.cut_at.set(Some((self.writes + k, tear)));
-    }
-}
-
-impl Nvm for CutNvm {
+impl Nvm for ImageNvm {
     fn capacity(&self) -> usize {
-        self.inner.capacity()
+        self.image.capacity()
     }
 
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), NvmError> {
-        self.inner.read(offset, buf)
+        self.image.read(offset, buf)
     }
 
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), NvmError> {
-        let index = self.writes;
-        self.writes += 1;
-        if self.dead {
-            return Err(NvmError::PowerLost);
-        }
-        let lost = self.mark_lost && offset == JOURNAL_MARK.offset;
-        let Some((_, tear)) = self.cut_at.get().filter(|(at, _)| *at == index) else {
-            return if lost { Ok(()) } else { self.inner.write(offset, data) };
-        };
-        self.dead = true;
-        if lost {
-            return Err(NvmError::PowerLost);
-        }
-        let half = data.len() / 2;
-        match tear {
-            Tear::Nothing => {}
-            Tear::Half => self.inner.write(offset, &data[..half])?,
-            Tear::AllButLast => self.inner.write(offset, &data[..data.len().saturating_sub(1)])?,
-            Tear::Garbage => {
-                self.inner.write(offset, &data[..half])?;
-                let garbage = vec![0xA5u8; data.len() - half];
-                self.inner.write(offset + half, &garbage)?;
-            }
-        }
-        Err(NvmError::PowerLost)
+        let touches_mark = offset < JOURNAL_MARK.end() && offset + data.len() > JOURNAL_MARK.offset;
+        if self.mark_lost && touches_mark { Ok(()) } else { self.image.write(offset, data) }
     }
+}
+
+fn cut_nvm(image: RamNvm<NVM_SIZE>, mark_lost: bool) -> CutNvm {
+    PowerCutNvm::new(ImageNvm { image, mark_lost })
 }
 
 type Card = Uicc<CutNvm>;
@@ -586,7 +547,7 @@ struct CardReference {
 fn card_reference(flow: &CardFlow) -> std::result::Result<CardReference, String> {
     let mut nvm = RamNvm::new();
     Uicc::personalize(&mut nvm, &PERSONALIZATION).map_err(|e| format!("personalization: {e:?}"))?;
-    let mut card = Uicc::power_on(CutNvm::new(nvm, false));
+    let mut card = Uicc::power_on(cut_nvm(nvm, false));
     open_session(&mut card, flow)?;
     for c in &flow.prepare {
         let answer = sw(&send(&mut card, c));
@@ -594,14 +555,14 @@ fn card_reference(flow: &CardFlow) -> std::result::Result<CardReference, String>
             return Err(format!("prepare {} answered {answer:04X}", hex::encode_upper(c)));
         }
     }
-    let base = card.into_nvm().inner;
-    let mut card = Uicc::power_on(CutNvm::new(base.clone(), false));
+    let base = card.into_nvm().into_inner().image;
+    let mut card = Uicc::power_on(cut_nvm(base.clone(), false));
     open_session(&mut card, flow)?;
-    let old = state(&card.nvm().inner);
-    let before = card.nvm().writes;
+    let old = state(&card.nvm().inner().image);
+    let before = card.nvm().writes();
     let answer = send(&mut card, &flow.op);
-    let writes = card.nvm().writes - before;
-    let new = state(&card.nvm().inner);
+    let writes = card.nvm().writes() - before;
+    let new = state(&card.nvm().inner().image);
     Ok(CardReference { base, old, new, answer, writes })
 }
 
@@ -615,34 +576,34 @@ fn run_card_flow(flow: &CardFlow, mark_lost: bool) -> FlowReport {
         }
     };
     report.writes = reference.writes;
-    for tear in TEARS {
+    for tear in Tear::ALL {
         for k in 0.. {
-            let mut card = Uicc::power_on(CutNvm::new(reference.base.clone(), mark_lost));
+            let mut card = Uicc::power_on(cut_nvm(reference.base.clone(), mark_lost));
             if let Err(e) = open_session(&mut card, flow) {
                 report.violation(format!("cut at write {k}: session before the command: {e}"));
                 break;
             }
             card.nvm().arm(k, tear);
             let answer = send(&mut card, &flow.op);
-            if !card.nvm().dead {
+            if !card.nvm().power_lost() {
                 break;
             }
             let what = format!("cut at write {k} ({tear:?})");
             if sw(&answer) & 0xFFF0 == 0x63C0 || sw(&answer) == 0x9000 {
                 report.violation(format!("{what}: the card answered {:04X} after losing power", sw(&answer)));
             }
-            let cut_image = card.into_nvm().inner;
+            let cut_image = card.into_nvm().into_inner().image;
             report.cut_points += 1;
             for problem in check_card_restart(flow, &reference, &cut_image) {
                 report.violation(format!("{what}: {problem}"));
             }
             // The recovery at the next power-on, cut at each of its writes, then a clean restart.
-            let probe = Uicc::power_on(CutNvm::new(cut_image.clone(), false));
-            let recovery_writes = probe.nvm().writes;
+            let probe = Uicc::power_on(cut_nvm(cut_image.clone(), false));
+            let recovery_writes = probe.nvm().writes();
             for j in 0..recovery_writes {
-                let nvm = CutNvm::new(cut_image.clone(), mark_lost);
+                let nvm = cut_nvm(cut_image.clone(), mark_lost);
                 nvm.arm(j, tear);
-                let image = Uicc::power_on(nvm).into_nvm().inner;
+                let image = Uicc::power_on(nvm).into_nvm().into_inner().image;
                 report.cut_points += 1;
                 for problem in check_card_restart(flow, &reference, &image) {
                     report.violation(format!("{what}, recovery cut at write {j}: {problem}"));
@@ -656,8 +617,8 @@ fn run_card_flow(flow: &CardFlow, mark_lost: bool) -> FlowReport {
 /// Restart on `image` and check every invariant; returns the problems found.
 fn check_card_restart(flow: &CardFlow, r: &CardReference, image: &RamNvm<NVM_SIZE>) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut card = Uicc::power_on(CutNvm::new(image.clone(), false));
-    let mut now = state(&card.nvm().inner);
+    let mut card = Uicc::power_on(cut_nvm(image.clone(), false));
+    let mut now = state(&card.nvm().inner().image);
     let pin_flow = matches!(flow.check, CardCheck::PinVerify { .. } | CardCheck::PinChange);
     if pin_flow {
         // The try counter is checked on its own below: VERIFY writes it before comparing (so a

@@ -96,6 +96,22 @@ fn expect(m: &TicketMessage<'_>, dt: DataType) -> Result<(), Error> {
     if m.hdr().data_type == dt { Ok(()) } else { Err(Error::WrongDataType(m.hdr().data_type.0)) }
 }
 
+/// Parses a response of type `dt` and the request it answers (RFC 6043 §5: the response carries
+/// the request's CSB ID); a response to another request is refused.
+fn parse_answer<'r, 'i>(
+    resp: &'r [u8],
+    dt: DataType,
+    init: &'i [u8],
+) -> Result<(TicketMessage<'r>, TicketMessage<'i>), Error> {
+    let m = TicketMessage::parse(resp)?;
+    expect(&m, dt)?;
+    let im = TicketMessage::parse(init)?;
+    if m.hdr().csb_id != im.hdr().csb_id {
+        return Err(Error::WrongDataType(m.hdr().data_type.0));
+    }
+    Ok((m, im))
+}
+
 // ------------------------------------------------------------------------------------------------
 // Ticket policy and tickets
 
@@ -447,7 +463,7 @@ pub fn build_request_init(r: &RequestInit, psk: &[u8]) -> Result<Vec<u8>, Error>
     };
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
     let mut b =
-        ChainBuilder::message(&mut buf, &init_hdr(data_type::REQUEST_INIT_PSK, r.policy.prf, r.csb_id))?;
+        ChainBuilder::message(&mut buf, &init_hdr(DataType::REQUEST_INIT_PSK, r.policy.prf, r.csb_id))?;
     b.push(&ts(r.t))?;
     b.push(&TPayload::Randr(Randr { role: rand_role::INITIATOR, rand: &r.randri }))?;
     b.push(&idr(IdRole::INITIATOR, IdType::NAI, &r.initiator))?;
@@ -462,7 +478,7 @@ pub fn build_request_init(r: &RequestInit, psk: &[u8]) -> Result<Vec<u8>, Error>
 /// Reads a REQUEST_INIT_PSK without checking its MAC (the KMS needs IDRpsk to find the key).
 pub fn read_request_init(bytes: &[u8]) -> Result<RequestInit, Error> {
     let m = TicketMessage::parse(bytes)?;
-    expect(&m, data_type::REQUEST_INIT_PSK)?;
+    expect(&m, DataType::REQUEST_INIT_PSK)?;
     let s = |role| -> Result<String, Error> {
         utf8(m.idr(role).ok_or(Error::MissingPayload(PayloadType::Idr))?.data)
     };
@@ -528,7 +544,7 @@ pub fn build_request_resp(
 ) -> Result<Vec<u8>, Error> {
     let im = TicketMessage::parse(init)?;
     let randri = im.randr(rand_role::INITIATOR).ok_or(Error::MissingPayload(PayloadType::Randr))?;
-    let hdr = resp_hdr(data_type::REQUEST_RESP, im.hdr());
+    let hdr = resp_hdr(DataType::REQUEST_RESP, im.hdr());
     let keys = MsgKeys::for_exchange(hdr.prf, psk, hdr.csb_id, label::ROLE_RESPONSE, randri, &[])?;
     let ticket = grant.ticket.as_ticket()?;
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
@@ -570,12 +586,7 @@ fn read_kemac_keys(
 
 /// Checks a REQUEST_RESP against its REQUEST_INIT and the PSK; returns the ticket and keys.
 pub fn open_request_resp(resp: &[u8], init: &[u8], psk: &[u8]) -> Result<RequestGrant, Error> {
-    let m = TicketMessage::parse(resp)?;
-    expect(&m, data_type::REQUEST_RESP)?;
-    let im = TicketMessage::parse(init)?;
-    if m.hdr().csb_id != im.hdr().csb_id {
-        return Err(Error::WrongDataType(m.hdr().data_type.0));
-    }
+    let (m, im) = parse_answer(resp, DataType::REQUEST_RESP, init)?;
     let randri = im.randr(rand_role::INITIATOR).ok_or(Error::MissingPayload(PayloadType::Randr))?;
     let keys = MsgKeys::for_exchange(m.hdr().prf, psk, m.hdr().csb_id, label::ROLE_RESPONSE, randri, &[])?;
     verify_v(&m, keys.auth_key(), &[init])?;
@@ -632,7 +643,7 @@ pub fn build_transfer_init(ti: &TransferInit, mpki: &Key128, mpkr: &Key128) -> R
         },
     ];
     let hdr = Hdr {
-        data_type: data_type::TRANSFER_INIT,
+        data_type: DataType::TRANSFER_INIT,
         v: flags.f,
         prf: ti.ticket.prf,
         csb_id: ti.csb_id,
@@ -684,7 +695,7 @@ pub struct TransferView {
 /// 1): a 3GPP ticket, RANDRi present, the ticket's IDRi equal to the message's IDRi.
 pub fn read_transfer_init(bytes: &[u8]) -> Result<TransferView, Error> {
     let m = TicketMessage::parse(bytes)?;
-    expect(&m, data_type::TRANSFER_INIT)?;
+    expect(&m, DataType::TRANSFER_INIT)?;
     let t = m.ticket().ok_or(Error::MissingPayload(PayloadType::Ticket))?;
     if !t.policy.is_3gpp() {
         return Err(Error::UnsupportedPayload(PayloadType::Ticket as u8));
@@ -782,7 +793,7 @@ pub fn build_transfer_resp(init: &[u8], tr: &TransferResp, mpk_resp: &Key128) ->
         },
     ];
     let hdr = Hdr {
-        data_type: data_type::TRANSFER_RESP,
+        data_type: DataType::TRANSFER_RESP,
         v: false,
         prf: im.hdr().prf,
         csb_id: view.csb_id,
@@ -822,7 +833,7 @@ pub struct TransferRespView {
 /// Reads a TRANSFER_RESP.
 pub fn read_transfer_resp(bytes: &[u8]) -> Result<TransferRespView, Error> {
     let m = TicketMessage::parse(bytes)?;
-    expect(&m, data_type::TRANSFER_RESP)?;
+    expect(&m, DataType::TRANSFER_RESP)?;
     Ok(TransferRespView {
         responder: utf8(m.idr(IdRole::RESPONDER).ok_or(Error::MissingPayload(PayloadType::Idr))?.data)?,
         randrkms: m.randr(rand_role::KMS).unwrap_or(&[]).to_vec(),
@@ -881,7 +892,7 @@ pub struct ResolveInit {
 pub fn build_resolve_init(r: &ResolveInit, psk: Option<&[u8]>) -> Result<Vec<u8>, Error> {
     let prf = r.ticket.prf;
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-    let mut b = ChainBuilder::message(&mut buf, &init_hdr(data_type::RESOLVE_INIT_PSK, prf, r.csb_id))?;
+    let mut b = ChainBuilder::message(&mut buf, &init_hdr(DataType::RESOLVE_INIT_PSK, prf, r.csb_id))?;
     b.push(&ts(r.t))?;
     b.push(&TPayload::Randr(Randr { role: rand_role::RESPONDER, rand: &r.randrr }))?;
     b.push(&idr(IdRole::RESPONDER, IdType::NAI, &r.responder))?;
@@ -904,7 +915,7 @@ pub fn build_resolve_init(r: &ResolveInit, psk: Option<&[u8]>) -> Result<Vec<u8>
 /// Reads a RESOLVE_INIT_PSK without checking a MAC; `protected` tells whether it ends with a V.
 pub fn read_resolve_init(bytes: &[u8]) -> Result<(ResolveInit, bool), Error> {
     let m = TicketMessage::parse(bytes)?;
-    expect(&m, data_type::RESOLVE_INIT_PSK)?;
+    expect(&m, DataType::RESOLVE_INIT_PSK)?;
     let s = |role| -> Result<String, Error> {
         utf8(m.idr(role).ok_or(Error::MissingPayload(PayloadType::Idr))?.data)
     };
@@ -958,7 +969,7 @@ pub fn build_resolve_resp(
 ) -> Result<Vec<u8>, Error> {
     let im = TicketMessage::parse(init)?;
     let randrr = im.randr(rand_role::RESPONDER).ok_or(Error::MissingPayload(PayloadType::Randr))?;
-    let hdr = resp_hdr(data_type::RESOLVE_RESP, im.hdr());
+    let hdr = resp_hdr(DataType::RESOLVE_RESP, im.hdr());
     let key_data = kemac_keys(&grant.mpki, Some(&grant.mpkr), &grant.tgk, &SPIS);
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
     let mut b = ChainBuilder::message(&mut buf, &hdr)?;
@@ -1002,12 +1013,7 @@ pub fn build_resolve_resp(
 /// Checks a RESOLVE_RESP against its RESOLVE_INIT. With `psk` the V and the KEMAC encryption
 /// are required; without, the unprotected Zk form is read (NULL KEMAC, no V).
 pub fn open_resolve_resp(resp: &[u8], init: &[u8], psk: Option<&[u8]>) -> Result<ResolveGrant, Error> {
-    let m = TicketMessage::parse(resp)?;
-    expect(&m, data_type::RESOLVE_RESP)?;
-    let im = TicketMessage::parse(init)?;
-    if m.hdr().csb_id != im.hdr().csb_id {
-        return Err(Error::WrongDataType(m.hdr().data_type.0));
-    }
+    let (m, im) = parse_answer(resp, DataType::RESOLVE_RESP, init)?;
     let randrr = im.randr(rand_role::RESPONDER).ok_or(Error::MissingPayload(PayloadType::Randr))?;
     let keys = match psk {
         Some(psk) => {
@@ -1035,8 +1041,8 @@ pub fn open_resolve_resp(resp: &[u8], init: &[u8], psk: Option<&[u8]>) -> Result
 /// The error message answering `init` (RFC 6043 §5.4; unauthenticated).
 pub fn build_error_for(init: &[u8], t: u64, error_no: crate::ErrorNo) -> Result<Vec<u8>, Error> {
     let hdr = match TicketMessage::parse(init) {
-        Ok(m) => resp_hdr(data_type::ERROR, m.hdr()),
-        Err(_) => init_hdr(data_type::ERROR, PrfFunc::MikeyHmacSha1, 0),
+        Ok(m) => resp_hdr(DataType::ERROR, m.hdr()),
+        Err(_) => init_hdr(DataType::ERROR, PrfFunc::MikeyHmacSha1, 0),
     };
     let mut buf = vec![0u8; 64];
     let n = build_error(&mut buf, &Hdr { v: false, ..hdr }, t, error_no)?;
