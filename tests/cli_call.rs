@@ -82,18 +82,10 @@ fn text_report_and_kms() {
     assert!(text.contains("media match: true; OK"), "{text}");
 
     let out = keysim(&["call", "--security", "kms", "--json", "--packets", "10"]);
-    if out.status.code() == Some(2) {
-        // A build without the KMS refuses it cleanly.
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("not available in this build"), "{err}");
-        assert!(out.stdout.is_empty());
-    } else {
-        // With the KMS (call_kms.rs): the same call agent, keyed by MIKEY-TICKET.
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        assert_eq!(j["security"], "kms");
-        check_ends_kms(&j, 10);
-    }
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(j["security"], "kms");
+    check_ends_kms(&j, 10);
     let out = keysim(&["call", "--security", "sdes-e3e"]);
     assert_eq!(out.status.code(), Some(2), "clap refuses an unknown choice");
     let out = keysim(&["call", "--security", "sdes-e2e", "--packets", "0"]);

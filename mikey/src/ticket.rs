@@ -143,6 +143,10 @@ pub mod profile {
     pub const KEMAC_ENCR_ALG: crate::EncrAlg = crate::EncrAlg::AesCm128;
     /// The character that makes a KMS UID a user group identity (TS 33.328 §6.2.3.2).
     pub const GROUP_WILDCARD: char = '?';
+    /// How far a message's T may be from the receiver's clock, either way, in seconds (RFC 3830
+    /// §5.4: the timestamp must lie within the allowable clock skew), at the KMS and at the UEs.
+    /// UNCONFIRMED: RFC 3830 and RFC 6043 leave the value to the deployment; five minutes is a choice.
+    pub const ALLOWED_CLOCK_SKEW_SECS: u64 = 300;
 }
 
 /// Length of an HMAC-SHA-1-160 MAC.

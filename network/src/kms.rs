@@ -84,10 +84,9 @@ pub const MAX_BODY_LEN: usize = 16 * 1024;
 /// Default lifetime of an issued ticket.
 pub const DEFAULT_TICKET_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// How far a request's T may be from the KMS clock, either way (RFC 3830 §5.4: the timestamp must
-/// lie within the allowable clock skew; a message outside it is refused).
-/// UNCONFIRMED: RFC 3830 and RFC 6043 leave the value to the deployment; five minutes is a choice.
-pub const ALLOWED_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// How far a request's T may be from the KMS clock, either way (RFC 3830 §5.4); the value is
+/// [`mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS`] (UNCONFIRMED there).
+pub const ALLOWED_CLOCK_SKEW: Duration = Duration::from_secs(mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS);
 
 /// Default bound of the replay cache (RFC 3830 §5.4 replay cache), in entries of 32 bytes plus
 /// an expiry. A choice: enough for a few thousand requests per [`ALLOWED_CLOCK_SKEW`] window.

@@ -18,8 +18,6 @@ use sim_reader::CardProfile;
 
 use crate::cli::TraceArgs;
 
-/// Exit status when the chosen security is not in this build.
-const EXIT_UNAVAILABLE: u8 = 2;
 /// Exit status when card options (--reader, --profile, APDU traces) come with an SDES security.
 const EXIT_USAGE: u8 = 2;
 /// Exit status when the call failed or media did not decrypt or match.
@@ -107,13 +105,12 @@ impl KmsRun {
     }
 }
 
-/// The KMS keying of both UEs, or `None` when this build has no KMS (then `--security kms` is
-/// refused with exit status 2).
-fn kms_keying(caller_card: super::call_kms::CallerCard<'_>) -> Result<Option<Keying>> {
+/// The KMS keying of both UEs (BSF, KMS, both cards bootstrapped with GBA_U).
+fn kms_keying(caller_card: super::call_kms::CallerCard<'_>) -> Result<Keying> {
     let mut setup = super::call_kms::KmsSetup::start_with(caller_card).context("KMS set-up")?;
     let caller = setup.caller_keying().context("caller KMS keying")?;
     let callee = setup.callee_keying().context("callee KMS keying")?;
-    Ok(Some(Keying { caller, callee, kms: Some(KmsRun(setup)) }))
+    Ok(Keying { caller, callee, kms: Some(KmsRun(setup)) })
 }
 // -------------------------------------------------------------------------------------------------
 
@@ -160,20 +157,11 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
             callee: Box::new(SdesKeying::new(SdesScope::E2ae)),
             kms: None,
         },
-        Security::Kms => match kms_keying(super::call_kms::CallerCard {
+        Security::Kms => kms_keying(super::call_kms::CallerCard {
             profile: caller_profile.clone(),
             reader: args.reader.as_deref(),
             trace: &args.trace,
-        })? {
-            Some(k) => k,
-            None => {
-                eprintln!(
-                    "keysim call: --security kms is not available in this build (no KMS / MIKEY-TICKET \
-                     key management); use sdes-e2e or sdes-e2ae"
-                );
-                return Ok(ExitCode::from(EXIT_UNAVAILABLE));
-            }
-        },
+        })?,
     };
     let caller_impu =
         caller_profile.impu().first().cloned().ok_or_else(|| anyhow!("the caller's profile has no IMPU"))?;
