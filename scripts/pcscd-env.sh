@@ -11,7 +11,10 @@
 # refuses to run if another pcscd is already up.
 
 KEYSIM_PCSCD_DIR=$(mktemp -d /tmp/keysim-pcscd.XXXXXX)
-KEYSIM_VPCD_PORT=${KEYSIM_VPCD_PORT:-35990}
+# Below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default): a port inside
+# it can be held in TIME_WAIT by any earlier loopback client connection, and the vpcd driver's
+# listen would then fail with "Address already in use". Slot 1 of the driver is this port + 1.
+KEYSIM_VPCD_PORT=${KEYSIM_VPCD_PORT:-31990}
 export KEYSIM_VPCD_PORT
 PCSCD_PID=
 VPCD_DRIVER=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
