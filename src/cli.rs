@@ -104,8 +104,9 @@ pub struct CardArgs {
     /// Personalize the emulated card from this TOML profile instead of the built-in default.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Keep the emulated card's non-volatile memory in FILE (created from the profile when absent,
-    /// rewritten atomically after every command that changes it).
+    /// Keep the emulated card's non-volatile memory in FILE (created 0600 from the profile when
+    /// absent, locked for the session, rewritten atomically after every command that changes it;
+    /// it holds the card's secrets).
     #[arg(long, value_name = "FILE")]
     pub card_state: Option<PathBuf>,
     /// The transport protocol of the emulated card: t0 (responses behind 61xx / GET RESPONSE) or t1.
@@ -545,7 +546,8 @@ pub struct DemoArgs {
     /// The BSF then needs the card's keys: give its profile with --profile.
     #[arg(long, value_name = "NAME")]
     pub reader: Option<String>,
-    /// MBMS User Services (each its own Key Group, MSKs and SRTP stream).
+    /// MBMS User Services (each its own Key Group, MSKs and SRTP stream). On the UICC-based path at
+    /// most as many as the card's EF.MSK has records (4 on the built-in card); checked before anything runs.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub services: u16,
     /// Seconds of media (50 SRTP packets per second and service, a new MTK every second).

@@ -30,6 +30,8 @@ pub const FID_USIM_AD: u16 = 0x6FAD;
 pub const FID_USIM_UST: u16 = 0x6F38;
 /// USIM EF.GBABP (TS 31.102 §4.2.79).
 pub const FID_USIM_GBABP: u16 = 0x6FD6;
+/// USIM EF.MSK (TS 31.102 §4.2.80): one record per Key Domain and Key Group.
+pub const FID_USIM_MSK: u16 = 0x6FD7;
 /// ISIM EF.IMPI (TS 31.103 §4.2.2).
 pub const FID_ISIM_IMPI: u16 = 0x6F02;
 /// ISIM EF.GBABP (TS 31.103 §4.2.9).
@@ -232,6 +234,19 @@ impl<R: Reader> Card<R> {
     /// The content of a transparent EF of `app` (or of the MF when `app` is `None`).
     pub fn read_transparent(&self, app: Option<App>, fid: u16) -> Result<Vec<u8>> {
         self.lock()?.read_transparent(app, fid, "READ BINARY")
+    }
+
+    /// The record length and the number of records of a linear fixed EF of `app`, from its FCP
+    /// (TS 102 221 §11.1.1.4.3, file descriptor).
+    pub fn record_shape(&self, app: App, fid: u16, what: &'static str) -> Result<(u8, u8)> {
+        let fcp = self.lock()?.select_ef(Some(app), fid, what)?;
+        fcp.records.ok_or(Error::CardResponse { command: "SELECT", reason: "not a linear fixed EF" })
+    }
+
+    /// How many Key Groups the card can hold MSKs for: the records of the USIM's EF.MSK
+    /// (TS 31.102 §4.2.80; each record holds the MSKs of one Key Domain and Key Group).
+    pub fn msk_key_groups(&self) -> Result<usize> {
+        Ok(usize::from(self.record_shape(App::Usim, FID_USIM_MSK, "EF.MSK")?.1))
     }
 
     /// UPDATE BINARY of `data` at `offset` in a transparent EF of `app` (TS 102 221 §11.1.4).

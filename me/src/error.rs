@@ -97,7 +97,10 @@ pub enum Error {
     /// The SRTP receiver has no such stream.
     #[error("no MBMS stream {0}")]
     NoStream(u32),
-    /// Reading or writing the key store failed.
+    /// The key store file could not be locked or read, or was refused.
+    #[error(transparent)]
+    State(#[from] statefile::Error),
+    /// Writing the key store failed.
     #[error("key store {path}: {source}")]
     Store {
         /// The file.

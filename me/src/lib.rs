@@ -51,7 +51,7 @@ pub use ims_ue::{Call, CallRun, ImsUe, ImsUeConfig, MediaReport, Registration, r
 pub use key_management::{
     KeyManagementPath, MbmsKeyManagement, MikeyKind, MskOutcome, MtkOutcome, choose_path,
 };
-pub use key_store::{CardChange, KeyStore, StoreWarning};
+pub use key_store::{CardChange, KeyStore};
 pub use mbms_receiver::{MbmsReceiver, StreamId};
 pub use me_based::MeBased;
 pub use media_keying::{CallParties, MediaKeying, MediaKeys, SrtpKeying};

@@ -461,6 +461,7 @@ fn is_local_failure(e: &Error) -> bool {
         e,
         Error::Reader(_)
             | Error::Store { .. }
+            | Error::State(_)
             | Error::Io { .. }
             | Error::CardPoisoned
             | Error::PinRequired
@@ -1229,13 +1230,14 @@ impl<R: Reader> Ue<R> {
         impi: String,
         start: Instant,
     ) -> Result<CardReport> {
-        let mut store = KeyStore::open(&self.config.key_store_path)?;
-        let change = store.on_card_inserted(&iccid)?;
+        // The ME holds its key store's file (and its lock) across the power cycle; what it had in
+        // memory is read back from the file.
+        self.me.store_mut().reload()?;
+        let change = self.me.store_mut().on_card_inserted(&iccid)?;
         if change != CardChange::SameCard {
             self.registered.clear();
             self.registered_btid = None;
         }
-        self.me = MeBased::new(store);
         self.gba = GbaClient::new(card.clone(), variant_of(path));
         self.uicc = UiccBased::new(card.clone());
         self.card = card;

@@ -4,11 +4,9 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use me::key_store::{WriteStep, write_atomically_with};
+use me::key_store::{WriteStep, fault};
 use me::{CardChange, Error, KeyStore, MbmsKeyManagement, MeBased, MskOutcome};
 use mikey::mbms::Muk;
 use network::bmsc_stream::{BmscStream, BmscStreamConfig, MskTimestamps};
@@ -64,11 +62,12 @@ fn a_different_uicc_wipes_every_key() {
     assert_eq!(counts(&same), (2, 1, 1, 1));
     assert_eq!(same.on_card_inserted(OTHER_ICCID).unwrap(), CardChange::DifferentCard);
     assert!(same.is_empty());
+    assert!(matches!(same.on_card_inserted("12ab"), Err(Error::InvalidInput(_))));
+    drop(same);
     // On disk too, bound to the new card.
     let reopened = KeyStore::open(&path).unwrap();
-    assert!(reopened.is_empty() && reopened.load_warning().is_none());
+    assert!(reopened.is_empty());
     assert_eq!(reopened.iccid(), Some(OTHER_ICCID));
-    assert!(matches!(same.on_card_inserted("12ab"), Err(Error::InvalidInput(_))));
 }
 
 #[test]
@@ -99,106 +98,108 @@ fn power_down_keeps_or_drops_by_configuration_and_always_keeps_the_last_used_muk
     assert!(matches!(km.msk_update(&bmsc.msk_message(0).unwrap()).unwrap(), MskOutcome::Msk { .. }));
 }
 
-/// Load a store file from bytes; returns the store.
-fn load(path: &Path, bytes: &[u8]) -> KeyStore {
+/// Write `bytes` as the store file and open it.
+fn load(path: &Path, bytes: &[u8]) -> me::Result<KeyStore> {
     std::fs::write(path, bytes).unwrap();
-    KeyStore::open(path).unwrap()
+    KeyStore::open(path)
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// A store file that is corrupted, truncated or extended is refused, and left as it was: the ME
+/// never starts over with an empty store (which would forget every replay counter).
 #[test]
-fn corrupted_or_truncated_files_load_empty_with_a_warning() {
+fn corrupted_or_truncated_files_are_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.bin");
     let (km, _) = loaded(&path);
     drop(km);
     let good = std::fs::read(&path).unwrap();
-    let ok = load(&path, &good);
-    assert!(ok.load_warning().is_none());
-    assert_eq!(counts(&ok), (2, 1, 1, 1));
+    assert_eq!(counts(&load(&path, &good).unwrap()), (2, 1, 1, 1));
 
+    let refused = |bytes: &[u8], what: &str| {
+        let err = load(&path, bytes).err().unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(matches!(err, Error::State(statefile::Error::Invalid { .. })), "{what}: {err}");
+        assert!(err.to_string().contains("left untouched"), "{what}: {err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{what}: the file changed");
+    };
     // Every truncation length, from empty to one byte short.
     for len in 0..good.len() {
-        let s = load(&path, &good[..len]);
-        assert!(s.is_empty() && s.iccid().is_none(), "truncated to {len}");
-        let w = s.load_warning().unwrap_or_else(|| panic!("no warning at length {len}"));
-        assert_eq!(w.len, len);
+        refused(&good[..len], &format!("truncated to {len}"));
     }
-    // Every single flipped byte (and every single flipped bit of one byte).
+    // Every single flipped byte (and every single flipped bit of the last byte).
     for at in 0..good.len() {
         let mut bad = good.clone();
         bad[at] ^= 0x01;
-        let s = load(&path, &bad);
-        assert!(s.is_empty() && s.load_warning().is_some(), "byte {at} flipped");
+        refused(&bad, &format!("byte {at} flipped"));
     }
     for bit in 0..8 {
         let mut bad = good.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1 << bit;
-        assert!(load(&path, &bad).load_warning().is_some());
+        refused(&bad, &format!("bit {bit} of the last byte flipped"));
     }
     let mut longer = good.clone();
     longer.push(0);
-    assert!(load(&path, &longer).load_warning().is_some());
-
-    // The warning goes to the log too.
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).finish();
-    std::fs::write(&path, &good[..good.len() / 2]).unwrap();
-    tracing::subscriber::with_default(subscriber, || KeyStore::open(&path).unwrap());
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("WARN") && log.contains("corrupted or truncated"), "{log}");
+    refused(&longer, "one byte more");
+    // A sound envelope around a payload that is no key store.
+    refused(&statefile::seal(&me::key_store::STORE_FORMAT, b"\x03abc"), "a foreign payload");
+    // The format of the previous version (no statefile envelope) names its version.
+    let mut v1 = good.clone();
+    v1[9] = 1;
+    let err = load(&path, &v1).err().unwrap();
+    assert!(err.to_string().contains("format version 1"), "{err}");
 }
 
 #[test]
 fn an_interrupted_write_leaves_the_old_or_the_new_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.bin");
-    let (mut km, mut bmsc) = loaded(&path);
+    let (km, mut bmsc) = loaded(&path);
     let old = km.store().encode().to_vec();
     assert_eq!(std::fs::read(&path).unwrap(), old);
-    // The next state in memory: one more MTK.
-    km.mtk_generate(&bmsc.next_mtk_message().unwrap()).unwrap();
-    let new = km.store().encode().to_vec();
+    drop(km);
+    let mtk = bmsc.next_mtk_message().unwrap();
+    // The next state: one more MTK, applied to a store opened on the old file.
+    let next = || {
+        std::fs::write(&path, &old).unwrap();
+        let mut km = MeBased::new(KeyStore::open(&path).unwrap());
+        fault::set_hook(Some(Box::new(|_| Err(std::io::Error::other("not now")))));
+        let r = km.mtk_generate(&mtk);
+        fault::set_hook(None);
+        assert!(r.is_err(), "the save is cut before anything is written");
+        km
+    };
+    let new = next().store().encode().to_vec();
     assert_ne!(old, new);
 
     for step in WriteStep::ALL {
-        std::fs::write(&path, &old).unwrap();
-        let cut = write_atomically_with(&path, &new, |s| {
+        let km = next();
+        fault::set_hook(Some(Box::new(move |s| {
             if s == step { Err(std::io::Error::other("power cut")) } else { Ok(()) }
-        });
+        })));
+        let cut = km.store().save();
+        fault::set_hook(None);
+        drop(km);
         assert!(cut.is_err());
         let on_disk = std::fs::read(&path).unwrap();
         let expected = if step == WriteStep::SyncDir { &new } else { &old };
         assert_eq!(&on_disk, expected, "power cut before {step:?}");
         let store = KeyStore::open(&path).unwrap();
-        assert!(store.load_warning().is_none(), "{step:?}");
         assert_eq!(store.encode().as_slice(), expected.as_slice());
-        // Opening cleared the temporary file the cut left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, [std::ffi::OsString::from("keys.bin")], "{step:?}");
+        // Opening cleared the temporary file the cut left behind; the lock file stays.
+        let mut names: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, [std::ffi::OsString::from(".keys.bin.lock"), "keys.bin".into()], "{step:?}");
     }
     // A real I/O error (the temporary path is taken by a directory) leaves the old file alone.
-    std::fs::write(&path, &old).unwrap();
-    let tmp = dir.path().join(format!(".keys.bin.tmp{}", std::process::id()));
+    let km = next();
+    let tmp = dir.path().join(".keys.bin.tmp");
     std::fs::create_dir(&tmp).unwrap();
-    assert!(me::key_store::write_atomically(&path, &new).is_err());
+    assert!(matches!(km.store().save(), Err(Error::Store { .. })));
     assert_eq!(std::fs::read(&path).unwrap(), old);
     std::fs::remove_dir(&tmp).unwrap();
-    me::key_store::write_atomically(&path, &new).unwrap();
+    km.store().save().unwrap();
+    drop(km);
     assert_eq!(std::fs::read(&path).unwrap(), new);
 }
 
@@ -231,6 +232,7 @@ fn ntp_utc_and_counter_stores_round_trip() {
     km.msk_update(&bmsc.msk_message(ue).unwrap()).unwrap();
     km.mtk_generate(&bmsc.next_mtk_message().unwrap()).unwrap();
     let bytes = km.store().encode().to_vec();
+    drop(km);
     let again = KeyStore::open(&path).unwrap();
     assert_eq!(again.encode().as_slice(), bytes.as_slice());
 }

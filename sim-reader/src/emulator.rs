@@ -3,9 +3,10 @@
 //! file that is rewritten atomically after every command that changed it.
 
 use std::cell::Cell;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use statefile::StateFile;
+use zeroize::Zeroizing;
 
 use uicc_applet::{Nvm, NvmError, RESPONSE_MAX, Transport, Uicc};
 
@@ -20,19 +21,19 @@ pub const EMULATOR_NAME: &str = "keysim emulated UICC";
 
 /// The card's NVM as a byte image in memory, remembering whether a write changed it.
 pub struct ImageNvm {
-    bytes: Vec<u8>,
+    bytes: Zeroizing<Vec<u8>>,
     dirty: Cell<bool>,
 }
 
 impl ImageNvm {
     /// A blank (erased, all `FF`) store of `size` bytes.
     pub fn blank(size: usize) -> Self {
-        ImageNvm { bytes: vec![0xFF; size], dirty: Cell::new(false) }
+        ImageNvm { bytes: Zeroizing::new(vec![0xFF; size]), dirty: Cell::new(false) }
     }
 
     /// A store holding `image`.
     pub fn from_image(image: Vec<u8>) -> Self {
-        ImageNvm { bytes: image, dirty: Cell::new(false) }
+        ImageNvm { bytes: Zeroizing::new(image), dirty: Cell::new(false) }
     }
 
     /// The raw image.
@@ -80,11 +81,20 @@ enum Slot {
     Moving,
 }
 
+/// The card-state file format: the NVM image, sealed by [`statefile`] (magic, version, SHA-256).
+pub const CARD_STATE_FORMAT: statefile::Format = statefile::Format {
+    magic: *b"KSIMCARD",
+    version: 1,
+    what: "card-state file",
+    legacy_len: Some(NVM_SIZE as u64),
+};
+
 /// The emulated UICC as a reader with its card always inserted.
 pub struct Emulator {
     slot: Slot,
     protocol: Protocol,
-    state_file: Option<PathBuf>,
+    /// The card-state file, locked for as long as the emulator lives.
+    state: Option<StateFile>,
 }
 
 impl Emulator {
@@ -97,26 +107,34 @@ impl Emulator {
     /// then not used: the card keeps its own state), else personalized from `profile` on a blank
     /// NVM and saved to a new file. Without a file, the card lives in memory. The card is powered on,
     /// with T=1.
+    ///
+    /// The file is locked until the emulator is dropped, so concurrent processes on one file take
+    /// turns (see [`statefile`]); a file that is not a sound card-state file is refused and left
+    /// untouched.
     pub fn open(profile: &CardProfile, state_file: Option<&Path>) -> Result<Self> {
-        let nvm = match state_file {
-            Some(path) if path.exists() => load_image(path)?,
-            _ => {
-                let mut nvm = ImageNvm::blank(NVM_SIZE);
-                let impu = profile.impu_refs();
-                Uicc::<ImageNvm>::personalize(&mut nvm, &profile.personalization(&impu))
-                    .map_err(nvm_error)?;
-                if let Some(path) = state_file {
-                    save_image(path, nvm.as_bytes())?;
-                }
-                nvm.mark_clean();
-                nvm
+        let personalized = || -> Result<ImageNvm> {
+            let mut nvm = ImageNvm::blank(NVM_SIZE);
+            let impu = profile.impu_refs();
+            Uicc::<ImageNvm>::personalize(&mut nvm, &profile.personalization(&impu)).map_err(nvm_error)?;
+            Ok(nvm)
+        };
+        let (state, nvm) = match state_file {
+            None => (None, personalized()?),
+            Some(path) => {
+                let (file, payload) = StateFile::open(path, CARD_STATE_FORMAT)?;
+                let nvm = match payload {
+                    Some(image) => load_image(&file, image)?,
+                    None => {
+                        let nvm = personalized()?;
+                        file.store(nvm.as_bytes())?;
+                        nvm
+                    }
+                };
+                (Some(file), nvm)
             }
         };
-        let mut emulator = Emulator {
-            slot: Slot::Unpowered(nvm),
-            protocol: Protocol::T1,
-            state_file: state_file.map(Into::into),
-        };
+        nvm.mark_clean();
+        let mut emulator = Emulator { slot: Slot::Unpowered(nvm), protocol: Protocol::T1, state };
         emulator.power_on()?;
         Ok(emulator)
     }
@@ -126,7 +144,7 @@ impl Emulator {
         let mut emulator = Emulator {
             slot: Slot::Unpowered(ImageNvm::from_image(image)),
             protocol: Protocol::T1,
-            state_file: None,
+            state: None,
         };
         emulator.power_on()?;
         Ok(emulator)
@@ -146,9 +164,9 @@ impl Emulator {
         }
     }
 
-    /// The card-state file, if any.
+    /// The card-state file (a symbolic link's target), if any.
     pub fn state_file(&self) -> Option<&Path> {
-        self.state_file.as_deref()
+        self.state.as_ref().map(StateFile::path)
     }
 
     /// The card's answer-to-reset.
@@ -181,8 +199,8 @@ impl Emulator {
             Slot::Moving => return Ok(()),
         };
         if nvm.is_dirty() {
-            if let Some(path) = &self.state_file {
-                save_image(path, nvm.as_bytes())?;
+            if let Some(file) = &self.state {
+                file.store(nvm.as_bytes())?;
             }
             nvm.mark_clean();
         }
@@ -254,49 +272,34 @@ fn nvm_error(e: NvmError) -> Error {
     })
 }
 
-fn load_image(path: &Path) -> Result<ImageNvm> {
-    let image = fs::read(path).map_err(|source| Error::StateFile { path: path.into(), source })?;
+/// The NVM held by a card-state file: an image of the card's size whose header names the card's
+/// layout version (a file of an older layout is refused, not reinterpreted).
+fn load_image(file: &StateFile, image: statefile::Payload) -> Result<ImageNvm> {
     if image.len() != NVM_SIZE {
-        return Err(Error::StateFileSize { path: path.into(), len: image.len() as u64, expected: NVM_SIZE });
+        return Err(file
+            .refuse(format!(
+                "it holds an NVM image of {} bytes, but this card's NVM has {NVM_SIZE}",
+                image.len()
+            ))
+            .into());
     }
-    Ok(ImageNvm::from_image(image))
-}
-
-/// Replace `path` by `bytes` atomically: a temporary file in the same directory is written and
-/// synced, renamed over `path`, and the directory is synced, so a crash leaves the old or the new
-/// image, never a torn one.
-pub(crate) fn save_image(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically(path, bytes).map_err(|source| Error::StateFile { path: path.into(), source })
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path.file_name().ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let nvm = ImageNvm::from_image(image.to_vec());
+    if !uicc_applet::is_personalized(&nvm) {
+        return Err(file
+            .refuse(format!(
+                "its NVM image is not a personalized card of NVM layout version {}",
+                uicc_applet::LAYOUT_VERSION
+            ))
+            .into());
     }
-    result
+    Ok(nvm)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Session;
+    use std::fs;
 
     #[test]
     fn image_nvm_bounds_and_dirty_flag() {
@@ -322,7 +325,8 @@ mod tests {
         let path = dir.path().join("card.nvm");
         let profile = CardProfile::default();
         let first = Emulator::open(&profile, Some(&path)).unwrap();
-        let image = fs::read(&path).unwrap();
+        let file = fs::read(&path).unwrap();
+        let image = statefile::open_envelope(&CARD_STATE_FORMAT, &file).unwrap().to_vec();
         assert_eq!(image.len(), NVM_SIZE);
         assert_eq!(image, first.nvm_image());
         drop(first);
@@ -332,30 +336,25 @@ mod tests {
         let other = CardProfile::try_from(other).unwrap();
         let second = Emulator::open(&other, Some(&path)).unwrap();
         assert_eq!(second.nvm_image(), image.as_slice());
-        // No temporary file is left behind.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, [std::ffi::OsString::from("card.nvm")]);
+        // No temporary file is left behind: the file and its lock only.
+        let mut names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, [std::ffi::OsString::from(".card.nvm.lock"), "card.nvm".into()]);
     }
 
     #[test]
-    fn wrong_size_state_file_is_refused() {
+    fn a_sealed_image_of_another_size_or_layout_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("card.nvm");
-        fs::write(&path, b"not a card").unwrap();
+        fs::write(&path, statefile::seal(&CARD_STATE_FORMAT, b"not a card")).unwrap();
         let err = Emulator::open(&CardProfile::default(), Some(&path)).err().unwrap();
-        assert!(matches!(err, Error::StateFileSize { len: 10, .. }), "{err}");
-        assert_eq!(fs::read(&path).unwrap(), b"not a card", "the file is left alone");
-    }
-
-    #[test]
-    fn atomic_write_replaces_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.bin");
-        save_image(&path, &[1, 2, 3]).unwrap();
-        save_image(&path, &[4, 5]).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), [4, 5]);
-        let err = save_image(&dir.path().join("missing-dir/x.bin"), &[1]).unwrap_err();
-        assert!(err.to_string().contains("missing-dir"), "{err}");
+        assert!(err.to_string().contains("NVM image of 10 bytes"), "{err}");
+        // A blank (unpersonalized) image of the right size.
+        let blank = statefile::seal(&CARD_STATE_FORMAT, &[0xFF; NVM_SIZE]);
+        fs::write(&path, &blank).unwrap();
+        let err = Emulator::open(&CardProfile::default(), Some(&path)).err().unwrap();
+        assert!(err.to_string().contains("not a personalized card of NVM layout version"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), blank.as_slice(), "the file is left alone");
     }
 
     #[test]

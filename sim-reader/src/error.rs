@@ -1,7 +1,5 @@
 //! The one error type of the reader crate (PC/SC, emulator, vpcd, traces, profiles).
 
-use std::path::PathBuf;
-
 use apdu::{ApduError, Status};
 
 use crate::profile::ProfileError;
@@ -103,24 +101,9 @@ pub enum Error {
         /// What the card answered.
         status: Status,
     },
-    /// Reading or writing the emulator's card-state file failed.
-    #[error("card-state file {path}: {source}")]
-    StateFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The card-state file is no NVM image of this card.
-    #[error("card-state file {path} holds {len} bytes, but a card NVM image has {expected}")]
-    StateFileSize {
-        /// The file.
-        path: PathBuf,
-        /// Its length.
-        len: u64,
-        /// The NVM size.
-        expected: usize,
-    },
+    /// The emulator's card-state file could not be locked, read, written, or was refused.
+    #[error(transparent)]
+    State(#[from] statefile::Error),
     /// The card's NVM refused an access during personalization.
     #[error("card NVM: {0}")]
     Nvm(&'static str),

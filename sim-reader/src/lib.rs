@@ -20,7 +20,7 @@ pub mod trace;
 pub mod vpcd;
 
 pub use bench::{SelectMfRate, measure_select_mf};
-pub use emulator::{Emulator, ImageNvm, NVM_SIZE};
+pub use emulator::{CARD_STATE_FORMAT, Emulator, ImageNvm, NVM_SIZE};
 pub use error::{Error, Result};
 pub use pcsc_reader::{PcscReader, ReaderInfo, ReaderSelector, list_readers};
 pub use profile::CardProfile;

@@ -178,10 +178,10 @@ pub fn get_response_cla(cla: u8) -> u8 {
     }
 }
 
-/// Decode hex digits (whitespace between digits allowed) into bytes, with a clear error for odd
-/// lengths and non-hex characters.
+/// Decode hex digits (whitespace and colons between digits allowed, as in `00:A4:00:04`) into
+/// bytes, with a clear error for odd lengths and non-hex characters.
 pub fn parse_hex(input: &str) -> Result<Vec<u8>> {
-    let digits: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    let digits: String = input.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
     let err = |reason: String| Error::Hex { input: input.to_owned(), reason };
     if digits.is_empty() {
         return Err(err("no hex digits".to_owned()));

@@ -37,6 +37,15 @@ pub const MAX_FRAME: usize = u16::MAX as usize;
 /// Status word sent when the reader behind the server fails: technical problem, no precise diagnosis.
 const SW_TECHNICAL_PROBLEM: [u8; 2] = [0x6F, 0x00];
 
+/// How long a frame may take to arrive once its first byte has: a peer that stalls inside a frame
+/// longer than this is dropped (pcscd writes a frame in two back-to-back writes).
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection must last to count as working: one that ends sooner is followed by a
+/// growing wait before the next connection (so a peer that accepts and drops at once, or never
+/// reads, is not reconnected to in a tight loop).
+const HEALTHY_CONNECTION: Duration = Duration::from_secs(2);
+
 /// How the server runs and when it stops.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -78,6 +87,17 @@ pub struct ServeStats {
     pub controls: u64,
     /// Connections dropped because of a bad frame or a peer gone mid-frame.
     pub bad_connections: u64,
+    /// APDUs answered `6F 00` because the reader failed (for example a card powered off).
+    pub reader_failures: u64,
+}
+
+/// What one connection remembers between frames.
+#[derive(Default)]
+struct Connection {
+    /// The ATR of the card as powered on in this connection.
+    atr: Option<Vec<u8>>,
+    /// Whether a reader failure was logged already.
+    reader_failure_logged: bool,
 }
 
 /// Why one connection ended.
@@ -136,10 +156,18 @@ pub fn serve<R: Reader + ?Sized>(
                 continue;
             }
         };
-        backoff = options.backoff_min;
         stats.connections += 1;
         tracing::info!(%addr, reader = card.name(), "connected to vpcd");
+        let started = Instant::now();
+        let failures_before = stats.reader_failures;
         let end = run_connection(card, stream, &mut payload, &mut stats, options.poll_interval, &stopped);
+        let failures = stats.reader_failures - failures_before;
+        if failures > 1 {
+            tracing::warn!(
+                count = failures,
+                "APDUs of this connection were answered 6F00 (the first is logged above)"
+            );
+        }
         match &end {
             End::Stopped => tracing::info!("vpcd server stopping"),
             End::PeerClosed => tracing::info!("vpcd closed the connection"),
@@ -158,7 +186,12 @@ pub fn serve<R: Reader + ?Sized>(
         if matches!(end, End::Stopped) || !options.reconnect {
             break;
         }
-        sleep_unless(options.backoff_min, &stopped);
+        // A connection that worked for a while is followed by the shortest wait; one that failed
+        // at once by a wait that grows, as for a failed connect.
+        let healthy =
+            started.elapsed() >= HEALTHY_CONNECTION && !matches!(end, End::BadFrame(_) | End::Io(_));
+        backoff = if healthy { options.backoff_min } else { (backoff * 2).min(options.backoff_max) };
+        sleep_unless(backoff, &stopped);
     }
     Ok(stats)
 }
@@ -178,13 +211,14 @@ fn run_connection<R: Reader + ?Sized>(
     {
         return End::Io(e);
     }
-    let mut atr: Option<Vec<u8>> = None;
+    let mut conn = Connection::default();
     loop {
         let mut header = [0u8; 2];
-        match read_full(&mut stream, &mut header, stopped) {
+        match read_full(&mut stream, &mut header, stopped, None) {
             Ok(Filled::All) => {}
             Ok(Filled::Nothing) => return End::PeerClosed,
             Ok(Filled::Part) => return End::BadFrame("peer closed inside a length field"),
+            Ok(Filled::Stalled) => return End::BadFrame("peer stalled inside a length field"),
             Ok(Filled::Stopped) => return End::Stopped,
             Err(e) => return End::Io(e),
         }
@@ -195,13 +229,14 @@ fn run_connection<R: Reader + ?Sized>(
         let Some(body) = payload.get_mut(..len) else {
             return End::BadFrame("frame longer than the buffer");
         };
-        match read_full(&mut stream, body, stopped) {
+        match read_full(&mut stream, body, stopped, Some(Instant::now())) {
             Ok(Filled::All) => {}
             Ok(Filled::Nothing | Filled::Part) => return End::BadFrame("peer closed inside a frame"),
+            Ok(Filled::Stalled) => return End::BadFrame("peer stalled inside a frame"),
             Ok(Filled::Stopped) => return End::Stopped,
             Err(e) => return End::Io(e),
         }
-        let Some(reply) = answer_frame(card, body, &mut atr, stats) else { continue };
+        let Some(reply) = answer_frame(card, body, &mut conn, stats) else { continue };
         if let Err(e) = send_frame(&mut stream, &reply) {
             return End::Io(e);
         }
@@ -212,12 +247,12 @@ fn run_connection<R: Reader + ?Sized>(
 fn answer_frame<R: Reader + ?Sized>(
     card: &mut R,
     body: &[u8],
-    atr: &mut Option<Vec<u8>>,
+    conn: &mut Connection,
     stats: &mut ServeStats,
 ) -> Option<Vec<u8>> {
     if let [control] = *body {
         stats.controls += 1;
-        return control_message(card, control, atr);
+        return control_message(card, control, &mut conn.atr);
     }
     stats.apdus += 1;
     Some(match card.transmit(body) {
@@ -227,7 +262,13 @@ fn answer_frame<R: Reader + ?Sized>(
             SW_TECHNICAL_PROBLEM.to_vec()
         }
         Err(e) => {
-            tracing::warn!(error = %e, "the reader failed; answering 6F00");
+            // Logged once per connection: a peer that keeps sending (to a card it never powered
+            // on, say) would otherwise get a log line per APDU; serve() reports the count.
+            stats.reader_failures += 1;
+            if !conn.reader_failure_logged {
+                tracing::warn!(error = %e, "the reader failed; answering 6F00");
+                conn.reader_failure_logged = true;
+            }
             SW_TECHNICAL_PROBLEM.to_vec()
         }
     })
@@ -244,7 +285,7 @@ pub fn answer_frames<R: Reader + ?Sized>(
     replies: &mut Vec<u8>,
 ) -> std::result::Result<ServeStats, &'static str> {
     let mut stats = ServeStats::default();
-    let mut atr = None;
+    let mut conn = Connection::default();
     while !stream.is_empty() {
         let [hi, lo, rest @ ..] = stream else { return Err("peer closed inside a length field") };
         let len = usize::from(u16::from_be_bytes([*hi, *lo]));
@@ -253,7 +294,7 @@ pub fn answer_frames<R: Reader + ?Sized>(
         }
         let (body, rest) = rest.split_at_checked(len).ok_or("peer closed inside a frame")?;
         stream = rest;
-        if let Some(reply) = answer_frame(card, body, &mut atr, &mut stats) {
+        if let Some(reply) = answer_frame(card, body, &mut conn, &mut stats) {
             let len = u16::try_from(reply.len()).map_err(|_| "frame too long")?;
             replies.extend_from_slice(&len.to_be_bytes());
             replies.extend_from_slice(&reply);
@@ -313,18 +354,30 @@ enum Filled {
     All,
     Nothing,
     Part,
+    /// The peer sent part of it, then nothing for [`FRAME_TIMEOUT`].
+    Stalled,
     Stopped,
 }
 
 /// Fill `buf` from the stream, waiting across read timeouts (to look at `stopped`) without losing
-/// the bytes already read.
-fn read_full(stream: &mut TcpStream, buf: &mut [u8], stopped: &dyn Fn() -> bool) -> std::io::Result<Filled> {
+/// the bytes already read. A frame in progress (`started`, or once a first byte came) must be
+/// complete within [`FRAME_TIMEOUT`]; before that, it waits as long as it takes.
+fn read_full(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    stopped: &dyn Fn() -> bool,
+    started: Option<Instant>,
+) -> std::io::Result<Filled> {
     let mut at = 0;
+    let mut first_byte = started;
     while at < buf.len() {
         set_quickack(stream);
         match stream.read(&mut buf[at..]) {
             Ok(0) => return Ok(if at == 0 { Filled::Nothing } else { Filled::Part }),
-            Ok(n) => at += n,
+            Ok(n) => {
+                at += n;
+                first_byte.get_or_insert_with(Instant::now);
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -333,6 +386,9 @@ fn read_full(stream: &mut TcpStream, buf: &mut [u8], stopped: &dyn Fn() -> bool)
             {
                 if stopped() {
                     return Ok(Filled::Stopped);
+                }
+                if first_byte.is_some_and(|t| t.elapsed() >= FRAME_TIMEOUT) {
+                    return Ok(Filled::Stalled);
                 }
             }
             Err(e) if e.kind() == ErrorKind::ConnectionReset => {

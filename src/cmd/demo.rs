@@ -153,6 +153,19 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let mut reader = super::card::traced(reader, &args.trace)?;
     reader.add_sink(apdus.clone());
     reader.power_on().context("powering the card on")?;
+    if paths.contains(&KeyManagementPath::UiccBased) {
+        // Each service is its own Key Group, and the card keeps the MSKs of a Key Group in one
+        // EF.MSK record: refuse more services than it has records before anything runs.
+        let card = me::Card::new(&mut reader);
+        let groups = card.msk_key_groups().context("reading the size of the card's EF.MSK")?;
+        if usize::from(args.services) > groups {
+            bail!(
+                "--services {}: the card's EF.MSK has {groups} records, one per Key Group, and each service \
+                 is a Key Group of its own on the UICC-based path: give at most {groups}, or --path me",
+                args.services
+            );
+        }
+    }
 
     let bsf = Bsf::start(BsfConfig {
         subscribers: vec![

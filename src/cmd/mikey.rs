@@ -330,24 +330,9 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 // ---------------------------------------------------------------------------------------------
 // Input
 
-/// Hex digits with optional whitespace and colons, or None if `text` is not that.
-fn loose_hex(text: &str) -> Option<Vec<u8>> {
-    let digits: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    hex::decode(&digits).ok()
-}
-
+/// Hex digits with optional whitespace and colons, naming the option (or operand) in the error.
 fn hex_arg(option: &str, text: &str) -> Result<Vec<u8>> {
-    let digits: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    if let Some((at, c)) = digits.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        bail!("{option}: '{c}' at digit {at} is not a hex digit");
-    }
-    if !digits.len().is_multiple_of(2) {
-        bail!("{option}: odd number of hex digits ({})", digits.len());
-    }
-    hex::decode(&digits).map_err(|e| anyhow!("{option}: {e}"))
+    sim_reader::parse_hex(text).map_err(|e| anyhow!("{option}: {e}"))
 }
 
 /// The message from FILE ("-": stdin): hex text when it is only hex digits, whitespace and colons
@@ -366,7 +351,7 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
     let looks_hex = raw.iter().all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace() || *b == b':');
     if looks_hex {
         let text = String::from_utf8_lossy(&raw);
-        return loose_hex(&text).ok_or_else(|| anyhow!("{}: odd number of hex digits", path.display()));
+        return hex_arg(&path.display().to_string(), &text);
     }
     Ok(raw)
 }
@@ -851,7 +836,7 @@ fn verify_with_msk(bytes: &[u8], msk_bytes: &[u8; 16], show_keys: bool) -> Resul
 
 pub fn decode(args: MikeyDecodeArgs) -> Result<ExitCode> {
     let bytes = match (&args.hex, &args.input) {
-        (Some(text), _) => loose_hex(text).ok_or_else(|| anyhow!("HEX: not an even number of hex digits"))?,
+        (Some(text), _) => hex_arg("HEX", text)?,
         (None, Some(path)) => read_input(path)?,
         (None, None) => bail!("give the message in hex or --in FILE"),
     };
@@ -1069,10 +1054,12 @@ mod tests {
     }
 
     #[test]
-    fn loose_hex_accepts_spaces_and_colons_only() {
-        assert_eq!(loose_hex("01:02 0a\n0B"), Some(vec![1, 2, 10, 11]));
-        assert_eq!(loose_hex("012"), None);
-        assert_eq!(loose_hex("zz"), None);
-        assert_eq!(loose_hex(""), None);
+    fn hex_arg_accepts_spaces_and_colons_and_names_the_bad_digit() {
+        assert_eq!(hex_arg("X", "01:02 0a\n0B").unwrap(), vec![1, 2, 10, 11]);
+        let odd = hex_arg("X", "012").unwrap_err().to_string();
+        assert!(odd.contains("odd number of hex digits (3)"), "{odd}");
+        let bad = hex_arg("HEX", "zz").unwrap_err().to_string();
+        assert!(bad.starts_with("HEX: ") && bad.contains("'z' at digit 0 is not a hex digit"), "{bad}");
+        assert!(hex_arg("X", "").unwrap_err().to_string().contains("no hex digits"));
     }
 }

@@ -986,10 +986,13 @@ fn run_me_flow(flow: &MeFlow, in_place: bool) -> Result<FlowReport> {
     Ok(report)
 }
 
-/// Files next to the store other than the store itself.
-fn temporaries(path: &Path) -> Result<Vec<PathBuf>> {
+/// Files next to the store other than the store itself and its lock (which is meant to stay).
+fn temporaries(path: &Path, lock: &Path) -> Result<Vec<PathBuf>> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    Ok(fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.as_path() != path).collect())
+    Ok(fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.as_path() != path && p.as_path() != lock)
+        .collect())
 }
 
 /// Sends an MSK or MTK message to the ME again.
@@ -1013,12 +1016,14 @@ fn error_name(e: &me::Error) -> &'static str {
 /// Reopen the store at `path` and check every invariant; returns the problems found.
 fn check_me_restart(flow: &MeFlow, path: &Path, old: &[u8], new: &[u8]) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    let store = KeyStore::open(path)?;
-    if let Some(w) = store.load_warning() {
-        problems.push(format!("the store was lost: {}", w.reason));
-        return Ok(problems);
-    }
-    if let Some(leftover) = temporaries(path)?.first() {
+    let store = match KeyStore::open(path) {
+        Ok(store) => store,
+        Err(e) => {
+            problems.push(format!("the store was lost: {e}"));
+            return Ok(problems);
+        }
+    };
+    if let Some(leftover) = temporaries(path, store.lock_path().unwrap_or(path))?.first() {
         problems.push(format!("a temporary file survived the reopening: {}", leftover.display()));
     }
     let now = store.encode();

@@ -335,9 +335,9 @@ impl World {
         u32::from_be_bytes(mki[..4].try_into().unwrap())
     }
 
-    /// The ME key store as it is on disk now.
+    /// The ME key store as it is on disk now (the UE holds its lock: a snapshot).
     pub fn store_on_disk(&self) -> KeyStore {
-        KeyStore::open(&self.ue.config().key_store_path).unwrap()
+        KeyStore::snapshot(&self.ue.config().key_store_path).unwrap()
     }
 
     /// The key store file's bytes.

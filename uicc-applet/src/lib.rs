@@ -58,6 +58,12 @@ mod tests;
 pub use card::{ATR, RESPONSE_MAX, Transport, Uicc};
 pub use command::pin::{ADM1_MAX_TRIES, PIN1_MAX_TRIES};
 pub use fs::{ISIM_AID, USIM_AID};
-pub use layout::NVM_SIZE;
+pub use layout::{LAYOUT_VERSION, NVM_SIZE};
+
+/// Whether `nvm` holds a personalized card image of this NVM layout ([`LAYOUT_VERSION`]): what a
+/// host checks before it runs a card on an NVM image it kept.
+pub fn is_personalized<N: Nvm>(nvm: &N) -> bool {
+    personalize::is_formatted(nvm)
+}
 pub use nvm::{Nvm, NvmError, RamNvm};
 pub use profile::{Personalization, ProfileError};
