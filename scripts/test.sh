@@ -31,5 +31,8 @@ cargo build --manifest-path nostd-probe/Cargo.toml
 step "cargo test --workspace"
 cargo test --workspace
 
+step "differential validation of the two key-management paths: 1000 random histories"
+"${CARGO_TARGET_DIR:-target}/debug/keysim" compare --random 1000
+
 step "the card through a real pcscd with vpcd"
 scripts/pcsc-tests.sh
