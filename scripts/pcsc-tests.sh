@@ -6,8 +6,11 @@
 #   2. the APDU-rate figure through pcscd (reported, not asserted),
 #   3. GBA_U and MBMS key management through pcscd against the `keysim vpcd` card
 #      (tests/pcsc_mbms.rs), with MTK-generation and APDU-rate figures,
-#   4. osmocom pySim-shell against that card (scripts/pysim-check.sh), when pySim is available:
-#      EF.IMSI, then EF.GBABP, EF.MSK and EF.MUK against what step 3 delivered,
+#   4. osmocom pySim-shell against that card (scripts/pysim-check.sh; pySim from $PYSIM_DIR, the
+#      snapshot in ../shared/vendor/pysim or /opt/pysim, skipped only when none exists): EF.ICCID,
+#      EF.IMSI and the ISIM's EF.IMPI, EF.DOMAIN, EF.IMPU against the card profile, EF.UST and
+#      EF.IST against the files present, then EF.GBABP, EF.MSK, EF.MUK and EF.GBANL against what
+#      step 3 delivered,
 #   5. the whole UE on that card against the BSF and BM-SC on both key-management paths
 #      (tests/pcsc_network.rs), with power-on → first-media and MTK-update figures; after step 4,
 #      because it bootstraps the card again,

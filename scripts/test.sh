@@ -19,6 +19,9 @@ KEYSIM_PYTHON="$(scripts/python-oracles.sh)"
 export KEYSIM_PYTHON
 echo "libsrtp through $KEYSIM_PYTHON"
 
+step "osmocom pySim and its venv (for the pySim check of the card through pcscd)"
+scripts/pysim-check.sh --prepare
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
