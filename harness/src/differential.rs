@@ -67,6 +67,10 @@ pub enum Event {
     },
     /// A new GBA bootstrap: new MUKs, which the BM-SC uses from now on.
     Rebootstrap,
+    /// A different UICC (the other built-in subscriber's) is inserted and the UE powers on with
+    /// it; the ME keeps its key store, which must forget every MBMS key (TS 33.246 §6.1, CR 001).
+    /// A run whose cards cannot be swapped (a card in a reader) skips it.
+    CardSwap,
 }
 
 impl fmt::Display for Event {
@@ -88,6 +92,7 @@ impl fmt::Display for Event {
             Event::PowerCycle { keep: true } => f.write_str("power-cycle-keep"),
             Event::PowerCycle { keep: false } => f.write_str("power-cycle-drop"),
             Event::Rebootstrap => f.write_str("rebootstrap"),
+            Event::CardSwap => f.write_str("card-swap"),
         }
     }
 }
@@ -126,6 +131,7 @@ impl std::str::FromStr for Event {
             "power-cycle-keep" => none(Event::PowerCycle { keep: true }),
             "power-cycle-drop" => none(Event::PowerCycle { keep: false }),
             "rebootstrap" => none(Event::Rebootstrap),
+            "card-swap" => none(Event::CardSwap),
             _ => Err(format!("'{s}' is no event")),
         }
     }
@@ -181,9 +187,12 @@ pub fn generate(seed: u64) -> Vec<Event> {
             77..=79 => Event::MtkWrongMsk(g),
             80..=83 => Event::MtkTampered,
             84..=87 => Event::DeleteMsk(g),
-            88..=91 => Event::PowerCycle { keep: true },
-            92..=95 => Event::PowerCycle { keep: false },
-            _ => Event::Rebootstrap,
+            // Dropping keys at power-down makes the paths differ (allowed) until the keys come
+            // again: rare, so that most steps stay comparable.
+            88..=93 => Event::PowerCycle { keep: true },
+            94..=95 => Event::PowerCycle { keep: false },
+            96..=97 => Event::Rebootstrap,
+            _ => Event::CardSwap,
         };
         history.push(event);
     }
@@ -253,6 +262,9 @@ impl Step {
     }
 }
 
+/// The other subscriber's profile, with a card of it for each path.
+pub type SwappedCards = (CardProfile, [Box<dyn Reader>; 2]);
+
 /// How the cards of a run are made.
 pub trait CardSource {
     /// A powered card of the run's profile for the UICC-based path. A card that keeps its state
@@ -266,6 +278,12 @@ pub trait CardSource {
     fn run_nonce(&mut self) -> u16 {
         0
     }
+    /// Cards of another subscriber than `current`, for both paths, with its profile; `None` when
+    /// this source cannot swap cards.
+    fn swap(&mut self, current: &CardProfile) -> Result<Option<SwappedCards>> {
+        let _ = current;
+        Ok(None)
+    }
 }
 
 /// Emulated cards of `profile`, fresh for every run.
@@ -278,6 +296,16 @@ impl CardSource for EmulatedCards {
 
     fn me_card(&mut self) -> Result<Box<dyn Reader>> {
         Ok(Box::new(sim_reader::Emulator::new(&self.0)?))
+    }
+
+    /// Fresh cards of the built-in callee subscriber, or of this source's profile when `current`
+    /// is the callee.
+    fn swap(&mut self, current: &CardProfile) -> Result<Option<SwappedCards>> {
+        let callee = CardProfile::callee();
+        let other = if current.iccid() == callee.iccid() { self.0.clone() } else { callee };
+        let cards: [Box<dyn Reader>; 2] =
+            [Box::new(sim_reader::Emulator::new(&other)?), Box::new(sim_reader::Emulator::new(&other)?)];
+        Ok(Some((other, cards)))
     }
 }
 
@@ -296,8 +324,8 @@ struct Side {
 }
 
 /// The world of one run: both paths, the BM-SC streams, the network's HSS.
-struct World<'a> {
-    profile: &'a CardProfile,
+struct World {
+    profile: CardProfile,
     sides: [Side; 2],
     streams: Vec<BmscStream>,
     rogue: BmscStream,
@@ -305,6 +333,8 @@ struct World<'a> {
     hss: [Hss; 2],
     rand_counter: u8,
     nonce: u16,
+    /// The ME key store file.
+    store: std::path::PathBuf,
 }
 
 const ROGUE_SEED: [u8; 32] = [0x66; 32];
@@ -336,8 +366,8 @@ fn refusal_class(e: &me::Error) -> String {
     }
 }
 
-impl<'a> World<'a> {
-    fn new(profile: &'a CardProfile, cards: &mut dyn CardSource, store: &Path) -> Result<Self> {
+impl World {
+    fn new(profile: &CardProfile, cards: &mut dyn CardSource, store: &Path) -> Result<Self> {
         let mut hss = [Hss::new(profile), Hss::new(profile)];
         let mut streams = Vec::new();
         for (i, group) in KEY_GROUPS.iter().enumerate() {
@@ -375,8 +405,17 @@ impl<'a> World<'a> {
             });
         }
         let sides: [Side; 2] = sides.try_into().map_err(|_| Error::Other("two paths".into()))?;
-        let mut world =
-            World { profile, sides, streams, rogue, mtk_sent: Vec::new(), hss, rand_counter: 0, nonce };
+        let mut world = World {
+            profile: profile.clone(),
+            sides,
+            streams,
+            rogue,
+            mtk_sent: Vec::new(),
+            hss,
+            rand_counter: 0,
+            nonce,
+            store: store.to_owned(),
+        };
         // A card that kept MSKs from earlier runs starts without them (it is a real card).
         for g in 0..KEY_GROUPS.len() {
             let kd = world.streams[g].config().key_domain_id;
@@ -509,8 +548,43 @@ impl<'a> World<'a> {
         Ok(())
     }
 
+    /// Inserts the other subscriber's cards in both UEs. The ME keeps its key store: the old ME is
+    /// switched off (its store closed) before the new card is bound to it.
+    fn swap_cards(&mut self, cards: &mut dyn CardSource) -> Result<bool> {
+        let Some((profile, readers)) = cards.swap(&self.profile)? else { return Ok(false) };
+        self.rand_counter = self.rand_counter.wrapping_add(1);
+        for (i, reader) in readers.into_iter().enumerate() {
+            let variant = if i == 0 { GbaVariant::GbaU } else { GbaVariant::GbaMe };
+            let mut hss = Hss::new(&profile);
+            // The new card's power-on opens the ME key store again: close it first (the old ME's key
+            // management is swapped for a stand-in that holds no file).
+            let stand_in = PathKm::Uicc(me::UiccBased::new(self.sides[i].ue.card.clone()));
+            drop(std::mem::replace(&mut self.sides[i].ue.km, stand_in));
+            let (ue, boot) = paths::power_on(
+                reader,
+                &profile,
+                variant,
+                rand_for(self.nonce, self.rand_counter, i),
+                &mut hss,
+                &self.store,
+            )?;
+            let side = &mut self.sides[i];
+            side.ue = ue;
+            side.rx.clear_mtks()?;
+            side.dropped_btids.clear();
+            side.dropped_msks.clear();
+            side.repushed_msks.clear();
+            self.hss[i] = hss;
+            for stream in &mut self.streams {
+                stream.rekey_recipient(side.recipient, Muk::new(*boot.muk.as_bytes()), &boot.btid)?;
+            }
+        }
+        self.profile = profile;
+        Ok(true)
+    }
+
     /// Runs `event` on both paths; returns the observations.
-    fn step(&mut self, event: Event, pick: u64) -> Result<[Observation; 2]> {
+    fn step(&mut self, event: Event, pick: u64, cards: &mut dyn CardSource) -> Result<[Observation; 2]> {
         let mut outcome = [String::from("-"), String::from("-")];
         let mut mtk: [Option<String>; 2] = [None, None];
         match event {
@@ -620,6 +694,11 @@ impl<'a> World<'a> {
             Event::Rebootstrap => {
                 self.rebootstrap()?;
                 outcome = [String::from("bootstrapped"), String::from("bootstrapped")];
+            }
+            Event::CardSwap => {
+                if self.swap_cards(cards)? {
+                    outcome = [String::from("another card"), String::from("another card")];
+                }
             }
         }
         self.observe(outcome, mtk)
@@ -758,7 +837,7 @@ pub fn run(
     let mut world = World::new(profile, cards, &store)?;
     let mut steps = Vec::with_capacity(history.len());
     for (n, &event) in history.iter().enumerate() {
-        let [uicc, me_obs] = world.step(event, n as u64 * 7 + 3)?;
+        let [uicc, me_obs] = world.step(event, n as u64 * 7 + 3, cards)?;
         let allowed = if uicc == me_obs { None } else { world.allowance(event, &uicc, &me_obs) };
         steps.push(Step { event: event.to_string(), uicc, me: me_obs, allowed });
     }

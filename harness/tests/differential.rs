@@ -65,3 +65,24 @@ fn an_older_muks_message_is_not_replayed_after_a_newer_muk_was_used() {
     assert_eq!(last.me.outcome, "refused: freshness", "{last:?}");
     assert!(run.first_divergence().is_none());
 }
+
+/// A different card: both paths end up with no MBMS key of the old card (the ME wipes its store,
+/// TS 33.246 §6.1 / CR 001), and take the new card's keys as the BM-SC sends them.
+#[test]
+fn a_different_card_leaves_no_key_of_the_old_one() {
+    let profile = CardProfile::default();
+    let dir = tempfile::tempdir().unwrap();
+    let history =
+        differential::parse_history("msk-push:0,mtk:0,card-swap,mtk-replay,msk-replay,msk-push:0,mtk:0")
+            .unwrap();
+    let run = differential::run(&history, &profile, &mut EmulatedCards(profile.clone()), dir.path()).unwrap();
+    assert!(run.first_divergence().is_none());
+    let swap = &run.steps[2];
+    assert_eq!(swap.uicc.outcome, "another card");
+    assert!(swap.uicc.msks.is_empty() && swap.me.msks.is_empty(), "{swap:?}");
+    assert_eq!(run.steps[3].me.outcome, "refused: no key");
+    assert_eq!(run.steps[4].me.outcome, "refused: no MUK");
+    assert!(
+        run.steps[6].uicc.outcome.starts_with("accepted MTK") && run.steps[6].uicc.mtk == run.steps[6].me.mtk
+    );
+}

@@ -85,7 +85,11 @@ pub fn run(args: &CompareArgs, profile: &CardProfile) -> Result<ExitCode> {
         Some("me-stale-mtk-id") => Some(me::me_based::planted::Defect::StaleMtkIdAccepted),
         _ => None,
     });
-    let dir = std::env::temp_dir().join(format!("keysim-compare-random-{}", std::process::id()));
+    // The ME key store of the runs is scratch: in memory where the system has a tmpfs, so its
+    // fsyncs cost nothing.
+    let scratch =
+        Some(std::path::PathBuf::from("/dev/shm")).filter(|d| d.is_dir()).unwrap_or_else(std::env::temp_dir);
+    let dir = scratch.join(format!("keysim-compare-random-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let result = run_all(args, profile, cards.as_mut(), &dir);
     let _ = std::fs::remove_dir_all(&dir);
