@@ -51,16 +51,25 @@ pub const REQUEST_TYPE_DEREGISTER: &str = "deregister";
 /// `requesttype` of the basic MSK request (TS 33.246 §6.3.2.2.2). UNCONFIRMED.
 pub const REQUEST_TYPE_MSK_REQUEST: &str = "msk-request";
 
-/// Content-Type of a registration (TS 26.346 Annex C). UNCONFIRMED.
+/// Content-Type of a registration: IANA media type `application/mbms-register+xml`, published by
+/// TS 26.346 (IANA media-types registry, application/mbms-register+xml, registered 2007-04-27).
 pub const CONTENT_TYPE_REGISTER: &str = "application/mbms-register+xml";
-/// Content-Type of a deregistration (TS 26.346 Annex C). UNCONFIRMED.
+/// Content-Type of a deregistration: IANA media type `application/mbms-deregister+xml`, published
+/// by TS 26.346 (IANA media-types registry, application/mbms-deregister+xml).
 pub const CONTENT_TYPE_DEREGISTER: &str = "application/mbms-deregister+xml";
-/// Content-Type of the answer to a registration or deregistration (TS 26.346 Annex C).
-/// UNCONFIRMED.
+/// Content-Type of the answer to a registration or deregistration. UNCONFIRMED (TS 33.246
+/// §6.3.2.1A, TS 26.346 Annex C): IANA registers no `mbms-register-response+xml`; its `mbms-*`
+/// types are register, deregister, msk, msk-response and the service-announcement types, so a
+/// real BM-SC may answer with `application/mbms-msk-response+xml` here. Sources tried: IANA
+/// media-types registry, TS 26.346 Annex C on itecspec, tech-invite TS 33.246 table of contents.
 pub const CONTENT_TYPE_REGISTER_RESPONSE: &str = "application/mbms-register-response+xml";
-/// Content-Type of a basic MSK request (TS 26.346 Annex C). UNCONFIRMED.
-pub const CONTENT_TYPE_MSK_REQUEST: &str = "application/mbms-msk-request+xml";
-/// Content-Type of the answer to an MSK request (TS 26.346 Annex C). UNCONFIRMED.
+/// Content-Type of a basic MSK request: IANA media type `application/mbms-msk+xml`, published by
+/// TS 26.346, "to identify one or more MSK that the requesting entity desires to receive" (IANA
+/// media-types registry, application/mbms-msk+xml). Corrected from `mbms-msk-request+xml`, which
+/// no registry knows.
+pub const CONTENT_TYPE_MSK_REQUEST: &str = "application/mbms-msk+xml";
+/// Content-Type of the answer to an MSK request: IANA media type
+/// `application/mbms-msk-response+xml` (TS 26.346 Annex C.12; IANA media-types registry).
 pub const CONTENT_TYPE_MSK_RESPONSE: &str = "application/mbms-msk-response+xml";
 /// Content-Type of the one-line reason of a 4xx answer to bad input.
 pub const CONTENT_TYPE_REASON: &str = "text/plain; charset=utf-8";
@@ -121,7 +130,9 @@ pub const NS_DEREGISTER: &str = "urn:3GPP:metadata:2005:MBMS:mbmsDeregister";
 pub const NS_REGISTER_RESPONSE: &str = "urn:3GPP:metadata:2005:MBMS:mbmsRegisterResponse";
 /// Namespace of `mbmsMskRequest` (TS 26.346 Annex C). UNCONFIRMED.
 pub const NS_MSK_REQUEST: &str = "urn:3GPP:metadata:2005:MBMS:mskRequest";
-/// Namespace of `mbmsMskResponse` (TS 26.346 Annex C). UNCONFIRMED.
+/// Namespace of the MSK request answer: the XML scheme `urn:3GPP:metadata:2005:MBMS:mskResponse`
+/// that TS 26.346 Annex C.12 names for `application/mbms-msk-response+xml` (schema in TS 26.346
+/// §11.8).
 pub const NS_MSK_RESPONSE: &str = "urn:3GPP:metadata:2005:MBMS:mskResponse";
 
 /// Root element of a registration (TS 26.346 Annex C). UNCONFIRMED.
