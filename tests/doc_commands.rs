@@ -2,7 +2,8 @@
 //!
 //! The ```` ```sh ```` blocks of those files are read line by line (a trailing `\` joins lines),
 //! and each block runs as one bash script in a fresh directory, with the `keysim` under test first
-//! on PATH and `tests/` of the checkout reachable as `tests/`. Each command's exit status is
+//! on PATH and `tests/` and `vectors/` of the checkout reachable by those names (`python3` is the
+//! oracle venv's when there is one). Each command's exit status is
 //! recorded; the expected one is 0, or the `exit N` its comment names. A comment
 //! `# prints TEXT` gives the command's exact standard output (trimmed). Commands whose documented
 //! output is JSON are checked for the keys the docs show ([`json_checks`]).
@@ -184,14 +185,29 @@ fn text_checks(command: &str, stdout: &str) -> Result<(), String> {
 fn every_documented_command_runs() {
     let keysim = PathBuf::from(env!("CARGO_BIN_EXE_keysim"));
     let bin_dir = keysim.parent().expect("bin dir").to_owned();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    // `python3` is the oracle venv's when there is one (scripts/python-oracles.sh: `cryptography`,
+    // pylibsrtp), as `make test` sets up before the tests.
+    let venv_bin = std::env::var_os("KEYSIM_PYTHON")
+        .map(PathBuf::from)
+        .and_then(|p| p.parent().map(Path::to_owned))
+        .or_else(|| {
+            let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent()?;
+            Some(target.join("pyenv-srtp/bin")).filter(|d| d.join("python3").exists())
+        });
+    let mut path = format!("{}:", bin_dir.display());
+    if let Some(dir) = venv_bin {
+        path.push_str(&format!("{}:", dir.display()));
+    }
+    path.push_str(&std::env::var("PATH").unwrap_or_default());
     let mut failures = Vec::new();
     let mut ran = 0;
     let mut used_exclusions = vec![false; EXCLUDED.len()];
     for doc in documents() {
         for block in blocks(&doc) {
             let dir = tempfile::tempdir().expect("temp dir");
-            std::os::unix::fs::symlink(root().join("tests"), dir.path().join("tests")).expect("symlink");
+            for shared in ["tests", "vectors"] {
+                std::os::unix::fs::symlink(root().join(shared), dir.path().join(shared)).expect("symlink");
+            }
             let mut script = String::from("set -u\n");
             let mut run = Vec::new();
             for command in &block {
