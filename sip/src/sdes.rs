@@ -61,8 +61,8 @@ pub mod ims_e2ae {
     /// The full header value of both indications: `sdes-srtp;mediasec` (TS 24.229 §7.2A.7).
     pub const HEADER_VALUE: &str = "sdes-srtp;mediasec";
     /// The SDP attribute of the per-session indications (TS 33.328 §7.2.1, §7.3.1): the media-level
-    /// `a=3ge2ae:<indicator>` of TS 24.229 §7.5.2 (Table 7.5.1, registered with IANA as
-    /// "3GPP_e2ae-security-indicator").
+    /// `a=3ge2ae:<indicator>` of TS 24.229 §7.5.2 (Table 7.5.1; §7.5.2.3 gives its IANA
+    /// registration, "3GPP_e2ae-security-indicator").
     pub const ATTRIBUTE: &str = "3ge2ae";
     /// "e2ae-security requested by UE" in the SDP offer (TS 33.328 §7.2.1): indicator
     /// `requested` of TS 24.229 §7.5.2.
