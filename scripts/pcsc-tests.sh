@@ -6,12 +6,16 @@
 #   2. the APDU-rate figure through pcscd (reported, not asserted),
 #   3. GBA_U and MBMS key management through pcscd against the `keysim vpcd` card
 #      (tests/pcsc_mbms.rs), with MTK-generation and APDU-rate figures,
-#   4. osmocom pySim-shell against that card (scripts/pysim-check.sh), when pySim is available:
-#      EF.IMSI, then EF.GBABP, EF.MSK and EF.MUK against what step 3 delivered,
+#   4. osmocom pySim-shell against that card (scripts/pysim-check.sh; pySim from $PYSIM_DIR, the
+#      snapshot in ../shared/vendor/pysim or /opt/pysim, skipped only when none exists): EF.ICCID,
+#      EF.IMSI and the ISIM's EF.IMPI, EF.DOMAIN, EF.IMPU against the card profile, EF.UST and
+#      EF.IST against the files present, then EF.GBABP, EF.MSK, EF.MUK and EF.GBANL against what
+#      step 3 delivered,
 #   5. the whole UE on that card against the BSF and BM-SC on both key-management paths
 #      (tests/pcsc_network.rs), with power-on → first-media and MTK-update figures; after step 4,
 #      because it bootstraps the card again,
-#   6. `keysim demo` and `keysim call --security kms` with the card in the vpcd reader.
+#   6. `keysim demo`, `keysim compare --random 50` and `keysim call --security kms` with the card
+#      in the vpcd reader.
 # pcscd and the card are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +59,11 @@ cargo test -q --test pcsc_network -- --ignored --nocapture
 # The main job on the card behind pcscd: `keysim demo` through the PC/SC reader, both paths.
 "$KEYSIM" demo --reader "$KEYSIM_PCSC_READER" --duration 1 --json -q > "$KEYSIM_PCSCD_DIR/demo.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [print("keysim demo through pcscd, %s path: %d/%d packets, power-on to first media %.1f ms" % (k, p["packets_decrypted"], p["packets_sent"], p["time_to_first_media_ms"])) for k, p in d["paths"].items()]; sys.exit(0 if d["ok"] else 1)' "$KEYSIM_PCSCD_DIR/demo.json"
+
+# The differential validation with the UICC-based path's card behind pcscd (the ME-based path's
+# card emulated): 50 random histories, each difference either allowed with its clause or fatal.
+"$KEYSIM" compare --random 50 --reader "$KEYSIM_PCSC_READER" --json > "$KEYSIM_PCSCD_DIR/compare.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("keysim compare --random 50 through pcscd: %d histories, %d steps, %d divergences, allowed: %s" % (d["histories"], d["steps"], len(d["divergences"]), ", ".join("%s (%d)" % (a["name"], a["steps"]) for a in d["allowed_differences_seen"]))); sys.exit(0 if d["ok"] and d["histories"] == 50 else 1)' "$KEYSIM_PCSCD_DIR/compare.json"
 
 # The IMS call with KMS-based media security, the caller's card behind pcscd (the callee emulated).
 "$KEYSIM" call --security kms --reader "$KEYSIM_PCSC_READER" --json > "$KEYSIM_PCSCD_DIR/call.json"

@@ -1,139 +1,101 @@
 #!/usr/bin/env bash
-# osmocom pySim-shell against the card in reader 0 of the current pcscd (PCSCLITE_CSOCK_NAME):
-# it must start on the card, verify PIN1, select ADF.USIM and EF.IMSI, and decode the IMSI of the profile.
-# With KEYSIM_MBMS_EXPECT naming the JSON that tests/pcsc_mbms.rs wrote after its run on the same
-# card, pySim then decodes EF.GBABP, EF.MSK and EF.MUK (TS 31.102 §4.2.79-81) with its own codecs,
-# and every field must equal what the network side delivered.
-# pySim is published on neither PyPI nor Debian: clone it into $PYSIM_DIR (default /opt/pysim) to
-# run this check; its Python dependencies come from PyPI into target/pysim-venv.
+# osmocom pySim-shell against the card in reader 0 of the current pcscd (PCSCLITE_CSOCK_NAME), in one
+# session: it must start on the card and verify PIN1, and what it decodes with its own codecs must
+# equal values that come from elsewhere (scripts/pysim-compare.py does the comparing):
+#   - the card profile (KEYSIM_PROFILE_FILE, default sim-reader/default.toml, the built-in one):
+#     EF.ICCID, EF.IMSI, and the ISIM's EF.IMPI, EF.DOMAIN and EF.IMPU;
+#   - EF.UST: the services the network side uses on this card (n°68 GBA, n°69 MBMS security) are
+#     available, and pySim's own service check of EF.UST and EF.IST finds the files of every
+#     available service, and none of an unavailable one;
+#   - with KEYSIM_MBMS_EXPECT naming the JSON that tests/pcsc_mbms.rs wrote after its run on the same
+#     card: EF.GBABP, EF.MSK, EF.MUK and EF.GBANL (TS 31.102 §4.2.79-83) equal what the network
+#     side delivered.
+# pySim is on neither PyPI nor Debian. It is taken from $PYSIM_DIR when set, else from the pinned
+# snapshot ../shared/vendor/pysim beside the checkout, else from /opt/pysim; only when none of these
+# exists does the check skip. It is only read: its Python dependencies come from PyPI (versions in
+# scripts/pysim-constraints.txt) into <target>/pysim-venv, and Python's bytecode cache goes to
+# <target>/pysim-pycache. Once pySim is found, a dependency that cannot be installed, a pySim-shell
+# failure or any difference fails the check.
+# Usage: scripts/pysim-check.sh [--prepare]   (--prepare: find pySim and set up its venv, no card)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KEYSIM=${KEYSIM:-${CARGO_TARGET_DIR:-target}/debug/keysim}
-PYSIM_DIR=${PYSIM_DIR:-/opt/pysim}
-profile_field() { "$KEYSIM" profile show --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-EXPECT_IMSI=${EXPECT_IMSI:-$(profile_field imsi)}
-PIN1=${PIN1:-$(profile_field pin1)}
 
-if [ ! -f "$PYSIM_DIR/pySim-shell.py" ]; then
-  echo "pySim check SKIPPED: no pySim-shell.py in $PYSIM_DIR (set PYSIM_DIR to an osmocom pySim checkout)"
+if [ -n "${PYSIM_DIR:-}" ]; then
+  origin="PYSIM_DIR"
+else
+  for dir in ../shared/vendor/pysim /opt/pysim; do
+    if [ -d "$dir" ]; then PYSIM_DIR=$dir origin=$dir; break; fi
+  done
+fi
+if [ -z "${PYSIM_DIR:-}" ]; then
+  echo "pySim check SKIPPED: no pySim (PYSIM_DIR unset, no ../shared/vendor/pysim, no /opt/pysim; set PYSIM_DIR to an osmocom pySim checkout)"
+  exit 0
+fi
+if [ ! -f "$PYSIM_DIR/pySim-shell.py" ] || [ ! -f "$PYSIM_DIR/requirements.txt" ]; then
+  echo "pySim check FAILED: $PYSIM_DIR ($origin) has no pySim-shell.py and requirements.txt"
+  exit 1
+fi
+PYSIM_DIR=$(cd "$PYSIM_DIR" && pwd)
+PROFILE=${KEYSIM_PROFILE_FILE:-sim-reader/default.toml}
+
+target="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target"
+target=$(cd "$target" && pwd)
+venv="$target/pysim-venv"
+py="$venv/bin/python"
+export PYTHONPYCACHEPREFIX="$target/pysim-pycache" PYTHONUNBUFFERED=1
+
+# The snapshot's requirements without its git+ lines (their hosts are out of reach), the PyPI
+# packages that stand in for them, and tomli for a Python older than 3.11 (the profile is TOML).
+requirements=$(
+  grep -v '^git+\|@ git+' "$PYSIM_DIR/requirements.txt"
+  printf 'asn1tools\nsmpp.pdu3\ntomli; python_version < "3.11"\n'
+)
+stamp=$(printf '%s\n' "$requirements"; cat scripts/pysim-constraints.txt; python3 --version)
+imports='import smartcard, cmd2, construct, smpp.pdu, asn1tools, osmocom, pySim.ts_31_102, pySim.ts_31_103'
+if [ ! -x "$py" ] || [ "$(cat "$venv/keysim-stamp" 2>/dev/null)" != "$stamp" ] \
+  || ! PYTHONPATH="$PYSIM_DIR" "$py" -c "$imports" 2>/dev/null; then
+  echo "setting up $venv for pySim (PyPI)"
+  python3 -m venv --clear "$venv"
+  printf '%s\n' "$requirements" > "$venv/requirements.txt"
+  if ! "$py" -m pip install --quiet --disable-pip-version-check \
+    -r "$venv/requirements.txt" -c scripts/pysim-constraints.txt; then
+    echo "pySim check FAILED: pySim's Python dependencies could not be installed from PyPI"
+    exit 1
+  fi
+  if ! PYTHONPATH="$PYSIM_DIR" "$py" -c "$imports"; then
+    echo "pySim check FAILED: pySim's modules do not import in $venv"
+    exit 1
+  fi
+  printf '%s\n' "$stamp" > "$venv/keysim-stamp"
+fi
+if [ "${1:-}" = --prepare ]; then
+  echo "pySim from $PYSIM_DIR ($origin), Python dependencies in $venv"
   exit 0
 fi
 
-venv=target/pysim-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import smartcard, cmd2, construct, smpp.pdu' 2>/dev/null; then
-  echo "setting up $venv for pySim (PyPI)"
-  python3 -m venv "$venv"
-  grep -v '^git+\|@ git+' "$PYSIM_DIR/requirements.txt" > "$venv/requirements.txt"
-  printf 'asn1tools\nsmpp.pdu3\n' >> "$venv/requirements.txt"
-  "$venv/bin/pip" install -q -r "$venv/requirements.txt"
-fi
-
-out=$(mktemp)
+mapfile -t commands < <("$py" scripts/pysim-compare.py commands "$PROFILE")
+args=()
+for c in "${commands[@]}"; do args+=(-e "$c"); done
+out="$target/pysim-shell.log"
+echo "pySim from $PYSIM_DIR ($origin), card profile $PROFILE"
 set +e
-(cd "$PYSIM_DIR" && timeout 120 "$OLDPWD/$venv/bin/python" pySim-shell.py -p 0 --noprompt \
-  -e "verify_chv $PIN1" -e 'select ADF.USIM' -e 'select EF.IMSI' -e 'read_binary_decoded' "$@" -e 'quit' </dev/null) > "$out" 2>&1
-rc=$?
-set -e
-if [ $rc -ne 0 ] || ! grep -q "\"imsi\": \"$EXPECT_IMSI\"" "$out"; then
-  echo "pySim check FAILED (exit $rc); pySim-shell said:"
-  cat "$out"
-  exit 1
-fi
-grep -E '"imsi"' "$out"
-echo "pySim check passed: pySim-shell started on the card and decoded EF.IMSI = $EXPECT_IMSI"
-rm -f "$out"
-
-[ -n "${KEYSIM_MBMS_EXPECT:-}" ] || exit 0
-[ -f "$KEYSIM_MBMS_EXPECT" ] || { echo "pySim MBMS check FAILED: $KEYSIM_MBMS_EXPECT does not exist"; exit 1; }
-out=$(mktemp)
-# Markers (echo) split pySim-shell's output: the line after each is the one-line JSON (or the raw
-# records) of that file. EF.MUK is read raw as well as decoded: pySim 597f1e0's EF_MUK decoder has
-# no codec for its Time Stamp Counter TLV (NotImplementedError), see the comparison below.
-set +e
-(cd "$PYSIM_DIR" && timeout 120 "$OLDPWD/$venv/bin/python" pySim-shell.py -p 0 --noprompt \
-  -e "verify_chv $PIN1" -e 'select ADF.USIM' \
-  -e 'select EF.GBABP' -e 'echo @@GBABP' -e 'read_binary_decoded --oneline' \
-  -e 'select EF.MSK' -e 'echo @@MSK' -e 'read_records_decoded --oneline' \
-  -e 'select EF.MUK' -e 'echo @@MUK_RAW' -e 'read_records' -e 'echo @@MUK_DECODED' \
-  -e 'read_record_decoded --oneline 1' -e 'echo @@END' -e 'quit' </dev/null) > "$out" 2>&1
+timeout 120 "$py" "$PYSIM_DIR/pySim-shell.py" -p 0 --noprompt "${args[@]}" </dev/null >"$out" 2>&1
 rc=$?
 set -e
 if [ $rc -ne 0 ]; then
-  echo "pySim MBMS check FAILED (pySim-shell exit $rc):"
+  echo "pySim check FAILED: pySim-shell exited with $rc; it said:"
   cat "$out"
   exit 1
 fi
-if ! PYTHONPATH="$PYSIM_DIR" "$venv/bin/python" - "$out" "$KEYSIM_MBMS_EXPECT" <<'PY'
-"""Compare pySim's decoding of EF.GBABP, EF.MSK and EF.MUK with what the network delivered."""
-import json
-import re
-import sys
 
-from osmocom.tlv import bertlv_parse_one
-from pySim.ts_31_102 import EF_MUK
-
-shell_output, expect_file = sys.argv[1], sys.argv[2]
-lines = [line.strip() for line in open(shell_output).read().splitlines()]
-expect = json.load(open(expect_file))
-failures = []
-
-
-def block(marker):
-    """The lines between `marker` and the next marker."""
-    start = lines.index(marker) + 1
-    end = next(i for i in range(start, len(lines)) if lines[i].startswith("@@"))
-    return lines[start:end]
-
-
-def first_json(lines_of_block):
-    for line in lines_of_block:
-        if line.startswith("{") or line.startswith("["):
-            return json.loads(line)
-    return None
-
-
-gbabp = first_json(block("@@GBABP"))
-if gbabp != expect["gbabp"]:
-    failures.append(f"EF.GBABP: pySim decoded {gbabp}, the network delivered {expect['gbabp']}")
-
-msk = first_json(block("@@MSK"))
-used = [r for r in (msk or []) if r and r.get("num_msk_id") not in (0, 255)]
-key = lambda r: (r["key_domain_id"], [p["msk_id"] for p in r["msk_ids"]])
-if msk is None or sorted(used, key=key) != sorted(expect["msk"], key=key):
-    failures.append(f"EF.MSK: pySim decoded {msk}, the network delivered {expect['msk']}")
-
-# EF.MUK: pySim's own TLV classes for the MUK ID (A0 { 80 Idr, 82 Idi }); its Time Stamp
-# Counter (81) class has no codec, so that TLV goes through pySim's BER-TLV parser.
-muk = []
-for line in block("@@MUK_RAW"):
-    m = re.match(r"^(\d{3}) ([0-9a-fA-F]+)$", line)
-    if not m or m.group(2).lower().startswith("ff"):
-        continue
-    muk_id = EF_MUK.MUK_ID()
-    _, rest = muk_id.from_tlv(bytes.fromhex(m.group(2)))
-    # Bytes as lower-case hex, as pySim's JSON encoder prints them.
-    fields = {k: v.hex() if isinstance(v, (bytes, bytearray)) else v
-              for d in muk_id.to_dict()["muk_id"] for k, v in d.items()}
-    tag, _, value, _ = bertlv_parse_one(rest)
-    if (tag["class"], tag["constructed"], tag["tag"]) != (2, False, 1):
-        failures.append(f"EF.MUK record {m.group(1)}: no Time Stamp Counter (81) after the MUK ID: {rest.hex()}")
-    muk.append({"muk_idr": fields.get("muk__idr"), "muk_idi": fields.get("muk__idi"),
-                "time_stamp_counter": value.hex()})
-if muk != expect["muk"]:
-    failures.append(f"EF.MUK: pySim decoded {muk}, the network delivered {expect['muk']}")
-muk_decoder = "decodes" if first_json(block("@@MUK_DECODED")) is not None else "fails on"
-
-if failures:
-    print("\n".join(failures))
-    sys.exit(1)
-print(f"EF.GBABP: {gbabp}")
-print(f"EF.MSK:   {used}")
-print(f"EF.MUK:   {muk} (pySim's own EF_MUK record decoder {muk_decoder} it)")
-PY
-then
-  echo "pySim MBMS check FAILED; pySim-shell said:"
+expect=()
+if [ -n "${KEYSIM_MBMS_EXPECT:-}" ]; then
+  [ -f "$KEYSIM_MBMS_EXPECT" ] || { echo "pySim check FAILED: $KEYSIM_MBMS_EXPECT does not exist"; exit 1; }
+  expect=("$KEYSIM_MBMS_EXPECT")
+fi
+if ! PYTHONPATH="$PYSIM_DIR" "$py" scripts/pysim-compare.py check "$out" "$PROFILE" "${expect[@]}"; then
+  echo "pySim check FAILED; pySim-shell's output is in $out:"
   cat "$out"
   exit 1
 fi
-echo "pySim MBMS check passed: EF.GBABP, EF.MSK and EF.MUK as pySim decodes them equal what the network delivered"
-rm -f "$out"

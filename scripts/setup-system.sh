@@ -3,13 +3,14 @@
 #   build:  pkg-config, libpcsclite-dev (the `pcsc` crate links libpcsclite)
 #   tests:  pcscd, pcsc-tools, vsmartcard-vpcd (a real PC/SC stack with a virtual reader),
 #           tshark (independent dissection of MIKEY and GSMTAP traces), python3-venv,
-#           sip-tester (sipp: drives the SCF as an independent SIP UE)
+#           sip-tester (sipp: drives the SCF as an independent SIP UE), gcc and python3-dev
+#           (pySim's venv builds PyPI's pyscard from source against libpcsclite)
 # Usage: scripts/setup-system.sh [build|test]   (default: test, which includes build)
 set -euo pipefail
 
 want=(pkg-config libpcsclite-dev)
 if [ "${1:-test}" = test ]; then
-  want+=(pcscd pcsc-tools vsmartcard-vpcd tshark python3-venv sip-tester)
+  want+=(pcscd pcsc-tools vsmartcard-vpcd tshark python3-venv sip-tester gcc python3-dev)
 fi
 
 missing=()

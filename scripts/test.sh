@@ -19,6 +19,9 @@ KEYSIM_PYTHON="$(scripts/python-oracles.sh)"
 export KEYSIM_PYTHON
 echo "libsrtp through $KEYSIM_PYTHON"
 
+step "osmocom pySim and its venv (for the pySim check of the card through pcscd)"
+scripts/pysim-check.sh --prepare
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -30,6 +33,9 @@ cargo build --manifest-path nostd-probe/Cargo.toml
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "differential validation of the two key-management paths: 1000 random histories"
+"${CARGO_TARGET_DIR:-target}/debug/keysim" compare --random 1000
 
 step "the card through a real pcscd with vpcd"
 scripts/pcsc-tests.sh

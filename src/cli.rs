@@ -532,9 +532,31 @@ pub struct CompareArgs {
     /// SRTP packets sent under each MTK.
     #[arg(long, default_value_t = 25)]
     pub packets_per_mtk: usize,
-    /// Print JSON: {"uicc": {...}, "me": {...}, "mtks_identical", "media_identical", "ok"}.
+    /// Print JSON: {"uicc": {...}, "me": {...}, "mtks_identical", "media_identical", "ok"}; with
+    /// --random: {"histories", "steps", "divergences": [{"seed", "steps", "first_difference", ...}],
+    /// "allowed_differences_seen", "ok"}.
     #[arg(long)]
     pub json: bool,
+    /// Differential validation: N random, reproducible key-management histories (pushes, replays,
+    /// stale counters, bad MACs, unknown MUKs, solicited pulls, reordered and tampered MTKs,
+    /// deletions, power cycles, re-bootstraps) through both paths, compared step by step; a
+    /// divergence is shrunk to the shortest history that still shows it. Exit 1 on any divergence.
+    #[arg(long, value_name = "N", conflicts_with = "history")]
+    pub random: Option<u64>,
+    /// The seed of the first random history (the others follow it).
+    #[arg(long, value_name = "S", default_value_t = 1, requires = "random")]
+    pub seed: u64,
+    /// Run this one history (comma-separated events, as a divergence report prints them).
+    #[arg(long, value_name = "EVENTS")]
+    pub history: Option<String>,
+    /// The UICC-based path's card in this PC/SC reader (by index or name substring) instead of an
+    /// emulated one; give its keys with --profile unless it is keysim's default card.
+    #[arg(long, value_name = "NAME")]
+    pub reader: Option<String>,
+    /// Plant a defect in the ME-based path, to see a divergence found and shrunk
+    /// (me-stale-mtk-id: an MTK ID not above the last one is accepted).
+    #[arg(long, value_name = "DEFECT", value_parser = ["me-stale-mtk-id"], hide = true)]
+    pub plant: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,10 +3,10 @@
 //! reader `KEYSIM_PCSC_READER`) serving the card with the built-in profile on the other.
 //!
 //! After the run it writes what the network delivered (EF.GBABP RAND / B-TID / lifetime, EF.MSK
-//! Key Domain / MSK IDs / counters, EF.MUK IDr / IDi / counter) as JSON to the file named by
-//! `KEYSIM_MBMS_EXPECT`, for `scripts/pysim-check.sh` to compare with what osmocom pySim decodes
-//! from the same card; then it reports MTK generations per second and APDUs per MTK update through
-//! pcscd (figures, not assertions).
+//! Key Domain / MSK IDs / counters, EF.MUK IDr / IDi / counter, EF.GBANL NAF_Id / B-TID) as JSON
+//! to the file named by `KEYSIM_MBMS_EXPECT`, for `scripts/pysim-check.sh` to compare with what
+//! osmocom pySim decodes from the same card; then it reports MTK generations per second and APDUs
+//! per MTK update through pcscd (figures, not assertions).
 //!
 //! Needs the set-up of `scripts/pcsc-tests.sh` (a private pcscd and a fresh `keysim vpcd` card),
 //! so it is ignored in a plain `cargo test`.

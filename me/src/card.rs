@@ -243,6 +243,21 @@ impl<R: Reader> Card<R> {
         fcp.records.ok_or(Error::CardResponse { command: "SELECT", reason: "not a linear fixed EF" })
     }
 
+    /// Record `number` (1-based) of a linear fixed EF of `app` (READ RECORD, absolute mode,
+    /// TS 102 221 §11.1.5).
+    pub fn read_record(&self, app: App, fid: u16, number: u8, what: &'static str) -> Result<Vec<u8>> {
+        let mut inner = self.lock()?;
+        let fcp = inner.select_ef(Some(app), fid, what)?;
+        let (len, _) =
+            fcp.records.ok_or(Error::CardResponse { command: "SELECT", reason: "not a linear fixed EF" })?;
+        let r = inner.transmit(&[0x00, 0xB2, number, 0x04, len])?;
+        match r.sw {
+            0x9000 => Ok(r.data),
+            0x6982 => Err(Error::PinRequired),
+            sw => Err(Error::CardStatus { command: "READ RECORD", sw }),
+        }
+    }
+
     /// How many Key Groups the card can hold MSKs for: the records of the USIM's EF.MSK
     /// (TS 31.102 §4.2.80; each record holds the MSKs of one Key Domain and Key Group).
     pub fn msk_key_groups(&self) -> Result<usize> {

@@ -164,7 +164,10 @@ impl MbmsKeyManagement for MeBased {
         // The card's order: MAC, then freshness.
         let d = mbms::verify_and_decrypt_mtk(&stored.msk, &msg)?;
         match stored.last_mtk_id {
-            Some(last) if !is_fresh(u64::from(mtk_id.0), u64::from(last.0)) => {
+            Some(last)
+                if !is_fresh(u64::from(mtk_id.0), u64::from(last.0))
+                    && planted::get() != Some(planted::Defect::StaleMtkIdAccepted) =>
+            {
                 return Err(Error::KeyFreshness);
             }
             None if !FIRST_MTK_ID_ANY && mtk_id.0 == 0 => return Err(Error::KeyFreshness),
@@ -197,5 +200,33 @@ impl MbmsKeyManagement for MeBased {
             return Err(Error::KeyNotFound);
         }
         self.store.save()
+    }
+}
+
+/// Defects planted on purpose, to show that the differential validation of the two paths finds
+/// and shrinks a divergence (`keysim compare --random … --plant …`). Off unless set on the calling
+/// thread. Not a stable API.
+#[doc(hidden)]
+pub mod planted {
+    use std::cell::Cell;
+
+    /// A planted defect of the ME-based path.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Defect {
+        /// An MTK message whose MTK ID is not above the last accepted one is accepted.
+        StaleMtkIdAccepted,
+    }
+
+    thread_local! {
+        static DEFECT: Cell<Option<Defect>> = const { Cell::new(None) };
+    }
+
+    /// Plants `defect` on this thread (or removes it with `None`).
+    pub fn set(defect: Option<Defect>) {
+        DEFECT.with(|d| d.set(defect));
+    }
+
+    pub(crate) fn get() -> Option<Defect> {
+        DEFECT.with(Cell::get)
     }
 }

@@ -4,12 +4,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
-use gba::{AuthVector, BTid, Milenage, NafId, Sqn, UaSecurityProtocolId};
-use me::{
-    BootstrapOutcome, Card, GbaClient, GbaVariant, KeyManagementPath, KeyStore, MbmsKeyManagement,
-    MbmsReceiver, MeBased, UiccBased, choose_path,
-};
+use anyhow::{Context, Result, anyhow};
+use harness::paths::{self, BMSC_FQDN, Hss, PathKm};
+use me::{GbaVariant, MbmsReceiver};
 use network::bmsc_stream::{BmscStream, BmscStreamConfig};
 use serde::Serialize;
 use sim_reader::trace::MemoryTrace;
@@ -17,16 +14,8 @@ use sim_reader::{CardProfile, Emulator, Protocol, RawExchange, Traced};
 
 use crate::cli::CompareArgs;
 
-/// The BSF domain of the B-TIDs.
-const BSF_DOMAIN: &str = "bsf.example.org";
-/// The BM-SC (NAF) FQDN.
-const BMSC_FQDN: &str = "bmsc.example.org";
-/// Key lifetime written into the card.
-const LIFETIME: &str = "2099-12-31T23:59:59Z";
 /// The MBMS stream of the comparison.
 const STREAM: u32 = 1;
-/// SQN index bits of the card's SQN array (TS 33.102 Annex C.3.2).
-const IND_BITS: u32 = gba::sqn::IND_LEN_BITS;
 
 #[derive(Serialize, Default)]
 struct PathReport {
@@ -51,40 +40,12 @@ struct Report {
     ok: bool,
 }
 
-/// The network's HSS/BSF for the built-in profile: authentication vectors above the card's SQN.
-struct Hss {
-    m: Milenage,
-    amf: [u8; 2],
-    next_seq: u64,
-}
-
-impl Hss {
-    fn new(p: &CardProfile) -> Self {
-        Hss {
-            m: Milenage::new(p.k(), p.opc()),
-            amf: *p.amf(),
-            next_seq: Sqn::from_bytes(p.sqn()).seq(IND_BITS) + 1,
-        }
-    }
-
-    fn vector(&mut self, rand: &[u8; 16]) -> Result<AuthVector> {
-        let sqn = Sqn::from_seq_ind(self.next_seq, 0, IND_BITS).map_err(|e| anyhow!("SQN: {e}"))?;
-        self.next_seq += 1;
-        Ok(AuthVector::generate(&self.m, rand, sqn, &self.amf))
-    }
-}
-
 struct Ue {
-    _gba: GbaClient<Traced<Emulator>>,
-    km: Box<dyn MbmsKeyManagement>,
+    km: PathKm<Traced<Emulator>>,
     trace: MemoryTrace,
     rx: MbmsReceiver,
     report: PathReport,
     mtk_time: Duration,
-}
-
-fn bmsc_naf_id() -> Result<NafId> {
-    NafId::new(BMSC_FQDN, UaSecurityProtocolId::MBMS).map_err(|e| anyhow!("NAF_Id: {e}"))
 }
 
 /// Power on a UE on its own emulated card, bootstrap it and derive its NAF keys; return the UE and
@@ -98,60 +59,25 @@ fn ue(
     let trace = MemoryTrace::new();
     let protocol = if variant == GbaVariant::GbaU { Protocol::T0 } else { Protocol::T1 };
     let reader = Traced::new(Emulator::new(profile)?.with_protocol(protocol)).with_sink(trace.clone());
-    let card = Card::new(reader);
-    card.verify_pin(profile.pin1())?;
-    let impi = card.impi()?;
     let mut hss = Hss::new(profile);
-    let av = hss.vector(&rand)?;
-    let autn = if variant == GbaVariant::GbaU { av.gba_u_autn().to_bytes() } else { av.autn.to_bytes() };
-    let mut gba = GbaClient::new(card.clone(), variant);
-    match gba.bootstrap(&rand, &autn)? {
-        BootstrapOutcome::Res(res) if av.verify_res(&res) => {}
-        other => bail!("bootstrap refused: {other:?}"),
-    }
-    let btid = BTid::new(&rand, BSF_DOMAIN).map_err(|e| anyhow!("B-TID: {e}"))?.as_str().to_owned();
-    gba.complete_bootstrap(&btid, LIFETIME)?;
-    let naf_id = bmsc_naf_id()?;
-    let keys = gba.naf_keys(&naf_id, &impi)?;
-    let ks = av.ks();
-    let ks_naf = gba::kdf::derive_ks_naf(&ks, &rand, impi.as_bytes(), &naf_id).map_err(|e| anyhow!("{e}"))?;
-    if keys.key.expose() != ks_naf.expose() {
-        bail!("the UE's NAF key differs from the BSF's");
-    }
-    let (km, muk, report): (Box<dyn MbmsKeyManagement>, _, _) = match variant {
-        GbaVariant::GbaU => {
-            let muk = gba::kdf::derive_ks_int_naf(&ks, &rand, impi.as_bytes(), &naf_id)
-                .map_err(|e| anyhow!("{e}"))?;
-            let path = choose_path(&card, None)?;
-            if path != KeyManagementPath::UiccBased {
-                bail!("the card's EF.UST does not offer MBMS security (service n°69)");
-            }
-            let report = PathReport {
-                path: "UICC-based",
-                gba: "GBA_U (Ks on the card)",
-                muk_and_msk_held_by: "UICC",
-                ..Default::default()
-            };
-            (Box::new(UiccBased::new(card)), mikey::mbms::Muk::new(*muk.expose()), report)
-        }
-        GbaVariant::GbaMe => {
-            let mut store = KeyStore::open(store_dir.join("me-keys.bin"))?;
-            store.on_card_inserted(&card.iccid()?)?;
-            let mut km = MeBased::new(store);
-            km.install_naf_keys(&keys)?;
-            let muk = gba::mbms_profile::me_based_muk(&ks_naf);
-            let report = PathReport {
-                path: "ME-based",
-                gba: "GBA_ME (Ks in the ME)",
-                muk_and_msk_held_by: "ME",
-                ..Default::default()
-            };
-            (Box::new(km), mikey::mbms::Muk::new(*muk.expose()), report)
-        }
+    let (path_ue, boot) =
+        paths::power_on(reader, profile, variant, rand, &mut hss, &store_dir.join("me-keys.bin"))?;
+    let report = match variant {
+        GbaVariant::GbaU => PathReport {
+            path: "UICC-based",
+            gba: "GBA_U (Ks on the card)",
+            muk_and_msk_held_by: "UICC",
+            ..Default::default()
+        },
+        GbaVariant::GbaMe => PathReport {
+            path: "ME-based",
+            gba: "GBA_ME (Ks in the ME)",
+            muk_and_msk_held_by: "ME",
+            ..Default::default()
+        },
     };
-    let ue = Ue { _gba: gba, km, trace, rx: MbmsReceiver::new(), report, mtk_time: Duration::ZERO };
-    let ks_bytes = ks.expose().to_vec();
-    Ok((ue, muk, btid, ks_bytes))
+    let ue = Ue { km: path_ue.km, trace, rx: MbmsReceiver::new(), report, mtk_time: Duration::ZERO };
+    Ok((ue, boot.muk, boot.btid, boot.ks))
 }
 
 /// Whether any 8-byte window of `secret` appears in `haystack`.
@@ -161,6 +87,9 @@ fn leaks(secret: &[u8], haystack: &[u8]) -> bool {
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     let profile = super::card::load_profile(args.profile.as_deref())?;
+    if args.random.is_some() || args.history.is_some() {
+        return super::compare_random::run(&args, &profile);
+    }
     let dir = tempfile_dir()?;
     let (mut u, muk_u, btid_u, ks_u) = ue(&profile, GbaVariant::GbaU, rand(1), &dir)?;
     let (mut m, muk_m, btid_m, _) = ue(&profile, GbaVariant::GbaMe, rand(2), &dir)?;
@@ -182,9 +111,11 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             if let Some(msk) = bmsc.msk(msk_id) {
                 secrets.push(msk.as_bytes().to_vec());
             }
-            u.km.msk_update(&bmsc.msk_message(ru).map_err(|e| anyhow!("{e:?}"))?)
+            u.km.km()
+                .msk_update(&bmsc.msk_message(ru).map_err(|e| anyhow!("{e:?}"))?)
                 .context("UICC path MSK update")?;
-            m.km.msk_update(&bmsc.msk_message(rm).map_err(|e| anyhow!("{e:?}"))?)
+            m.km.km()
+                .msk_update(&bmsc.msk_message(rm).map_err(|e| anyhow!("{e:?}"))?)
                 .context("ME path MSK update")?;
         }
         let mtk_message = bmsc.next_mtk_message().map_err(|e| anyhow!("{e:?}"))?;
@@ -193,6 +124,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             let start = Instant::now();
             let o = ue
                 .km
+                .km()
                 .mtk_generate(&mtk_message)
                 .with_context(|| format!("{} MTK generation", ue.report.path))?;
             ue.mtk_time += start.elapsed();

@@ -5,6 +5,7 @@ pub(crate) mod call;
 pub(crate) mod call_kms;
 mod card;
 mod compare;
+mod compare_random;
 mod demo;
 mod gba;
 mod mikey;

@@ -738,6 +738,26 @@ pub struct MukRecord {
     pub timestamp_counter: Vec<u8>,
 }
 
+/// One EF.GBANL record (TS 31.102 §4.2.83): a NAF_Id and the B-TID its Ks_int_NAF comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GbanlRecord {
+    /// NAF_Id = NAF FQDN ‖ Ua security protocol identifier (5 bytes).
+    pub naf_id: Vec<u8>,
+    /// B-TID.
+    pub b_tid: Vec<u8>,
+}
+
+/// Decodes an EF.GBANL record `80 L NAF_Id 81 L B-TID`; `None` for an unused one (starting with `FF`).
+pub fn decode_gbanl_record(r: &[u8]) -> Result<Option<GbanlRecord>, String> {
+    if r.first() == Some(&0xFF) {
+        return Ok(None);
+    }
+    let err = |e| format!("EF.GBANL record: {e:?}: {}", hex::encode(r));
+    let naf_id = apdu::tlv::find(r, 0x80).map_err(err)?.ok_or("EF.GBANL: no NAF_Id (80)")?;
+    let b_tid = apdu::tlv::find(r, 0x81).map_err(err)?.ok_or("EF.GBANL: no B-TID (81)")?;
+    Ok(Some(GbanlRecord { naf_id: naf_id.to_vec(), b_tid: b_tid.to_vec() }))
+}
+
 /// Decodes an EF.MSK record; `None` for an unused one (all `FF`, or no pairs).
 pub fn decode_msk_record(r: &[u8]) -> Result<Option<MskRecord>, String> {
     if r.iter().all(|&b| b == 0xFF) || r.get(3) == Some(&0) {
@@ -780,11 +800,14 @@ pub struct ExpectedFiles {
     pub msk: Vec<MskRecord>,
     /// EF.MUK records in use.
     pub muk: Vec<MukRecord>,
+    /// EF.GBANL records in use (any order on the card).
+    pub gbanl: Vec<GbanlRecord>,
 }
 
 impl ExpectedFiles {
     /// JSON in the shapes pySim's decoders print (pySim/ts_31_102.py EF_GBABP, EF_MSK, EF_MUK),
-    /// bytes as lower-case hex.
+    /// bytes as lower-case hex; EF.GBANL as its two TLV values (pySim's USIM EF_GBANL record
+    /// decoder cannot decode a record, see scripts/pysim-compare.py).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "gbabp": {
@@ -804,6 +827,10 @@ impl ExpectedFiles {
                 "muk_idi": hex::encode(&r.idi),
                 "time_stamp_counter": hex::encode(&r.timestamp_counter),
             })).collect::<Vec<_>>(),
+            "gbanl": self.gbanl.iter().map(|r| serde_json::json!({
+                "naf_id": hex::encode(&r.naf_id),
+                "b_tid": hex::encode(&r.b_tid),
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -816,7 +843,7 @@ pub fn muk_counter_bytes(t: Timestamp) -> Vec<u8> {
     b[..n].to_vec()
 }
 
-/// Reads EF.GBABP, EF.MSK and EF.MUK and compares them with `expected`.
+/// Reads EF.GBABP, EF.MSK, EF.MUK and EF.GBANL and compares them with `expected`.
 pub fn check_files<R: Reader>(link: &mut CardLink<R>, expected: &ExpectedFiles) -> Result<(), String> {
     let gbabp = parse_gbabp(&read_gbabp(link)?)?;
     if gbabp != expected.gbabp {
@@ -839,6 +866,17 @@ pub fn check_files<R: Reader>(link: &mut CardLink<R>, expected: &ExpectedFiles) 
     }
     if muk != expected.muk {
         return Err(format!("EF.MUK: expected {:?}, read {:?}", expected.muk, muk));
+    }
+    let mut gbanl = Vec::new();
+    for r in read_records(link, 0x6FDA, "EF.GBANL")? {
+        gbanl.extend(decode_gbanl_record(&r)?);
+    }
+    let sorted = |mut v: Vec<GbanlRecord>| {
+        v.sort_by(|a, b| (&a.naf_id, &a.b_tid).cmp(&(&b.naf_id, &b.b_tid)));
+        v
+    };
+    if sorted(gbanl.clone()) != sorted(expected.gbanl.clone()) {
+        return Err(format!("EF.GBANL: expected {:?}, read {:?}", expected.gbanl, gbanl));
     }
     Ok(())
 }
@@ -912,7 +950,7 @@ fn ok<T>(r: Result<T, String>) -> T {
 /// 6. MSK Deletion → MTK under the deleted MSKs `6A 88`; MUK Deletion → MSK message `69 85`;
 ///    deleting either again → `6A 88`.
 /// 7. Bootstrap 2: the card cleared B-TID and lifetime; new MUK; MSKs of Key Group 2 and MTKs.
-/// 8. EF.GBABP, EF.MSK and EF.MUK read back and compared with what was delivered.
+/// 8. EF.GBABP, EF.MSK, EF.MUK and EF.GBANL read back and compared with what was delivered.
 pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
     let mut link = CardLink::new(reader);
     let mut sub = Subscriber::from_profile(profile);
@@ -1070,6 +1108,9 @@ pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
             idi: bmsc.idi.clone(),
             timestamp_counter: muk_counter_bytes(msk22.timestamp),
         }],
+        // The second bootstrap's derivation for the BM-SC replaced the first one's entry (same
+        // NAF_Id, older bootstrap, its MUK deleted).
+        gbanl: vec![GbanlRecord { naf_id: naf_id.clone(), b_tid: boot2.btid.as_bytes().to_vec() }],
     };
     ok(check_files(&mut link, &expected));
 

@@ -76,6 +76,14 @@ fn find_muk<N: Nvm>(nvm: &N, id: &MukId<'_>) -> Result<Option<(usize, NafKey)>, 
     Ok(None)
 }
 
+/// Whether the MUK EF.MUK record `j` names was derived after the Ks_int_NAF of LRU stamp `stamp`.
+fn recorded_muk_is_newer<N: Nvm>(nvm: &N, j: usize, stamp: u32) -> Result<bool, Error> {
+    let mut record = [0u8; MUK_RECORD_LEN as usize];
+    keystore::read_record(nvm, Ef::UsimMuk, j, &mut record)?;
+    let Some(r) = key_files::parse_muk_record(&record) else { return Ok(false) };
+    Ok(find_muk(nvm, &r.id)?.is_some_and(|(_, recorded)| recorded.stamp > stamp))
+}
+
 /// What EF.MUK says about a MUK ID.
 #[derive(Debug, Default)]
 struct MukRecords {
@@ -207,6 +215,15 @@ pub(super) fn msk_update<N: Nvm>(
     let ts = msg.timestamp().as_u64();
     if let Some((_, stored)) = records.this
         && !is_fresh(ts, stored)
+    {
+        return Err(Error::KeyFreshness);
+    }
+    // EF.MUK keeps one counter per BM-SC (TS 31.102 §4.2.81): the one of its most recently used
+    // MUK. A MUK derived before that one has had its counter replaced, so its messages can no
+    // longer be checked for freshness: refused as not fresh (a replay would pass otherwise).
+    if records.this.is_none()
+        && let Some(j) = records.same_idi
+        && recorded_muk_is_newer(ctx.nvm, j, naf_key.stamp)?
     {
         return Err(Error::KeyFreshness);
     }
