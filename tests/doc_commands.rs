@@ -28,6 +28,14 @@ const EXCLUDED: &[(&str, &str)] = &[
     ("benches/pcsc-bench.sh", "needs pcscd + vpcd and minutes of timing"),
     ("keysim readers", "needs pcscd: run by scripts/pcsc-tests.sh against the emulated card in vpcd"),
     ("keysim apdu --reader", "needs pcscd: run by scripts/pcsc-tests.sh against the emulated card in vpcd"),
+    (
+        "keysim compare --random 1000",
+        "scripts/test.sh runs exactly this command in make test (two minutes in a debug build)",
+    ),
+    (
+        "keysim compare --random 50 --reader",
+        "needs pcscd: scripts/pcsc-tests.sh runs it against the emulated card in vpcd",
+    ),
     ("pcscd -f &", "starts the system pcscd: scripts/pcsc-tests.sh starts a private one instead"),
     (
         "keysim vpcd",
