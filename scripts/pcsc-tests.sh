@@ -30,6 +30,10 @@ echo "pcscd up (pid $PCSCD_PID, socket $PCSCLITE_CSOCK_NAME, vpcd port $KEYSIM_V
 
 keysim_card_serve "$KEYSIM" --pcap "$KEYSIM_PCSCD_DIR/vpcd.pcap"
 "$KEYSIM" readers
+# The README's reader examples (by index, by a substring of the name), which tests/doc_commands.rs
+# leaves to this script because they need pcscd.
+"$KEYSIM" apdu --reader 0 00A40004023F00
+"$KEYSIM" apdu --reader "${KEYSIM_PCSC_READER% 00 00}" 00A40004023F00
 
 cargo test -q --test pcsc -- --ignored --nocapture
 

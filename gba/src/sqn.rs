@@ -73,9 +73,9 @@ impl Sqn {
 
 /// Length of IND in bits: 5 bits, so the array has 32 entries.
 ///
-/// UNCONFIRMED: believed to be the example value of TS 33.102 Annex C.3, not checked against the text;
-/// other USIM simulators use the same (UERANSIM `SqnManager(5, 1 << 28)`). The array mechanism itself
-/// (C.2.2) is confirmed from the spec text.
+/// TS 33.102 Annex C.2.2 leaves the length to the operator; 5 bits is what real and simulated USIMs
+/// use: sysmocom's sysmoISIM-SJA2 USIM SQN file (`ind_len` 5 in osmocom pySim,
+/// `pySim/sysmocom_sja2.py`, `EF_USIM_SQN`) and UERANSIM (`SqnManager(5, 1 << 28)`).
 pub const IND_LEN_BITS: u32 = 5;
 
 /// Number of SEQ_MS(i) entries of the card's array: 2^[`IND_LEN_BITS`].
@@ -89,14 +89,15 @@ pub const USIM_SQN_STATE_LEN: usize = SQN_ARRAY_LEN * SQN_LEN;
 
 /// Δ, the largest accepted jump SEQ − SEQ_MS (TS 33.102 Annex C.2.1).
 ///
-/// UNCONFIRMED: 2^28 is believed to be the Annex C.3 example value (also UERANSIM's choice).
-/// C.2.1 only requires Δ large enough for a correct HE/AuC and small enough that SEQmax/Δ is large.
+/// An operator choice: C.2.1 only requires Δ large enough for a correct HE/AuC and small enough that
+/// SEQmax/Δ is large. 2^28 is UERANSIM's choice; sysmocom's sysmoISIM-SJA2 ships 2^33
+/// (`delta_max` in pySim's `EF_USIM_SQN` test vector). Either passes a correct network.
 pub const DELTA: u64 = 1 << 28;
 
 /// L, the age limit: SEQ_MS − SEQ must stay below L (TS 33.102 Annex C.2.2, optional for the USIM).
 ///
-/// The spec leaves the value open (UNCONFIRMED whether Annex C.3 suggests one); this is our choice,
-/// equal to Δ so the accepted window is symmetric around SEQ_MS.
+/// The spec leaves the value to the operator (sysmocom's sysmoISIM-SJA2 ships 2^33 with the check
+/// off); this is our choice, equal to Δ so the accepted window is symmetric around SEQ_MS.
 pub const AGE_LIMIT_L: u64 = 1 << 28;
 
 /// The freshness limits a USIM applies.

@@ -80,11 +80,14 @@ pub const USER_AGENT_GBA: &str = "3gpp-gba";
 /// the BSF must run GBA_U only when it sees this token (from memory of TS 33.220 §5.3.2 / TS 24.109
 /// §4.3.2); the BSF here does so, and so does the one real client found (Samsung).
 pub const USER_AGENT_GBA_UICC: &str = "3gpp-gba-uicc";
-/// Content type of the 200 OK body (TS 24.109 Annex C, IANA `vnd.3gpp.bsf+xml`). UNCONFIRMED clause.
+/// Content type of the 200 OK body: IANA media type `application/vnd.3gpp.bsf+xml` (vendor tree,
+/// published specifications TS 33.220 and TS 24.109: "B-TID and key lifetime from the BSF to the UE").
 pub const BSF_CONTENT_TYPE: &str = "application/vnd.3gpp.bsf+xml";
-/// XML namespace of `BootstrappingInfo` (TS 24.109 Annex C). UNCONFIRMED: from memory.
+/// XML namespace of `BootstrappingInfo`: the schema's `targetNamespace="uri:3gpp-gba"` (TS 24.109
+/// Annex C, read on itecspec).
 pub const BOOTSTRAPPING_INFO_NAMESPACE: &str = "uri:3gpp-gba";
-/// Root element of the 200 OK body (TS 24.109 Annex C). UNCONFIRMED: from memory.
+/// Root element of the 200 OK body, with children `btid`, `lifetime` (UTC `xs:dateTime`) and an
+/// optional `Extension` (TS 24.109 Annex C schema).
 pub const BOOTSTRAPPING_INFO_ELEMENT: &str = "BootstrappingInfo";
 /// Length of RAND ‖ AUTN at the start of the AKA nonce (RFC 3310 §3.2).
 pub const AKA_NONCE_MIN_LEN: usize = 16 + AUTN_LEN;
@@ -926,8 +929,8 @@ fn from_xml<T: for<'de> Deserialize<'de>>(xml: &str, root: &str, namespace: &str
 // ------------------------------------------------------------------------------------------------
 // The 200 OK body (TS 24.109 Annex C)
 
-/// The body of the final 200 OK of Ub: B-TID and key lifetime (TS 24.109 Annex C; element and
-/// namespace names UNCONFIRMED, see [`BOOTSTRAPPING_INFO_NAMESPACE`]).
+/// The body of the final 200 OK of Ub: B-TID and key lifetime (TS 24.109 Annex C; namespace and
+/// element names confirmed there, see [`BOOTSTRAPPING_INFO_NAMESPACE`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootstrappingInfo {
     /// B-TID = base64(RAND) "@" BSF domain (TS 33.220 §4.5.2).

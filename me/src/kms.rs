@@ -59,7 +59,7 @@ pub const KMS_UA_PROTOCOL: UaSecurityProtocolId = UaSecurityProtocolId::IMS_UE_K
 /// The SRTP suite the tickets' keys are used with.
 pub const SRTP_SUITE: CryptoSuite = CryptoSuite::Aes128CmHmacSha1_80;
 /// How far a TRANSFER_INIT's or TRANSFER_RESP's T may be from the UE clock, either way (RFC 3830
-/// §5.4); the value is [`mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS`] (UNCONFIRMED there).
+/// §5.4); the value is [`mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS`] (a deployment choice).
 pub const ALLOWED_CLOCK_SKEW: Duration = Duration::from_secs(mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS);
 /// Most accepted TRANSFER_INITs the answerer remembers (RFC 3830 §5.4 replay cache), each a
 /// 32-byte digest and an expiry. A choice: far more offers than a UE answers in one window.

@@ -17,8 +17,10 @@ pub const INS_AUTHENTICATE_EVEN: u8 = 0x88;
 pub const INS_AUTHENTICATE_ODD: u8 = 0x89;
 /// P1 of the EVEN instruction.
 pub const P1_EVEN: u8 = 0x00;
-/// P1 of the ODD instruction: first block of authentication data. UNCONFIRMED beyond the Nokia
-/// TSY (spec digest §2.2); the ME sends every MBMS command as one block (extended APDU when long).
+/// P1 of the ODD instruction: first block of authentication data (TS 31.102 §7.1.2; `0x80` is
+/// `KFirstBlockOfAuthenticationData` of the Nokia Symbian modem TSY,
+/// adaptationlayer/tsy/nokiatsy_dll/src/cmmcustommesshandler.cpp). The ME sends every MBMS command
+/// as one block (extended APDU when long).
 pub const P1_ODD_FIRST_BLOCK: u8 = 0x80;
 /// P2 of the 3G security context (TS 31.102 Table 7.1.2-1).
 pub const P2_3G_CONTEXT: u8 = 0x81;
@@ -39,13 +41,16 @@ pub const TAG_MBMS_DATA: u8 = 0x53;
 /// The BER-TLV wrapper the card may use instead for BER-TLV content (TS 31.102 §7.1.2); accepted
 /// in responses.
 pub const TAG_MBMS_DATA_BER: u8 = 0x73;
-/// MBMS mode "MSK Update". UNCONFIRMED (spec digest §2.6: Nokia TSY only).
+/// MBMS mode "MSK Update" (TS 31.102 §7.1.1.6): `KMskUpdateMode = 0x01` of the Nokia Symbian
+/// modem TSY (cmmcustommesshandler.cpp), the one public ME that builds these commands.
 pub const MODE_MSK_UPDATE: u8 = 0x01;
-/// MBMS mode "MTK Generation". UNCONFIRMED (spec digest §2.6).
+/// MBMS mode "MTK Generation": `KMtkGenerationMode = 0x02` of the Nokia Symbian modem TSY.
 pub const MODE_MTK_GENERATION: u8 = 0x02;
-/// MBMS mode "MSK Deletion". UNCONFIRMED (spec digest §2.6).
+/// MBMS mode "MSK Deletion": `KMskDeletionMode = 0x03` of the Nokia Symbian modem TSY.
 pub const MODE_MSK_DELETION: u8 = 0x03;
-/// MBMS mode "MUK Deletion". UNCONFIRMED (spec digest §2.6).
+/// MBMS mode "MUK Deletion". UNCONFIRMED (TS 31.102 §7.1.1.9): the Nokia TSY defines modes 01
+/// to 03 only, and the Symbian API (`TMbmsMukDeleteDataV8`) carries no mode byte; `04` is the
+/// next value. Sources tried: Nokia TSY, Symbian etelmm docs, pySim, tech-invite TS 31.102 §7.1.
 pub const MODE_MUK_DELETION: u8 = 0x04;
 /// First byte after `DB` when MSK Update verified a solicited pull: `00` ‖ Key Domain ID ‖ Key Group
 /// ‖ [verification message] (the card's convention, `docs/card-interface.md`; a MIKEY message

@@ -39,28 +39,43 @@ use crate::mbms::{KeyDomainId, MskId};
 // ------------------------------------------------------------------------------------------------
 // Request line and HTTP headers
 
-/// Path of the key-management requests (TS 33.246 §6.3.2 uses the BM-SC's HTTP URL; TS 26.346
-/// §11 names no path). UNCONFIRMED.
+/// Path of the key-management requests: the Request-URI form `/keymanagement?requesttype=<type>`
+/// that TS 26.237 §10.4.2.1 uses towards the BM-SC (`sip-based-register`, …) and TS 33.328 Annex A
+/// towards the KMS (`ticketrequest`), both in the 3GPP change requests of `shared/seeds`.
 pub const KEY_MANAGEMENT_PATH: &str = "/keymanagement";
-/// Query parameter naming the procedure (TS 26.346 §11.3 / TS 33.246 §6.3.2). UNCONFIRMED.
+/// Query parameter naming the procedure: the URI parameter `requesttype` of TS 26.237 §10.4.2.1
+/// and TS 33.328 Annex A (see [`KEY_MANAGEMENT_PATH`]).
 pub const REQUEST_TYPE_PARAM: &str = "requesttype";
-/// `requesttype` of the registration (TS 33.246 §6.3.2.1). UNCONFIRMED.
+/// `requesttype` of the registration (TS 33.246 §6.3.2.1A). UNCONFIRMED: TS 26.237 §10.4.2.1 names
+/// the SCF's variant `sip-based-register`, which suggests `register`; the TS 33.246 text was not
+/// read (tech-invite and itecspec hold its table of contents only).
 pub const REQUEST_TYPE_REGISTER: &str = "register";
-/// `requesttype` of the deregistration (TS 33.246 §6.3.2.2). UNCONFIRMED.
+/// `requesttype` of the deregistration (TS 33.246 §6.3.2.1B). UNCONFIRMED, as
+/// [`REQUEST_TYPE_REGISTER`] (the SCF's variant is `sip-based-deregister`).
 pub const REQUEST_TYPE_DEREGISTER: &str = "deregister";
-/// `requesttype` of the basic MSK request (TS 33.246 §6.3.2.2.2). UNCONFIRMED.
+/// `requesttype` of the basic MSK request (TS 33.246 §6.3.2.2.1). UNCONFIRMED, as
+/// [`REQUEST_TYPE_REGISTER`] (the SCF's variant is `sip-based-msk-request`).
 pub const REQUEST_TYPE_MSK_REQUEST: &str = "msk-request";
 
-/// Content-Type of a registration (TS 26.346 Annex C). UNCONFIRMED.
+/// Content-Type of a registration: IANA media type `application/mbms-register+xml`, published by
+/// TS 26.346 (IANA media-types registry, application/mbms-register+xml, registered 2007-04-27).
 pub const CONTENT_TYPE_REGISTER: &str = "application/mbms-register+xml";
-/// Content-Type of a deregistration (TS 26.346 Annex C). UNCONFIRMED.
+/// Content-Type of a deregistration: IANA media type `application/mbms-deregister+xml`, published
+/// by TS 26.346 (IANA media-types registry, application/mbms-deregister+xml).
 pub const CONTENT_TYPE_DEREGISTER: &str = "application/mbms-deregister+xml";
-/// Content-Type of the answer to a registration or deregistration (TS 26.346 Annex C).
-/// UNCONFIRMED.
+/// Content-Type of the answer to a registration or deregistration: `application/mbms-register-
+/// response+xml`, named by TS 26.237 §10.4.2.1 for the BM-SC's answer ("the same XML document
+/// that is used for MBMS (De-)registration in TS 33.246 … specified in TS 26.346"; change request
+/// in `shared/seeds`). IANA's registry does not list this subtype (it lists register, deregister,
+/// msk and msk-response), so an implementation should accept it without a registry entry.
 pub const CONTENT_TYPE_REGISTER_RESPONSE: &str = "application/mbms-register-response+xml";
-/// Content-Type of a basic MSK request (TS 26.346 Annex C). UNCONFIRMED.
-pub const CONTENT_TYPE_MSK_REQUEST: &str = "application/mbms-msk-request+xml";
-/// Content-Type of the answer to an MSK request (TS 26.346 Annex C). UNCONFIRMED.
+/// Content-Type of a basic MSK request: IANA media type `application/mbms-msk+xml`, published by
+/// TS 26.346, "to identify one or more MSK that the requesting entity desires to receive" (IANA
+/// media-types registry, application/mbms-msk+xml). Corrected from `mbms-msk-request+xml`, which
+/// no registry knows.
+pub const CONTENT_TYPE_MSK_REQUEST: &str = "application/mbms-msk+xml";
+/// Content-Type of the answer to an MSK request: IANA media type
+/// `application/mbms-msk-response+xml` (TS 26.346 Annex C.12; IANA media-types registry).
 pub const CONTENT_TYPE_MSK_RESPONSE: &str = "application/mbms-msk-response+xml";
 /// Content-Type of the one-line reason of a 4xx answer to bad input.
 pub const CONTENT_TYPE_REASON: &str = "text/plain; charset=utf-8";
@@ -121,7 +136,9 @@ pub const NS_DEREGISTER: &str = "urn:3GPP:metadata:2005:MBMS:mbmsDeregister";
 pub const NS_REGISTER_RESPONSE: &str = "urn:3GPP:metadata:2005:MBMS:mbmsRegisterResponse";
 /// Namespace of `mbmsMskRequest` (TS 26.346 Annex C). UNCONFIRMED.
 pub const NS_MSK_REQUEST: &str = "urn:3GPP:metadata:2005:MBMS:mskRequest";
-/// Namespace of `mbmsMskResponse` (TS 26.346 Annex C). UNCONFIRMED.
+/// Namespace of the MSK request answer: the XML scheme `urn:3GPP:metadata:2005:MBMS:mskResponse`
+/// that TS 26.346 Annex C.12 names for `application/mbms-msk-response+xml` (schema in TS 26.346
+/// §11.8).
 pub const NS_MSK_RESPONSE: &str = "urn:3GPP:metadata:2005:MBMS:mskResponse";
 
 /// Root element of a registration (TS 26.346 Annex C). UNCONFIRMED.
@@ -209,8 +226,8 @@ pub const ELEMENT_MUK_LIFETIME: &str = "mukLifeTime";
 pub const ELEMENT_NAF_FQDN: &str = "nafFqdn";
 /// The MUK is written as base64 of its 32 octets (Annex I.2 types it `xs:anyURI`). UNCONFIRMED.
 pub const MUK_IS_BASE64: bool = true;
-/// The NAF FQDN is written as base64 of its octets, as Annex I.2 types it `xs:base64Binary`.
-/// UNCONFIRMED (a plain FQDN would be the other reading).
+/// The NAF FQDN is written as base64 of its octets: the TS 26.237 Annex I.2 schema (namespace
+/// `urn:3GPP:metadata:2005:MBMS:nafKeyInfo`) types `nafFqdn` `xs:base64Binary`.
 pub const NAF_FQDN_IS_BASE64: bool = true;
 /// Format of the MUK lifetime: the key expiry of the Zn answer, UTC `YYYY-MM-DDThh:mm:ssZ`
 /// (Annex I.2 types it `xs:anyURI`). UNCONFIRMED.

@@ -145,7 +145,7 @@ pub mod profile {
     pub const GROUP_WILDCARD: char = '?';
     /// How far a message's T may be from the receiver's clock, either way, in seconds (RFC 3830
     /// §5.4: the timestamp must lie within the allowable clock skew), at the KMS and at the UEs.
-    /// UNCONFIRMED: RFC 3830 and RFC 6043 leave the value to the deployment; five minutes is a choice.
+    /// RFC 3830 and RFC 6043 leave the value to the deployment; five minutes is keysim's choice.
     pub const ALLOWED_CLOCK_SKEW_SECS: u64 = 300;
 }
 

@@ -85,7 +85,7 @@ pub const MAX_BODY_LEN: usize = 16 * 1024;
 pub const DEFAULT_TICKET_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// How far a request's T may be from the KMS clock, either way (RFC 3830 §5.4); the value is
-/// [`mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS`] (UNCONFIRMED there).
+/// [`mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS`] (a deployment choice).
 pub const ALLOWED_CLOCK_SKEW: Duration = Duration::from_secs(mikey::ticket::profile::ALLOWED_CLOCK_SKEW_SECS);
 
 /// Default bound of the replay cache (RFC 3830 §5.4 replay cache), in entries of 32 bytes plus

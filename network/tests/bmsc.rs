@@ -860,6 +860,20 @@ fn bad_input_gets_4xx_and_changes_nothing() {
             400,
             "octets",
         ),
+        // The MSK request's media type is IANA's `application/mbms-msk+xml` (TS 26.346); the
+        // unregistered `mbms-msk-request+xml` an earlier keysim sent is refused.
+        (
+            format!("{base}{}", RequestType::MskRequest.path_and_query()),
+            "application/mbms-msk-request+xml",
+            format!(
+                "<mbmsMskRequest xmlns=\"{}\"><keyId>AADxEAECAAc=</keyId></mbmsMskRequest>",
+                mbms_http::NS_MSK_REQUEST
+            )
+            .into_bytes(),
+            None,
+            415,
+            "application/mbms-msk+xml",
+        ),
     ];
     let count = cases.len() as u64;
     for (url, content_type, body, auth, status, reason) in cases {

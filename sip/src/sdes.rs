@@ -39,29 +39,36 @@ pub const MAX_LIFETIME_EXPONENT: u8 = 48;
 /// Longest attribute value parsed.
 pub const MAX_ATTRIBUTE_LEN: usize = 4096;
 
-/// Values of the e2ae indications of TS 33.328. The stage-2 text names them only as
-/// placeholders and leaves the syntax to stage 3 (TS 24.229), which is not digested here, so
-/// every value below is **UNCONFIRMED** and kept in this one place.
+/// Values of the e2ae indications of TS 33.328, whose stage-2 text names them only as
+/// placeholders; the stage-3 syntax is TS 24.229's: the `mediasec` header field parameter of
+/// Security-Client / Security-Server (§7.2A.7; IETF draft-dawes-sipcore-mediasec-parameter, which
+/// registers it with RFC 3329's headers) and the `3ge2ae` SDP attribute (§7.5.2, Table 7.5.1).
+/// Kept in this one place.
 pub mod ims_e2ae {
     /// `Security-Client` header of the initial REGISTER: "e2ae-security supported by UE"
-    /// (TS 33.328 §7.1 NOTE 1; stage-3 syntax assumed from TS 24.229 `mediasec`). UNCONFIRMED.
+    /// (TS 33.328 §7.1 NOTE 1; the RFC 3329 header that TS 24.229 §7.2A.7 puts `mediasec` in).
     pub const SECURITY_CLIENT: &str = "Security-Client";
     /// `Security-Server` header of the 200 to REGISTER: "e2ae-security supported by network"
-    /// (TS 33.328 §7.1). UNCONFIRMED.
+    /// (TS 33.328 §7.1; RFC 3329 header, TS 24.229 §7.2A.7).
     pub const SECURITY_SERVER: &str = "Security-Server";
-    /// The mechanism name in those headers (TS 33.328 §7.1 via TS 24.229). UNCONFIRMED.
+    /// The mechanism name in those headers (TS 24.229 §7.2A.7, whose example is
+    /// `Security-Client: sdes-srtp;mediasec`; the same string in independent IMS clients, e.g. the
+    /// Go SIP security-mechanism parser and pjsua-based clients found by code search).
     pub const MECHANISM: &str = "sdes-srtp";
-    /// The header parameter marking media plane security (TS 24.229 `mediasec`). UNCONFIRMED.
+    /// The header parameter marking media plane security (TS 24.229 §7.2A.7 `mediasec`;
+    /// draft-dawes-sipcore-mediasec-parameter).
     pub const MEDIASEC_PARAM: &str = "mediasec";
-    /// The full header value of both indications: `sdes-srtp;mediasec`. UNCONFIRMED.
+    /// The full header value of both indications: `sdes-srtp;mediasec` (TS 24.229 §7.2A.7).
     pub const HEADER_VALUE: &str = "sdes-srtp;mediasec";
-    /// The SDP attribute of the per-session indications (TS 33.328 §7.2.1, §7.3.1; stage-3 name
-    /// assumed `3ge2ae`). UNCONFIRMED.
+    /// The SDP attribute of the per-session indications (TS 33.328 §7.2.1, §7.3.1): the media-level
+    /// `a=3ge2ae:<indicator>` of TS 24.229 §7.5.2 (Table 7.5.1; §7.5.2.3 gives its IANA
+    /// registration, "3GPP_e2ae-security-indicator").
     pub const ATTRIBUTE: &str = "3ge2ae";
-    /// "e2ae-security requested by UE" in the SDP offer (TS 33.328 §7.2.1). UNCONFIRMED.
+    /// "e2ae-security requested by UE" in the SDP offer (TS 33.328 §7.2.1): indicator
+    /// `requested` of TS 24.229 §7.5.2.
     pub const REQUESTED: &str = "requested";
-    /// "e2ae-security applied" from the P-CSCF (IMS ALG) (TS 33.328 §5.4.1, §7.2.1, §7.3.1).
-    /// UNCONFIRMED.
+    /// "e2ae-security applied" from the P-CSCF (IMS ALG) (TS 33.328 §5.4.1, §7.2.1, §7.3.1):
+    /// indicator `applied` of TS 24.229 §7.5.2.
     pub const APPLIED: &str = "applied";
     /// The attribute line (without `a=`) of the request: `3ge2ae:requested`.
     pub const REQUESTED_LINE: &str = "3ge2ae:requested";

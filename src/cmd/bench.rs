@@ -829,8 +829,8 @@ fn cpu_model() -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // MTK Generation on the emulated card (docs/card-interface.md, TS 31.102 §7.1.2, TS 33.246 §6.3)
 
-/// MBMS mode bytes of AUTHENTICATE (docs/card-interface.md; UNCONFIRMED values, the card's MBMS
-/// profile module).
+/// MBMS mode bytes of AUTHENTICATE (docs/card-interface.md; the Nokia Symbian modem TSY's
+/// `KMskUpdateMode` / `KMtkGenerationMode`, see the card's MBMS profile module).
 const MODE_MSK_UPDATE: u8 = 0x01;
 const MODE_MTK_GENERATION: u8 = 0x02;
 /// SQN step to the next vector with the same IND (TS 33.102 Annex C.3.2, 5 IND bits).

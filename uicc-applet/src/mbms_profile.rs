@@ -28,9 +28,11 @@ pub const P2_EVEN_CONTEXTS_NOT_SUPPORTED: [u8; 2] = [0x80, 0x82];
 pub const P2_ODD_CONTEXTS_NOT_SUPPORTED: [u8; 1] = [0x86];
 /// P1 of the EVEN instruction (TS 31.102 §7.1.2).
 pub const P1_EVEN: u8 = 0x00;
-/// P1 of the ODD instruction: "first block of authentication data" (TS 31.101 block chaining).
-/// UNCONFIRMED beyond the Nokia TSY; the card takes every MBMS command as one block (extended
-/// APDUs carry long MIKEY messages), never answers `62 F3`, and refuses other P1 values (`6A 86`).
+/// P1 of the ODD instruction: "first block of authentication data" (TS 31.101 block chaining;
+/// `KFirstBlockOfAuthenticationData = 0x80` of the Nokia Symbian modem TSY,
+/// adaptationlayer/tsy/nokiatsy_dll/src/cmmcustommesshandler.cpp). The card takes every MBMS
+/// command as one block (extended APDUs carry long MIKEY messages), never answers `62 F3`, and
+/// refuses other P1 values (`6A 86`).
 pub const P1_ODD_FIRST_BLOCK: u8 = 0x80;
 
 /// Tag of a 3G challenge/response when successful (TS 31.102 §7.1.2.1).
@@ -45,14 +47,15 @@ pub const TAG_GBA_NAF_DERIVATION: u8 = 0xDE;
 /// (TS 31.102 §7.1.2; MBMS uses it per the Nokia TSY `KMBMSDataObjectTag`).
 pub const TAG_MBMS_DATA: u8 = 0x53;
 
-/// MBMS mode byte "MSK Update" (TS 31.102 §7.1.1.6 in Rel-6 numbering). UNCONFIRMED: the mode
-/// values 01 to 04 are backed only by the Nokia TSY (spec digest §2.6).
+/// MBMS mode byte "MSK Update" (TS 31.102 §7.1.1.6 in Rel-6 numbering): `KMskUpdateMode = 0x01`
+/// of the Nokia Symbian modem TSY (cmmcustommesshandler.cpp), which builds these commands.
 pub const MODE_MSK_UPDATE: u8 = 0x01;
-/// MBMS mode byte "MTK Generation". UNCONFIRMED (spec digest §2.6).
+/// MBMS mode byte "MTK Generation": `KMtkGenerationMode = 0x02` of the Nokia Symbian modem TSY.
 pub const MODE_MTK_GENERATION: u8 = 0x02;
-/// MBMS mode byte "MSK Deletion". UNCONFIRMED (spec digest §2.6).
+/// MBMS mode byte "MSK Deletion": `KMskDeletionMode = 0x03` of the Nokia Symbian modem TSY.
 pub const MODE_MSK_DELETION: u8 = 0x03;
-/// MBMS mode byte "MUK Deletion". UNCONFIRMED (spec digest §2.6).
+/// MBMS mode byte "MUK Deletion". UNCONFIRMED (TS 31.102 §7.1.1.9): the Nokia TSY defines 01 to
+/// 03 only; `04` is the next value. Sources tried: Nokia TSY, Symbian etelmm docs, pySim.
 pub const MODE_MUK_DELETION: u8 = 0x04;
 
 /// Length of the Key Group part of an MSK ID in MSK Deletion mode data (TS 31.102 §4.2.80).

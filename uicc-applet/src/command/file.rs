@@ -147,16 +147,24 @@ pub(crate) enum SelectTarget<'a> {
 pub(crate) struct Select<'a> {
     /// The file named.
     pub target: SelectTarget<'a>,
-    /// P2 `04` (FCP template) rather than `0C` (no data).
+    /// P2 `04` (FCP template) or `00` (FCI, see [`P2_RETURN_FCI`]) rather than `0C` (no data).
     pub fcp: bool,
 }
 
+/// P2 `00` of SELECT: "return FCI template" in ISO/IEC 7816-4 (Table 40, b4-b3 = `00`). TS 102 221
+/// Table 11.2 lists only `04` (FCP) and `0C` (no data), but real UICCs are ISO 7816-4 cards and
+/// accept `00`: terminals and tools send `00 A4 04 00 <AID>` (GlobalPlatform's SELECT, the Symbian
+/// and AOSP SIM stacks' application selection). A UICC has no FCI other than its FCP (TS 102 221
+/// §11.1.1.3), so the card answers P2 `00` exactly as `04`: the FCP template.
+pub(crate) const P2_RETURN_FCI: u8 = 0x00;
+
 impl<'a> Select<'a> {
     /// P2 (Table 11.2): b8 and b5 zero, b7-b6 activation `00` (termination `10` is not supported),
-    /// b4-b3 `01` FCP or `11` no data, b2-b1 occurrence (only with P1 `04`).
+    /// b4-b3 `01` FCP, `00` FCI (answered as FCP) or `11` no data, b2-b1 occurrence (only with
+    /// P1 `04`).
     pub(crate) fn parse(c: &apdu::Command<'a>) -> Result<Self, Error> {
         let fcp = match c.p2 & 0xFC {
-            0x04 => true,
+            0x04 | P2_RETURN_FCI => true,
             0x0C => false,
             _ => return Err(Error::IncorrectP1P2),
         };
