@@ -188,6 +188,7 @@ const PERSONALIZATION: Personalization<'static> = Personalization {
     home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
     pin1: "1234",
     adm1: *b"12345678",
+    puk1: "87654321",
 };
 /// Another card's ICCID (for the ME's card change).
 const OTHER_ICCID: &str = "8988211000000430028";

@@ -19,6 +19,7 @@
 //!     home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
 //!     pin1: "1234",
 //!     adm1: *b"12345678",
+//!     puk1: "12345678",
 //! };
 //! let mut nvm = RamNvm::<NVM_SIZE>::new();
 //! Uicc::personalize(&mut nvm, &profile).unwrap();

@@ -36,6 +36,12 @@ fn put<const M: usize>(out: &mut heapless::Vec<u8, M>, tag: u8, value: &[u8]) ->
 
 /// Append the FCP template (tag `62`) of `file` to `reply` (TS 102 221 §11.1.1.3).
 pub(crate) fn write_fcp(file: File, reply: &mut Reply) -> Result<(), Error> {
+    write_fcp_with(file, reply, true)
+}
+
+/// [`write_fcp`], with the life cycle status of an EF left out when `lcsi` is false (a planted
+/// defect of the `testing` feature).
+fn write_fcp_with(file: File, reply: &mut Reply, lcsi: bool) -> Result<(), Error> {
     let mut fcp = heapless::Vec::<u8, 64>::new();
     let [arr_hi, arr_lo] = FID_ARR.to_be_bytes();
     match file {
@@ -58,7 +64,9 @@ pub(crate) fn write_fcp(file: File, reply: &mut Reply) -> Result<(), Error> {
                 }
             }
             put(&mut fcp, 0x83, &info.fid.to_be_bytes())?;
-            put(&mut fcp, 0x8A, &[LCSI_OPERATIONAL_ACTIVATED])?;
+            if lcsi {
+                put(&mut fcp, 0x8A, &[LCSI_OPERATIONAL_ACTIVATED])?;
+            }
             put(&mut fcp, 0x8B, &[arr_hi, arr_lo, info.arr_record])?;
             put(&mut fcp, 0x80, &(info.structure.size() as u16).to_be_bytes())?;
             // Without tag 88 the SFI would default to the FID's low 5 bits (§11.1.1.4.8); an
@@ -191,6 +199,7 @@ impl<'a> Select<'a> {
     }
 
     pub(crate) fn exec<N: Nvm>(&self, ctx: &mut Context<'_, N>, reply: &mut Reply) -> Result<Status, Error> {
+        let lcsi = !super::planted!(ctx, MissingFcpTag);
         let vol = &mut *ctx.vol;
         let file = match self.target {
             SelectTarget::Mf => File::Df(Df::Mf),
@@ -200,7 +209,7 @@ impl<'a> Select<'a> {
             SelectTarget::PathFromCurrent(path) => resolve_path(vol, vol.current_df, path, false)?,
         };
         if self.fcp {
-            write_fcp(file, reply)?;
+            write_fcp_with(file, reply, lcsi)?;
         }
         select(vol, file);
         Ok(Status::Ok)
