@@ -440,7 +440,12 @@ mod basics {
         ensure(d.first().is_some_and(|b| b & 0xBF == 0x38), || {
             format!("MF: descriptor {} is not a DF (78)", hx(&d))
         })?;
-        ensure(fcp_tag(&fcp, 0xC6).is_some(), || format!("MF: no PIN status template (C6): {}", hx(&fcp)))
+        ensure(fcp_tag(&fcp, 0xC6).is_some(), || format!("MF: no PIN status template (C6): {}", hx(&fcp)))?;
+        // TS 102 221 §11.1.1.4.6: the proprietary information A5 carries the UICC characteristics
+        // (80), mandatory for the MF.
+        let a5 = fcp_tag(&fcp, 0xA5).unwrap_or_default();
+        let characteristics = apdu::tlv::find(&a5, 0x80).ok().flatten().is_some_and(|v| v.len() == 1);
+        ensure(characteristics, || format!("MF: no UICC characteristics (A5 {{80 01 xx}}): {}", hx(&fcp)))
     }
 
     pub(super) fn select_ef_fcp(ctx: &mut Ctx) -> Step {
@@ -885,8 +890,9 @@ mod basics {
         ctx.select(0x3F00, "MF")?;
         let r = ctx.raw(&[0x00, 0xC0, 0x00, 0x00, 0x10])?;
         let sw = sw_of(&r);
-        ensure(r.len() == 2 && matches!(sw, 0x6F00 | 0x6985 | 0x6A86), || {
-            format!("GET RESPONSE with nothing pending: {}, expected 6F00 or 6985", hx(&r))
+        // TS 102 221 §12.1.1.1: "technical problem, no precise diagnosis".
+        ensure(r.len() == 2 && sw == 0x6F00, || {
+            format!("GET RESPONSE with nothing pending: {}, expected 6F00", hx(&r))
         })
     }
 

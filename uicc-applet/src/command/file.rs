@@ -22,6 +22,10 @@ const FDB_DF: u8 = 0x78;
 const FDB_TRANSPARENT: u8 = 0x41;
 /// File descriptor byte of a shareable linear fixed working EF.
 const FDB_LINEAR_FIXED: u8 = 0x42;
+/// UICC characteristics of the MF's proprietary information (TS 102 221 §11.1.1.4.6.1, mandatory
+/// for the MF): clock stop allowed with no preferred level, supply voltage classes A, B and C, as
+/// commercial UICCs answer.
+const UICC_CHARACTERISTICS: u8 = 0x71;
 /// PIN status template DO of the MF and the ADFs (TS 102 221 §11.1.1.4, §9.5): PS_DO marks both key
 /// references that follow as enabled (b8 for the first, b7 for the second): PIN1 (`01`) and ADM1 (`0A`).
 const PIN_STATUS_TEMPLATE: [u8; 9] = [0x90, 0x01, 0xC0, 0x83, 0x01, 0x01, 0x83, 0x01, 0x0A];
@@ -48,7 +52,10 @@ fn write_fcp_with(file: File, reply: &mut Reply, lcsi: bool) -> Result<(), Error
         File::Df(df) => {
             put(&mut fcp, 0x82, &[FDB_DF, DATA_CODING])?;
             match df {
-                Df::Mf => put(&mut fcp, 0x83, &FID_MF.to_be_bytes())?,
+                Df::Mf => {
+                    put(&mut fcp, 0x83, &FID_MF.to_be_bytes())?;
+                    put(&mut fcp, 0xA5, &[0x80, 0x01, UICC_CHARACTERISTICS])?;
+                }
                 Df::Adf(app) => put(&mut fcp, 0x84, app.aid())?,
             }
             put(&mut fcp, 0x8A, &[LCSI_OPERATIONAL_ACTIVATED])?;
