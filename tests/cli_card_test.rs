@@ -178,3 +178,82 @@ fn a_reader_or_the_emulator_is_required() {
     let out = keysim(&["card-test"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A plain USIM: EF.UST without GBA (n°68) and MBMS security (n°69), EF.DIR without the ISIM
+/// (both changed under ADM1 on an emulated card kept in a card-state file). The GBA_U, MBMS and
+/// ISIM cases are then not applicable, and nothing fails.
+#[test]
+fn a_plain_usim_gets_not_applicable_not_failures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("plain-usim.bin");
+    let state = state.to_str().expect("path");
+    let read = keysim(&[
+        "apdu",
+        "--emulator",
+        "--card-state",
+        state,
+        "--json",
+        "00A4040C07A0000000871002",
+        "0020000A083838383838383838",
+        "002000010831323334FFFFFFFF",
+        "00A4000C026F38",
+        "00B000000C",
+    ]);
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let exchanges = json(&read);
+    assert_eq!(exchanges[1]["sw"], "9000", "ADM1 of the built-in profile");
+    let mut ust = hex::decode(exchanges[4]["response"].as_str().expect("EF.UST")).expect("hex");
+    assert!(ust[8] & 0x18 == 0x18, "the built-in card offers n°68 and n°69");
+    ust[8] &= !0x18;
+    let update_ust = format!("00D600000C{}", hex::encode_upper(&ust));
+    let update_dir = format!("00DC020428{}", "FF".repeat(40));
+    let write = keysim(&[
+        "apdu",
+        "--emulator",
+        "--card-state",
+        state,
+        "--json",
+        "00A4040C07A0000000871002",
+        "0020000A083838383838383838",
+        "00A4000C026F38",
+        &update_ust,
+        "00A4000C023F00",
+        "00A4000C022F00",
+        &update_dir,
+    ]);
+    let sws: Vec<_> = json(&write)
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["sw"].as_str().expect("sw").to_owned())
+        .collect();
+    assert!(sws.iter().all(|sw| sw == "9000"), "{sws:?}");
+
+    let out = keysim(&["card-test", "--emulator", "--card-state", state, "--json"]);
+    let report = json(&out);
+    assert!(out.status.success(), "{report:#}");
+    let verdict = |id: &str| {
+        report["cases"]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["verdict"].clone())
+            .expect(id)
+    };
+    for id in [
+        "GBA-BOOTSTRAP",
+        "GBA-NAF-DERIVATION",
+        "GBA-ISIM",
+        "MBMS-MSK-UPDATE",
+        "MBMS-TWO-MSKS",
+        "AKA-ISIM",
+        "SEC-NO-SECRETS",
+    ] {
+        assert_eq!(verdict(id), "not_applicable", "{id}");
+    }
+    for id in ["AKA-USIM", "BAS-MANAGE-CHANNEL", "BAS-SELECT-AID-FULL"] {
+        assert_eq!(verdict(id), "pass", "{id}");
+    }
+    assert_eq!(report["summary"]["fail"], 0);
+}

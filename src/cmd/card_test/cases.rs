@@ -297,7 +297,7 @@ pub(crate) fn catalogue() -> Vec<Case> {
         case(
             "MBMS-MTK-ID-RULE",
             MBMS,
-            "an MTK ID not above the last one answers 9865, a higher one is accepted",
+            "an MTK ID not above the last one answers 9865 (state unchanged), a higher one is accepted",
             mbms::mtk_id_rule,
         ),
         case(
@@ -1384,8 +1384,19 @@ mod mbms {
             let id = msk_id(0x7A05, 1);
             let msk = ctx.deliver_msk(bmsc, id, ntp(UNIX_2026), false)?;
             ctx.generate_mtk(bmsc, id, &msk, 5, 1)?;
+            let before = ctx.mbms_files()?;
+            ctx.select_app(App::Usim)?;
             ctx.mtk_refused(bmsc, id, &msk, 5, 0x9865, "an MTK message with the same MTK ID")?;
             ctx.mtk_refused(bmsc, id, &msk, 4, 0x9865, "an MTK message with a lower MTK ID")?;
+            let after = ctx.mbms_files()?;
+            if after != before {
+                return mismatch(
+                    "EF.MSK and EF.MUK after the refused MTK messages",
+                    format!("{before:02X?}"),
+                    format!("{after:02X?}"),
+                );
+            }
+            ctx.select_app(App::Usim)?;
             ctx.generate_mtk(bmsc, id, &msk, 6, 2)?;
             Ok(())
         })

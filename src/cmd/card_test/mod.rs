@@ -63,6 +63,10 @@ pub struct CardTestArgs {
     /// Write the results as JUnit XML into FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// With --emulator: the emulated card's NVM in FILE (as `keysim apdu --card-state`), e.g. a
+    /// card whose EF.UST or EF.DIR was changed under ADM.
+    #[arg(long, value_name = "FILE", requires = "emulator")]
+    pub card_state: Option<PathBuf>,
     /// Test only: run the emulated card with a planted defect (see uicc_applet::testing::Defect),
     /// to prove the suite catches it.
     #[arg(long, value_name = "NAME", hide = true, requires = "emulator")]
@@ -97,7 +101,9 @@ pub fn run(args: CardTestArgs) -> Result<ExitCode> {
         }
         (None, Some(defect)) => Box::new(planted::PlantedCard::new(&profile, defect)?),
         (None, None) => Box::new(
-            Emulator::new(&profile).context("starting the emulated card")?.with_protocol(Protocol::T0),
+            Emulator::open(&profile, args.card_state.as_deref())
+                .context("starting the emulated card")?
+                .with_protocol(Protocol::T0),
         ),
     };
     if args.destructive {
