@@ -257,3 +257,44 @@ fn a_plain_usim_gets_not_applicable_not_failures() {
     }
     assert_eq!(report["summary"]["fail"], 0);
 }
+
+/// A profile whose PIN1 the card refuses costs one try and stops the suite (exit 2): it is never
+/// presented again.
+#[test]
+fn a_wrong_profile_pin_costs_one_try_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("card.bin");
+    let state = state.to_str().expect("path");
+    assert!(keysim(&["apdu", "--emulator", "--card-state", state, "00A4000C023F00"]).status.success());
+    let profile = String::from_utf8(keysim(&["profile", "show"]).stdout).expect("utf-8");
+    let wrong = dir.path().join("wrong-pin.toml");
+    let text: String = profile
+        .lines()
+        .map(|l| if l.starts_with("pin1 =") { "pin1 = \"9999\"\n".to_owned() } else { format!("{l}\n") })
+        .collect();
+    std::fs::write(&wrong, text).expect("write profile");
+    let out = keysim(&[
+        "card-test",
+        "--emulator",
+        "--card-state",
+        state,
+        "--profile",
+        wrong.to_str().expect("path"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("PIN1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = json(&keysim(&[
+        "apdu",
+        "--emulator",
+        "--card-state",
+        state,
+        "--json",
+        "00A4040C07A0000000871002",
+        "00200001",
+    ]));
+    assert_eq!(after[1]["sw"], "63C2", "exactly one try spent");
+}

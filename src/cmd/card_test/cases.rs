@@ -83,7 +83,7 @@ pub(crate) fn catalogue() -> Vec<Case> {
         case(
             "BAS-SELECT-MF-FCP",
             BASICS,
-            "SELECT MF by FID: FCP with 82 DF, 83 3F00, 8A, security attributes, C6",
+            "SELECT MF by FID: FCP with 82 DF, 83 3F00, A5 UICC characteristics, 8A, 8B, C6",
             basics::select_mf_fcp,
         ),
         case(
@@ -193,7 +193,7 @@ pub(crate) fn catalogue() -> Vec<Case> {
         case(
             "BAS-GET-RESPONSE-NONE",
             BASICS,
-            "GET RESPONSE with nothing pending is refused",
+            "GET RESPONSE with nothing pending answers 6F00",
             basics::get_response_none,
         ),
         case("BAS-WRONG-LENGTH", BASICS, "wrong Lc answers 6700", basics::wrong_length),
@@ -269,6 +269,18 @@ pub(crate) fn catalogue() -> Vec<Case> {
             GBA,
             "malformed GBA commands are refused (empty IMPI, P1, length)",
             gba::malformed,
+        ),
+        case(
+            "MBMS-EF-SHAPES",
+            MBMS,
+            "EF.MSK (record 8n+4, n ≥ 2), EF.MUK, EF.GBANL linear fixed, EF.GBABP transparent",
+            mbms::ef_shapes,
+        ),
+        case(
+            "MBMS-EF-ACCESS",
+            MBMS,
+            "EF.MSK, EF.MUK and EF.GBANL refuse UPDATE RECORD under PIN1 (6982)",
+            mbms::ef_access,
         ),
         case(
             "MBMS-MSK-UPDATE",
@@ -1276,6 +1288,52 @@ mod mbms {
 
     fn ts_value(bytes: &[u8]) -> u64 {
         bytes.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b))
+    }
+
+    /// The FCP file descriptor of `fid` under the USIM: (structure bits, record length, records).
+    fn shape(ctx: &mut Ctx, fid: u16, what: &str) -> Step<(u8, u8, u8)> {
+        let fcp = ctx.select_fcp(fid, what)?;
+        match fcp_tag(&fcp, 0x82).as_deref() {
+            Some([fdb, _, _, len, n]) => Ok((fdb & 0x07, *len, *n)),
+            Some([fdb, _]) => Ok((fdb & 0x07, 0, 0)),
+            _ => mismatch(format!("{what}: file descriptor (82)"), "82 02 .. or 82 05 ..", hx(&fcp)),
+        }
+    }
+
+    pub(super) fn ef_shapes(ctx: &mut Ctx) -> Step {
+        ctx.require_mbms()?;
+        ctx.open(App::Usim)?;
+        let (structure, len, n) = shape(ctx, EF_MSK, "EF.MSK")?;
+        ensure(structure == 2 && len >= 20 && (len - 4) % 8 == 0 && n >= 1, || {
+            format!(
+                "EF.MSK: structure {structure}, records {n} of {len} bytes; TS 31.102 §4.2.80 wants linear fixed, 8n+4 with n ≥ 2"
+            )
+        })?;
+        let (structure, _, n) = shape(ctx, EF_MUK, "EF.MUK")?;
+        ensure(structure == 2 && n >= 1, || {
+            format!("EF.MUK: structure {structure}, {n} records; linear fixed expected")
+        })?;
+        let (structure, _, n) = shape(ctx, App::Usim.gbanl(), "EF.GBANL")?;
+        ensure(structure == 2 && n >= 1, || {
+            format!("EF.GBANL: structure {structure}, {n} records; linear fixed expected")
+        })?;
+        let (structure, _, _) = shape(ctx, App::Usim.gbabp(), "EF.GBABP")?;
+        ensure(structure == 1, || format!("EF.GBABP: structure {structure}; transparent expected"))
+    }
+
+    pub(super) fn ef_access(ctx: &mut Ctx) -> Step {
+        ctx.require_mbms()?;
+        ctx.open(App::Usim)?;
+        for (fid, what) in [(EF_MSK, "EF.MSK"), (EF_MUK, "EF.MUK"), (App::Usim.gbanl(), "EF.GBANL")] {
+            let records = ctx.read_records(fid, what)?;
+            let first = records.first().cloned().unwrap_or_default();
+            ctx.expect(
+                &format!("UPDATE RECORD {what} 1 under PIN1 (same content)"),
+                &apdu(0x00, 0xDC, 0x01, 0x04, &first, None),
+                0x6982,
+            )?;
+        }
+        Ok(())
     }
 
     pub(super) fn msk_update(ctx: &mut Ctx) -> Step {

@@ -33,6 +33,21 @@ pub(crate) enum Stop {
     Skipped(String),
 }
 
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Fail { message, expected, got } => {
+                f.write_str(message)?;
+                if let (Some(e), Some(g)) = (expected, got) {
+                    write!(f, " (expected {e}, got {g})")?;
+                }
+                Ok(())
+            }
+            Stop::NotApplicable(why) | Stop::Skipped(why) => f.write_str(why),
+        }
+    }
+}
+
 /// A step of a case.
 pub(crate) type Step<T = ()> = Result<T, Stop>;
 
@@ -487,7 +502,7 @@ impl Ctx {
         };
         ctx.facts.atr = ctx.session.reader_mut().power_on()?;
         if let Err(stop) = ctx.probe() {
-            bail!("reading the card's applications and services: {stop:?}");
+            bail!("reading the card's applications and services: {stop}");
         }
         ctx.log.clear();
         Ok(ctx)
