@@ -57,7 +57,7 @@ mod time;
 mod tests;
 
 pub use card::{ATR, RESPONSE_MAX, Transport, Uicc};
-pub use command::pin::{ADM1_MAX_TRIES, PIN1_MAX_TRIES};
+pub use command::pin::{ADM1_MAX_TRIES, PIN1_MAX_TRIES, PUK1_MAX_TRIES};
 pub use fs::{ISIM_AID, USIM_AID};
 pub use layout::{LAYOUT_VERSION, NVM_SIZE};
 
