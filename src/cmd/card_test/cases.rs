@@ -228,6 +228,12 @@ pub(crate) fn catalogue() -> Vec<Case> {
         case("AKA-NO-PIN", AKA, "AUTHENTICATE before PIN1 answers 6982", aka::no_pin),
         case("AKA-BAD-P2", AKA, "AUTHENTICATE with P2 b8 clear is refused", aka::bad_p2),
         case(
+            "GBA-REFUSE-NO-BOOTSTRAP",
+            GBA,
+            "an application never bootstrapped refuses NAF derivation (6985)",
+            gba::refuse_no_bootstrap,
+        ),
+        case(
             "GBA-BOOTSTRAP",
             GBA,
             "GBA_U bootstrap answers DB L RES only (Ks stays on the card)",
@@ -1097,6 +1103,31 @@ mod gba {
         ::gba::NafId::new(OTHER_NAF_FQDN, ::gba::UaSecurityProtocolId([0x01, 0x00, 0x00, 0x00, 0x02]))
             .map(|n| n.as_bytes().to_vec())
             .unwrap_or_default()
+    }
+
+    /// Applicable while an application's EF.GBABP holds no RAND (never bootstrapped).
+    pub(super) fn refuse_no_bootstrap(ctx: &mut Ctx) -> Step {
+        ctx.require_gba(App::Usim)?;
+        let mut tested = Vec::new();
+        for app in [App::Usim, App::Isim] {
+            if ctx.require_gba(app).is_err() {
+                continue;
+            }
+            ctx.open(app)?;
+            let fields = decode_gbabp(&ctx.read_binary(app.gbabp(), "EF.GBABP")?)?;
+            if !fields[0].is_empty() {
+                continue;
+            }
+            let c = naf_apdu(ctx, app, &other_naf_id());
+            ctx.expect(&format!("NAF derivation on the {} before any bootstrap", app.name()), &c, 0x6985)?;
+            tested.push(app.name());
+        }
+        if tested.is_empty() {
+            return Err(Stop::NotApplicable(
+                "every application has been bootstrapped before (EF.GBABP holds a RAND)".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn bootstrap(ctx: &mut Ctx) -> Step {
