@@ -15,7 +15,10 @@
 #      (tests/pcsc_network.rs), with power-on → first-media and MTK-update figures; after step 4,
 #      because it bootstraps the card again,
 #   6. `keysim demo`, `keysim compare --random 50` and `keysim call --security kms` with the card
-#      in the vpcd reader.
+#      in the vpcd reader,
+#   7. `keysim card-test` (--destructive) on the emulated card in-process and on the `keysim vpcd`
+#      card through pcscd, JUnit into target/card-test/; last, because it bootstraps the card and
+#      blocks and unblocks PIN1.
 # pcscd and the card are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,3 +71,19 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("keysim compa
 # The IMS call with KMS-based media security, the caller's card behind pcscd (the callee emulated).
 "$KEYSIM" call --security kms --reader "$KEYSIM_PCSC_READER" --json > "$KEYSIM_PCSCD_DIR/call.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["kms"]["caller"]; print("keysim call --security kms through pcscd: caller card %s (%s, %s), %d/%d packets decrypted by the callee, %d/%d by the caller, INVITE to 200 %.1f ms" % (c["card"], c["gba"], c["naf_key"], d["callee"]["packets_decrypted"], d["caller"]["packets_sent"], d["caller"]["packets_decrypted"], d["callee"]["packets_sent"], d["signalling"]["invite_ms"])); sys.exit(0 if d["ok"] and c["card"] != "emulated" else 1)' "$KEYSIM_PCSCD_DIR/call.json"
+
+# The conformance suite: the emulated card in-process, then the card behind pcscd (reader 0, the
+# profile it was personalized with), each writing JUnit for CI.
+CARD_TEST_DIR="$(realpath -m "${CARGO_TARGET_DIR:-target}")/card-test"
+mkdir -p "$CARD_TEST_DIR"
+KEYSIM_ABS=$(realpath "$KEYSIM")
+"$KEYSIM_ABS" card-test --emulator --destructive --junit "$CARD_TEST_DIR/emulator.xml" > "$CARD_TEST_DIR/emulator.txt" \
+  || { cat "$CARD_TEST_DIR/emulator.txt"; exit 1; }
+tail -1 "$CARD_TEST_DIR/emulator.txt"
+"$KEYSIM_ABS" profile show > "$CARD_TEST_DIR/card.toml"
+(cd "$CARD_TEST_DIR" && "$KEYSIM_ABS" card-test --reader 0 --profile card.toml --junit card-test.xml > reader.txt) \
+  || { cat "$CARD_TEST_DIR/reader.txt"; exit 1; }
+echo "keysim card-test through pcscd: $(tail -1 "$CARD_TEST_DIR/reader.txt")"
+(cd "$CARD_TEST_DIR" && "$KEYSIM_ABS" card-test --reader 0 --profile card.toml --destructive \
+  --junit reader-destructive.xml > reader-destructive.txt) || { cat "$CARD_TEST_DIR/reader-destructive.txt"; exit 1; }
+echo "keysim card-test --destructive through pcscd: $(tail -1 "$CARD_TEST_DIR/reader-destructive.txt")"

@@ -49,6 +49,9 @@ pub enum Command {
     Call(crate::cmd::call::CallArgs),
     /// Cut the power at every NVM write of every card and ME key-store flow, restart, check the invariants.
     Tearing(crate::cmd::tearing::TearingArgs),
+    /// Conformance suite for a card in a PC/SC reader (or the emulated one): TS 102 221 basics,
+    /// USIM/ISIM AKA, GBA_U and MBMS key management, checked against the network side's answers.
+    CardTest(crate::cmd::card_test::CardTestArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,7 +23,7 @@ fn profile_show_json_has_exactly_the_documented_keys() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["adm1", "amf", "home_domain", "iccid", "impi", "impu", "imsi", "k", "opc", "pin1", "sqn"]
+        ["adm1", "amf", "home_domain", "iccid", "impi", "impu", "imsi", "k", "opc", "pin1", "puk1", "sqn"]
     );
     assert!(v["impu"].is_array());
     for hex_key in ["k", "opc"] {

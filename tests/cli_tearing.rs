@@ -23,10 +23,11 @@ fn flow<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 /// The flows the campaign must cover (issue: PIN verify/change, GBA bootstrap, NAF derivation, MSK
 /// update, MTK generation, MSK and MUK deletion, USIM/ISIM AKA; the ME key store writes).
-const REQUIRED: [&str; 20] = [
+const REQUIRED: [&str; 21] = [
     "pin-verify",
     "pin-verify-wrong",
     "pin-change",
+    "pin-unblock",
     "usim-aka",
     "isim-aka",
     "gba-bootstrap",

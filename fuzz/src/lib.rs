@@ -31,6 +31,7 @@ pub const PERSONALIZATION: Personalization<'static> = Personalization {
     home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
     pin1: "1234",
     adm1: *b"88888888",
+    puk1: "12345678",
 };
 
 /// The personalized NVM image, made once per process.

@@ -89,6 +89,8 @@ struct ProfileToml {
     pin1: String,
     adm1: String,
     #[serde(default)]
+    puk1: Option<String>,
+    #[serde(default)]
     gba_type: Option<String>,
 }
 
@@ -136,7 +138,7 @@ impl std::fmt::Debug for Subscriber {
 
 impl Subscriber {
     /// Reads the card profile TOML (keys `iccid, imsi, k, opc, sqn, amf, impi, impu, home_domain,
-    /// pin1, adm1`, as `sim-reader`'s `CardProfile`) plus an optional `gba_type = "GBA_U" | "GBA_ME"`
+    /// pin1, adm1` and the optional `puk1`, as `sim-reader`'s `CardProfile`) plus an optional `gba_type = "GBA_U" | "GBA_ME"`
     /// (the UICC type of the GUSS; default `GBA_U`). `sqn` is the card's SQN_MS: the first vector
     /// uses the next SEQ.
     pub fn from_profile_toml(text: &str) -> Result<Self, SubscriberError> {

@@ -13,6 +13,9 @@ pub const DEFAULT_PROFILE_TOML: &str = include_str!("../default.toml");
 /// The second built-in profile: the called party of an IMS session (`sim-reader/callee.toml`).
 pub const CALLEE_PROFILE_TOML: &str = include_str!("../callee.toml");
 
+/// PUK1 of an emulated card whose profile gives none (TS 102 221 §9.5.1: 8 digits).
+pub const DEFAULT_PUK1: &str = "00000000";
+
 /// Longest identity (IMPI, IMPU, domain) accepted before the card's own EF limits are checked.
 pub const IDENTITY_MAX: usize = 255;
 
@@ -78,6 +81,9 @@ pub struct ProfileFields {
     pub pin1: String,
     /// ADM1, 16 hex digits or 8 digits.
     pub adm1: String,
+    /// PUK1 (the UNBLOCK PIN value of PIN1), 8 digits; optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub puk1: Option<String>,
 }
 
 /// A checked subscriber profile. Keys are wiped from memory when it is dropped; `Debug` does not
@@ -96,6 +102,7 @@ pub struct CardProfile {
     home_domain: String,
     pin1: String,
     adm1: [u8; 8],
+    puk1: Option<String>,
 }
 
 impl Drop for CardProfile {
@@ -120,6 +127,7 @@ impl core::fmt::Debug for CardProfile {
             .field("home_domain", &self.home_domain)
             .field("pin1", &"<secret>")
             .field("adm1", &"<secret>")
+            .field("puk1", &"<secret>")
             .finish()
     }
 }
@@ -175,11 +183,13 @@ impl CardProfile {
             home_domain: self.home_domain.clone(),
             pin1: self.pin1.clone(),
             adm1: hex::encode(self.adm1),
+            puk1: self.puk1.clone(),
         }
     }
 
     /// The profile as a JSON object with exactly the keys `iccid, imsi, k, opc, sqn, amf, impi,
-    /// impu` (a list), `home_domain, pin1, adm1`; keys, SQN, AMF and ADM1 as lowercase hex.
+    /// impu` (a list), `home_domain, pin1, adm1`, and `puk1` when the profile has one; keys, SQN, AMF
+    /// and ADM1 as lowercase hex.
     pub fn to_json(&self) -> String {
         // Serializing a struct of strings cannot fail.
         serde_json::to_string_pretty(&self.to_fields()).unwrap_or_default()
@@ -234,6 +244,10 @@ impl CardProfile {
     pub fn adm1(&self) -> &[u8; 8] {
         &self.adm1
     }
+    /// PUK1 digits, when the profile gives them.
+    pub fn puk1(&self) -> Option<&str> {
+        self.puk1.as_deref()
+    }
 
     /// The IMPUs as string slices, to hand to [`CardProfile::personalization`].
     pub fn impu_refs(&self) -> Vec<&str> {
@@ -255,6 +269,7 @@ impl CardProfile {
             home_domain: &self.home_domain,
             pin1: &self.pin1,
             adm1: self.adm1,
+            puk1: self.puk1.as_deref().unwrap_or(DEFAULT_PUK1),
         }
     }
 }
@@ -282,6 +297,7 @@ impl TryFrom<ProfileFields> for CardProfile {
         }
         let imsi = digits("imsi", &f.imsi, 6, 15)?;
         let pin1 = digits("pin1", &f.pin1, 4, 8)?;
+        let puk1 = f.puk1.as_deref().map(|p| digits("puk1", p, 8, 8)).transpose()?;
         let adm1 = match f.adm1.len() {
             8 if f.adm1.bytes().all(|b| b.is_ascii_digit()) => {
                 let mut v = [0u8; 8];
@@ -326,6 +342,7 @@ impl TryFrom<ProfileFields> for CardProfile {
             home_domain,
             pin1,
             adm1,
+            puk1,
         };
         // The card's own limits (EF sizes, record counts) have the last word.
         let impu = profile.impu_refs();
@@ -335,6 +352,7 @@ impl TryFrom<ProfileFields> for CardProfile {
                 Card::Iccid => "iccid",
                 Card::Imsi => "imsi",
                 Card::Pin1 => "pin1",
+                Card::Puk1 => "puk1",
                 Card::Impi => "impi",
                 Card::Impu => "impu",
                 Card::HomeDomain => "home_domain",
@@ -437,7 +455,8 @@ mod tests {
         assert_eq!(p.impu().len(), 2);
         assert_eq!(p.adm1(), b"88888888");
         // Every key has a comment above it.
-        for key in ["iccid", "imsi", "k", "opc", "sqn", "amf", "impi", "impu", "home_domain", "pin1", "adm1"]
+        for key in
+            ["iccid", "imsi", "k", "opc", "sqn", "amf", "impi", "impu", "home_domain", "pin1", "adm1", "puk1"]
         {
             let at = DEFAULT_PROFILE_TOML.find(&format!("\n{key} = ")).unwrap();
             let before = &DEFAULT_PROFILE_TOML[..at];
@@ -478,8 +497,20 @@ mod tests {
     fn json_has_exactly_the_documented_keys() {
         let json: serde_json::Value = serde_json::from_str(&CardProfile::default().to_json()).unwrap();
         let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
-        let mut expected =
-            ["iccid", "imsi", "k", "opc", "sqn", "amf", "impi", "impu", "home_domain", "pin1", "adm1"];
+        let mut expected = [
+            "iccid",
+            "imsi",
+            "k",
+            "opc",
+            "sqn",
+            "amf",
+            "impi",
+            "impu",
+            "home_domain",
+            "pin1",
+            "adm1",
+            "puk1",
+        ];
         expected.sort();
         let mut keys = keys;
         keys.sort();

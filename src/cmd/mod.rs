@@ -4,6 +4,7 @@ mod bench;
 pub(crate) mod call;
 pub(crate) mod call_kms;
 mod card;
+pub(crate) mod card_test;
 mod compare;
 mod compare_random;
 mod demo;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Call(args) => call::run(args),
         Command::Tearing(args) => tearing::run(args),
+        Command::CardTest(args) => card_test::run(args),
     }
 }
 

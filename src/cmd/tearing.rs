@@ -38,9 +38,11 @@ use mikey::mbms::{
 };
 use mikey::{CsIdMap, KeyValidity, Timestamp};
 use serde::Serialize;
-use uicc_applet::layout::{JOURNAL_BODY, JOURNAL_MARK, PIN1_TRIES};
+use uicc_applet::layout::{JOURNAL_BODY, JOURNAL_MARK, PIN1_TRIES, PIN1_VALUE, PUK1_TRIES};
 use uicc_applet::testing::{PowerCutNvm, Tear};
-use uicc_applet::{NVM_SIZE, Nvm, NvmError, PIN1_MAX_TRIES, Personalization, RESPONSE_MAX, RamNvm, Uicc};
+use uicc_applet::{
+    NVM_SIZE, Nvm, NvmError, PIN1_MAX_TRIES, PUK1_MAX_TRIES, Personalization, RESPONSE_MAX, RamNvm, Uicc,
+};
 
 /// `keysim tearing` arguments.
 #[derive(Debug, clap::Args)]
@@ -188,6 +190,7 @@ const PERSONALIZATION: Personalization<'static> = Personalization {
     home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
     pin1: "1234",
     adm1: *b"12345678",
+    puk1: "87654321",
 };
 /// Another card's ICCID (for the ME's card change).
 const OTHER_ICCID: &str = "8988211000000430028";
@@ -198,6 +201,9 @@ const VERIFY_PIN1: &str = "002000010831323334FFFFFFFF";
 const VERIFY_PIN1_WRONG: &str = "002000010839393939FFFFFFFF";
 const VERIFY_PIN1_STATUS: &str = "0020000100";
 const CHANGE_PIN1: &str = "002400011031323334FFFFFFFF35363738FFFFFFFF";
+/// UNBLOCK PIN with the campaign card's PUK1 (87654321), then the new PIN1 5678 (TS 102 221 §11.1.13).
+const UNBLOCK_PIN1: &str = "002C0001103837363534333231";
+const UNBLOCK_NEW_PIN1: &str = "35363738FFFFFFFF";
 /// TS 35.208 test set 1 RAND and AUTN (3G context).
 const AKA_3G: &str = "008800812210 23553cbe9637a89d218ae64dae47bf35 10 55f328b43577b9b94a9ffac354dfafb3 00";
 /// GBA_U bootstrap: RAND and AUTN* of the spec digest §8.3.
@@ -376,6 +382,11 @@ fn state(nvm: &RamNvm<NVM_SIZE>) -> Vec<u8> {
 }
 
 /// PIN1's try counter as the card reads it (a value above the maximum counts as blocked).
+fn puk1_tries(image: &[u8]) -> u8 {
+    let t = image[PUK1_TRIES.offset];
+    if t > PUK1_MAX_TRIES { 0 } else { t }
+}
+
 fn pin1_tries(image: &[u8]) -> u8 {
     let t = image[PIN1_TRIES.offset];
     if t > PIN1_MAX_TRIES { 0 } else { t }
@@ -396,6 +407,9 @@ enum CardCheck {
     PinVerify { right: bool },
     /// CHANGE PIN1: the old or the new PIN works, never neither.
     PinChange,
+    /// UNBLOCK PIN1 with PUK1: PIN1 still blocked with its old value, or the new value with its
+    /// full tries; the PUK1 counter refunded only to its maximum (the right PUK1).
+    PinUnblock,
 }
 
 struct CardFlow {
@@ -496,6 +510,13 @@ fn card_flows() -> Vec<CardFlow> {
             name: "pin-change",
             verify_pin: false,
             ..flow("", vec![], h(CHANGE_PIN1), CardCheck::PinChange, None)
+        },
+        CardFlow {
+            name: "pin-unblock",
+            verify_pin: false,
+            // PIN1 blocked by three wrong tries first.
+            prepare: vec![h(VERIFY_PIN1_WRONG), h(VERIFY_PIN1_WRONG), h(VERIFY_PIN1_WRONG)],
+            ..flow("", vec![], h(&format!("{UNBLOCK_PIN1}{UNBLOCK_NEW_PIN1}")), CardCheck::PinUnblock, None)
         },
         flow("usim-aka", vec![], h(AKA_3G), CardCheck::Aka, None),
         CardFlow {
@@ -619,6 +640,40 @@ fn check_card_restart(flow: &CardFlow, r: &CardReference, image: &RamNvm<NVM_SIZ
     let mut problems = Vec::new();
     let mut card = Uicc::power_on(cut_nvm(image.clone(), false));
     let mut now = state(&card.nvm().inner().image);
+    if flow.check == CardCheck::PinUnblock {
+        let (puk_before, puk_now) = (puk1_tries(&r.old), puk1_tries(&now));
+        if puk_now > puk_before && puk_now != PUK1_MAX_TRIES {
+            problems.push(format!("PUK1 try counter refunded: {puk_before} before, {puk_now} after"));
+        }
+        let mut masked = [now.clone(), r.old.clone(), r.new.clone()];
+        for image in &mut masked {
+            image[PIN1_TRIES.offset] = 0;
+            image[PUK1_TRIES.offset] = 0;
+        }
+        let [now_m, old_m, new_m] = &masked;
+        if now_m != old_m && now_m != new_m {
+            problems.push(format!(
+                "the image is neither the old nor the new one ({})",
+                first_difference(now_m, old_m)
+            ));
+            return problems;
+        }
+        let pin = PIN1_VALUE.offset..PIN1_VALUE.end();
+        let landed = now[pin.clone()] == r.new[pin] && now_m != old_m;
+        if landed && pin1_tries(&now) != PIN1_MAX_TRIES {
+            problems
+                .push(format!("the new PIN1 landed with {} tries, not {PIN1_MAX_TRIES}", pin1_tries(&now)));
+        }
+        let command =
+            if landed { format!("0020000108{UNBLOCK_NEW_PIN1}") } else { VERIFY_PIN1_STATUS.to_owned() };
+        let expected = if landed { 0x9000 } else { 0x6983 };
+        let _ = send(&mut card, &h(SELECT_USIM));
+        let answer = sw(&send(&mut card, &h(&command)));
+        if answer != expected {
+            problems.push(format!("after the restart VERIFY answered {answer:04X}, not {expected:04X}"));
+        }
+        return problems;
+    }
     let pin_flow = matches!(flow.check, CardCheck::PinVerify { .. } | CardCheck::PinChange);
     if pin_flow {
         // The try counter is checked on its own below: VERIFY writes it before comparing (so a
@@ -699,7 +754,7 @@ fn check_card_restart(flow: &CardFlow, r: &CardReference, image: &RamNvm<NVM_SIZ
         CardCheck::Repeatable => {
             (answer != r.answer).then(|| "the repeated command answered differently".into())
         }
-        CardCheck::PinVerify { .. } | CardCheck::PinChange => None,
+        CardCheck::PinVerify { .. } | CardCheck::PinChange | CardCheck::PinUnblock => None,
     };
     problems.extend(bad);
     problems

@@ -50,6 +50,8 @@ pub struct Uicc<N: Nvm> {
     state: State,
     vol: Volatile,
     pending: PendingResponse,
+    #[cfg(any(test, feature = "testing"))]
+    defect: Option<crate::testing::Defect>,
 }
 
 impl<N: Nvm> Uicc<N> {
@@ -70,6 +72,8 @@ impl<N: Nvm> Uicc<N> {
             state: State::Unformatted,
             vol: Volatile::RESET,
             pending: PendingResponse::default(),
+            #[cfg(any(test, feature = "testing"))]
+            defect: None,
         };
         card.boot();
         card
@@ -148,8 +152,21 @@ impl<N: Nvm> Uicc<N> {
         if !get_response {
             self.pending.clear();
         }
-        let mut ctx = Context { nvm: &mut self.nvm, vol: &mut self.vol, pending: &mut self.pending };
-        match command.exec(&mut ctx, reply) {
+        let channel = crate::command::channel_of(apdu.cla);
+        if !self.vol.is_open(channel) {
+            return Status::LogicalChannelNotSupported;
+        }
+        self.vol.enter(channel);
+        let mut ctx = Context {
+            nvm: &mut self.nvm,
+            vol: &mut self.vol,
+            pending: &mut self.pending,
+            #[cfg(any(test, feature = "testing"))]
+            defect: self.defect,
+        };
+        let result = command.exec(&mut ctx, reply);
+        self.vol.leave();
+        match result {
             Ok(status) if get_response => status,
             Ok(_) => self.deliver(&apdu, reply),
             Err(e) => {
@@ -189,6 +206,13 @@ impl<N: Nvm> Uicc<N> {
         }
         let all_available = ne == if apdu.extended { EXTENDED_NE_MAX } else { SHORT_NE_MAX };
         if all_available { Status::Ok } else { Status::EndOfFile }
+    }
+
+    /// Plant a deliberate defect (feature `testing`): the card then misbehaves as
+    /// [`Defect`](crate::testing::Defect) says, to prove a test suite catches it. `None` repairs it.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn plant_defect(&mut self, defect: Option<crate::testing::Defect>) {
+        self.defect = defect;
     }
 
     /// The NVM.

@@ -1,9 +1,10 @@
 //! The commands of TS 102 221 §10.1.2 (Table 10.5) that the card implements, parsed once from the
 //! APDU into a closed enum, then executed. One module per family: [`file`] (SELECT, STATUS,
-//! READ/UPDATE BINARY and RECORD), [`pin`] (VERIFY, CHANGE PIN), [`get_response`] (T=0), and
-//! AUTHENTICATE of TS 31.102 §7.1 in [`authenticate`].
+//! READ/UPDATE BINARY and RECORD), [`pin`] (VERIFY, CHANGE PIN, UNBLOCK PIN), [`get_response`]
+//! (T=0), [`channel`] (MANAGE CHANNEL), and AUTHENTICATE of TS 31.102 §7.1 in [`authenticate`].
 
 pub(crate) mod authenticate;
+pub(crate) mod channel;
 pub(crate) mod file;
 pub(crate) mod get_response;
 pub(crate) mod pin;
@@ -40,6 +41,10 @@ pub(crate) mod ins {
     pub const VERIFY: u8 = 0x20;
     /// CHANGE PIN.
     pub const CHANGE_PIN: u8 = 0x24;
+    /// UNBLOCK PIN.
+    pub const UNBLOCK_PIN: u8 = 0x2C;
+    /// MANAGE CHANNEL.
+    pub const MANAGE_CHANNEL: u8 = 0x70;
     /// GET RESPONSE.
     pub const GET_RESPONSE: u8 = 0xC0;
     /// AUTHENTICATE, EVEN instruction (TS 31.102 §7.1.2).
@@ -59,7 +64,8 @@ enum Class {
 
 impl Class {
     /// Decode CLA (TS 102 221 §10.1.1, Table 10.3): `0X` and `8X` carry the logical channel in
-    /// b2-b1 and secure messaging in b4-b3; `4X`/`6X`/`CX`/`EX` address channels 4 to 19.
+    /// b2-b1 (channels 0 to 3, whether open is checked by the card) and secure messaging in b4-b3;
+    /// `4X`/`6X`/`CX`/`EX` address channels 4 to 19, which this card does not have.
     fn decode(cla: u8) -> Result<Class, Error> {
         let class = match cla & 0xF0 {
             0x00 => Class::Interindustry,
@@ -67,9 +73,6 @@ impl Class {
             0x40 | 0x60 | 0xC0 | 0xE0 => return Err(Error::LogicalChannelNotSupported),
             _ => return Err(Error::ClaNotSupported),
         };
-        if cla & 0x03 != 0 {
-            return Err(Error::LogicalChannelNotSupported);
-        }
         if cla & 0x0C != 0 {
             return Err(Error::SecureMessagingNotSupported);
         }
@@ -97,6 +100,10 @@ pub(crate) enum Command<'a> {
     Verify(pin::Verify<'a>),
     /// CHANGE PIN (TS 102 221 §11.1.10).
     ChangePin(pin::ChangePin<'a>),
+    /// UNBLOCK PIN (TS 102 221 §11.1.13).
+    UnblockPin(pin::UnblockPin<'a>),
+    /// MANAGE CHANNEL (TS 102 221 §11.1.17).
+    ManageChannel(channel::ManageChannel),
     /// GET RESPONSE (TS 102 221 §12.1.1).
     GetResponse(get_response::GetResponse),
     /// AUTHENTICATE (TS 31.102 §7.1, TS 31.103 §7.1).
@@ -116,6 +123,8 @@ impl<'a> Command<'a> {
             | ins::UPDATE_RECORD
             | ins::VERIFY
             | ins::CHANGE_PIN
+            | ins::UNBLOCK_PIN
+            | ins::MANAGE_CHANNEL
             | ins::GET_RESPONSE
             | ins::AUTHENTICATE_EVEN
             | ins::AUTHENTICATE_ODD => Class::Interindustry,
@@ -133,6 +142,8 @@ impl<'a> Command<'a> {
             ins::UPDATE_RECORD => Command::UpdateRecord(file::UpdateRecord::parse(c)?),
             ins::VERIFY => Command::Verify(pin::Verify::parse(c)?),
             ins::CHANGE_PIN => Command::ChangePin(pin::ChangePin::parse(c)?),
+            ins::UNBLOCK_PIN => Command::UnblockPin(pin::UnblockPin::parse(c)?),
+            ins::MANAGE_CHANNEL => Command::ManageChannel(channel::ManageChannel::parse(c)?),
             ins::AUTHENTICATE_EVEN | ins::AUTHENTICATE_ODD => {
                 Command::Authenticate(authenticate::Authenticate::parse(c)?)
             }
@@ -152,6 +163,8 @@ impl<'a> Command<'a> {
             Command::UpdateRecord(c) => c.exec(ctx),
             Command::Verify(c) => c.exec(ctx),
             Command::ChangePin(c) => c.exec(ctx),
+            Command::UnblockPin(c) => c.exec(ctx),
+            Command::ManageChannel(c) => c.exec(ctx, reply),
             Command::GetResponse(c) => c.exec(ctx, reply),
             Command::Authenticate(c) => c.exec(ctx, reply),
         }
@@ -166,8 +179,37 @@ impl<'a> TryFrom<&apdu::Command<'a>> for Command<'a> {
     }
 }
 
+/// Logical channels the card offers: the basic channel 0 and channels 1 to 3 (TS 102 221 §11.1.17).
+pub(crate) const CHANNELS: usize = 4;
+
+/// The logical channel a class byte addresses (TS 102 221 §10.1.1): b2-b1 of `0X` / `8X`.
+pub(crate) const fn channel_of(cla: u8) -> usize {
+    (cla & 0x03) as usize
+}
+
+/// What each logical channel has selected (TS 102 221 §8.4.1: every channel has its own current
+/// directory, EF and application).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Selection {
+    /// Current directory.
+    pub current_df: Df,
+    /// Current EF.
+    pub current_ef: Option<Ef>,
+    /// Current application.
+    pub current_app: Option<App>,
+    /// Record pointer.
+    pub record: Option<u8>,
+}
+
+impl Selection {
+    /// The MF selected, nothing else (after a reset, or on a channel opened from the basic channel).
+    pub(crate) const MF: Selection =
+        Selection { current_df: Df::Mf, current_ef: None, current_app: None, record: None };
+}
+
 /// State that lives only while the card is powered (TS 102 221 §8.4, §9.5): the current
-/// directory, EF, application and record, and which PINs have been verified.
+/// directory, EF, application and record of the channel a command runs on, what every open
+/// channel has selected, and which PINs have been verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Volatile {
     /// Current directory: the MF or an ADF.
@@ -182,10 +224,16 @@ pub(crate) struct Volatile {
     pub pin1_verified: bool,
     /// ADM1 verified since power-on.
     pub adm1_verified: bool,
+    /// The selection of each open logical channel (`None`: closed); the basic channel is always
+    /// open. While a command runs, its channel's selection is in the fields above.
+    pub channels: [Option<Selection>; CHANNELS],
+    /// The channel the running command came on.
+    pub channel: usize,
 }
 
 impl Volatile {
-    /// The state after a reset: MF selected, nothing verified (TS 102 221 §8.4).
+    /// The state after a reset: MF selected, nothing verified, only the basic channel open
+    /// (TS 102 221 §8.4, §11.1.17).
     pub(crate) const RESET: Volatile = Volatile {
         current_df: Df::Mf,
         current_ef: None,
@@ -193,7 +241,42 @@ impl Volatile {
         record: None,
         pin1_verified: false,
         adm1_verified: false,
+        channels: [Some(Selection::MF), None, None, None],
+        channel: 0,
     };
+
+    /// Whether `channel` is open.
+    pub(crate) fn is_open(&self, channel: usize) -> bool {
+        matches!(self.channels.get(channel), Some(Some(_)))
+    }
+
+    /// The selection of the running command's channel.
+    pub(crate) fn selection(&self) -> Selection {
+        Selection {
+            current_df: self.current_df,
+            current_ef: self.current_ef,
+            current_app: self.current_app,
+            record: self.record,
+        }
+    }
+
+    /// Make `channel`'s selection the current one, for a command on that channel.
+    pub(crate) fn enter(&mut self, channel: usize) {
+        let s = self.channels.get(channel).copied().flatten().unwrap_or(Selection::MF);
+        self.current_df = s.current_df;
+        self.current_ef = s.current_ef;
+        self.current_app = s.current_app;
+        self.record = s.record;
+        self.channel = channel;
+    }
+
+    /// Keep the current selection as `channel`'s, unless the command closed that channel.
+    pub(crate) fn leave(&mut self) {
+        let selection = self.selection();
+        if let Some(Some(s)) = self.channels.get_mut(self.channel) {
+            *s = selection;
+        }
+    }
 }
 
 /// What a command may touch while it executes.
@@ -204,7 +287,26 @@ pub(crate) struct Context<'c, N: Nvm> {
     pub vol: &'c mut Volatile,
     /// Response data waiting for GET RESPONSE.
     pub pending: &'c mut PendingResponse,
+    /// A defect planted for a test (feature `testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub defect: Option<crate::testing::Defect>,
 }
+
+/// Whether the defect `$d` of [`crate::testing::Defect`] is planted in the card running `$ctx`;
+/// always `false` in a card built without the `testing` feature.
+macro_rules! planted {
+    ($ctx:expr, $d:ident) => {{
+        #[cfg(any(test, feature = "testing"))]
+        let planted = $ctx.defect == Some($crate::testing::Defect::$d);
+        #[cfg(not(any(test, feature = "testing")))]
+        let planted = {
+            let _ = &$ctx;
+            false
+        };
+        planted
+    }};
+}
+pub(crate) use planted;
 
 #[cfg(test)]
 mod tests {
@@ -220,14 +322,14 @@ mod tests {
     fn class_byte_is_checked_before_the_instruction() {
         let err = |bytes: &[u8]| parse(bytes).err();
         assert_eq!(err(&[0xA0, 0xA4, 0, 0, 2, 0x3F, 0]), Some(Status::ClaNotSupported));
-        assert_eq!(err(&[0x01, 0xA4, 0, 0, 2, 0x3F, 0]), Some(Status::LogicalChannelNotSupported));
         assert_eq!(err(&[0x41, 0xB0, 0, 0, 1]), Some(Status::LogicalChannelNotSupported));
         assert_eq!(err(&[0x0C, 0xB0, 0, 0, 1]), Some(Status::SecureMessagingNotSupported));
         assert_eq!(err(&[0x00, 0x99, 0, 0]), Some(Status::InsNotSupported));
         assert_eq!(err(&[0x80, 0xA4, 0, 0, 2, 0x3F, 0]), Some(Status::ClaNotSupported));
         assert_eq!(err(&[0x00, 0xF2, 0, 0, 0]), Some(Status::ClaNotSupported));
         assert!(matches!(parse(&[0x80, 0xF2, 0, 0, 0]), Ok(Command::Status(_))));
-        assert!(matches!(parse(&[0x01, 0x99, 0, 0]), Err(Status::LogicalChannelNotSupported)));
+        assert!(matches!(parse(&[0x01, 0xA4, 0, 0x0C, 2, 0x3F, 0]), Ok(Command::Select(_))));
+        assert!(matches!(parse(&[0x00, 0x70, 0, 0, 1]), Ok(Command::ManageChannel(_))));
     }
 
     proptest! {

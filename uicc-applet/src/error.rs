@@ -19,6 +19,8 @@ pub(crate) enum Error {
     InsNotSupported,
     /// `68 81`: a logical channel other than the basic channel 0.
     LogicalChannelNotSupported,
+    /// `6A 81`: MANAGE CHANNEL OPEN with every logical channel in use.
+    NoChannelAvailable,
     /// `68 82`: the class byte announces secure messaging.
     SecureMessagingNotSupported,
     /// `6A 86`: P1 or P2 not valid for the instruction.
@@ -74,6 +76,7 @@ impl From<Error> for Status {
             Error::ClaNotSupported => Status::ClaNotSupported,
             Error::InsNotSupported => Status::InsNotSupported,
             Error::LogicalChannelNotSupported => Status::LogicalChannelNotSupported,
+            Error::NoChannelAvailable => Status::FunctionNotSupported,
             Error::SecureMessagingNotSupported => Status::SecureMessagingNotSupported,
             Error::IncorrectP1P2 => Status::IncorrectP1P2,
             Error::OffsetOutsideFile => Status::WrongP1P2,

@@ -291,6 +291,14 @@ pub(crate) fn replace_msk_key(slots: &mut MskSlots, pair: usize, msk: &Msk) {
     }
 }
 
+/// Free the second (newer) MSK slot of a record: what a card with the planted defect
+/// `ThirdMskKept` of the `testing` feature does instead of [`drop_older_msk`].
+pub(crate) fn drop_newer_msk(slots: &mut MskSlots) {
+    if let Some(raw) = slots.get_mut(MSK_SLOT_LEN..2 * MSK_SLOT_LEN) {
+        raw.fill(0xFF);
+    }
+}
+
 /// Move pair 1 to pair 0 and free pair 1 (the older MSK is deleted).
 pub(crate) fn drop_older_msk(slots: &mut MskSlots) {
     slots.copy_within(MSK_SLOT_LEN..2 * MSK_SLOT_LEN, 0);

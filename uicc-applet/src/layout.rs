@@ -6,7 +6,7 @@
 //! ```text
 //! HEADER        magic "KSIM", layout version           written last by personalization
 //! JOURNAL_*     commit mark, used length, entries       see crate::journal
-//! PIN1/ADM1     8-byte value + 1-byte tries left
+//! PIN1/ADM1/PUK1 8-byte value + 1-byte tries left
 //! K, OPC, AMF, SQN_ARRAY                                 AKA (3G context, GBA bootstrap)
 //! *_GBA_CONTEXT, *_KS_INT_NAF, MSK_KEYS                 GBA_U and MBMS keys (crate::keystore)
 //! EF bodies     one region per fs::Ef, in Ef::ALL order
@@ -44,7 +44,7 @@ pub const HEADER: Region = Region { offset: 0, len: 16 };
 /// Magic at the start of a personalized image.
 pub const HEADER_MAGIC: [u8; 4] = *b"KSIM";
 /// Version of this layout, stored after the magic; an image of another version is refused.
-pub const LAYOUT_VERSION: u8 = 2;
+pub const LAYOUT_VERSION: u8 = 3;
 
 /// Capacity of the journal's entry area: the largest single transaction, entry headers included.
 /// The largest today are a GBA bootstrap (SQN array, GBA context, EF.GBABP: about 400 bytes) and an
@@ -66,8 +66,13 @@ pub const ADM1_VALUE: Region = PIN1_TRIES.then(8);
 /// ADM1 tries left.
 pub const ADM1_TRIES: Region = ADM1_VALUE.then(1);
 
+/// PUK1, the UNBLOCK PIN value of PIN1 (TS 102 221 §9.5.1: 8 digits), as presented in UNBLOCK PIN.
+pub const PUK1_VALUE: Region = ADM1_TRIES.then(8);
+/// PUK1 tries left.
+pub const PUK1_TRIES: Region = PUK1_VALUE.then(1);
+
 /// Subscriber key K (TS 35.206).
-pub const K: Region = ADM1_TRIES.then(16);
+pub const K: Region = PUK1_TRIES.then(16);
 /// OPc (TS 35.206).
 pub const OPC: Region = K.then(16);
 /// AMF of the personalization (kept for the network side; the card does not compare it, see

@@ -19,6 +19,7 @@
 //!     home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
 //!     pin1: "1234",
 //!     adm1: *b"12345678",
+//!     puk1: "12345678",
 //! };
 //! let mut nvm = RamNvm::<NVM_SIZE>::new();
 //! Uicc::personalize(&mut nvm, &profile).unwrap();
@@ -56,7 +57,7 @@ mod time;
 mod tests;
 
 pub use card::{ATR, RESPONSE_MAX, Transport, Uicc};
-pub use command::pin::{ADM1_MAX_TRIES, PIN1_MAX_TRIES};
+pub use command::pin::{ADM1_MAX_TRIES, PIN1_MAX_TRIES, PUK1_MAX_TRIES};
 pub use fs::{ISIM_AID, USIM_AID};
 pub use layout::{LAYOUT_VERSION, NVM_SIZE};
 

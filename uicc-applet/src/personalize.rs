@@ -10,7 +10,7 @@ use crate::fs::{ARR_RECORDS, App, Ef, IMPU_RECORD_LEN};
 use crate::journal;
 use crate::layout::{
     self, ADM1_TRIES, ADM1_VALUE, AMF, HEADER, HEADER_MAGIC, K, LAYOUT_VERSION, NVM_SIZE, OPC, PIN1_TRIES,
-    PIN1_VALUE, Region, SQN_ARRAY, STATE_START, USED,
+    PIN1_VALUE, PUK1_TRIES, PUK1_VALUE, Region, SQN_ARRAY, STATE_START, USED,
 };
 use crate::nvm::{Nvm, NvmError};
 use crate::profile::Personalization;
@@ -35,6 +35,9 @@ pub(crate) fn format<N: Nvm>(nvm: &mut N, p: &Personalization<'_>) -> Result<(),
     nvm.write(PIN1_TRIES.offset, &[KeyRef::Pin1.max_tries()])?;
     nvm.write(ADM1_VALUE.offset, &p.adm1)?;
     nvm.write(ADM1_TRIES.offset, &[KeyRef::Adm1.max_tries()])?;
+    let puk1 = ef::encode_pin(p.puk1).ok_or(NvmError::OutOfRange)?;
+    nvm.write(PUK1_VALUE.offset, &puk1)?;
+    nvm.write(PUK1_TRIES.offset, &[KeyRef::Puk1.max_tries()])?;
 
     nvm.write(K.offset, &p.k)?;
     nvm.write(OPC.offset, &p.opc)?;

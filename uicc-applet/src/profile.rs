@@ -30,6 +30,8 @@ pub struct Personalization<'a> {
     pub pin1: &'a str,
     /// ADM1 as its 8-byte verification value.
     pub adm1: [u8; 8],
+    /// PUK1, the UNBLOCK PIN value of PIN1: 8 ASCII digits (TS 102 221 §9.5.1).
+    pub puk1: &'a str,
 }
 
 impl core::fmt::Debug for Personalization<'_> {
@@ -46,6 +48,7 @@ impl core::fmt::Debug for Personalization<'_> {
             .field("home_domain", &self.home_domain)
             .field("pin1", &"<secret>")
             .field("adm1", &"<secret>")
+            .field("puk1", &"<secret>")
             .finish()
     }
 }
@@ -67,6 +70,8 @@ pub enum ProfileError {
     Imsi,
     /// PIN1 not 4 to 8 decimal digits.
     Pin1,
+    /// PUK1 not 8 decimal digits.
+    Puk1,
     /// IMPI empty or longer than EF.IMPI holds.
     Impi,
     /// No IMPU, more than EF.IMPU has records, or one longer than a record holds.
@@ -81,6 +86,7 @@ impl core::fmt::Display for ProfileError {
             ProfileError::Iccid => "ICCID must be 18 to 20 decimal digits",
             ProfileError::Imsi => "IMSI must be 6 to 15 decimal digits",
             ProfileError::Pin1 => "PIN1 must be 4 to 8 decimal digits",
+            ProfileError::Puk1 => "PUK1 must be 8 decimal digits",
             ProfileError::Impi => "IMPI empty or too long for EF.IMPI",
             ProfileError::Impu => "IMPU list empty, too long, or an IMPU too long for an EF.IMPU record",
             ProfileError::HomeDomain => "home domain empty or too long for EF.DOMAIN",
@@ -101,6 +107,9 @@ impl Personalization<'_> {
         ef::encode_iccid(self.iccid).ok_or(ProfileError::Iccid)?;
         ef::encode_imsi(self.imsi).ok_or(ProfileError::Imsi)?;
         ef::encode_pin(self.pin1).ok_or(ProfileError::Pin1)?;
+        if self.puk1.len() != ef::PIN_LEN || ef::encode_pin(self.puk1).is_none() {
+            return Err(ProfileError::Puk1);
+        }
         if !fits_tag80(self.impi, IMPI_SIZE.into()) {
             return Err(ProfileError::Impi);
         }

@@ -112,3 +112,54 @@ impl<N: Nvm> Nvm for PowerCutNvm<N> {
         Err(NvmError::PowerLost)
     }
 }
+
+/// A deliberate defect a card can be built with ([`Uicc::plant_defect`](crate::Uicc::plant_defect)),
+/// each a mistake real cards have been known to make, so that a conformance suite can prove it
+/// catches them. Only with the `testing` feature: the normal build's card has no such switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Defect {
+    /// The 3G context accepts a GBA_U challenge (AUTN* with MAC*, TS 33.220 §5.3.2) as if its MAC
+    /// were right, and returns CK and IK for it.
+    WrongMacCheck,
+    /// MTK Generation does not advance the MSK's counter in EF.MSK: a replayed MTK message is
+    /// accepted again.
+    CounterNotAdvanced,
+    /// NAF Derivation Mode returns Ks_int_NAF after Ks_ext_NAF.
+    KsIntNafLeaked,
+    /// A third MSK of a Key Group replaces the newer of the two kept, not the older: the oldest
+    /// MSK stays usable.
+    ThirdMskKept,
+    /// A wrong PIN or PUK does not cost a try.
+    PinTryNotCounted,
+    /// The FCP of an EF lacks its life cycle status (tag `8A`, TS 102 221 §11.1.1.4.9).
+    MissingFcpTag,
+}
+
+impl Defect {
+    /// Every defect.
+    pub const ALL: [Defect; 6] = [
+        Defect::WrongMacCheck,
+        Defect::CounterNotAdvanced,
+        Defect::KsIntNafLeaked,
+        Defect::ThirdMskKept,
+        Defect::PinTryNotCounted,
+        Defect::MissingFcpTag,
+    ];
+
+    /// A short name, for command lines and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Defect::WrongMacCheck => "wrong-mac-check",
+            Defect::CounterNotAdvanced => "counter-not-advanced",
+            Defect::KsIntNafLeaked => "ks-int-naf-leaked",
+            Defect::ThirdMskKept => "third-msk-kept",
+            Defect::PinTryNotCounted => "pin-try-not-counted",
+            Defect::MissingFcpTag => "missing-fcp-tag",
+        }
+    }
+
+    /// The defect of a [`Defect::name`].
+    pub fn from_name(name: &str) -> Option<Defect> {
+        Defect::ALL.into_iter().find(|d| d.name() == name)
+    }
+}

@@ -22,6 +22,10 @@ const FDB_DF: u8 = 0x78;
 const FDB_TRANSPARENT: u8 = 0x41;
 /// File descriptor byte of a shareable linear fixed working EF.
 const FDB_LINEAR_FIXED: u8 = 0x42;
+/// UICC characteristics of the MF's proprietary information (TS 102 221 §11.1.1.4.6.1, mandatory
+/// for the MF): clock stop allowed with no preferred level, supply voltage classes A, B and C, as
+/// commercial UICCs answer.
+const UICC_CHARACTERISTICS: u8 = 0x71;
 /// PIN status template DO of the MF and the ADFs (TS 102 221 §11.1.1.4, §9.5): PS_DO marks both key
 /// references that follow as enabled (b8 for the first, b7 for the second): PIN1 (`01`) and ADM1 (`0A`).
 const PIN_STATUS_TEMPLATE: [u8; 9] = [0x90, 0x01, 0xC0, 0x83, 0x01, 0x01, 0x83, 0x01, 0x0A];
@@ -36,13 +40,22 @@ fn put<const M: usize>(out: &mut heapless::Vec<u8, M>, tag: u8, value: &[u8]) ->
 
 /// Append the FCP template (tag `62`) of `file` to `reply` (TS 102 221 §11.1.1.3).
 pub(crate) fn write_fcp(file: File, reply: &mut Reply) -> Result<(), Error> {
+    write_fcp_with(file, reply, true)
+}
+
+/// [`write_fcp`], with the life cycle status of an EF left out when `lcsi` is false (a planted
+/// defect of the `testing` feature).
+fn write_fcp_with(file: File, reply: &mut Reply, lcsi: bool) -> Result<(), Error> {
     let mut fcp = heapless::Vec::<u8, 64>::new();
     let [arr_hi, arr_lo] = FID_ARR.to_be_bytes();
     match file {
         File::Df(df) => {
             put(&mut fcp, 0x82, &[FDB_DF, DATA_CODING])?;
             match df {
-                Df::Mf => put(&mut fcp, 0x83, &FID_MF.to_be_bytes())?,
+                Df::Mf => {
+                    put(&mut fcp, 0x83, &FID_MF.to_be_bytes())?;
+                    put(&mut fcp, 0xA5, &[0x80, 0x01, UICC_CHARACTERISTICS])?;
+                }
                 Df::Adf(app) => put(&mut fcp, 0x84, app.aid())?,
             }
             put(&mut fcp, 0x8A, &[LCSI_OPERATIONAL_ACTIVATED])?;
@@ -58,7 +71,9 @@ pub(crate) fn write_fcp(file: File, reply: &mut Reply) -> Result<(), Error> {
                 }
             }
             put(&mut fcp, 0x83, &info.fid.to_be_bytes())?;
-            put(&mut fcp, 0x8A, &[LCSI_OPERATIONAL_ACTIVATED])?;
+            if lcsi {
+                put(&mut fcp, 0x8A, &[LCSI_OPERATIONAL_ACTIVATED])?;
+            }
             put(&mut fcp, 0x8B, &[arr_hi, arr_lo, info.arr_record])?;
             put(&mut fcp, 0x80, &(info.structure.size() as u16).to_be_bytes())?;
             // Without tag 88 the SFI would default to the FID's low 5 bits (§11.1.1.4.8); an
@@ -199,6 +214,7 @@ impl<'a> Select<'a> {
     }
 
     pub(crate) fn exec<N: Nvm>(&self, ctx: &mut Context<'_, N>, reply: &mut Reply) -> Result<Status, Error> {
+        let lcsi = !super::planted!(ctx, MissingFcpTag);
         let vol = &mut *ctx.vol;
         let file = match self.target {
             SelectTarget::Mf => File::Df(Df::Mf),
@@ -208,7 +224,7 @@ impl<'a> Select<'a> {
             SelectTarget::PathFromCurrent(path) => resolve_path(vol, vol.current_df, path, false)?,
         };
         if self.fcp {
-            write_fcp(file, reply)?;
+            write_fcp_with(file, reply, lcsi)?;
         }
         select(vol, file);
         Ok(Status::Ok)

@@ -31,6 +31,7 @@ pub(crate) const PROFILE: Personalization<'static> = Personalization {
     home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
     pin1: "1234",
     adm1: *b"12345678",
+    puk1: "87654321",
 };
 
 /// A RAM NVM holding the test profile.

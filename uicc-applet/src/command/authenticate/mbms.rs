@@ -148,7 +148,11 @@ fn find_msk_record<N: Nvm>(
 
 /// The new EF.MSK record and MSK slots after storing a delivered MSK (TS 33.246 §6.3.2.1: at most
 /// two per Key Domain ID and Key Group, the older deleted). A re-delivered MSK ID keeps its MTK counter.
-fn store_msk<N: Nvm>(nvm: &N, d: &MskDelivery) -> Result<(usize, MskRecord, keystore::MskSlots), Error> {
+fn store_msk<N: Nvm>(
+    nvm: &N,
+    d: &MskDelivery,
+    keep_oldest: bool,
+) -> Result<(usize, MskRecord, keystore::MskSlots), Error> {
     let key_group = d.msk_id.key_group();
     let fresh = MskPair { msk_id: d.msk_id.0, ts: 0 };
     let records = find_msk_record(nvm, &d.key_domain_id.0, key_group)?;
@@ -162,7 +166,11 @@ fn store_msk<N: Nvm>(nvm: &N, d: &MskDelivery) -> Result<(usize, MskRecord, keys
                     keystore::put_msk(&mut slots, p, &d.msk);
                 }
             } else {
-                if rec.pairs.len() >= MSKS_PER_KEY_GROUP {
+                if rec.pairs.len() >= MSKS_PER_KEY_GROUP && keep_oldest {
+                    // Planted defect: the newer MSK goes, the older stays.
+                    rec.pairs.remove(1);
+                    keystore::drop_newer_msk(&mut slots);
+                } else if rec.pairs.len() >= MSKS_PER_KEY_GROUP {
                     rec.pairs.remove(0);
                     keystore::drop_older_msk(&mut slots);
                 }
@@ -238,7 +246,9 @@ pub(super) fn msk_update<N: Nvm>(
     let mut muk_record = [0xFFu8; MUK_RECORD_LEN as usize];
     key_files::encode_muk_record(id.idr, id.idi, ts, &mut muk_record).ok_or(Error::RecordTooSmall)?;
     let msk = match &update {
-        MskUpdate::Msk(delivery) => Some(store_msk(ctx.nvm, delivery)?),
+        MskUpdate::Msk(delivery) => {
+            Some(store_msk(ctx.nvm, delivery, crate::command::planted!(ctx, ThirdMskKept))?)
+        }
         MskUpdate::SolicitedPull(_) => None,
     };
     let mut verification = Zeroizing::new([0u8; VERIFICATION_MAX]);
@@ -300,8 +310,11 @@ pub(super) fn mtk_generation<N: Nvm>(
     answer(reply, &[keys.get(..n).ok_or(Error::TechnicalProblem)?])?;
     let record_region = keystore::record(Ef::UsimMsk, r).ok_or(Error::TechnicalProblem)?;
     let slots_region = keystore::msk_slots_region(r).ok_or(Error::TechnicalProblem)?;
+    let advance = !crate::command::planted!(ctx, CounterNotAdvanced);
     let mut t = Transaction::begin(ctx.nvm);
-    t.write(record_region.offset, &rec.encode())?;
+    if advance {
+        t.write(record_region.offset, &rec.encode())?;
+    }
     if !key.mtk_seen {
         t.write(slots_region.offset + p * MSK_SLOT_LEN + MSK_MTK_SEEN, &[STATE_USED])?;
     }

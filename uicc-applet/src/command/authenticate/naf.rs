@@ -140,6 +140,9 @@ pub(super) fn derive<N: Nvm>(
     let record_region = keystore::record(list.gbanl, slot).ok_or(Error::TechnicalProblem)?;
     push(reply, &[TAG_SUCCESS, gba::KsExtNaf::LEN as u8])?;
     push(reply, ext.expose())?;
+    if crate::command::planted!(ctx, KsIntNafLeaked) {
+        push(reply, int.expose())?;
+    }
     let mut t = Transaction::begin(ctx.nvm);
     t.write(slot_region.offset, &entry[..])?;
     t.write(record_region.offset, &record)?;
