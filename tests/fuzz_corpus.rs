@@ -195,7 +195,7 @@ fn card_input_format() {
 }
 
 /// 2026-01-01T00:00:00Z in NTP seconds.
-const JAN_2026_NTP: u64 = 1_767_225_600 + 2_208_988_800;
+const JAN_2026_NTP: u64 = 1_767_225_600 + mikey::NTP_UNIX_OFFSET;
 
 fn write_seed(target: &str, name: &str, bytes: &[u8]) {
     let dir = corpus_dir(target);

@@ -33,12 +33,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use gba::{NafId, UaSecurityProtocolId};
-use mikey::Timestamp;
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, RequestInit, ResolveGrant, ResolveInit,
     TicketKeys, TransferInit, TransferResp,
 };
-use mikey::ticket::{NTP_UNIX_OFFSET, TicketMessage, kms_uid, ntp_from_unix};
+use mikey::ticket::{TicketMessage, kms_uid};
+use mikey::{NTP_UNIX_OFFSET, Timestamp, ntp_from_unix};
 use serde::Serialize;
 use sim_reader::Reader;
 use srtp::{CryptoSuite, MasterKey};

@@ -8,6 +8,8 @@
 //! from the normative text. The card keeps its own copy of the card-side values in
 //! `uicc-applet/src/mbms_profile.rs`; the ME never links the card code.
 
+use mikey::NTP_UNIX_OFFSET;
+
 // ---------------------------------------------------------------------------------------------
 // AUTHENTICATE framing (TS 31.102 §7.1.2; docs/card-interface.md)
 
@@ -101,8 +103,6 @@ pub const SALT_WHEN_ABSENT: [u8; 14] = [0; 14];
 // ---------------------------------------------------------------------------------------------
 // Time (TS 33.220 §4.5.2 key lifetime; RFC 3830 §6.6 NTP timestamps)
 
-/// Seconds from 1900-01-01 (the NTP epoch) to 1970-01-01 (RFC 868 / RFC 5905).
-pub const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
 /// NTP era rule of RFC 4330 §3: a 32-bit seconds field with its most significant bit clear
 /// counts from 2036-02-07T06:28:16Z (era 1), so 1968 to 2104 read unambiguously. Same as the card.
 pub const NTP_ERA_PIVOT_BIT: u32 = 0x8000_0000;
@@ -120,12 +120,12 @@ pub struct NtpTime(pub i128);
 impl NtpTime {
     /// The time `unix` seconds (and `fraction`/2^32) after 1970-01-01T00:00:00Z.
     pub fn from_unix(unix: i64, fraction: u32) -> Self {
-        NtpTime((i128::from(unix + NTP_UNIX_OFFSET) << 32) | i128::from(fraction))
+        NtpTime((i128::from(unix + NTP_UNIX_OFFSET as i64) << 32) | i128::from(fraction))
     }
 
     /// Seconds since 1970-01-01T00:00:00Z, rounded down.
     pub fn unix_seconds(self) -> i64 {
-        ((self.0 >> 32) as i64) - NTP_UNIX_OFFSET
+        ((self.0 >> 32) as i64) - NTP_UNIX_OFFSET as i64
     }
 
     /// The time a MIKEY NTP timestamp value names, with the era rule of [`NTP_ERA_PIVOT_BIT`].
@@ -285,9 +285,9 @@ mod tests {
     fn ntp_era_rule() {
         // RFC 4330 §3: 0x80000000 seconds is 1968-01-20T03:14:08Z; small values are after 2036.
         let t = NtpTime::from_ntp64(0x8000_0000_0000_0000);
-        assert_eq!(t.unix_seconds(), 0x8000_0000i64 - NTP_UNIX_OFFSET);
+        assert_eq!(t.unix_seconds(), 0x8000_0000i64 - NTP_UNIX_OFFSET as i64);
         let t = NtpTime::from_ntp64(0x0000_0001_0000_0000);
-        assert_eq!(t.unix_seconds(), (1i64 << 32) + 1 - NTP_UNIX_OFFSET);
+        assert_eq!(t.unix_seconds(), (1i64 << 32) + 1 - NTP_UNIX_OFFSET as i64);
         let now = NtpTime::from_unix(1_700_000_000, 7);
         assert_eq!(NtpTime::from_ntp64(now.to_ntp64()), now);
     }

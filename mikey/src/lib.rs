@@ -34,7 +34,7 @@ pub use message::{Message, MessageBuilder, Payloads};
 pub use payload::{
     CsIdMap, DataType, EncrAlg, ErrPayload, ErrorNo, GeneralExtension, GenericIdEntries, GenericIdEntry, Hdr,
     Id, IdRole, IdType, Idr, Kemac, KeyData, KeyDataList, KeyId, KeyIdType, KeyIds, KeyType, KeyValidity,
-    MacAlg, Payload, PayloadType, ProtType, Rand, SecurityPolicy, SpParam, SpParams, SrtpIdEntries,
-    SrtpIdEntry, Timestamp, Verification,
+    MacAlg, NTP_UNIX_OFFSET, Payload, PayloadType, ProtType, Rand, SecurityPolicy, SpParam, SpParams,
+    SrtpIdEntries, SrtpIdEntry, Timestamp, Verification, ntp_from_unix,
 };
 pub use prf::PrfFunc;

@@ -658,6 +658,15 @@ impl<'a> Iterator for KeyDataIter<'a> {
     }
 }
 
+/// Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01), RFC 5905 §6: the one
+/// definition every NTP timestamp of the workspace (RFC 3830 §6.6) is converted with.
+pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// An NTP-UTC 64-bit timestamp value (RFC 3830 §6.6) for Unix seconds, fraction zero.
+pub const fn ntp_from_unix(unix_secs: u64) -> u64 {
+    (unix_secs + NTP_UNIX_OFFSET) << 32
+}
+
 /// Timestamp type values (RFC 3830 Table 6.6).
 pub mod ts_type {
     /// NTP timestamp in UTC, 64 bits.

@@ -231,14 +231,6 @@ impl TsValue {
     }
 }
 
-/// Seconds between the NTP epoch (1900) and the Unix epoch (1970).
-pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-
-/// An NTP-UTC 64-bit timestamp for Unix seconds (fraction zero).
-pub const fn ntp_from_unix(unix_secs: u64) -> u64 {
-    (unix_secs + NTP_UNIX_OFFSET) << 32
-}
-
 /// TR payload: a timestamp with a role (RFC 6043 §6.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tr {

@@ -19,9 +19,12 @@ use common::*;
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, TicketKeys};
 use mikey::ticket::{
     Chain, ChainBuilder, Randr, TPayload, Ticket, TicketFlags, TicketMessage, TicketPolicy, Tr, TsValue,
-    fuzz_parse, ntp_from_unix,
+    fuzz_parse,
 };
-use mikey::{CsIdMap, DataType, ErrPayload, ErrorNo, Hdr, IdRole, IdType, Idr, Payload, PrfFunc, Timestamp};
+use mikey::{
+    CsIdMap, DataType, ErrPayload, ErrorNo, Hdr, IdRole, IdType, Idr, Payload, PrfFunc, Timestamp,
+    ntp_from_unix,
+};
 use proptest::prelude::*;
 
 fn ts_value() -> impl Strategy<Value = TsValue> {

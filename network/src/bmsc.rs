@@ -1493,7 +1493,8 @@ fn sip_mikey_message(
     msk_id: Option<MskId>,
     rand: [u8; 16],
 ) -> Result<Vec<u8>, BmscError> {
-    use crate::bmsc_stream::{CSB_ID_IS_KEY_GROUP, MIKEY_MAX, MskTimestamps, NTP_UNIX_OFFSET};
+    use crate::bmsc_stream::{CSB_ID_IS_KEY_GROUP, MIKEY_MAX, MskTimestamps};
+    use mikey::NTP_UNIX_OFFSET;
     use mikey::mbms::{self, MskMessageParams, SolicitedPullParams};
 
     let no_recipient = || BmscError::Stream(StreamError::NoRecipient(recipient));

@@ -55,10 +55,8 @@ use gba::{NafId, UaSecurityProtocolId};
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, ResolveGrant, ResolveInit, TicketKeys,
 };
-use mikey::ticket::{
-    MsgKeys, NTP_UNIX_OFFSET, TicketMessage, err_no, kms_uid, ntp_from_unix, verify_initiator_data,
-};
-use mikey::{ErrorNo, Timestamp};
+use mikey::ticket::{MsgKeys, TicketMessage, err_no, kms_uid, verify_initiator_data};
+use mikey::{ErrorNo, NTP_UNIX_OFFSET, Timestamp, ntp_from_unix};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;

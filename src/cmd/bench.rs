@@ -835,8 +835,6 @@ const MODE_MSK_UPDATE: u8 = 0x01;
 const MODE_MTK_GENERATION: u8 = 0x02;
 /// SQN step to the next vector with the same IND (TS 33.102 Annex C.3.2, 5 IND bits).
 const SQN_STEP: u64 = 1 << 5;
-/// Seconds from 1900 (NTP) to 1970 (Unix).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// 2032-01-01T00:00:00Z (Unix): the MSK messages' time, inside the MUK's key lifetime.
 const UNIX_2032: u64 = 1_956_528_000;
 /// Key lifetime written with the B-TID (ASCII UTC, TS 24.109 §4.2).
@@ -988,7 +986,7 @@ fn card_mtk_rate(secs: f64) -> Result<f64> {
         let params = MskMessageParams {
             csb_id: u32::from(msk_id.key_group()),
             v_bit: false,
-            timestamp: Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + NTP_UNIX_OFFSET) << 32),
+            timestamp: Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + mikey::NTP_UNIX_OFFSET) << 32),
             rand: &rand,
             idi: BMSC_FQDN.as_bytes(),
             idr: btid.as_bytes(),

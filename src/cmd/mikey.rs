@@ -297,16 +297,13 @@ fn error_no_name(v: u8) -> Option<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Time
 
-/// Seconds from the NTP epoch (1900-01-01) to the Unix epoch.
-const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
-
 /// A 64-bit NTP timestamp (RFC 3830 §6.6: seconds since 1900 in the upper 32 bits, fraction in the
 /// lower) as ISO 8601 UTC. Seconds with the top bit clear belong to NTP era 1 (2036–2104), as
 /// RFC 4330 §3 reads them.
 fn ntp_to_iso8601(ntp: u64) -> String {
     let secs = ntp >> 32;
     let era = if secs & 0x8000_0000 == 0 { 1i64 << 32 } else { 0 };
-    let unix = secs as i64 + era - NTP_UNIX_OFFSET;
+    let unix = secs as i64 + era - mikey::NTP_UNIX_OFFSET as i64;
     let (days, sod) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     let micros = ((ntp & 0xffff_ffff) * 1_000_000) >> 32;
@@ -1059,10 +1056,10 @@ mod tests {
     /// (NTP second 2^31 is 1968-01-20T03:14:08Z), and a leap day.
     #[test]
     fn ntp_timestamps_as_iso8601() {
-        assert_eq!(ntp_to_iso8601((NTP_UNIX_OFFSET as u64) << 32), "1970-01-01T00:00:00Z");
+        assert_eq!(ntp_to_iso8601(mikey::NTP_UNIX_OFFSET << 32), "1970-01-01T00:00:00Z");
         assert_eq!(ntp_to_iso8601(0x8000_0000u64 << 32), "1968-01-20T03:14:08Z");
         // 2024-02-29T12:00:00Z is Unix 1709208000 (`date -u -d 2024-02-29T12:00:00Z +%s`).
-        let ntp = (1_709_208_000u64 + NTP_UNIX_OFFSET as u64) << 32 | 0x8000_0000;
+        let ntp = (1_709_208_000u64 + mikey::NTP_UNIX_OFFSET) << 32 | 0x8000_0000;
         assert_eq!(ntp_to_iso8601(ntp), "2024-02-29T12:00:00.500000Z");
         // Era 1: NTP second 0 is 2036-02-07T06:28:16Z.
         assert_eq!(ntp_to_iso8601(0), "2036-02-07T06:28:16Z");

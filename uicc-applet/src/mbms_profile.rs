@@ -143,8 +143,6 @@ pub const SOLICITED_PULL_RECORDS_MUK: bool = true;
 /// UTC the BSF sends, TS 24.109 §4.2; spec digest §1.6). A fractional second and a `±hh:mm`
 /// offset are accepted too. A lifetime the card cannot read refuses NAF derivation (`69 85`).
 pub const KEY_LIFETIME_BASE_LEN: usize = 19;
-/// Seconds from 1900-01-01 (the NTP epoch) to 1970-01-01 (RFC 868 / RFC 5905).
-pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// NTP era rule of RFC 4330 §3: a 32-bit seconds field with its most significant bit clear
 /// counts from 2036-02-07T06:28:16Z (era 1), so the card reads 1968 to 2104 unambiguously.
 pub const NTP_ERA_PIVOT_BIT: u32 = 0x8000_0000;

@@ -2,7 +2,9 @@
 //! UTC, TS 24.109 §4.2) and the NTP timestamps of MIKEY (RFC 3830 §6.6, era rule of RFC 4330 §3),
 //! both as seconds since the NTP epoch 1900-01-01T00:00:00Z. No allocation, no calendar library.
 
-use crate::mbms_profile::{KEY_LIFETIME_BASE_LEN, NTP_ERA_PIVOT_BIT, NTP_UNIX_OFFSET};
+use mikey::NTP_UNIX_OFFSET;
+
+use crate::mbms_profile::{KEY_LIFETIME_BASE_LEN, NTP_ERA_PIVOT_BIT};
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;

@@ -11,6 +11,7 @@ use std::vec::Vec;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::*;
+use crate::NTP_UNIX_OFFSET;
 use crate::payload::{GenericIdEntries, GenericIdEntry, IdRole, IdType, Idr, Payload, Rand, Timestamp};
 use crate::prf::label as prf_label;
 
@@ -1057,6 +1058,7 @@ pub type RandPayload<'a> = Rand<'a>;
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::ntp_from_unix;
 
     const ALICE: &str = "alice@ims.example";
     const BOB: &str = "bob@ims.example";
