@@ -67,7 +67,6 @@ impl MeBased {
         let idr = naf_keys.btid.as_bytes().to_vec();
         check_lifetime(&naf_keys.lifetime)?;
         let muk = naf_keys.me_based_muk();
-        let muk = Muk::new(*muk.expose());
         self.store.put_mrk(StoredMrk {
             idi: idi.clone(),
             idr: idr.clone(),

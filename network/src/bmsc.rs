@@ -58,7 +58,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
-use gba::keys::{KsNaf, Mrk, Muk as GbaMuk};
+use gba::keys::{KsNaf, Mrk};
 use gba::ub::{
     self, AuthenticationInfo, DigestAuthorization, DigestChallenge, NafKeyMaterial, Qop, ZnRequest,
 };
@@ -1028,7 +1028,7 @@ fn check_authorization(core: &Core, auth: &DigestAuthorization, uri: &Uri) -> Re
 }
 
 /// MRK and MUK of a B-TID's keys for the realm the UE answered (TS 33.246 §6.1).
-fn ue_keys(keys: &NafKeyMaterial, uicc_realm: bool) -> Option<(Mrk, GbaMuk)> {
+fn ue_keys(keys: &NafKeyMaterial, uicc_realm: bool) -> Option<(Mrk, Muk)> {
     match (keys, uicc_realm) {
         (NafKeyMaterial::GbaU { ks_ext_naf, ks_int_naf: Some(int) }, true) => {
             Some((mbms_profile::uicc_based_mrk(ks_ext_naf), mbms_profile::uicc_based_muk(int)))
@@ -1297,7 +1297,7 @@ fn registration<'a>(
     impi: &str,
     peer: IpAddr,
     uicc: bool,
-    muk: &GbaMuk,
+    muk: &Muk,
 ) -> &'a mut Registration {
     let older: Vec<String> = st
         .registrations
@@ -1331,7 +1331,7 @@ fn registration<'a>(
     if rekey {
         for (service, recipient) in &reg.services {
             if let Some(s) = st.services.get_mut(*service) {
-                let _ = s.stream.rekey_recipient(*recipient, Muk::new(*muk.expose()), btid);
+                let _ = s.stream.rekey_recipient(*recipient, muk.clone(), btid);
             }
         }
     }
@@ -1347,7 +1347,7 @@ fn execute(
     impi: &str,
     peer: IpAddr,
     uicc: bool,
-    muk: &GbaMuk,
+    muk: &Muk,
     request: KmRequest,
 ) -> Result<String, BmscError> {
     match request {
@@ -1367,10 +1367,10 @@ fn execute(
                         let Some(s) = st.services.get_mut(service) else { continue };
                         let rec = match s.free_recipients.pop() {
                             Some(rec) => {
-                                s.stream.rekey_recipient(rec, Muk::new(*muk.expose()), btid)?;
+                                s.stream.rekey_recipient(rec, muk.clone(), btid)?;
                                 rec
                             }
-                            None => s.stream.add_recipient(Muk::new(*muk.expose()), btid),
+                            None => s.stream.add_recipient(muk.clone(), btid),
                         };
                         if let Some(reg) = st.registrations.get_mut(btid) {
                             reg.services.insert(service, rec);
@@ -1479,7 +1479,7 @@ fn sip_keys_of(st: &BmscState, service: usize, recipient: usize) -> Option<(Stri
     if reg.services.get(&service) != Some(&recipient) {
         return None;
     }
-    reg.sip.as_ref().map(|k| (k.naf_fqdn.clone(), Muk::new(*k.muk.as_bytes())))
+    reg.sip.as_ref().map(|k| (k.naf_fqdn.clone(), k.muk.clone()))
 }
 
 /// An MSK message (`msk_id`) or, without one, a solicited pull to `recipient` with IDi = the
@@ -1582,14 +1582,14 @@ fn sip_registration(st: &mut BmscState, identity: &str, ue_ip: IpAddr, keys: &Na
     reg.impi = identity.to_owned();
     reg.peer = ue_ip;
     reg.uicc_based = false;
-    reg.sip = Some(SipKeys { naf_fqdn: keys.naf_fqdn.clone(), muk: Muk::new(*keys.muk.as_bytes()) });
+    reg.sip = Some(SipKeys { naf_fqdn: keys.naf_fqdn.clone(), muk: keys.muk.clone() });
     for (service, recipient) in inherited {
         reg.services.entry(service).or_insert(recipient);
     }
     let recipients: Vec<(usize, usize)> = reg.services.iter().map(|(s, r)| (*s, *r)).collect();
     for (service, recipient) in recipients {
         if let Some(s) = st.services.get_mut(service) {
-            let _ = s.stream.rekey_recipient(recipient, Muk::new(*keys.muk.as_bytes()), btid);
+            let _ = s.stream.rekey_recipient(recipient, keys.muk.clone(), btid);
         }
     }
     true
@@ -1779,8 +1779,8 @@ fn scf_sip_based(
         .registrations
         .get(&btid)
         .and_then(|r| r.sip.as_ref())
-        .map(|k| GbaMuk::new(*k.muk.as_bytes()))
-        .unwrap_or_else(|| GbaMuk::new([0; 32]));
+        .map(|k| k.muk.clone())
+        .unwrap_or_else(|| Muk::new([0; 32]));
     let request = match info.procedure {
         SipProcedure::Register(r) => KmRequest::Register(r),
         SipProcedure::Deregister(r) => KmRequest::Deregister(r),

@@ -1083,7 +1083,7 @@ async fn naf_keys(
                 st.rebootstrap.insert(impu.to_owned(), btid.to_owned());
                 return Err(Refusal::rebootstrap("policy: keys from a fresh bootstrapping wanted"));
             }
-            return Ok((Muk::new(*k.muk.as_bytes()), k.lifetime.clone(), false));
+            return Ok((k.muk.clone(), k.lifetime.clone(), false));
         }
         st.stats.zn_queries += 1;
     }
@@ -1132,7 +1132,6 @@ async fn naf_keys(
         }
         NafKeyMaterial::GbaMe { ks_naf } => mbms_profile::me_based_muk(ks_naf),
     };
-    let muk = Muk::new(*muk.expose());
     let lifetime = ub::utc_time_string(expires);
     let mut st = core.lock();
     st.rebootstrap.remove(impu);
@@ -1157,7 +1156,7 @@ async fn naf_keys(
     ue.serial = serial;
     ue.keys.insert(
         naf_fqdn.to_owned(),
-        NafKeyEntry { muk: Muk::new(*muk.as_bytes()), expires, lifetime: lifetime.clone(), bootstrapped },
+        NafKeyEntry { muk: muk.clone(), expires, lifetime: lifetime.clone(), bootstrapped },
     );
     tracing::info!(%impu, %btid, %naf_fqdn, "SCF: NAF keys from the BSF");
     Ok((muk, lifetime, true))

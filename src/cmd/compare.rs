@@ -132,7 +132,7 @@ fn ue(
                 muk_and_msk_held_by: "UICC",
                 ..Default::default()
             };
-            (Box::new(UiccBased::new(card)), mikey::mbms::Muk::new(*muk.expose()), report)
+            (Box::new(UiccBased::new(card)), gba::mbms_profile::uicc_based_muk(&muk), report)
         }
         GbaVariant::GbaMe => {
             let mut store = KeyStore::open(store_dir.join("me-keys.bin"))?;
@@ -146,7 +146,7 @@ fn ue(
                 muk_and_msk_held_by: "ME",
                 ..Default::default()
             };
-            (Box::new(km), mikey::mbms::Muk::new(*muk.expose()), report)
+            (Box::new(km), muk, report)
         }
     };
     let ue = Ue { _gba: gba, km, trace, rx: MbmsReceiver::new(), report, mtk_time: Duration::ZERO };

@@ -202,7 +202,7 @@ pub(super) fn msk_update<N: Nvm>(
     if expired && !(EXPIRED_MUK_FOR_SOLICITED_PULL && msg.is_solicited_pull() && most_recent) {
         return Err(Error::MukExpired);
     }
-    let muk = mbms::Muk::new(*naf_key.key.expose());
+    let muk = gba::mbms_profile::uicc_based_muk(&naf_key.key);
     let update = verify_and_decrypt_msk(&muk, &msg).map_err(mikey_error)?;
     let ts = msg.timestamp().as_u64();
     if let Some((_, stored)) = records.this
