@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::gba_client::NafKeys;
 use crate::key_management::{KeyManagementPath, MbmsKeyManagement, MskOutcome, MtkOutcome, malformed};
 use crate::key_store::{KeyStore, StoredMrk, StoredMtk, StoredMuk};
-use crate::mbms_profile::{
+use crate::open_values::{
     EXPIRED_MUK_FOR_SOLICITED_PULL, FIRST_MTK_ID_ANY, MSKS_PER_KEY_GROUP, is_expired, parse_key_lifetime,
 };
 

@@ -54,10 +54,10 @@ use crate::key_management::{
     KeyManagementPath, MbmsKeyManagement, MikeyKind, MskOutcome, MtkOutcome, choose_path, classify,
 };
 use crate::key_store::{CardChange, KeyStore};
-use crate::mbms_profile::parse_key_lifetime;
 use crate::mbms_receiver::{MbmsReceiver, StreamId};
 use crate::me_based::MeBased;
 use crate::mikey_listener::DATAGRAM_MAX;
+use crate::open_values::parse_key_lifetime;
 use crate::sip_client::{SipClient, SipConfig};
 use crate::ub_client::{BootstrapReport, UbClient};
 use crate::uicc_based::UiccBased;

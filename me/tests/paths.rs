@@ -11,7 +11,7 @@ mod support;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use me::mbms_profile::MTKS_KEPT_PER_STREAM;
+use me::open_values::MTKS_KEPT_PER_STREAM;
 use me::{
     Card, Error, GbaClient, GbaVariant, KeyManagementPath, KeyStore, MbmsKeyManagement, MbmsReceiver,
     MeBased, MikeyEvent, MikeyListener, MskOutcome, MtkOutcome, UiccBased, choose_path,

@@ -25,7 +25,7 @@ use core::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// MBMS User Key (TS 33.246 §6.1): Ks_int_NAF (UICC-based) or the ME-derived MUK, the MIKEY
-/// pre-shared key of MSK messages. GBA derives it ([`gba::mbms_profile`]), so the type is GBA's.
+/// pre-shared key of MSK messages. GBA derives it ([`gba::mbms_keys`]), so the type is GBA's.
 pub use gba::Muk;
 
 use crate::Error;

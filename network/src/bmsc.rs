@@ -15,7 +15,7 @@
 //!   qop=auth). username = B-TID, password = base64(MRK).
 //! - An unknown B-TID is resolved over Zn ([`crate::bsf::zn_query_async`]) with NAF_Id = FQDN ‖
 //!   01 00 00 00 01. Answering the `-uicc` realm with GBA_U keys: MRK = Ks_ext_NAF, MUK =
-//!   Ks_int_NAF; otherwise MRK and MUK are the ME-based derivations of [`gba::mbms_profile`]
+//!   Ks_int_NAF; otherwise MRK and MUK are the ME-based derivations of [`gba::mbms_keys`]
 //!   from Ks_(ext)_NAF. A Zn refusal, a realm the keys do not allow, a wrong response or a
 //!   replayed nonce count get a fresh `401` (without a reason header): the UE re-bootstraps. A
 //!   right response on an unknown or expired nonce gets `401` with `stale=true`.
@@ -62,7 +62,7 @@ use gba::keys::{KsNaf, Mrk};
 use gba::ub::{
     self, AuthenticationInfo, DigestAuthorization, DigestChallenge, NafKeyMaterial, Qop, ZnRequest,
 };
-use gba::{NafId, UaSecurityProtocolId, mbms_profile};
+use gba::{NafId, UaSecurityProtocolId, mbms_keys};
 use mikey::mbms::{MskId, MtkId, Muk};
 use mikey::mbms_http::sip_based::{AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
 use mikey::mbms_http::{
@@ -1031,15 +1031,15 @@ fn check_authorization(core: &Core, auth: &DigestAuthorization, uri: &Uri) -> Re
 fn ue_keys(keys: &NafKeyMaterial, uicc_realm: bool) -> Option<(Mrk, Muk)> {
     match (keys, uicc_realm) {
         (NafKeyMaterial::GbaU { ks_ext_naf, ks_int_naf: Some(int) }, true) => {
-            Some((mbms_profile::uicc_based_mrk(ks_ext_naf), mbms_profile::uicc_based_muk(int)))
+            Some((mbms_keys::uicc_based_mrk(ks_ext_naf), mbms_keys::uicc_based_muk(int)))
         }
         (_, true) => None,
         (NafKeyMaterial::GbaU { ks_ext_naf, .. }, false) => {
             let ks_naf = KsNaf::new(*ks_ext_naf.expose());
-            Some((mbms_profile::me_based_mrk(&ks_naf), mbms_profile::me_based_muk(&ks_naf)))
+            Some((mbms_keys::me_based_mrk(&ks_naf), mbms_keys::me_based_muk(&ks_naf)))
         }
         (NafKeyMaterial::GbaMe { ks_naf }, false) => {
-            Some((mbms_profile::me_based_mrk(ks_naf), mbms_profile::me_based_muk(ks_naf)))
+            Some((mbms_keys::me_based_mrk(ks_naf), mbms_keys::me_based_muk(ks_naf)))
         }
     }
 }
@@ -1904,15 +1904,15 @@ mod tests {
         assert_eq!((mrk.expose(), muk.expose()), (&[1; 32], &[2; 32]));
         let (mrk, muk) = ue_keys(&gba_u, false).unwrap();
         let k = KsNaf::new([1; 32]);
-        assert_eq!(mrk.expose(), mbms_profile::me_based_mrk(&k).expose());
-        assert_eq!(muk.expose(), mbms_profile::me_based_muk(&k).expose());
+        assert_eq!(mrk.expose(), mbms_keys::me_based_mrk(&k).expose());
+        assert_eq!(muk.expose(), mbms_keys::me_based_muk(&k).expose());
         let unaware = NafKeyMaterial::GbaU { ks_ext_naf: KsExtNaf::new([1; 32]), ks_int_naf: None };
         assert!(ue_keys(&unaware, true).is_none());
         let gba_me = NafKeyMaterial::GbaMe { ks_naf: KsNaf::new([3; 32]) };
         assert!(ue_keys(&gba_me, true).is_none());
         assert_eq!(
             ue_keys(&gba_me, false).unwrap().1.expose(),
-            mbms_profile::me_based_muk(&KsNaf::new([3; 32])).expose()
+            mbms_keys::me_based_muk(&KsNaf::new([3; 32])).expose()
         );
     }
 

@@ -14,7 +14,7 @@
 //!   ([`ScfService`]): one FQDN per BM-SC, so each BM-SC gets its own MUK. When the SCF holds no
 //!   keys for the UE's B-TID and that FQDN, it asks the BSF over Zn with NAF_Id = FQDN ‖
 //!   01 00 00 00 01 and derives the MUK (GBA_U: Ks_int_NAF; GBA_ME: the ME-based MUK of
-//!   [`gba::mbms_profile`] from Ks_NAF).
+//!   [`gba::mbms_keys`] from Ks_NAF).
 //! - Then it posts `sip-based-register|-deregister|-msk-request` to each BM-SC concerned, with
 //!   [`mbms_http::ASSERTED_IDENTITY_HEADER`] and the Annex I.2 document ([`NafKeyInfo`]), from
 //!   [`ScfConfig::http_source`] (the address the BM-SC trusts), and relays the status documents,
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gba::keys::KsNaf;
 use gba::ub::{self, NafKeyMaterial, ZnRequest};
-use gba::{NafId, UaSecurityProtocolId, mbms_profile};
+use gba::{NafId, UaSecurityProtocolId, mbms_keys};
 use mikey::mbms::{KeyDomainId, Muk};
 use mikey::mbms_http::sip_based::{
     AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure, SipSecurityRequest,
@@ -1126,11 +1126,11 @@ async fn naf_keys(
     }
     // TS 33.246 §6.1: GBA_U → MUK = Ks_int_NAF; GBA_ME → the ME-based MUK from Ks_NAF.
     let muk = match &a.keys {
-        NafKeyMaterial::GbaU { ks_int_naf: Some(int), .. } => mbms_profile::uicc_based_muk(int),
+        NafKeyMaterial::GbaU { ks_int_naf: Some(int), .. } => mbms_keys::uicc_based_muk(int),
         NafKeyMaterial::GbaU { ks_ext_naf, ks_int_naf: None } => {
-            mbms_profile::me_based_muk(&KsNaf::new(*ks_ext_naf.expose()))
+            mbms_keys::me_based_muk(&KsNaf::new(*ks_ext_naf.expose()))
         }
-        NafKeyMaterial::GbaMe { ks_naf } => mbms_profile::me_based_muk(ks_naf),
+        NafKeyMaterial::GbaMe { ks_naf } => mbms_keys::me_based_muk(ks_naf),
     };
     let lifetime = ub::utc_time_string(expires);
     let mut st = core.lock();

@@ -254,14 +254,14 @@ fn gba_u_keys(profile: &CardProfile, rand: &[u8; 16]) -> UeKeys {
 }
 
 /// GBA_ME: Ks_NAF, then MRK and MUK by the ME-based derivation whose (UNCONFIRMED) FC and labels
-/// are the named constants of gba::mbms_profile; the KDF itself is the one written out here.
+/// are the named constants of gba::mbms_keys; the KDF itself is the one written out here.
 fn gba_me_keys(profile: &CardProfile, rand: &[u8; 16]) -> UeKeys {
     let (ks, impi, naf) = (ks(profile, rand), profile.impi().as_bytes(), naf_id());
     let ks_naf = gba_kdf(&ks, 0x01, &[b"gba-me", rand, impi, &naf]);
-    let fc = gba::mbms_profile::FC_MBMS_ME_KEYS;
+    let fc = gba::mbms_keys::FC_MBMS_ME_KEYS;
     UeKeys {
-        mrk: gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MRK]),
-        muk: gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MUK]),
+        mrk: gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MRK]),
+        muk: gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MUK]),
     }
 }
 
@@ -953,9 +953,9 @@ fn client_reuses_one_nonce() {
         impus: vec![],
     };
     bmsc.insert_zn_answer(&answer).unwrap();
-    let fc = gba::mbms_profile::FC_MBMS_ME_KEYS;
-    let mrk = gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MRK]);
-    let muk = gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MUK]);
+    let fc = gba::mbms_keys::FC_MBMS_ME_KEYS;
+    let mrk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MRK]);
+    let muk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MUK]);
     let mut client = KeyManagementClient::new(bmsc.addr(), &answer.btid, &mrk, false);
     let ids = strings(&[SVC_A]);
     for _ in 0..5 {

@@ -11,7 +11,7 @@
 //! - the MUKs the pushed MIKEY MSK messages must verify with, computed here without `gba`: the
 //!   `milenage` crate for CK / IK and the GBA KDF (TS 33.220 Annex B) written out over `hmac` +
 //!   `sha2` with NAF_Id = the SCF FQDN ‖ 01 00 00 00 01 (GBA_U: Ks_int_NAF; GBA_ME: the ME-based
-//!   MUK whose UNCONFIRMED FC and label are `gba::mbms_profile`'s constants);
+//!   MUK whose UNCONFIRMED FC and label are `gba::mbms_keys`'s constants);
 //! - a Python reader of MIKEY messages (RFC 3830 PRF, HMAC-SHA-1, AES-CM; as in tests/bmsc.rs)
 //!   opening the pushes with those MUKs;
 //! - the emulated card: after its NAF derivation for the SCF's NAF_Id, its MSK Update mode accepts
@@ -191,7 +191,7 @@ fn muk(profile: &CardProfile, b: &Bootstrap, naf_fqdn: &str) -> [u8; 32] {
         gba_kdf(&ks, 0x01, &[b"gba-u", &b.rand, impi, &naf])
     } else {
         let ks_naf = gba_kdf(&ks, 0x01, &[b"gba-me", &b.rand, impi, &naf]);
-        gba_kdf(&ks_naf, gba::mbms_profile::FC_MBMS_ME_KEYS, &[gba::mbms_profile::P0_MUK])
+        gba_kdf(&ks_naf, gba::mbms_keys::FC_MBMS_ME_KEYS, &[gba::mbms_keys::P0_MUK])
     }
 }
 
@@ -689,8 +689,8 @@ fn authorize_variant_then_http_registration() {
     let (_, ks) = milenage(&profile, &b.rand);
     let bmsc_naf = naf_id("bmsc1.example.org");
     let ks_naf = gba_kdf(&ks, 0x01, &[b"gba-me", &b.rand, profile.impi().as_bytes(), &bmsc_naf]);
-    let mrk = gba_kdf(&ks_naf, gba::mbms_profile::FC_MBMS_ME_KEYS, &[gba::mbms_profile::P0_MRK]);
-    let muk_http = gba_kdf(&ks_naf, gba::mbms_profile::FC_MBMS_ME_KEYS, &[gba::mbms_profile::P0_MUK]);
+    let mrk = gba_kdf(&ks_naf, gba::mbms_keys::FC_MBMS_ME_KEYS, &[gba::mbms_keys::P0_MRK]);
+    let muk_http = gba_kdf(&ks_naf, gba::mbms_keys::FC_MBMS_ME_KEYS, &[gba::mbms_keys::P0_MUK]);
     let body = RegisterRequest { service_ids: strings(&[SVC_A, SVC_B]) }.to_xml();
     let (status, text) = http_register(&n.bmsc1, &b.btid, &mrk, &body, Some(&impu(&profile)));
     assert_eq!(status, 200, "{text}");

@@ -888,7 +888,7 @@ fn mbms_authenticate(mode: u8, message: &[u8]) -> Result<Vec<u8>> {
 /// Domain ID.
 fn card_with_muk() -> Result<(Card, mikey::mbms::Muk, String, mikey::mbms::KeyDomainId)> {
     let c = card_with_naf_keys(&sim_reader::CardProfile::default(), [0x42u8; 16])?;
-    Ok((c.card, gba::mbms_profile::uicc_based_muk(&c.ks_int_naf), c.btid, c.key_domain_id))
+    Ok((c.card, gba::mbms_keys::uicc_based_muk(&c.ks_int_naf), c.btid, c.key_domain_id))
 }
 
 /// An emulated card after GBA_U and NAF derivation for the BM-SC, and the network's view of it.

@@ -132,14 +132,14 @@ fn ue(
                 muk_and_msk_held_by: "UICC",
                 ..Default::default()
             };
-            (Box::new(UiccBased::new(card)), gba::mbms_profile::uicc_based_muk(&muk), report)
+            (Box::new(UiccBased::new(card)), gba::mbms_keys::uicc_based_muk(&muk), report)
         }
         GbaVariant::GbaMe => {
             let mut store = KeyStore::open(store_dir.join("me-keys.bin"))?;
             store.on_card_inserted(&card.iccid()?)?;
             let mut km = MeBased::new(store);
             km.install_naf_keys(&keys)?;
-            let muk = gba::mbms_profile::me_based_muk(&ks_naf);
+            let muk = gba::mbms_keys::me_based_muk(&ks_naf);
             let report = PathReport {
                 path: "ME-based",
                 gba: "GBA_ME (Ks in the ME)",

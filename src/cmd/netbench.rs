@@ -506,7 +506,7 @@ impl Registrations {
         config.ue_mikey_port = push_sink.local_addr()?.port();
         let bmsc = Bmsc::start(config).context("starting the BM-SC")?;
         let ks_naf = KsNaf::new(REGISTRATION_KS_NAF);
-        let mrk = gba::mbms_profile::me_based_mrk(&ks_naf);
+        let mrk = gba::mbms_keys::me_based_mrk(&ks_naf);
         bmsc.insert_zn_answer(&ZnAnswer {
             btid: REGISTRATION_BTID.to_owned(),
             keys: NafKeyMaterial::GbaMe { ks_naf },

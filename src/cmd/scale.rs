@@ -178,7 +178,7 @@ impl Worker {
             let profile = subscriber(&base, index)?;
             let CardWithNafKeys { card, btid, ks_ext_naf, ks_int_naf, impi, .. } =
                 card_with_naf_keys(&profile, rand_of(index)).with_context(|| format!("UE {index}: card"))?;
-            let mrk = gba::mbms_profile::uicc_based_mrk(&ks_ext_naf);
+            let mrk = gba::mbms_keys::uicc_based_mrk(&ks_ext_naf);
             let shard = index % self.bmscs.len();
             let bmsc = &self.bmscs[shard];
             bmsc.insert_zn_answer(&ZnAnswer {

@@ -4,7 +4,7 @@
 
 use mikey::NTP_UNIX_OFFSET;
 
-use crate::mbms_profile::{KEY_LIFETIME_BASE_LEN, NTP_ERA_PIVOT_BIT};
+use crate::open_values::{KEY_LIFETIME_BASE_LEN, NTP_ERA_PIVOT_BIT};
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;

@@ -6,7 +6,7 @@
 //! corrected in one line. Items marked UNCONFIRMED come from the project's digests of the
 //! specifications (`spec/uicc-gba.md`, `spec/mikey-srtp.md`) and from `docs/card-interface.md`, not
 //! from the normative text. The card keeps its own copy of the card-side values in
-//! `uicc-applet/src/mbms_profile.rs`; the ME never links the card code.
+//! `uicc-applet/src/open_values.rs`; the ME never links the card code.
 
 use mikey::NTP_UNIX_OFFSET;
 
