@@ -16,16 +16,16 @@ mod support;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use gba::ub::{
-    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
-    DigestRequest, GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest,
-};
 use gba::{NafId, UaSecurityProtocolId};
 use network::bsf::{Bsf, BsfConfig, Subscriber, ZnError, zn_query};
 use sim_reader::{CardProfile, Emulator, Protocol};
 use support::independent;
 use support::mbms_run::{
     CardLink, SELECT_USIM, authenticate_3g, gba_bootstrap, naf_derivation, select_fid, sw, verify_pin1,
+};
+use wire::ub::{
+    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
+    DigestRequest, GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest,
 };
 
 /// The User-Agent of an ME whose card can run GBA_U (TS 24.109 §4.3.1).
@@ -207,7 +207,7 @@ struct Bootstrapped {
 }
 
 /// Sends the answer to `ch` with password `res`; on 200 checks rspauth and the XML body, with
-/// gba::ub and with Python. Returns the reply and the parsed body (on 200).
+/// wire::ub and with Python. Returns the reply and the parsed body (on 200).
 fn answer(
     ub: &Ub,
     ch: &DigestChallenge,
@@ -218,7 +218,7 @@ fn answer(
     let auth = DigestAuthorization::answer(ch, impi, res, &GET, cnonce, 1);
     let header = auth.to_header_value().unwrap();
     if let Some(py) = py_response(&header, res, "GET", b"") {
-        assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from gba::ub's");
+        assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from wire::ub's");
     }
     let reply = ub.get(Some(&header));
     if reply.status != 200 {
@@ -342,7 +342,7 @@ fn naf_id() -> NafId {
 // ------------------------------------------------------------------------------------------------
 // Tests
 
-/// RFC 2617 §3.5's published example through gba::ub and through Python (qop=auth).
+/// RFC 2617 §3.5's published example through wire::ub and through Python (qop=auth).
 #[test]
 fn rfc_2617_example_through_gba_and_python() {
     let header = "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", \

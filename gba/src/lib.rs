@@ -43,7 +43,7 @@
 //! let muk = mbms_keys::uicc_based_muk(&int);
 //! # let _ = (btid, mrk, muk, aka::AUTN_LEN);
 //! ```
-#![cfg_attr(not(any(feature = "std", test)), no_std)]
+#![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // No panics on input paths: library code may not unwrap, expect, panic or index unchecked.
@@ -62,8 +62,6 @@ pub mod mbms_keys;
 pub mod milenage;
 pub mod naf_id;
 pub mod sqn;
-#[cfg(feature = "std")]
-pub mod ub;
 
 pub use aka::{AkaFailure, AkaSuccess, AuthVector, Autn, Auts};
 pub use btid::BTid;

@@ -1,6 +1,6 @@
 //! The ME's HTTP side of MBMS key management (TS 33.246 §6.3.2: registration, deregistration,
 //! basic MSK request) with HTTP Digest over the GBA keys (TS 24.109 §5, TS 33.220 §4.5.3,
-//! RFC 2617 MD5 with qop=auth). Wire values come from [`mikey::mbms_http`], shared with the BM-SC.
+//! RFC 2617 MD5 with qop=auth). Wire values come from [`wire::mbms_http`], shared with the BM-SC.
 //!
 //! ```text
 //! ME → BM-SC  POST /keymanagement?requesttype=…   (XML body, no credentials)
@@ -18,11 +18,11 @@
 use std::time::Duration;
 
 use gba::Mrk;
-use gba::ub::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest, Qop};
-use mikey::mbms_http::{
+use wire::mbms_http::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
 };
+use wire::ub::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest, Qop};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -179,7 +179,7 @@ impl BmscClient {
             return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth for another cnonce or nc" });
         }
         let input = auth.digest_input(password.as_bytes(), "POST", body.as_bytes());
-        if !gba::ub::verify_rspauth(&input, &answer.body, rspauth) {
+        if !wire::ub::verify_rspauth(&input, &answer.body, rspauth) {
             return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth does not verify" });
         }
         let expected = kind.response_content_type();

@@ -18,11 +18,11 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use mikey::mbms_http::sip_based::{SipProcedure, SipSecurityRequest};
-use mikey::mbms_http::{
+use sip::{Message, Method};
+use wire::mbms_http::sip_based::{SipProcedure, SipSecurityRequest};
+use wire::mbms_http::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
 };
-use sip::{Message, Method};
 
 use crate::error::{Error, Result};
 

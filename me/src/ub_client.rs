@@ -17,11 +17,11 @@
 
 use std::time::{Duration, Instant};
 
-use gba::ub::{
+use sim_reader::Reader;
+use wire::ub::{
     self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
     DigestRequest,
 };
-use sim_reader::Reader;
 
 use crate::error::{Error, Result};
 use crate::gba_client::{BootstrapOutcome, GbaClient, GbaVariant};

@@ -40,10 +40,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gba::{Mrk, NafId, UaSecurityProtocolId};
 use mikey::mbms::{KeyDomainId, MskId, Mtk, MtkSalt};
-use mikey::mbms_http::{self, MskKeyId};
 use sha2::{Digest, Sha256};
 use sim_reader::Reader;
 use srtp::{CryptoSuite, Policy};
+use wire::mbms_http::{self, MskKeyId};
 
 use crate::bmsc_client::{BmscClient, Credentials};
 use crate::card::Card;

@@ -14,7 +14,6 @@ use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use gba::ub::{GbaType, NafKeyMaterial, ZnRequest};
 use me::kms::{KmsKeying, KmsUeConfig, TicketSource, mikey_from_attributes};
 use me::{CallParties, GbaClient, GbaVariant, MediaKeying, MediaKeys, UbClient};
 use mikey::ntp_from_unix;
@@ -23,6 +22,7 @@ use mikey::ticket::{TicketMessage, kms_uid};
 use network::bsf::{Bsf, BsfConfig, Subscriber, zn_query};
 use network::kms::{Kms, KmsConfig, KmsPeer, kms_naf_id};
 use sim_reader::{CardProfile, Emulator};
+use wire::ub::{GbaType, NafKeyMaterial, ZnRequest};
 
 const KMS_A: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 const KMS_B: &str = "kms.other.example.net";

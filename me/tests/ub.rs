@@ -13,7 +13,6 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 
-use gba::ub::{self, AkaNonce, BootstrappingInfo, DigestChallenge, GbaType, NafKeyMaterial, ZnRequest};
 use gba::{AuthVector, Milenage, Sqn};
 use hmac::{Hmac, KeyInit, Mac};
 use me::card::FID_USIM_GBABP;
@@ -22,6 +21,7 @@ use network::bsf::{Bsf, BsfConfig, Subscriber, zn_query};
 use sha2::Sha256;
 use sim_reader::{CardProfile, Emulator, Protocol};
 use support::{PIN, bmsc_naf_id};
+use wire::ub::{self, AkaNonce, BootstrappingInfo, DigestChallenge, GbaType, NafKeyMaterial, ZnRequest};
 
 // ------------------------------------------------------------------------------------------------
 // Oracles
@@ -295,7 +295,7 @@ fn wrong_rspauth_or_garbage_body_is_refused() {
                 .find_map(|l| l.strip_prefix("authorization: ").or_else(|| l.strip_prefix("Authorization: ")))
                 .unwrap()
                 .to_owned();
-            let auth = gba::ub::DigestAuthorization::parse(&auth_line).unwrap();
+            let auth = wire::ub::DigestAuthorization::parse(&auth_line).unwrap();
             assert!(auth.verify(&xres, "GET", b""), "the client's RES is the card's");
             let info = BootstrappingInfo {
                 btid: gba::BTid::new(&rand, "bsf.example.org").unwrap().as_str().to_owned(),

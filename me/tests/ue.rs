@@ -9,13 +9,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use gba::Mrk;
-use gba::ub::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
 use me::{BmscClient, Credentials, Error};
 use mikey::mbms::{KeyDomainId, MskId};
-use mikey::mbms_http::{
+use wire::mbms_http::{
     self, KeyStatus, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse, RequestType,
     ServiceStatus,
 };
+use wire::ub::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
 
 const FQDN: &str = "bmsc.example.org";
 const BTID: &str = "AAECAwQFBgcICQoLDA0ODw==@bsf.example.org";
@@ -158,7 +158,7 @@ fn both_challenges() -> String {
     )
 }
 
-/// A 200 with rspauth made by gba::ub for `auth` and `password`.
+/// A 200 with rspauth made by wire::ub for `auth` and `password`.
 fn ok_with_rspauth(req: &Request, password: &[u8], content_type: &str, body: &str, tamper: bool) -> String {
     let auth = DigestAuthorization::parse(req.header("authorization").unwrap()).unwrap();
     let mut rspauth = ub::rspauth(&auth.digest_input(password, "POST", &req.body), body.as_bytes());
@@ -187,7 +187,7 @@ fn client(url: &str) -> BmscClient {
 
 /// Registration through the hand-written BM-SC: the request carries the contract's target,
 /// Content-Type and XML; the answer to the challenge uses the realm of the path, username = B-TID
-/// and password base64(MRK) (checked by gba::ub and by Python); the per-service codes come back.
+/// and password base64(MRK) (checked by wire::ub and by Python); the per-service codes come back.
 #[test]
 fn register_answers_the_realm_of_the_path_with_base64_mrk() {
     for uicc_realm in [true, false] {
@@ -456,8 +456,8 @@ fn end_to_end(path: KeyManagementPath) {
     let boot = w.ue.bootstrap().unwrap();
     let session = w.bsf.session(&boot.btid).unwrap();
     let expected_gba = match path {
-        KeyManagementPath::UiccBased => gba::ub::GbaType::GbaU,
-        KeyManagementPath::MeBased => gba::ub::GbaType::GbaMe,
+        KeyManagementPath::UiccBased => wire::ub::GbaType::GbaU,
+        KeyManagementPath::MeBased => wire::ub::GbaType::GbaMe,
     };
     assert_eq!(session.gba_type, expected_gba);
     let keys = w.ue.derive_naf_keys().unwrap();

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use me::ue::UeStats;
 use me::{Error, KeyManagementPath, Signalling, Ue, UeConfig};
 use mikey::mbms::KeyDomainId;
-use mikey::mbms_http::{self, MskKeyId};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::test_signal_frame;
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::pcscf::{Pcscf, PcscfConfig, PcscfUser};
 use network::scf::{Scf, ScfConfig, ScfMode, ScfService, ScfSubscriber};
 use sim_reader::{CardProfile, Emulator};
+use wire::mbms_http::{self, MskKeyId};
 
 const SERVICE: &str = "urn:keysim:mbms:service:1";
 const BMSC_FQDN: &str = "bmsc.example.org";

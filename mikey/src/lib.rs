@@ -11,7 +11,10 @@
 //! * [`prf`] — the MIKEY PRF and the key-derivation labels.
 //! * [`kemac`] — transport keys, AES-CM-128 key data encryption, HMAC-SHA-1-160 MACs.
 //! * [`mbms`] — MSK, MTK, solicited-pull and verification messages of TS 33.246.
-//! * `mbms_http` (feature `std`) — the HTTP key-management bodies and constants of TS 33.246 §6.3.2.
+//! * [`ticket`] — MIKEY-TICKET (RFC 6043) with the 3GPP ticket of TS 33.328; its `exchange`
+//!   module (feature `std`) builds and checks the owned messages of the KMS and the IMS UE.
+//!
+//! The HTTP bodies of MBMS key management live in the `wire` crate.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -21,8 +24,6 @@ pub mod error;
 pub mod kemac;
 mod list;
 pub mod mbms;
-#[cfg(any(feature = "std", test))]
-pub mod mbms_http;
 pub mod message;
 pub mod payload;
 pub mod prf;

@@ -2,7 +2,7 @@
 //! with GBA-based Digest authentication, MSK delivery over UDP (MIKEY, point-to-point), MTK
 //! messages and SRTP media on the MBMS bearer (point-to-multipoint), all on loopback.
 //!
-//! The wire formats are those of [`mikey::mbms_http`] (paths, MIME types, XML bodies, realms) and
+//! The wire formats are those of [`wire::mbms_http`] (paths, MIME types, XML bodies, realms) and
 //! of [`crate::bmsc_stream`] (MIKEY and SRTP):
 //!
 //! - `POST /keymanagement?requesttype=register|deregister|msk-request` with the XML body of its
@@ -59,17 +59,17 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::Response;
 use axum::routing::any;
 use gba::keys::{KsNaf, Mrk};
-use gba::ub::{
-    self, AuthenticationInfo, DigestAuthorization, DigestChallenge, NafKeyMaterial, Qop, ZnRequest,
-};
 use gba::{NafId, UaSecurityProtocolId, mbms_keys};
 use mikey::mbms::{MskId, MtkId, Muk};
-use mikey::mbms_http::sip_based::{AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
-use mikey::mbms_http::{
+use srtp::Policy;
+use wire::mbms_http::sip_based::{AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
+use wire::mbms_http::{
     self, DeregisterRequest, KeyStatus, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType, STATUS_NOT_REGISTERED, STATUS_OK, STATUS_UNKNOWN, ServiceStatus,
 };
-use srtp::Policy;
+use wire::ub::{
+    self, AuthenticationInfo, DigestAuthorization, DigestChallenge, NafKeyMaterial, Qop, ZnRequest,
+};
 
 use crate::bmsc_stream::{BmscStream, BmscStreamConfig, StreamError};
 use crate::bsf::{ZnError, zn_query_async};

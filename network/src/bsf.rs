@@ -2,18 +2,18 @@
 //! HTTP/1.1 on an ephemeral loopback port, with its own HSS (Milenage over the subscribers'
 //! K / OPc, TS 35.206).
 //!
-//! The wire formats are those of [`gba::ub`]. The server:
+//! The wire formats are those of [`wire::ub`]. The server:
 //!
 //! - `GET /` (or `POST /`) with `Authorization: Digest username="IMPI", …, nonce=""` → `401` with an
 //!   AKAv1-MD5 challenge, nonce = base64(RAND ‖ AUTN), AUTN* for a GBA_U run (the subscriber is
-//!   GBA_U and the `User-Agent` carries `3gpp-gba-uicc`, [`gba::ub::USER_AGENT_GBA_UICC`]);
+//!   GBA_U and the `User-Agent` carries `3gpp-gba-uicc`, [`wire::ub::USER_AGENT_GBA_UICC`]);
 //! - the answer with the right RES → `200 OK`, `Authentication-Info` with `rspauth`, and the
 //!   `BootstrappingInfo` XML (B-TID = base64(RAND)@domain, key lifetime); a wrong RES → a fresh
 //!   `401` and nothing stored;
 //! - `auts` (RFC 3310 §3.4) → SQN_HE := SQN_MS from AUTS when MAC-S verifies (TS 33.102 §6.3.5),
 //!   then a fresh `401`;
-//! - `POST /zn` ([`gba::ub::ZnRequest`]) → [`gba::ub::ZnAnswer`], or `404` for an unknown or
-//!   expired B-TID, `400` for a malformed request ([`gba::ub::ZnErrorBody`]).
+//! - `POST /zn` ([`wire::ub::ZnRequest`]) → [`wire::ub::ZnAnswer`], or `404` for an unknown or
+//!   expired B-TID, `400` for a malformed request ([`wire::ub::ZnErrorBody`]).
 //!
 //! Malformed headers or bodies get a `400` with the reason as `text/plain` and change nothing.
 //!
@@ -32,11 +32,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use gba::sqn::IND_LEN_BITS;
-use gba::ub::{
+use gba::{AuthVector, BTid, Ks, Milenage, Rand, Sqn, kdf};
+use wire::ub::{
     self, ALGORITHM_AKAV1_MD5, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization,
     DigestChallenge, GbaType, NafKeyMaterial, Qop, ZnAnswer, ZnErrorBody, ZnErrorCode, ZnRequest,
 };
-use gba::{AuthVector, BTid, Ks, Milenage, Rand, Sqn, kdf};
 
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;

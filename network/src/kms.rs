@@ -50,7 +50,6 @@ use axum::response::Response;
 use axum::routing::any;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use gba::ub::{NafKeyMaterial, ZnRequest};
 use gba::{NafId, UaSecurityProtocolId};
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, ResolveGrant, ResolveInit, TicketKeys,
@@ -59,6 +58,7 @@ use mikey::ticket::{MsgKeys, TicketMessage, err_no, kms_uid, verify_initiator_da
 use mikey::{ErrorNo, NTP_UNIX_OFFSET, Timestamp, ntp_from_unix};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use wire::ub::{NafKeyMaterial, ZnRequest};
 use zeroize::Zeroizing;
 
 use crate::bsf::{ZnError, zn_query_async};
@@ -587,7 +587,7 @@ async fn user_keys(core: &Core, btid: &str) -> Result<UserKeys, Refusal> {
         NafKeyMaterial::GbaMe { ks_naf } => *ks_naf.expose(),
         NafKeyMaterial::GbaU { ks_ext_naf, .. } => *ks_ext_naf.expose(),
     };
-    let expires = gba::ub::parse_utc_time(&answer.key_expiry).unwrap_or(now);
+    let expires = wire::ub::parse_utc_time(&answer.key_expiry).unwrap_or(now);
     Ok(UserKeys {
         btid: btid.to_owned(),
         key: Zeroizing::new(key),

@@ -37,14 +37,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gba::keys::KsNaf;
-use gba::ub::{self, NafKeyMaterial, ZnRequest};
 use gba::{NafId, UaSecurityProtocolId, mbms_keys};
 use mikey::mbms::{KeyDomainId, Muk};
-use mikey::mbms_http::sip_based::{
+use sip::{Message, Method, SipUri, Warning};
+use wire::mbms_http::sip_based::{
     AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure, SipSecurityRequest,
 };
-use mikey::mbms_http::{self, KeyStatus, MskKeyId, MskResponse, RegisterResponse, ServiceStatus};
-use sip::{Message, Method, SipUri, Warning};
+use wire::mbms_http::{self, KeyStatus, MskKeyId, MskResponse, RegisterResponse, ServiceStatus};
+use wire::ub::{self, NafKeyMaterial, ZnRequest};
 use zeroize::Zeroizing;
 
 use crate::bsf::{ZnError, zn_query_async};

@@ -26,23 +26,23 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use gba::ub::{
-    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
-    DigestRequest, GbaType,
-};
 use gba::{NafId, UaSecurityProtocolId};
 use hmac::{Hmac, KeyInit, Mac};
 use mikey::mbms::{self, KeyDomainId, MskId};
-use mikey::mbms_http::{
-    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
-    RequestType,
-};
 use network::bmsc::client::{ClientError, KeyManagementClient};
 use network::bmsc::{Bmsc, BmscConfig, BmscSchedule, BmscService};
 use network::bmsc_stream::{mki, test_signal_frame};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sha2::Sha256;
 use sim_reader::CardProfile;
+use wire::mbms_http::{
+    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
+    RequestType,
+};
+use wire::ub::{
+    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
+    DigestRequest, GbaType,
+};
 
 const FQDN: &str = "bmsc.example.org";
 const KEY_DOMAIN: KeyDomainId = KeyDomainId([0x00, 0xF1, 0x10]);
@@ -436,7 +436,7 @@ impl Ue {
         let auth = DigestAuthorization::answer(&ch, &self.btid, &self.password, &request, &cnonce, self.nc);
         let header = auth.to_header_value().unwrap();
         if let Some(py) = py_response(&header, &self.password, "POST", body.as_bytes()) {
-            assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from gba::ub's");
+            assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from wire::ub's");
         }
         (header, auth)
     }
@@ -448,7 +448,7 @@ impl Ue {
     }
 
     /// One request, authenticated: a 401 first when there is no challenge yet. On 200 the
-    /// rspauth is checked with gba::ub and with Python.
+    /// rspauth is checked with wire::ub and with Python.
     fn request(&mut self, t: RequestType, body: &str) -> Reply {
         let url = format!("{}{}", self.bmsc_base, t.path_and_query());
         if self.challenge.is_none() {

@@ -9,7 +9,6 @@ mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use gba::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use hmac::{Hmac, KeyInit, Mac};
 use mikey::DataType;
 use mikey::ntp_from_unix;
@@ -20,6 +19,7 @@ use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig, KmsUserPolicy};
 use sha2::Sha256;
 use sim_reader::CardProfile;
 use support::{UA_ME, agent, me_profile};
+use wire::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 
 const FQDN: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 

@@ -25,14 +25,8 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use gba::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest, GbaType};
 use hmac::{Hmac, KeyInit, Mac};
 use mikey::mbms::{self, KeyDomainId, MskId};
-use mikey::mbms_http::sip_based::{NafKeyInfo, NafKeys, SipProcedure, SipSecurityRequest};
-use mikey::mbms_http::{
-    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
-    RequestType,
-};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::pcscf::{Pcscf, PcscfConfig, PcscfUser};
@@ -40,6 +34,12 @@ use network::scf::{Scf, ScfConfig, ScfMode, ScfService, ScfSubscriber};
 use sha2::Sha256;
 use sim_reader::CardProfile;
 use sip::{Message, Method};
+use wire::mbms_http::sip_based::{NafKeyInfo, NafKeys, SipProcedure, SipSecurityRequest};
+use wire::mbms_http::{
+    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
+    RequestType,
+};
+use wire::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest, GbaType};
 
 const SCF_DOMAIN: &str = "scf.example.org";
 const SCF_FQDN_1: &str = "scf1.example.org";
@@ -938,7 +938,7 @@ fn bad_input_gets_4xx_and_registers_nothing() {
         }
         .to_xml()
     };
-    let t = mikey::mbms_http::sip_based::ScfRequestType::SipBasedRegister;
+    let t = wire::mbms_http::sip_based::ScfRequestType::SipBasedRegister;
     let nki = mbms_http::CONTENT_TYPE_NAF_KEY_INFO;
     let id_header = Some(who.as_str());
     let http_cases: Vec<HttpCase> = vec![

@@ -27,13 +27,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use gba::ub::{NafKeyMaterial, ZnAnswer};
 use me::{MbmsKeyManagement, MskOutcome, UiccBased};
 use mikey::mbms::{MskId, MtkId};
-use mikey::mbms_http::MskKeyId;
 use network::bmsc::client::KeyManagementClient;
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use serde_json::{Value, json};
+use wire::mbms_http::MskKeyId;
+use wire::ub::{NafKeyMaterial, ZnAnswer};
 
 use super::bench::{CardWithNafKeys, card_with_naf_keys};
 use crate::cli::ScaleArgs;

@@ -10,11 +10,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use gba::ub::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
-use mikey::mbms_http::{
+use wire::mbms_http::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
 };
+use wire::ub::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use zeroize::Zeroizing;
 
 use crate::http::{self, HttpError, HttpResponse};

@@ -1,8 +1,6 @@
 //! Ub and Zn on the wire (TS 33.220 §4.5.2, TS 24.109 §4–5 and Annex C, RFC 3310, RFC 2617 /
 //! RFC 7616): the pure, I/O-free half of the ME's GBA client and of the BSF.
 //!
-//! Only with the `std` feature; the card never sees any of this.
-//!
 //! # Ub: HTTP Digest AKA (RFC 3310)
 //!
 //! ```text
@@ -60,10 +58,10 @@ use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::Rand;
-use crate::aka::{AUTN_LEN, Autn, Auts};
-use crate::keys::{KsExtNaf, KsIntNaf, KsNaf};
-use crate::naf_id::NafId;
+use gba::Rand;
+use gba::aka::{AUTN_LEN, Autn, Auts};
+use gba::keys::{KsExtNaf, KsIntNaf, KsNaf};
+use gba::naf_id::NafId;
 
 // ------------------------------------------------------------------------------------------------
 // Constants of the wire formats
@@ -1365,7 +1363,7 @@ pub fn parse_utc_time(s: &str) -> Result<u64, UbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::naf_id::UaSecurityProtocolId;
+    use gba::naf_id::UaSecurityProtocolId;
 
     /// Found by the `ub_headers` fuzz target: a value of unknown parameters only parsed to an
     /// empty `AuthenticationInfo`, whose header value was the empty string, which does not parse.

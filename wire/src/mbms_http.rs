@@ -1,8 +1,6 @@
 //! MBMS key management over HTTP (TS 33.246 §6.2–§6.3.2, TS 26.346 Annex C, TS 24.109 §5): the
 //! request types, MIME types, XML bodies and Digest conventions that the BM-SC and the UE share.
 //!
-//! Only with the `std` feature; the card never sees any of this.
-//!
 //! ```text
 //! UE → BM-SC  POST /keymanagement?requesttype=register        application/mbms-register+xml
 //!             <mbmsRegister xmlns="urn:3GPP:metadata:2005:MBMS:mbmsRegister">
@@ -33,8 +31,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
-use crate::mbms::profile::{KEY_DOMAIN_ID_LEN, MSK_ID_LEN};
-use crate::mbms::{KeyDomainId, MskId};
+use mikey::mbms::profile::{KEY_DOMAIN_ID_LEN, MSK_ID_LEN};
+use mikey::mbms::{KeyDomainId, MskId};
 
 // ------------------------------------------------------------------------------------------------
 // Request line and HTTP headers

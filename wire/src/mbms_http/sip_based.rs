@@ -39,8 +39,8 @@ use super::{
     REQUEST_TYPE_SIP_BASED_DEREGISTER, REQUEST_TYPE_SIP_BASED_MSK_REQUEST, REQUEST_TYPE_SIP_BASED_REGISTER,
     RegisterRequest, XML_DECLARATION, check_service_id, cut,
 };
-use crate::mbms::Muk;
-use crate::mbms::profile::MUK_LEN;
+use mikey::mbms::Muk;
+use mikey::mbms::profile::MUK_LEN;
 
 /// Deepest element nesting accepted.
 const MAX_DEPTH: usize = 8;
@@ -759,7 +759,7 @@ impl AuthorizeRequest {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::mbms::{KeyDomainId, MskId};
+    use mikey::mbms::{KeyDomainId, MskId};
     use proptest::prelude::*;
 
     fn register(ids: &[&str]) -> SipProcedure {
