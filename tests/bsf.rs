@@ -23,10 +23,9 @@ use support::independent;
 use support::mbms_run::{
     CardLink, SELECT_USIM, authenticate_3g, gba_bootstrap, naf_derivation, select_fid, sw, verify_pin1,
 };
-use wire::ub::{
-    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
-    DigestRequest, GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest,
-};
+use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::ub::{self, AkaNonce, BootstrappingInfo};
+use wire::zn::{GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest};
 
 /// The User-Agent of an ME whose card can run GBA_U (TS 24.109 §4.3.1).
 const UA_UICC: &str = "keysim-test/0.1 3gpp-gba-uicc";
@@ -172,7 +171,7 @@ impl Ub {
         let mut resp = self
             .agent
             .post(zn_url)
-            .header("Content-Type", ub::ZN_CONTENT_TYPE)
+            .header("Content-Type", wire::zn::ZN_CONTENT_TYPE)
             .send(body)
             .expect("HTTP exchange with the BSF");
         Reply {
@@ -192,7 +191,7 @@ impl Ub {
         let ch =
             DigestChallenge::parse(reply.www_authenticate.as_deref().expect("WWW-Authenticate")).unwrap();
         assert!(ch.is_aka_v1_md5(), "{ch:?}");
-        assert_eq!(ch.qop, vec![ub::Qop::AuthInt], "TS 24.109 offers auth-int");
+        assert_eq!(ch.qop, vec![wire::digest::Qop::AuthInt], "TS 24.109 offers auth-int");
         ch
     }
 }
@@ -228,7 +227,11 @@ fn answer(
     let info = AuthenticationInfo::parse(info_header).unwrap();
     assert_eq!((info.qop, info.nc, info.cnonce.as_deref()), (auth.qop, auth.nc, Some(cnonce)));
     let rspauth = info.rspauth.as_deref().expect("rspauth");
-    assert!(ub::verify_rspauth(&auth.digest_input(res, "GET", b""), reply.body.as_bytes(), rspauth));
+    assert!(wire::digest::verify_rspauth(
+        &auth.digest_input(res, "GET", b""),
+        reply.body.as_bytes(),
+        rspauth
+    ));
     if let Some(py) = py_rspauth(&header, res, reply.body.as_bytes()) {
         assert_eq!(py, rspauth, "Python's rspauth differs from the BSF's");
     }
@@ -698,7 +701,7 @@ fn bad_input_gets_4xx_and_changes_nothing() {
     ] {
         let reply = ub.post_zn(&bsf.zn_url(), body);
         assert_eq!(reply.status, 400, "{reply:?}");
-        let err = ub::ZnErrorBody::from_xml(&reply.body).unwrap();
+        let err = wire::zn::ZnErrorBody::from_xml(&reply.body).unwrap();
         assert_eq!(err.code, ZnErrorCode::BadRequest);
         assert!(err.reason.contains(reason), "{:?} lacks {reason:?}", err.reason);
     }
@@ -730,7 +733,7 @@ fn zn_unknown_and_expired_btid() {
     let zn = |btid: &str| {
         zn_query(bsf.addr(), &ZnRequest { btid: btid.into(), naf_id: naf_id(), gba_u_aware: false })
     };
-    let refused = |r: Result<ub::ZnAnswer, ZnError>| match r {
+    let refused = |r: Result<wire::zn::ZnAnswer, ZnError>| match r {
         Err(ZnError::Refused { status, body }) => (status, body.code),
         other => panic!("expected a refusal, got {other:?}"),
     };

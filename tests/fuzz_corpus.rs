@@ -127,13 +127,14 @@ fn new_target_seeds_are_valid_messages() {
     }
     let xml = read("xml_bodies", "register-request");
     let text = std::str::from_utf8(&xml[1..]).expect("UTF-8");
-    assert!(wire::mbms_http::RegisterRequest::from_xml(text).is_ok(), "{text}");
+    assert!(wire::mbms_key_management::RegisterRequest::from_xml(text).is_ok(), "{text}");
     let toml = String::from_utf8(read("profile_toml", "default.toml")).expect("UTF-8");
     assert!(CardProfile::from_toml_str(&toml).is_ok());
     let header = |name: &str| String::from_utf8(read("ub_headers", name)[1..].to_vec()).expect("UTF-8");
-    wire::ub::DigestChallenge::parse(&header("www-authenticate")).expect("WWW-Authenticate seed");
-    wire::ub::DigestAuthorization::parse(&header("authorization")).expect("Authorization seed");
-    wire::ub::AuthenticationInfo::parse(&header("authentication-info")).expect("Authentication-Info seed");
+    wire::digest::DigestChallenge::parse(&header("www-authenticate")).expect("WWW-Authenticate seed");
+    wire::digest::DigestAuthorization::parse(&header("authorization")).expect("Authorization seed");
+    wire::digest::AuthenticationInfo::parse(&header("authentication-info"))
+        .expect("Authentication-Info seed");
     for name in ["bootstrapping-info", "unauthorized", "chunked", "no-length"] {
         network::http::parse_response(&read("http_response", name)).expect(name);
     }
@@ -311,7 +312,8 @@ fn write_seed_corpus() {
 #[test]
 #[ignore = "rewrites fuzz/corpus: run with KEYSIM_WRITE_FUZZ_SEEDS=1 and --ignored"]
 fn write_boundary_seed_corpus() {
-    use wire::mbms_http::{self as http, sip_based};
+    use wire::mbms_key_management as http;
+    use wire::sip_based_mbms as sip_based;
     if std::env::var_os("KEYSIM_WRITE_FUZZ_SEEDS").is_none() {
         eprintln!("set KEYSIM_WRITE_FUZZ_SEEDS=1 to rewrite fuzz/corpus");
         return;
@@ -392,14 +394,14 @@ fn write_boundary_seed_corpus() {
         (
             "zn-request",
             1,
-            wire::ub::ZnRequest { btid: btid.into(), naf_id: naf.clone(), gba_u_aware: true }.to_xml(),
+            wire::zn::ZnRequest { btid: btid.into(), naf_id: naf.clone(), gba_u_aware: true }.to_xml(),
         ),
         (
             "zn-answer",
             2,
-            wire::ub::ZnAnswer {
+            wire::zn::ZnAnswer {
                 btid: btid.into(),
-                keys: wire::ub::NafKeyMaterial::GbaU {
+                keys: wire::zn::NafKeyMaterial::GbaU {
                     ks_ext_naf: gba::KsExtNaf::new([0xE5; 32]),
                     ks_int_naf: Some(gba::KsIntNaf::new([0x15; 32])),
                 },
@@ -413,8 +415,8 @@ fn write_boundary_seed_corpus() {
         (
             "zn-error",
             3,
-            wire::ub::ZnErrorBody {
-                code: wire::ub::ZnErrorCode::UnknownBtid,
+            wire::zn::ZnErrorBody {
+                code: wire::zn::ZnErrorCode::UnknownBtid,
                 reason: "unknown B-TID".into(),
             }
             .to_xml(),

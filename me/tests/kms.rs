@@ -22,7 +22,7 @@ use mikey::ticket::{TicketMessage, kms_uid};
 use network::bsf::{Bsf, BsfConfig, Subscriber, zn_query};
 use network::kms::{Kms, KmsConfig, KmsPeer, kms_naf_id};
 use sim_reader::{CardProfile, Emulator};
-use wire::ub::{GbaType, NafKeyMaterial, ZnRequest};
+use wire::zn::{GbaType, NafKeyMaterial, ZnRequest};
 
 const KMS_A: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 const KMS_B: &str = "kms.other.example.net";

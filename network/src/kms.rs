@@ -58,7 +58,7 @@ use mikey::ticket::{MsgKeys, TicketMessage, err_no, kms_uid, verify_initiator_da
 use mikey::{ErrorNo, NTP_UNIX_OFFSET, Timestamp, ntp_from_unix};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use wire::ub::{NafKeyMaterial, ZnRequest};
+use wire::zn::{NafKeyMaterial, ZnRequest};
 use zeroize::Zeroizing;
 
 use crate::bsf::{ZnError, zn_query_async};

@@ -19,7 +19,8 @@ use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig, KmsUserPolicy};
 use sha2::Sha256;
 use sim_reader::CardProfile;
 use support::{UA_ME, agent, me_profile};
-use wire::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::digest::{DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::ub::{AkaNonce, BootstrappingInfo};
 
 const FQDN: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 

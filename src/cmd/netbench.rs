@@ -30,7 +30,7 @@ use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::test_signal_frame;
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sim_reader::{CardProfile, Reader};
-use wire::ub::{NafKeyMaterial, ZnAnswer};
+use wire::zn::{NafKeyMaterial, ZnAnswer};
 
 /// The BM-SC's FQDN: its NAF_Id with the MBMS Ua protocol identifier, and its Digest realms.
 pub(crate) const BMSC_FQDN: &str = "bmsc.example.org";

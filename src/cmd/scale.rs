@@ -32,8 +32,8 @@ use mikey::mbms::{MskId, MtkId};
 use network::bmsc::client::KeyManagementClient;
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use serde_json::{Value, json};
-use wire::mbms_http::MskKeyId;
-use wire::ub::{NafKeyMaterial, ZnAnswer};
+use wire::mbms_key_management::MskKeyId;
+use wire::zn::{NafKeyMaterial, ZnAnswer};
 
 use super::bench::{CardWithNafKeys, card_with_naf_keys};
 use crate::cli::ScaleArgs;

@@ -1,12 +1,14 @@
 //! The HTTP/XML wire protocols that both the ME (`me`) and the network peers (`network`) speak:
-//! the bodies, headers and constants of each exchange, with no I/O. The codecs whose values travel
+//! the bodies, headers and constants of each exchange, with no I/O, and one [`Error`] for all. The codecs whose values travel
 //! in them (`gba`, `mikey`) stay `no_std`; everything here is std.
 //!
 //! | module | what | specification |
 //! |---|---|---|
-//! | [`ub`] | Ub: HTTP Digest AKA, the AKA nonce, BootstrappingInfo; Zn between NAF and BSF; the Digest of Ua | TS 24.109 §4–5, RFC 3310, RFC 2617, TS 33.220 §4.5.3 |
-//! | [`mbms_http`] | BM-SC key management: request types, MIME types, XML bodies, Digest conventions | TS 33.246 §6.3.2, TS 26.346 Annex C |
-//! | [`mbms_http::sip_based`] | SIP-based MBMS security: the Annex I documents and the SCF's requests | TS 26.237 §10.4.2, Annex I |
+//! | [`digest`] | HTTP Digest: challenge, credentials, Authentication-Info, request-digest (Ub and Ua) | RFC 2617, TS 24.109 §4–5 |
+//! | [`ub`] | Ub: AKAv1-MD5, the AKA nonce, the BootstrappingInfo body, key lifetimes | TS 24.109 §4, Annex C, RFC 3310 |
+//! | [`zn`] | Zn: the NAF's request for the keys of a B-TID, the BSF's answer | TS 33.220 §4.5.3, TS 29.109 §4.3 |
+//! | [`mbms_key_management`] | BM-SC key management over HTTP: request types, MIME types, XML bodies, Digest conventions | TS 33.246 §6.3.2, TS 26.346 Annex C |
+//! | [`sip_based_mbms`] | SIP-based MBMS security: the Annex I documents, the SCF's requests and SIP answers | TS 26.237 §10.4.2, Annex I |
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // Parsers are total: library code may not unwrap, expect, panic or index unchecked.
@@ -15,5 +17,12 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
-pub mod mbms_http;
+pub mod digest;
+mod error;
+pub mod mbms_key_management;
+pub mod sip_based_mbms;
 pub mod ub;
+mod xml;
+pub mod zn;
+
+pub use error::Error;
