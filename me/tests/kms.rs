@@ -20,8 +20,9 @@ use mikey::ntp_from_unix;
 use mikey::ticket::exchange::{self as tx, PolicySpec, RequestInit};
 use mikey::ticket::{TicketMessage, kms_uid};
 use network::bsf::{Bsf, BsfConfig, Subscriber, zn_query};
-use network::kms::{Kms, KmsConfig, KmsPeer, kms_naf_id};
+use network::kms::{Kms, KmsConfig, KmsPeer};
 use sim_reader::{CardProfile, Emulator};
+use wire::kms_http::kms_naf_id;
 use wire::zn::{GbaType, NafKeyMaterial, ZnRequest};
 
 const KMS_A: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";

@@ -1,6 +1,6 @@
 //! The crate's one error type: why a Digest header (RFC 2617, TS 24.109), an XML body (TS 24.109
-//! Annex C, Zn, TS 26.346, TS 26.237 Annex I) or a request line was refused. The text says what was
-//! wrong, for the one-line reason of a 4xx answer.
+//! Annex C, Zn, TS 26.346, TS 26.237 Annex I), a KMS body (TS 33.328 Annex A) or a request line was
+//! refused. The text says what was wrong, for the one-line reason of a 4xx answer.
 
 use crate::mbms_key_management::KEY_ID_LEN;
 
@@ -31,6 +31,11 @@ pub enum Error {
     /// A time is not `YYYY-MM-DDThh:mm:ss` with `Z` or an offset (XML Schema dateTime).
     #[error("malformed time: {0}")]
     Time(String),
+
+    // The KMS bodies (TS 33.328 Annex A.2)
+    /// A body is not base64 (the decoder's message).
+    #[error("base64: {0}")]
+    Base64(String),
 
     // The documents of TS 26.346 and TS 26.237 Annex I, and the request types
     /// The body is longer than [`MAX_XML_LEN`](crate::mbms_key_management::MAX_XML_LEN).

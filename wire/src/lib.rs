@@ -8,6 +8,7 @@
 //! | [`ub`] | Ub: AKAv1-MD5, the AKA nonce, the BootstrappingInfo body, key lifetimes | TS 24.109 §4, Annex C, RFC 3310 |
 //! | [`zn`] | Zn: the NAF's request for the keys of a B-TID, the BSF's answer | TS 33.220 §4.5.3, TS 29.109 §4.3 |
 //! | [`mbms_key_management`] | BM-SC key management over HTTP: request types, MIME types, XML bodies, Digest conventions | TS 33.246 §6.3.2, TS 26.346 Annex C |
+//! | [`kms_http`] | the KMS over HTTP: Request-URI, request types, base64 MIKEY bodies, the KMS's NAF_Id | TS 33.328 Annex A |
 //! | [`sip_based_mbms`] | SIP-based MBMS security: the Annex I documents, the SCF's requests and SIP answers | TS 26.237 §10.4.2, Annex I |
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@
 
 pub mod digest;
 mod error;
+pub mod kms_http;
 pub mod mbms_key_management;
 pub mod sip_based_mbms;
 pub mod ub;
