@@ -694,7 +694,7 @@ pub fn http_response(data: &[u8]) {
 /// message may have none: a lone HDR is well formed).
 pub fn mikey_ticket(data: &[u8]) {
     let walked = mikey::ticket::fuzz_parse(data);
-    if let Ok(m) = mikey::ticket::TicketMessage::parse(data) {
+    if let Ok(m) = mikey::Message::parse_ticket(data) {
         let payloads = m.payloads().count();
         assert!(walked >= payloads, "{walked} payloads walked of {payloads}");
     }

@@ -37,8 +37,8 @@ use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, RequestInit, ResolveGrant, ResolveInit,
     TicketKeys, TransferInit, TransferResp,
 };
-use mikey::ticket::{TicketMessage, kms_uid};
-use mikey::{NTP_UNIX_OFFSET, Timestamp, ntp_from_unix};
+use mikey::ticket::kms_uid;
+use mikey::{Message, NTP_UNIX_OFFSET, ntp_from_unix};
 use serde::Serialize;
 use sim_reader::Reader;
 use srtp::{CryptoSuite, MasterKey};
@@ -178,11 +178,8 @@ fn real_now() -> u64 {
 /// The Unix seconds of a MIKEY message's NTP T, `None` without T or with a counter T (which a
 /// clock cannot check).
 fn t_secs(message: &[u8]) -> Result<Option<u64>> {
-    let m = TicketMessage::parse(message).map_err(mikey)?;
-    Ok(match m.timestamp() {
-        Some(Timestamp::NtpUtc(v) | Timestamp::Ntp(v)) => Some((v >> 32).saturating_sub(NTP_UNIX_OFFSET)),
-        Some(Timestamp::Counter(_)) | None => None,
-    })
+    let m = Message::parse_ticket(message).map_err(mikey)?;
+    Ok(m.timestamp().and_then(|t| t.ntp_seconds()).map(|s| u64::from(s).saturating_sub(NTP_UNIX_OFFSET)))
 }
 
 /// `n` fresh bytes: SHA-256 over the cnonce generator's output (process randomness, time, counter).
@@ -337,7 +334,7 @@ impl<R: Reader> KmsKeying<R> {
         }
         let resp = kms_http::decode_body(&a.body)
             .map_err(|e| Error::MalformedAnswer { peer: "KMS", reason: e.to_string() })?;
-        let m = TicketMessage::parse(&resp).map_err(mikey)?;
+        let m = Message::parse_ticket(&resp).map_err(mikey)?;
         if let Some(n) = m.error_no() {
             return Err(Error::InvalidInput(format!("the KMS refused with MIKEY error {}", n.0)));
         }

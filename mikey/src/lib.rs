@@ -3,11 +3,14 @@
 //! Messages are parsed without allocating and built into caller buffers, so the card can use the
 //! same code as the ME and the BM-SC.
 //!
-//! * [`Message`] — a validated, borrowed view of a whole message; [`Message::payloads`] iterates
-//!   its [`Payload`]s.
-//! * [`MessageBuilder`] — writes a header and appends payloads into a caller buffer, patching the
-//!   next-payload bytes; [`MessageBuilder::push_kemac`] and [`MessageBuilder::push_verification`]
-//!   add the MAC-protected payloads that end a message.
+//! * [`Payload`] — one payload model for RFC 3830, RFC 4563 and RFC 6043; a [`PayloadSet`] says
+//!   which payloads a parser accepts.
+//! * [`Message`] — a validated, borrowed view of a whole message ([`Message::parse`] for RFC 3830,
+//!   [`Message::parse_ticket`] with the MIKEY-TICKET payloads); [`Message::payloads`] iterates its
+//!   [`Payload`]s.
+//! * [`MessageBuilder`] — writes a header (or the first byte of a payload chain) and appends
+//!   payloads into a caller buffer, patching the next-payload bytes; [`MessageBuilder::push_kemac`]
+//!   and [`MessageBuilder::push_verification`] add the MAC-protected payloads that end a message.
 //! * [`prf`] — the MIKEY PRF and the key-derivation labels.
 //! * [`kemac`] — transport keys, AES-CM-128 key data encryption, HMAC-SHA-1-160 MACs.
 //! * [`mbms`] — MSK, MTK, solicited-pull and verification messages of TS 33.246.
@@ -35,7 +38,7 @@ pub use message::{Message, MessageBuilder, Payloads};
 pub use payload::{
     CsIdMap, DataType, EncrAlg, ErrPayload, ErrorNo, GeneralExtension, GenericIdEntries, GenericIdEntry, Hdr,
     Id, IdRole, IdType, Idr, Kemac, KeyData, KeyDataList, KeyId, KeyIdType, KeyIds, KeyType, KeyValidity,
-    MacAlg, NTP_UNIX_OFFSET, Payload, PayloadType, ProtType, Rand, SecurityPolicy, SpParam, SpParams,
-    SrtpIdEntries, SrtpIdEntry, Timestamp, Verification, ntp_from_unix,
+    MacAlg, NTP_UNIX_OFFSET, Payload, PayloadSet, PayloadType, ProtType, Rand, SecurityPolicy, SpParam,
+    SpParams, SrtpIdEntries, SrtpIdEntry, Timestamp, Verification, ntp_from_unix,
 };
 pub use prf::PrfFunc;

@@ -53,8 +53,8 @@ use gba::NafId;
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, ResolveGrant, ResolveInit, TicketKeys,
 };
-use mikey::ticket::{MsgKeys, TicketMessage, err_no, kms_uid, verify_initiator_data};
-use mikey::{ErrorNo, NTP_UNIX_OFFSET, Timestamp, ntp_from_unix};
+use mikey::ticket::{err_no, kms_uid, verify_initiator_data};
+use mikey::{ErrorNo, Message, NTP_UNIX_OFFSET, Timestamp, TransportKeys, ntp_from_unix};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wire::kms_http::{self, KEY_MANAGEMENT_PATH, MIKEY_CONTENT_TYPE, RequestType, kms_naf_id};
@@ -605,14 +605,14 @@ fn replay_id(data_type: u8, psk_id: &str, t: Timestamp, rand: &[u8]) -> [u8; 32]
 /// Checks an authenticated request's T against the KMS clock and the replay cache, and records
 /// it (RFC 3830 §5.4). Call only after the MAC verified, so forgeries never enter the cache.
 fn check_replay(core: &Core, message: &[u8], psk_id: &str, rand: &[u8]) -> Result<(), Refusal> {
-    let m = TicketMessage::parse(message).map_err(mikey_err)?;
+    let m = Message::parse_ticket(message).map_err(mikey_err)?;
     let t = m.timestamp().ok_or_else(|| refuse(ErrorNo::INVALID_TS, "no T payload"))?;
     let now = core.now();
     let skew = ALLOWED_CLOCK_SKEW.as_secs();
     let mut st = core.lock();
-    let secs = match t {
-        Timestamp::NtpUtc(v) | Timestamp::Ntp(v) => (v >> 32).saturating_sub(NTP_UNIX_OFFSET),
-        Timestamp::Counter(_) => {
+    let secs = match t.ntp_seconds() {
+        Some(s) => u64::from(s).saturating_sub(NTP_UNIX_OFFSET),
+        None => {
             st.stats.stale_timestamps += 1;
             return Err(refuse(ErrorNo::INVALID_TS, "a counter T cannot be checked against the clock"));
         }
@@ -783,7 +783,7 @@ async fn resolve_own(
     }
     let (mpki, mpkr) = tx::mpk_pair(ticket, &keys.mpk).map_err(mikey_err)?;
     let grant = if ticket.flags.i {
-        let vr = MsgKeys::for_initiator_data(ticket.prf, &mpkr.0).map_err(mikey_err)?;
+        let vr = TransportKeys::for_initiator_data(ticket.prf, &mpkr.0).map_err(mikey_err)?;
         verify_initiator_data(&ticket.initiator_data, &vr).map_err(mikey_err)?;
         let randrkms = core.random(tx::RANDRKMS_LEN);
         let (mpkr_f, tgk_f) =
@@ -827,7 +827,7 @@ fn zk_serve(core: &Core, peer: SocketAddr, message: &[u8], req: &ResolveInit) ->
     }
     let (mpki, mpkr) = tx::mpk_pair(&req.ticket, &keys.mpk).map_err(mikey_err)?;
     let grant = if req.ticket.flags.i {
-        let vr = MsgKeys::for_initiator_data(req.ticket.prf, &mpkr.0).map_err(mikey_err)?;
+        let vr = TransportKeys::for_initiator_data(req.ticket.prf, &mpkr.0).map_err(mikey_err)?;
         verify_initiator_data(&req.ticket.initiator_data, &vr).map_err(mikey_err)?;
         let randrkms = core.random(tx::RANDRKMS_LEN);
         let (m, t) =
@@ -888,7 +888,7 @@ async fn zk_forward(
     }
     let resp =
         kms_http::decode_body(&r.body).map_err(|_| refuse(ErrorNo::UNSPECIFIED, "Zk: body is not base64"))?;
-    if let Ok(m) = TicketMessage::parse(&resp)
+    if let Ok(m) = Message::parse_ticket(&resp)
         && let Some(n) = m.error_no()
     {
         return Err(refuse(n, format!("Zk: {issuer} refused with error {}", n.0)));

@@ -10,10 +10,9 @@ mod support;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
-use mikey::DataType;
-use mikey::ntp_from_unix;
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, RequestInit, ResolveInit, TicketKeys};
-use mikey::ticket::{TicketMessage, kms_uid};
+use mikey::ticket::kms_uid;
+use mikey::{DataType, Message, ntp_from_unix};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig, KmsUserPolicy};
 use sha2::Sha256;
@@ -87,7 +86,7 @@ fn post(kms: &Kms, request_type: &str, message: &[u8]) -> Vec<u8> {
 }
 
 fn error_no(resp: &[u8]) -> Option<u8> {
-    let m = TicketMessage::parse(resp).unwrap();
+    let m = Message::parse_ticket(resp).unwrap();
     (m.hdr().data_type == DataType::ERROR).then(|| m.error_no().unwrap().0)
 }
 

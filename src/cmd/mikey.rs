@@ -485,6 +485,7 @@ fn timestamp_fields(f: &mut Fields, t: &Timestamp) {
         Timestamp::NtpUtc(_) => "NTP-UTC",
         Timestamp::Ntp(_) => "NTP",
         Timestamp::Counter(_) => "COUNTER",
+        Timestamp::NtpUtc32(_) => "NTP-UTC-32",
     };
     f.code("ts_type", "ts_type_name", t.ts_type(), Some(name)).val("value", t.as_u64());
     match t {
@@ -494,7 +495,7 @@ fn timestamp_fields(f: &mut Fields, t: &Timestamp) {
         Timestamp::Ntp(v) => {
             f.val("value_hex", format!("{v:016x}"));
         }
-        Timestamp::Counter(c) => {
+        Timestamp::Counter(c) | Timestamp::NtpUtc32(c) => {
             f.val("value_hex", format!("{c:08x}"));
         }
     }
@@ -664,6 +665,8 @@ fn payload_fields(
             };
             f.code("ext_type", "ext_type_name", *ext_type, name).hex("data", data);
         }
+        // Message::parse refuses the MIKEY-TICKET payloads (RFC 6043), so none is described here.
+        Payload::Tr(_) | Payload::Randr(_) | Payload::Tp(_) | Payload::Ticket(_) => {}
     }
     f
 }
@@ -679,6 +682,10 @@ fn short_type(p: &Payload<'_>) -> &'static str {
         Payload::Rand(_) => "RAND",
         Payload::Err(_) => "ERR",
         Payload::GeneralExtension(_) => "EXT",
+        Payload::Tr(_) => "TR",
+        Payload::Randr(_) => "RANDR",
+        Payload::Tp(_) => "TP",
+        Payload::Ticket(_) => "TICKET",
     }
 }
 
@@ -739,6 +746,8 @@ fn key_type_name(t: KeyType) -> &'static str {
     match t {
         KeyType::Tgk => "TGK",
         KeyType::Tek => "TEK",
+        KeyType::Gtgk => "GTGK",
+        KeyType::Mpk => "MPK",
     }
 }
 

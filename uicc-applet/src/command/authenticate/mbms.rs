@@ -195,7 +195,8 @@ pub(super) fn msk_update<N: Nvm>(
     let now = match msg.timestamp() {
         Timestamp::NtpUtc(t) => Some(ntp_seconds(t)),
         Timestamp::Ntp(t) if !TIME_FROM_NTP_UTC_ONLY => Some(ntp_seconds(t)),
-        Timestamp::Ntp(_) | Timestamp::Counter(_) => None,
+        // The T payload of an MSK message never carries NTP-UTC-32 (a TR-only type).
+        Timestamp::Ntp(_) | Timestamp::Counter(_) | Timestamp::NtpUtc32(_) => None,
     };
     let expired = now.is_some_and(|now| naf_key.lifetime < now);
     let most_recent = records.this.is_some();
