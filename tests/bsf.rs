@@ -23,9 +23,9 @@ use support::independent;
 use support::mbms_run::{
     CardLink, SELECT_USIM, authenticate_3g, gba_bootstrap, naf_derivation, select_fid, sw, verify_pin1,
 };
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use wire::ub::{self, AkaNonce, BootstrappingInfo};
-use wire::zn::{GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest};
+use wire::zn::{self, GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest};
 
 /// The User-Agent of an ME whose card can run GBA_U (TS 24.109 §4.3.1).
 const UA_UICC: &str = "keysim-test/0.1 3gpp-gba-uicc";
@@ -171,7 +171,7 @@ impl Ub {
         let mut resp = self
             .agent
             .post(zn_url)
-            .header("Content-Type", wire::zn::ZN_CONTENT_TYPE)
+            .header("Content-Type", zn::ZN_CONTENT_TYPE)
             .send(body)
             .expect("HTTP exchange with the BSF");
         Reply {
@@ -191,7 +191,7 @@ impl Ub {
         let ch =
             DigestChallenge::parse(reply.www_authenticate.as_deref().expect("WWW-Authenticate")).unwrap();
         assert!(ch.is_aka_v1_md5(), "{ch:?}");
-        assert_eq!(ch.qop, vec![wire::digest::Qop::AuthInt], "TS 24.109 offers auth-int");
+        assert_eq!(ch.qop, vec![digest::Qop::AuthInt], "TS 24.109 offers auth-int");
         ch
     }
 }
@@ -227,11 +227,7 @@ fn answer(
     let info = AuthenticationInfo::parse(info_header).unwrap();
     assert_eq!((info.qop, info.nc, info.cnonce.as_deref()), (auth.qop, auth.nc, Some(cnonce)));
     let rspauth = info.rspauth.as_deref().expect("rspauth");
-    assert!(wire::digest::verify_rspauth(
-        &auth.digest_input(res, "GET", b""),
-        reply.body.as_bytes(),
-        rspauth
-    ));
+    assert!(digest::verify_rspauth(&auth.digest_input(res, "GET", b""), reply.body.as_bytes(), rspauth));
     if let Some(py) = py_rspauth(&header, res, reply.body.as_bytes()) {
         assert_eq!(py, rspauth, "Python's rspauth differs from the BSF's");
     }
@@ -701,7 +697,7 @@ fn bad_input_gets_4xx_and_changes_nothing() {
     ] {
         let reply = ub.post_zn(&bsf.zn_url(), body);
         assert_eq!(reply.status, 400, "{reply:?}");
-        let err = wire::zn::ZnErrorBody::from_xml(&reply.body).unwrap();
+        let err = zn::ZnErrorBody::from_xml(&reply.body).unwrap();
         assert_eq!(err.code, ZnErrorCode::BadRequest);
         assert!(err.reason.contains(reason), "{:?} lacks {reason:?}", err.reason);
     }
@@ -733,7 +729,7 @@ fn zn_unknown_and_expired_btid() {
     let zn = |btid: &str| {
         zn_query(bsf.addr(), &ZnRequest { btid: btid.into(), naf_id: naf_id(), gba_u_aware: false })
     };
-    let refused = |r: Result<wire::zn::ZnAnswer, ZnError>| match r {
+    let refused = |r: Result<zn::ZnAnswer, ZnError>| match r {
         Err(ZnError::Refused { status, body }) => (status, body.code),
         other => panic!("expected a refusal, got {other:?}"),
     };

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use gba::Mrk;
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest, Qop};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest, Qop};
 use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
@@ -183,7 +183,7 @@ impl BmscClient {
             return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth for another cnonce or nc" });
         }
         let input = auth.digest_input(password.as_bytes(), "POST", body.as_bytes());
-        if !wire::digest::verify_rspauth(&input, &answer.body, rspauth) {
+        if !digest::verify_rspauth(&input, &answer.body, rspauth) {
             return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth does not verify" });
         }
         let expected = kind.response_content_type();

@@ -22,7 +22,7 @@ use sip::{Message, Method};
 use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
 };
-use wire::sip_based_mbms::{SipProcedure, SipSecurityRequest};
+use wire::sip_based_mbms::{self, SipProcedure, SipSecurityRequest};
 
 use crate::error::{Error, Result};
 
@@ -172,7 +172,7 @@ impl SipClient {
         }
         let body = SipSecurityRequest { btid: btid.to_owned(), procedure }.to_xml();
         let (mut request, branch) = self.request(Method::Invite, None)?;
-        request.set_body(wire::sip_based_mbms::CONTENT_TYPE_SIP_SECURITY, body.into_bytes());
+        request.set_body(sip_based_mbms::CONTENT_TYPE_SIP_SECURITY, body.into_bytes());
         let answer = match self.transaction(&request, true) {
             Ok(a) => a,
             Err(e) => {
@@ -375,10 +375,10 @@ fn status_error(answer: &Message) -> Error {
 /// A non-2xx final answer: the re-bootstrap answer (TS 26.237 §10.4.2.1) is
 /// [`Error::BtidRejected`]; anything else [`Error::SipStatus`].
 fn refusal(answer: &Message, btid: &str) -> Error {
-    let rebootstrap = answer.status() == Some(wire::sip_based_mbms::SIP_STATUS_REBOOTSTRAP)
+    let rebootstrap = answer.status() == Some(sip_based_mbms::SIP_STATUS_REBOOTSTRAP)
         && answer.warnings().unwrap_or_default().iter().any(|w| {
-            w.code == wire::sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP
-                && w.text == wire::sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP
+            w.code == sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP
+                && w.text == sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP
         });
     if rebootstrap {
         tracing::info!(btid, "the SCF wants a new bootstrapping");

@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use sim_reader::Reader;
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use wire::ub::{self, AkaNonce, BootstrappingInfo};
 
 use crate::error::{Error, Result};
@@ -213,7 +213,7 @@ fn check_success(answer: &Answer, auth: &DigestAuthorization, res: &[u8]) -> Res
     if info.cnonce.is_some() && info.cnonce != auth.cnonce || info.nc.is_some() && info.nc != auth.nc {
         return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth for another cnonce or nc" });
     }
-    if !wire::digest::verify_rspauth(&auth.digest_input(res, "GET", b""), &answer.body, rspauth) {
+    if !digest::verify_rspauth(&auth.digest_input(res, "GET", b""), &answer.body, rspauth) {
         return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth does not verify" });
     }
     match answer.media_type() {

@@ -11,11 +11,12 @@ use std::net::{TcpListener, TcpStream};
 use gba::Mrk;
 use me::{BmscClient, Credentials, Error};
 use mikey::mbms::{KeyDomainId, MskId};
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
 use wire::mbms_key_management::{
     self, KeyStatus, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse, RequestType,
     ServiceStatus,
 };
+use wire::zn;
 
 const FQDN: &str = "bmsc.example.org";
 const BTID: &str = "AAECAwQFBgcICQoLDA0ODw==@bsf.example.org";
@@ -161,12 +162,10 @@ fn both_challenges() -> String {
 /// A 200 with rspauth made by wire::ub for `auth` and `password`.
 fn ok_with_rspauth(req: &Request, password: &[u8], content_type: &str, body: &str, tamper: bool) -> String {
     let auth = DigestAuthorization::parse(req.header("authorization").unwrap()).unwrap();
-    let mut rspauth = wire::digest::rspauth(&auth.digest_input(password, "POST", &req.body), body.as_bytes());
+    let mut rspauth = digest::rspauth(&auth.digest_input(password, "POST", &req.body), body.as_bytes());
     if tamper {
-        rspauth = wire::digest::rspauth(
-            &auth.digest_input(b"not the password", "POST", &req.body),
-            body.as_bytes(),
-        );
+        rspauth =
+            digest::rspauth(&auth.digest_input(b"not the password", "POST", &req.body), body.as_bytes());
     }
     let info = AuthenticationInfo {
         qop: auth.qop,
@@ -475,8 +474,8 @@ fn end_to_end(path: KeyManagementPath) {
     let boot = w.ue.bootstrap().unwrap();
     let session = w.bsf.session(&boot.btid).unwrap();
     let expected_gba = match path {
-        KeyManagementPath::UiccBased => wire::zn::GbaType::GbaU,
-        KeyManagementPath::MeBased => wire::zn::GbaType::GbaMe,
+        KeyManagementPath::UiccBased => zn::GbaType::GbaU,
+        KeyManagementPath::MeBased => zn::GbaType::GbaMe,
     };
     assert_eq!(session.gba_type, expected_gba);
     let keys = w.ue.derive_naf_keys().unwrap();

@@ -62,14 +62,14 @@ use gba::keys::{KsNaf, Mrk};
 use gba::{NafId, UaSecurityProtocolId, mbms_keys};
 use mikey::mbms::{MskId, MtkId, Muk};
 use srtp::Policy;
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
 use wire::mbms_key_management::{
     self, DeregisterRequest, KeyStatus, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType, STATUS_NOT_REGISTERED, STATUS_OK, STATUS_UNKNOWN, ServiceStatus,
 };
-use wire::sip_based_mbms::{AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
+use wire::sip_based_mbms::{self, AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
 use wire::ub;
-use wire::zn::{NafKeyMaterial, ZnRequest};
+use wire::zn::{self, NafKeyMaterial, ZnRequest};
 
 use crate::bmsc_stream::{BmscStream, BmscStreamConfig, StreamError};
 use crate::bsf::{ZnError, zn_query_async};
@@ -815,7 +815,7 @@ impl Bmsc {
 
     /// Keeps a Zn answer as if the BSF had just given it (benchmarks and tests that run without a
     /// BSF). Its key expiry must parse.
-    pub fn insert_zn_answer(&self, answer: &wire::zn::ZnAnswer) -> Result<(), wire::Error> {
+    pub fn insert_zn_answer(&self, answer: &zn::ZnAnswer) -> Result<(), wire::Error> {
         let expires = ub::parse_utc_time(&answer.key_expiry)?;
         let mut st = self.core.lock();
         insert_known(&mut st, answer, expires);
@@ -1049,7 +1049,7 @@ fn ue_keys(keys: &NafKeyMaterial, uicc_realm: bool) -> Option<(Mrk, Muk)> {
     }
 }
 
-fn insert_known(st: &mut BmscState, answer: &wire::zn::ZnAnswer, expires: u64) -> bool {
+fn insert_known(st: &mut BmscState, answer: &zn::ZnAnswer, expires: u64) -> bool {
     if !st.known.contains_key(&answer.btid) && st.known.len() >= MAX_KNOWN_BTIDS {
         let oldest = st
             .known
@@ -1257,7 +1257,7 @@ async fn key_management(
     };
     let auth_info = AuthenticationInfo {
         qop: auth.qop,
-        rspauth: Some(wire::digest::rspauth(
+        rspauth: Some(digest::rspauth(
             &auth.digest_input(password.as_bytes(), method.as_str(), &body),
             response_body.as_bytes(),
         )),
@@ -1605,7 +1605,7 @@ fn sip_registration(st: &mut BmscState, identity: &str, ue_ip: IpAddr, keys: &Na
 fn asserted_identities(headers: &HeaderMap) -> Result<Vec<String>, String> {
     let name = HeaderName::from_static("x-3gpp-asserted-identity");
     let value = single_header(headers, name)?
-        .ok_or_else(|| format!("no {} header", wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER))?;
+        .ok_or_else(|| format!("no {} header", sip_based_mbms::ASSERTED_IDENTITY_HEADER))?;
     let ids: Vec<String> = value
         .split(',')
         .map(|i| i.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned())
@@ -1616,7 +1616,7 @@ fn asserted_identities(headers: &HeaderMap) -> Result<Vec<String>, String> {
     {
         return Err(format!(
             "{} must hold 1..={MAX_ASSERTED_IDENTITIES} comma-separated identities",
-            wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER
+            sip_based_mbms::ASSERTED_IDENTITY_HEADER
         ));
     }
     Ok(ids)
@@ -1812,7 +1812,7 @@ fn scf_authorization_filter(
     let impu = single_header(headers, name)?.ok_or_else(|| {
         format!(
             "no {}: this BM-SC registers UEs the SCF authorized",
-            wire::sip_based_mbms::INTENDED_IDENTITY_HEADER
+            sip_based_mbms::INTENDED_IDENTITY_HEADER
         )
     })?;
     let impu = impu.trim().trim_start_matches('<').trim_end_matches('>');
@@ -1840,7 +1840,7 @@ fn add_denied(xml: String, denied: Vec<String>) -> String {
         return xml;
     }
     let mut statuses = RegisterResponse::from_xml(&xml).map(|r| r.statuses).unwrap_or_default();
-    statuses.push(ServiceStatus { code: wire::sip_based_mbms::STATUS_NOT_AUTHORIZED, service_ids: denied });
+    statuses.push(ServiceStatus { code: sip_based_mbms::STATUS_NOT_AUTHORIZED, service_ids: denied });
     RegisterResponse { statuses }.to_xml()
 }
 

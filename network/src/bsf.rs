@@ -33,9 +33,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use gba::sqn::IND_LEN_BITS;
 use gba::{AuthVector, BTid, Ks, Milenage, Rand, Sqn, kdf};
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
 use wire::ub::{self, ALGORITHM_AKAV1_MD5, AkaNonce, BootstrappingInfo};
-use wire::zn::{GbaType, NafKeyMaterial, ZnAnswer, ZnErrorBody, ZnErrorCode, ZnRequest};
+use wire::zn::{self, GbaType, NafKeyMaterial, ZnAnswer, ZnErrorBody, ZnErrorCode, ZnRequest};
 
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
@@ -343,7 +343,7 @@ impl Bsf {
         }));
         let app = axum::Router::new()
             .route("/", get(ub).post(ub))
-            .route(wire::zn::ZN_PATH, post(zn))
+            .route(zn::ZN_PATH, post(zn))
             .fallback(not_found)
             .with_state(state.clone());
         let server = PeerThread::spawn("BSF", "bsf", addr, move |stopped| async move {
@@ -370,7 +370,7 @@ impl Bsf {
 
     /// `http://addr/zn`, the Zn URL.
     pub fn zn_url(&self) -> String {
-        format!("http://{}{}", self.addr, wire::zn::ZN_PATH)
+        format!("http://{}{}", self.addr, zn::ZN_PATH)
     }
 
     /// The domain in the B-TIDs.
@@ -451,7 +451,7 @@ fn zn_error(code: ZnErrorCode, reason: impl Into<String>) -> Response {
     tracing::debug!(code = code.as_str(), reason = %body.reason, "BSF refuses a Zn request");
     Response::builder()
         .status(StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST))
-        .header(header::CONTENT_TYPE, wire::zn::ZN_CONTENT_TYPE)
+        .header(header::CONTENT_TYPE, zn::ZN_CONTENT_TYPE)
         .body(Body::from(body.to_xml()))
         .unwrap_or_default()
 }
@@ -648,7 +648,7 @@ impl BsfState {
         let request = auth.digest_input(&p.av.xres, method, body);
         let auth_info = AuthenticationInfo {
             qop: auth.qop,
-            rspauth: Some(wire::digest::rspauth(&request, xml.as_bytes())),
+            rspauth: Some(digest::rspauth(&request, xml.as_bytes())),
             cnonce: auth.cnonce.clone(),
             nc: auth.nc,
             nextnonce: None,
@@ -730,7 +730,7 @@ async fn zn(State(state): State<Shared>, body: Bytes) -> Response {
     tracing::info!(btid = %req.btid, naf = ?req.naf_id, gba_type = %answer.gba_type(), "Zn keys delivered");
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, wire::zn::ZN_CONTENT_TYPE)
+        .header(header::CONTENT_TYPE, zn::ZN_CONTENT_TYPE)
         .body(Body::from(answer.to_xml()))
         .unwrap_or_default()
 }
@@ -782,8 +782,8 @@ pub fn zn_query(bsf: SocketAddr, request: &ZnRequest) -> Result<ZnAnswer, ZnErro
     let r = http::request_blocking(
         bsf,
         "POST",
-        wire::zn::ZN_PATH,
-        wire::zn::ZN_CONTENT_TYPE,
+        zn::ZN_PATH,
+        zn::ZN_CONTENT_TYPE,
         body.as_bytes(),
         http::DEFAULT_TIMEOUT,
     )?;
@@ -793,15 +793,9 @@ pub fn zn_query(bsf: SocketAddr, request: &ZnRequest) -> Result<ZnAnswer, ZnErro
 /// A NAF asks the BSF at `bsf` for the keys of `request`, on the caller's tokio runtime.
 pub async fn zn_query_async(bsf: SocketAddr, request: &ZnRequest) -> Result<ZnAnswer, ZnError> {
     let body = request.to_xml();
-    let r = http::request(
-        bsf,
-        "POST",
-        wire::zn::ZN_PATH,
-        wire::zn::ZN_CONTENT_TYPE,
-        body.as_bytes(),
-        http::DEFAULT_TIMEOUT,
-    )
-    .await?;
+    let r =
+        http::request(bsf, "POST", zn::ZN_PATH, zn::ZN_CONTENT_TYPE, body.as_bytes(), http::DEFAULT_TIMEOUT)
+            .await?;
     zn_outcome(r)
 }
 

@@ -58,6 +58,7 @@ use mikey::{ErrorNo, Message, NTP_UNIX_OFFSET, Timestamp, TransportKeys, ntp_fro
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wire::kms_http::{self, KEY_MANAGEMENT_PATH, MIKEY_CONTENT_TYPE, RequestType, kms_naf_id};
+use wire::ub;
 use wire::zn::{NafKeyMaterial, ZnRequest};
 use zeroize::Zeroizing;
 
@@ -564,7 +565,7 @@ async fn user_keys(core: &Core, btid: &str) -> Result<UserKeys, Refusal> {
         NafKeyMaterial::GbaMe { ks_naf } => *ks_naf.expose(),
         NafKeyMaterial::GbaU { ks_ext_naf, .. } => *ks_ext_naf.expose(),
     };
-    let expires = wire::ub::parse_utc_time(&answer.key_expiry).unwrap_or(now);
+    let expires = ub::parse_utc_time(&answer.key_expiry).unwrap_or(now);
     Ok(UserKeys {
         btid: btid.to_owned(),
         key: Zeroizing::new(key),

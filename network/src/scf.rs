@@ -42,7 +42,7 @@ use mikey::mbms::{KeyDomainId, Muk};
 use sip::{Message, Method, SipUri, Warning};
 use wire::mbms_key_management::{self, KeyStatus, MskKeyId, MskResponse, RegisterResponse, ServiceStatus};
 use wire::sip_based_mbms::{
-    AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure, SipSecurityRequest,
+    self, AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure, SipSecurityRequest,
 };
 use wire::ub;
 use wire::zn::{NafKeyMaterial, ZnRequest};
@@ -323,11 +323,7 @@ impl Refusal {
     }
 
     fn rebootstrap(reason: impl Into<String>) -> Self {
-        Refusal {
-            code: wire::sip_based_mbms::SIP_STATUS_REBOOTSTRAP,
-            reason: reason.into(),
-            rebootstrap: true,
-        }
+        Refusal { code: sip_based_mbms::SIP_STATUS_REBOOTSTRAP, reason: reason.into(), rebootstrap: true }
     }
 }
 
@@ -364,7 +360,7 @@ impl Scf {
             mbms_key_management::check_service_id(&s.service_id).map_err(|e| invalid_input(e.to_string()))?;
             NafId::new(&s.naf_fqdn, UaSecurityProtocolId::MBMS)
                 .map_err(|e| invalid_input(format!("NAF FQDN `{}`: {e}", s.naf_fqdn)))?;
-            wire::sip_based_mbms::check_fqdn(&s.naf_fqdn).map_err(|e| invalid_input(e.to_string()))?;
+            sip_based_mbms::check_fqdn(&s.naf_fqdn).map_err(|e| invalid_input(e.to_string()))?;
             if !s.bmsc.ip().is_loopback() {
                 return Err(invalid_input(format!("BM-SC {} is not on loopback", s.bmsc)));
             }
@@ -533,14 +529,13 @@ fn answer(core: &Core, req: &Message, code: u16, to_tag: Option<&str>, refusal: 
     if let Some(f) = refusal {
         if f.rebootstrap {
             let w = Warning::new(
-                wire::sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP,
+                sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP,
                 &core.domain,
-                wire::sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP,
+                sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP,
             );
             r.push_header(sip::header::WARNING, &w.to_string());
         }
-        let w =
-            Warning::new(wire::sip_based_mbms::SIP_WARN_CODE_REASON, &core.domain, &warning_text(&f.reason));
+        let w = Warning::new(sip_based_mbms::SIP_WARN_CODE_REASON, &core.domain, &warning_text(&f.reason));
         r.push_header(sip::header::WARNING, &w.to_string());
     }
     r.push_header(sip::header::SERVER, SERVER);
@@ -597,7 +592,7 @@ async fn on_datagram(core: Arc<Core>, socket: Arc<tokio::net::UdpSocket>, bytes:
         Method::Options => {
             let mut r = answer(&core, &req, 200, Some("x"), None);
             r.push_header(sip::header::ALLOW, ALLOW);
-            r.push_header(sip::header::ACCEPT, wire::sip_based_mbms::CONTENT_TYPE_SIP_SECURITY);
+            r.push_header(sip::header::ACCEPT, sip_based_mbms::CONTENT_TYPE_SIP_SECURITY);
             send(&core, &socket, &r, target).await;
         }
         other => {
@@ -846,13 +841,13 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
     };
     if identities.is_empty() {
         return Err(Refusal::new(
-            wire::sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             "no P-Asserted-Identity from a trusted proxy",
         ));
     }
     let subscriber = core.subscriber(&identities).ok_or_else(|| {
         Refusal::new(
-            wire::sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             format!("{} subscribes to no MBMS User Service", identities.join(", ")),
         )
     })?;
@@ -861,7 +856,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
         && *owner != impu
     {
         return Err(Refusal::new(
-            wire::sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             "the dialog belongs to another identity",
         ));
     }
@@ -869,22 +864,17 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
     // The body.
     let content_type = req.content_type().unwrap_or_default();
     let bare_allowed = core.mode == ScfMode::Authorize;
-    let is_security = mbms_key_management::content_type_matches(
-        content_type,
-        wire::sip_based_mbms::CONTENT_TYPE_SIP_SECURITY,
-    );
+    let is_security =
+        mbms_key_management::content_type_matches(content_type, sip_based_mbms::CONTENT_TYPE_SIP_SECURITY);
     let is_bare =
         mbms_key_management::content_type_matches(content_type, mbms_key_management::CONTENT_TYPE_REGISTER);
     if req.body.is_empty() {
-        return Err(bad(format!("no {} body", wire::sip_based_mbms::CONTENT_TYPE_SIP_SECURITY)));
+        return Err(bad(format!("no {} body", sip_based_mbms::CONTENT_TYPE_SIP_SECURITY)));
     }
     if !(is_security || (bare_allowed && is_bare)) {
         return Err(Refusal::new(
             415,
-            format!(
-                "Content-Type `{content_type}`: {} expected",
-                wire::sip_based_mbms::CONTENT_TYPE_SIP_SECURITY
-            ),
+            format!("Content-Type `{content_type}`: {} expected", sip_based_mbms::CONTENT_TYPE_SIP_SECURITY),
         ));
     }
     let text = std::str::from_utf8(&req.body).map_err(|_| bad("body is not UTF-8".into()))?;
@@ -919,7 +909,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
                     .ok_or_else(|| Refusal::new(404, format!("unknown User Service {id}")))?;
                 if register && !subscribed(s) {
                     return Err(Refusal::new(
-                        wire::sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
+                        sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
                         format!("{impu} does not subscribe to {id}"),
                     ));
                 }
@@ -940,7 +930,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
                 })?;
                 if !subscribed(s) {
                     return Err(Refusal::new(
-                        wire::sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
+                        sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
                         format!("{impu} does not subscribe to {}", s.service_id),
                     ));
                 }
@@ -1123,7 +1113,7 @@ async fn naf_keys(
     }
     if !a.impus.iter().any(|i| same_identity(i, impu)) {
         return Err(fail(Refusal::new(
-            wire::sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             format!("B-TID {btid} is not {impu}'s"),
         )));
     }
@@ -1196,7 +1186,7 @@ async fn post_bmsc(
              Connection: close\r\n\r\n",
             t.path_and_query(),
             t.request_content_type(),
-            wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER,
+            sip_based_mbms::ASSERTED_IDENTITY_HEADER,
             body.len()
         )
         .into_bytes(),

@@ -35,13 +35,13 @@ use network::bmsc_stream::{mki, test_signal_frame};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sha2::Sha256;
 use sim_reader::CardProfile;
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
 };
 use wire::ub::{AkaNonce, BootstrappingInfo};
-use wire::zn::GbaType;
+use wire::zn::{self, GbaType};
 
 const FQDN: &str = "bmsc.example.org";
 const KEY_DOMAIN: KeyDomainId = KeyDomainId([0x00, 0xF1, 0x10]);
@@ -389,7 +389,7 @@ fn challenges(reply: &Reply) -> (DigestChallenge, DigestChallenge) {
         .expect("UICC realm");
     for c in [me, uicc] {
         assert_eq!(c.algorithm.as_deref(), Some("MD5"));
-        assert_eq!(c.qop, vec![wire::digest::Qop::Auth]);
+        assert_eq!(c.qop, vec![digest::Qop::Auth]);
         assert!(c.opaque.is_some());
     }
     assert_eq!(me.nonce, uicc.nonce);
@@ -468,7 +468,7 @@ impl Ue {
             );
             let rspauth = info.rspauth.expect("rspauth");
             let input = auth.digest_input(&self.password, "POST", body.as_bytes());
-            assert!(wire::digest::verify_rspauth(&input, reply.body.as_bytes(), &rspauth), "rspauth");
+            assert!(digest::verify_rspauth(&input, reply.body.as_bytes(), &rspauth), "rspauth");
             if let Some(py) = py_rspauth(&header, &self.password, reply.body.as_bytes()) {
                 assert_eq!(py, rspauth, "Python's rspauth differs from the BM-SC's");
             }
@@ -791,7 +791,7 @@ fn bad_input_gets_4xx_and_changes_nothing() {
     let mut wrong_uri = DigestAuthorization::parse(&header).unwrap();
     wrong_uri.uri = "/keymanagement?requesttype=deregister".into();
     let mut auth_int = DigestAuthorization::parse(&header).unwrap();
-    auth_int.qop = Some(wire::digest::Qop::AuthInt);
+    auth_int.qop = Some(digest::Qop::AuthInt);
     let mut other_opaque = DigestAuthorization::parse(&header).unwrap();
     other_opaque.opaque = Some("0000".into());
     let h = |a: DigestAuthorization| Some(a.to_header_value().unwrap());
@@ -945,9 +945,9 @@ fn client_reuses_one_nonce() {
     config.ue_mikey_port = socket.local_addr().unwrap().port();
     let bmsc = Bmsc::start(config).unwrap();
     let ks_naf = [0x5a; 32];
-    let answer = wire::zn::ZnAnswer {
+    let answer = zn::ZnAnswer {
         btid: "AQIDBAUGBwgJCgsMDQ4PEA==@bsf.example.org".into(),
-        keys: wire::zn::NafKeyMaterial::GbaMe { ks_naf: gba::KsNaf::new(ks_naf) },
+        keys: zn::NafKeyMaterial::GbaMe { ks_naf: gba::KsNaf::new(ks_naf) },
         key_expiry: "2099-01-01T00:00:00Z".into(),
         bootstrap_time: "2020-01-01T00:00:00Z".into(),
         impi: "user@example.org".into(),

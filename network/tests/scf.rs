@@ -39,7 +39,7 @@ use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
 };
-use wire::sip_based_mbms::{NafKeyInfo, NafKeys, SipProcedure, SipSecurityRequest};
+use wire::sip_based_mbms::{self, NafKeyInfo, NafKeys, SipProcedure, SipSecurityRequest};
 use wire::ub::{AkaNonce, BootstrappingInfo};
 use wire::zn::GbaType;
 
@@ -442,7 +442,7 @@ impl SipUe {
 
     fn security(&mut self, btid: &str, procedure: SipProcedure) -> Message {
         let body = SipSecurityRequest { btid: btid.to_owned(), procedure }.to_xml();
-        self.invite(wire::sip_based_mbms::CONTENT_TYPE_SIP_SECURITY, &body)
+        self.invite(sip_based_mbms::CONTENT_TYPE_SIP_SECURITY, &body)
     }
 
     fn bye(&mut self) -> Message {
@@ -477,10 +477,10 @@ fn warnings(r: &Message) -> Vec<String> {
 }
 
 fn is_rebootstrap(r: &Message) -> bool {
-    r.status() == Some(wire::sip_based_mbms::SIP_STATUS_REBOOTSTRAP)
+    r.status() == Some(sip_based_mbms::SIP_STATUS_REBOOTSTRAP)
         && r.warnings().unwrap().iter().any(|w| {
-            w.code == wire::sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP
-                && w.text == wire::sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP
+            w.code == sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP
+                && w.text == sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP
         })
 }
 
@@ -624,7 +624,7 @@ fn gba_me_register_then_muk_update_after_rebootstrap() {
 
     // Not subscribed to C: the procedure is terminated, nothing reaches BM-SC 2.
     let r = ue.security(&b.btid, register(&[SVC_C]));
-    assert_eq!(r.status(), Some(wire::sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED));
+    assert_eq!(r.status(), Some(sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED));
     assert!(!is_rebootstrap(&r));
     assert!(warnings(&r).iter().any(|w| w.contains("does not subscribe")), "{r}");
     assert_eq!(n.bmsc2.registration_count(), 0);
@@ -699,7 +699,7 @@ fn authorize_variant_then_http_registration() {
     assert_eq!(status, 200, "{text}");
     let doc = RegisterResponse::from_xml(&text).unwrap();
     assert_eq!(doc.code_of(SVC_A), Some(200));
-    assert_eq!(doc.code_of(SVC_B), Some(wire::sip_based_mbms::STATUS_NOT_AUTHORIZED));
+    assert_eq!(doc.code_of(SVC_B), Some(sip_based_mbms::STATUS_NOT_AUTHORIZED));
     assert_eq!(n.bmsc1.registered(&b.btid), strings(&[SVC_A]));
     // The HTTP path: IDi = the BM-SC FQDN, its own MUK.
     let msg = recv_mikey(&mikey);
@@ -729,7 +729,7 @@ fn http_register(
             req = req.header("Authorization", a);
         }
         if let Some(i) = intended {
-            req = req.header(wire::sip_based_mbms::INTENDED_IDENTITY_HEADER, i);
+            req = req.header(sip_based_mbms::INTENDED_IDENTITY_HEADER, i);
         }
         let mut resp = req.send(body.as_bytes()).expect("HTTP exchange");
         let www: Vec<String> = resp
@@ -792,7 +792,7 @@ fn bad_input_gets_4xx_and_registers_nothing() {
     let n = net(mikey.local_addr().unwrap().port(), ScfMode::SipBased, None);
     let b = bootstrap(&n.bsf, &profile, None);
     let who = impu(&profile);
-    let ct = wire::sip_based_mbms::CONTENT_TYPE_SIP_SECURITY;
+    let ct = sip_based_mbms::CONTENT_TYPE_SIP_SECURITY;
     let good = SipSecurityRequest { btid: b.btid.clone(), procedure: register(&[SVC_A]) }.to_xml();
     let body_of = |p: SipProcedure| SipSecurityRequest { btid: b.btid.clone(), procedure: p }.to_xml();
     let unknown_btid = SipSecurityRequest {
@@ -873,8 +873,8 @@ fn bad_input_gets_4xx_and_registers_nothing() {
             "unknown B-TID",
             pcscf,
             raw_invite(&who, ct, &unknown_btid, ""),
-            wire::sip_based_mbms::SIP_STATUS_REBOOTSTRAP,
-            wire::sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP,
+            sip_based_mbms::SIP_STATUS_REBOOTSTRAP,
+            sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP,
         ),
         ("re-INVITE outside a dialog", pcscf, reinvite, 481, "no such dialog"),
         ("BYE outside a dialog", pcscf, bye, 481, "no such dialog"),
@@ -941,8 +941,8 @@ fn bad_input_gets_4xx_and_registers_nothing() {
         }
         .to_xml()
     };
-    let t = wire::sip_based_mbms::ScfRequestType::SipBasedRegister;
-    let nki = wire::sip_based_mbms::CONTENT_TYPE_NAF_KEY_INFO;
+    let t = sip_based_mbms::ScfRequestType::SipBasedRegister;
+    let nki = sip_based_mbms::CONTENT_TYPE_NAF_KEY_INFO;
     let id_header = Some(who.as_str());
     let http_cases: Vec<HttpCase> = vec![
         (
@@ -1024,7 +1024,7 @@ fn raw_http(
     let mut stream: std::net::TcpStream = s.into();
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     let id = identity
-        .map(|i| format!("{}: {i}\r\n", wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER))
+        .map(|i| format!("{}: {i}\r\n", sip_based_mbms::ASSERTED_IDENTITY_HEADER))
         .unwrap_or_default();
     let req = format!(
         "POST {target} HTTP/1.1\r\nHost: {to}\r\nContent-Type: {content_type}\r\n{id}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

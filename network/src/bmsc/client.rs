@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use wire::digest::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
@@ -160,7 +160,7 @@ impl KeyManagementClient {
                         AuthenticationInfo::parse(info).map_err(|e| ClientError::Protocol(e.to_string()))?;
                     let rspauth = info.rspauth.ok_or_else(|| ClientError::Protocol("no rspauth".into()))?;
                     let input = auth.digest_input(self.password.as_bytes(), "POST", body.as_bytes());
-                    if !wire::digest::verify_rspauth(&input, &r.body, &rspauth) {
+                    if !digest::verify_rspauth(&input, &r.body, &rspauth) {
                         return Err(ClientError::Protocol("rspauth does not verify: not our BM-SC".into()));
                     }
                     return String::from_utf8(r.body)
