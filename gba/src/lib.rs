@@ -11,6 +11,7 @@
 //! | [`kdf`](mod@kdf) | the generic KDF, Ks, Ks_NAF, Ks_ext_NAF, Ks_int_NAF | TS 33.220 Annex B |
 //! | [`naf_id`] | NAF_Id = FQDN ‖ Ua security protocol identifier | TS 33.220 Annex H |
 //! | [`btid`] | B-TID = base64(RAND) "@" BSF domain | TS 33.220 §4.5.2 |
+//! | [`lifetime`] | the key lifetime as TS 24.109 writes it, and the calendar arithmetic of it | TS 33.220 §4.5.2, TS 24.109 §4.2 |
 //! | [`gba_u`] | AUTN* / MAC* of the GBA_U bootstrapping (UNCONFIRMED mask) | TS 33.220 §5.3.2 |
 //! | [`mbms_keys`] | MRK and MUK for the UICC-based and ME-based MBMS key management | TS 33.246 §6.1 |
 //!
@@ -58,6 +59,7 @@ mod error;
 pub mod gba_u;
 pub mod kdf;
 pub mod keys;
+pub mod lifetime;
 pub mod mbms_keys;
 pub mod milenage;
 pub mod naf_id;

@@ -38,7 +38,8 @@ pub use message::{Message, MessageBuilder, Payloads};
 pub use payload::{
     CsIdMap, DataType, EncrAlg, ErrPayload, ErrorNo, GeneralExtension, GenericIdEntries, GenericIdEntry, Hdr,
     Id, IdRole, IdType, Idr, Kemac, KeyData, KeyDataList, KeyId, KeyIdType, KeyIds, KeyType, KeyValidity,
-    MacAlg, NTP_UNIX_OFFSET, Payload, PayloadSet, PayloadType, ProtType, Rand, SecurityPolicy, SpParam,
-    SpParams, SrtpIdEntries, SrtpIdEntry, Timestamp, Verification, ntp_from_unix,
+    MacAlg, NTP_ERA_PIVOT_BIT, NTP_UNIX_OFFSET, Payload, PayloadSet, PayloadType, ProtType, Rand,
+    SecurityPolicy, SpParam, SpParams, SrtpIdEntries, SrtpIdEntry, Timestamp, Verification, ntp_era_seconds,
+    ntp_from_unix,
 };
 pub use prf::PrfFunc;

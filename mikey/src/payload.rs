@@ -727,6 +727,17 @@ pub const fn ntp_from_unix(unix_secs: u64) -> u64 {
     (unix_secs + NTP_UNIX_OFFSET) << 32
 }
 
+/// NTP era rule of RFC 4330 §3: a 32-bit seconds field with its most significant bit clear counts
+/// from 2036-02-07T06:28:16Z (era 1), so 1968 to 2104 read unambiguously.
+pub const NTP_ERA_PIVOT_BIT: u32 = 0x8000_0000;
+
+/// Seconds since 1900-01-01T00:00:00Z of a 64-bit NTP timestamp (RFC 3830 §6.6), a seconds field
+/// with its top bit clear read as era 1 ([`NTP_ERA_PIVOT_BIT`]); the fraction is dropped.
+pub const fn ntp_era_seconds(timestamp: u64) -> u64 {
+    let seconds = (timestamp >> 32) as u32;
+    if seconds & NTP_ERA_PIVOT_BIT != 0 { seconds as u64 } else { seconds as u64 + (1 << 32) }
+}
+
 /// Timestamp type values (RFC 3830 Table 6.6, RFC 6043 Table 6.8).
 pub mod ts_type {
     /// NTP timestamp in UTC, 64 bits.

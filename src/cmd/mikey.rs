@@ -301,27 +301,12 @@ fn error_no_name(v: u8) -> Option<&'static str> {
 /// lower) as ISO 8601 UTC. Seconds with the top bit clear belong to NTP era 1 (2036–2104), as
 /// RFC 4330 §3 reads them.
 fn ntp_to_iso8601(ntp: u64) -> String {
-    let secs = ntp >> 32;
-    let era = if secs & 0x8000_0000 == 0 { 1i64 << 32 } else { 0 };
-    let unix = secs as i64 + era - mikey::NTP_UNIX_OFFSET as i64;
+    let unix = mikey::ntp_era_seconds(ntp) as i64 - mikey::NTP_UNIX_OFFSET as i64;
     let (days, sod) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = gba::lifetime::civil_from_days(days);
     let micros = ((ntp & 0xffff_ffff) * 1_000_000) >> 32;
     let frac = if micros == 0 { String::new() } else { format!(".{micros:06}") };
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z", sod / 3600, sod / 60 % 60, sod % 60)
-}
-
-/// Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 // ---------------------------------------------------------------------------------------------

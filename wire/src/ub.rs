@@ -30,6 +30,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use gba::Rand;
 use gba::aka::{AUTN_LEN, Autn, Auts};
+use gba::lifetime::{civil_from_days, days_from_civil, days_in_month};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -176,31 +177,6 @@ impl BootstrappingInfo {
 // ------------------------------------------------------------------------------------------------
 // UTC times (XML Schema dateTime subset, as TS 24.109 §4.2 uses for the key lifetime)
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Largest Unix time [`utc_time_string`] writes: 9999-12-31T23:59:59Z.
 pub const MAX_UTC_SECONDS: u64 = 253_402_300_799;
 
@@ -235,14 +211,10 @@ pub fn parse_utc_time(s: &str) -> Result<u64, Error> {
     let (y, mo, d) = (digits(s, 0..4, "year")?, digits(s, 5..7, "month")?, digits(s, 8..10, "day")?);
     let (h, mi, sec) =
         (digits(s, 11..13, "hour")?, digits(s, 14..16, "minute")?, digits(s, 17..19, "second")?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = match mo {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(Error::Time(format!("`{s}`: month {mo}"))),
-    };
+    let month_days = days_in_month(i64::from(y), mo);
+    if month_days == 0 {
+        return Err(Error::Time(format!("`{s}`: month {mo}")));
+    }
     if d == 0 || d > month_days || h > 23 || mi > 59 || sec > 59 {
         return Err(Error::Time(format!("`{s}`: date or time out of range")));
     }
