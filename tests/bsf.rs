@@ -16,10 +16,6 @@ mod support;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use gba::ub::{
-    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
-    DigestRequest, GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest,
-};
 use gba::{NafId, UaSecurityProtocolId};
 use network::bsf::{Bsf, BsfConfig, Subscriber, ZnError, zn_query};
 use sim_reader::{CardProfile, Emulator, Protocol};
@@ -27,6 +23,9 @@ use support::independent;
 use support::mbms_run::{
     CardLink, SELECT_USIM, authenticate_3g, gba_bootstrap, naf_derivation, select_fid, sw, verify_pin1,
 };
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::ub::{self, AkaNonce, BootstrappingInfo};
+use wire::zn::{self, GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest};
 
 /// The User-Agent of an ME whose card can run GBA_U (TS 24.109 §4.3.1).
 const UA_UICC: &str = "keysim-test/0.1 3gpp-gba-uicc";
@@ -172,7 +171,7 @@ impl Ub {
         let mut resp = self
             .agent
             .post(zn_url)
-            .header("Content-Type", ub::ZN_CONTENT_TYPE)
+            .header("Content-Type", zn::ZN_CONTENT_TYPE)
             .send(body)
             .expect("HTTP exchange with the BSF");
         Reply {
@@ -192,7 +191,7 @@ impl Ub {
         let ch =
             DigestChallenge::parse(reply.www_authenticate.as_deref().expect("WWW-Authenticate")).unwrap();
         assert!(ch.is_aka_v1_md5(), "{ch:?}");
-        assert_eq!(ch.qop, vec![ub::Qop::AuthInt], "TS 24.109 offers auth-int");
+        assert_eq!(ch.qop, vec![digest::Qop::AuthInt], "TS 24.109 offers auth-int");
         ch
     }
 }
@@ -207,7 +206,7 @@ struct Bootstrapped {
 }
 
 /// Sends the answer to `ch` with password `res`; on 200 checks rspauth and the XML body, with
-/// gba::ub and with Python. Returns the reply and the parsed body (on 200).
+/// wire::ub and with Python. Returns the reply and the parsed body (on 200).
 fn answer(
     ub: &Ub,
     ch: &DigestChallenge,
@@ -218,7 +217,7 @@ fn answer(
     let auth = DigestAuthorization::answer(ch, impi, res, &GET, cnonce, 1);
     let header = auth.to_header_value().unwrap();
     if let Some(py) = py_response(&header, res, "GET", b"") {
-        assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from gba::ub's");
+        assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from wire::ub's");
     }
     let reply = ub.get(Some(&header));
     if reply.status != 200 {
@@ -228,7 +227,7 @@ fn answer(
     let info = AuthenticationInfo::parse(info_header).unwrap();
     assert_eq!((info.qop, info.nc, info.cnonce.as_deref()), (auth.qop, auth.nc, Some(cnonce)));
     let rspauth = info.rspauth.as_deref().expect("rspauth");
-    assert!(ub::verify_rspauth(&auth.digest_input(res, "GET", b""), reply.body.as_bytes(), rspauth));
+    assert!(digest::verify_rspauth(&auth.digest_input(res, "GET", b""), reply.body.as_bytes(), rspauth));
     if let Some(py) = py_rspauth(&header, res, reply.body.as_bytes()) {
         assert_eq!(py, rspauth, "Python's rspauth differs from the BSF's");
     }
@@ -342,7 +341,7 @@ fn naf_id() -> NafId {
 // ------------------------------------------------------------------------------------------------
 // Tests
 
-/// RFC 2617 §3.5's published example through gba::ub and through Python (qop=auth).
+/// RFC 2617 §3.5's published example through wire::ub and through Python (qop=auth).
 #[test]
 fn rfc_2617_example_through_gba_and_python() {
     let header = "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", \
@@ -698,7 +697,7 @@ fn bad_input_gets_4xx_and_changes_nothing() {
     ] {
         let reply = ub.post_zn(&bsf.zn_url(), body);
         assert_eq!(reply.status, 400, "{reply:?}");
-        let err = ub::ZnErrorBody::from_xml(&reply.body).unwrap();
+        let err = zn::ZnErrorBody::from_xml(&reply.body).unwrap();
         assert_eq!(err.code, ZnErrorCode::BadRequest);
         assert!(err.reason.contains(reason), "{:?} lacks {reason:?}", err.reason);
     }
@@ -730,7 +729,7 @@ fn zn_unknown_and_expired_btid() {
     let zn = |btid: &str| {
         zn_query(bsf.addr(), &ZnRequest { btid: btid.into(), naf_id: naf_id(), gba_u_aware: false })
     };
-    let refused = |r: Result<ub::ZnAnswer, ZnError>| match r {
+    let refused = |r: Result<zn::ZnAnswer, ZnError>| match r {
         Err(ZnError::Refused { status, body }) => (status, body.code),
         other => panic!("expected a refusal, got {other:?}"),
     };

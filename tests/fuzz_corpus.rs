@@ -127,17 +127,18 @@ fn new_target_seeds_are_valid_messages() {
     }
     let xml = read("xml_bodies", "register-request");
     let text = std::str::from_utf8(&xml[1..]).expect("UTF-8");
-    assert!(mikey::mbms_http::RegisterRequest::from_xml(text).is_ok(), "{text}");
+    assert!(wire::mbms_key_management::RegisterRequest::from_xml(text).is_ok(), "{text}");
     let toml = String::from_utf8(read("profile_toml", "default.toml")).expect("UTF-8");
     assert!(CardProfile::from_toml_str(&toml).is_ok());
     let header = |name: &str| String::from_utf8(read("ub_headers", name)[1..].to_vec()).expect("UTF-8");
-    gba::ub::DigestChallenge::parse(&header("www-authenticate")).expect("WWW-Authenticate seed");
-    gba::ub::DigestAuthorization::parse(&header("authorization")).expect("Authorization seed");
-    gba::ub::AuthenticationInfo::parse(&header("authentication-info")).expect("Authentication-Info seed");
+    wire::digest::DigestChallenge::parse(&header("www-authenticate")).expect("WWW-Authenticate seed");
+    wire::digest::DigestAuthorization::parse(&header("authorization")).expect("Authorization seed");
+    wire::digest::AuthenticationInfo::parse(&header("authentication-info"))
+        .expect("Authentication-Info seed");
     for name in ["bootstrapping-info", "unauthorized", "chunked", "no-length"] {
         network::http::parse_response(&read("http_response", name)).expect(name);
     }
-    gba::ub::AkaNonce::decode(&header("aka-nonce")).expect("AKA nonce seed");
+    wire::ub::AkaNonce::decode(&header("aka-nonce")).expect("AKA nonce seed");
     let mut card = Emulator::from_image(targets::personalized_image().as_bytes().to_vec()).expect("card");
     let mut replies = Vec::new();
     sim_reader::vpcd::answer_frames(&mut card, &read("vpcd_frames", "verify-read-reset-off"), &mut replies)
@@ -195,7 +196,7 @@ fn card_input_format() {
 }
 
 /// 2026-01-01T00:00:00Z in NTP seconds.
-const JAN_2026_NTP: u64 = 1_767_225_600 + 2_208_988_800;
+const JAN_2026_NTP: u64 = 1_767_225_600 + mikey::NTP_UNIX_OFFSET;
 
 fn write_seed(target: &str, name: &str, bytes: &[u8]) {
     let dir = corpus_dir(target);
@@ -311,7 +312,8 @@ fn write_seed_corpus() {
 #[test]
 #[ignore = "rewrites fuzz/corpus: run with KEYSIM_WRITE_FUZZ_SEEDS=1 and --ignored"]
 fn write_boundary_seed_corpus() {
-    use mikey::mbms_http::{self as http, sip_based};
+    use wire::mbms_key_management as http;
+    use wire::sip_based_mbms as sip_based;
     if std::env::var_os("KEYSIM_WRITE_FUZZ_SEEDS").is_none() {
         eprintln!("set KEYSIM_WRITE_FUZZ_SEEDS=1 to rewrite fuzz/corpus");
         return;
@@ -386,20 +388,20 @@ fn write_boundary_seed_corpus() {
         (
             "bootstrapping-info",
             0,
-            gba::ub::BootstrappingInfo { btid: btid.into(), lifetime: "2030-12-31T23:59:59Z".into() }
+            wire::ub::BootstrappingInfo { btid: btid.into(), lifetime: "2030-12-31T23:59:59Z".into() }
                 .to_xml(),
         ),
         (
             "zn-request",
             1,
-            gba::ub::ZnRequest { btid: btid.into(), naf_id: naf.clone(), gba_u_aware: true }.to_xml(),
+            wire::zn::ZnRequest { btid: btid.into(), naf_id: naf.clone(), gba_u_aware: true }.to_xml(),
         ),
         (
             "zn-answer",
             2,
-            gba::ub::ZnAnswer {
+            wire::zn::ZnAnswer {
                 btid: btid.into(),
-                keys: gba::ub::NafKeyMaterial::GbaU {
+                keys: wire::zn::NafKeyMaterial::GbaU {
                     ks_ext_naf: gba::KsExtNaf::new([0xE5; 32]),
                     ks_int_naf: Some(gba::KsIntNaf::new([0x15; 32])),
                 },
@@ -413,8 +415,11 @@ fn write_boundary_seed_corpus() {
         (
             "zn-error",
             3,
-            gba::ub::ZnErrorBody { code: gba::ub::ZnErrorCode::UnknownBtid, reason: "unknown B-TID".into() }
-                .to_xml(),
+            wire::zn::ZnErrorBody {
+                code: wire::zn::ZnErrorCode::UnknownBtid,
+                reason: "unknown B-TID".into(),
+            }
+            .to_xml(),
         ),
         ("register-request", 4, register.to_xml()),
         ("deregister-request", 5, http::DeregisterRequest { service_ids: services.clone() }.to_xml()),

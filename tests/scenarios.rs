@@ -21,8 +21,6 @@ use network::bsf::{DEFAULT_KEY_LIFETIME, Subscriber};
 use scenario::{FQDN, Options, SERVICE, World, other_profile, sleep_past, unix_now};
 use sim_reader::Emulator;
 
-/// Seconds between the NTP epoch (1900) and the Unix epoch (RFC 5905 §6).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// GBA key lifetime of the scenarios where the keys run out during the service.
 const SHORT_LIFETIME: Duration = Duration::from_secs(3);
 
@@ -57,7 +55,7 @@ on_both_paths!(
 /// Unix seconds of a MIKEY NTP-UTC timestamp (RFC 3830 §6.6; era 0).
 fn ntp_unix(ts: mikey::Timestamp) -> u64 {
     match ts {
-        mikey::Timestamp::NtpUtc(v) => (v >> 32) - NTP_UNIX_OFFSET,
+        mikey::Timestamp::NtpUtc(v) => (v >> 32) - mikey::NTP_UNIX_OFFSET,
         other => panic!("NTP-UTC timestamp expected, got {other:?}"),
     }
 }

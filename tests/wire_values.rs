@@ -2,7 +2,7 @@
 //! those sources (not from keysim's constants), so that a change to a constant that breaks interop
 //! fails here. docs/spec-values.md lists each value with its source.
 
-use mikey::mbms_http::{self, RequestType};
+use wire::mbms_key_management::{self as mbms_http, RequestType};
 
 #[test]
 fn mbms_media_types_are_the_iana_registrations() {
@@ -22,9 +22,9 @@ fn mbms_media_types_are_the_iana_registrations() {
 #[test]
 fn ub_body_is_the_ts_24_109_document() {
     // IANA application/vnd.3gpp.bsf+xml; TS 24.109 Annex C schema.
-    assert_eq!(gba::ub::BSF_CONTENT_TYPE, "application/vnd.3gpp.bsf+xml");
-    assert_eq!(gba::ub::BOOTSTRAPPING_INFO_NAMESPACE, "uri:3gpp-gba");
-    assert_eq!(gba::ub::BOOTSTRAPPING_INFO_ELEMENT, "BootstrappingInfo");
+    assert_eq!(wire::ub::BSF_CONTENT_TYPE, "application/vnd.3gpp.bsf+xml");
+    assert_eq!(wire::ub::BOOTSTRAPPING_INFO_NAMESPACE, "uri:3gpp-gba");
+    assert_eq!(wire::ub::BOOTSTRAPPING_INFO_ELEMENT, "BootstrappingInfo");
 }
 
 #[test]
@@ -32,11 +32,11 @@ fn mbms_authenticate_framing_matches_the_nokia_tsy() {
     // Nokia Symbian modem TSY, cmmcustommesshandler.cpp: KOddInstructionCode 0x89,
     // KFirstBlockOfAuthenticationData 0x80, KMBMSAuthenticationContext 0x85,
     // KMBMSDataObjectTag 0x53, KMskUpdateMode 1, KMtkGenerationMode 2, KMskDeletionMode 3.
-    use me::mbms_profile as m;
+    use me::open_values as m;
     assert_eq!((m::INS_AUTHENTICATE_ODD, m::P1_ODD_FIRST_BLOCK, m::P2_MBMS_CONTEXT), (0x89, 0x80, 0x85));
     assert_eq!(m::TAG_MBMS_DATA, 0x53);
     assert_eq!((m::MODE_MSK_UPDATE, m::MODE_MTK_GENERATION, m::MODE_MSK_DELETION), (1, 2, 3));
-    use uicc_applet::mbms_profile as c;
+    use uicc_applet::open_values as c;
     assert_eq!((c::P1_ODD_FIRST_BLOCK, c::P2_MBMS_CONTEXT, c::TAG_MBMS_DATA), (0x80, 0x85, 0x53));
     assert_eq!((c::MODE_MSK_UPDATE, c::MODE_MTK_GENERATION, c::MODE_MSK_DELETION), (1, 2, 3));
 }

@@ -567,19 +567,20 @@ macro_rules! xml_round_trip {
 /// key management bodies (TS 33.246 §6.3.2, TS 26.346), and the SIP-based bodies of TS 26.237
 /// Annex I. Properties: no panic; what parses is written back and parses to the same value.
 pub fn xml_bodies(data: &[u8]) {
-    use mikey::mbms_http::{self as http, sip_based};
+    use wire::mbms_key_management as http;
+    use wire::sip_based_mbms as sip_based;
     let Some((&which, text)) = data.split_first() else { return };
     let Ok(text) = std::str::from_utf8(text) else { return };
     match which % 13 {
-        0 => xml_round_trip!(gba::ub::BootstrappingInfo, text),
-        1 => xml_round_trip!(gba::ub::ZnRequest, text),
+        0 => xml_round_trip!(wire::ub::BootstrappingInfo, text),
+        1 => xml_round_trip!(wire::zn::ZnRequest, text),
         2 => {
-            if let Ok(x) = gba::ub::ZnAnswer::from_xml(text) {
+            if let Ok(x) = wire::zn::ZnAnswer::from_xml(text) {
                 let _ = x.gba_type();
-                gba::ub::ZnAnswer::from_xml(&x.to_xml()).expect("own Zn answer parses");
+                wire::zn::ZnAnswer::from_xml(&x.to_xml()).expect("own Zn answer parses");
             }
         }
-        3 => xml_round_trip!(gba::ub::ZnErrorBody, text),
+        3 => xml_round_trip!(wire::zn::ZnErrorBody, text),
         4 => xml_round_trip!(http::RegisterRequest, text),
         5 => xml_round_trip!(http::DeregisterRequest, text),
         6 => xml_round_trip!(http::RegisterResponse, text),
@@ -616,18 +617,18 @@ pub fn ub_headers(data: &[u8]) {
     let Some((&which, text)) = data.split_first() else { return };
     let Ok(text) = std::str::from_utf8(text) else { return };
     match which % 4 {
-        0 => header_round_trip!(gba::ub::DigestChallenge, text),
+        0 => header_round_trip!(wire::digest::DigestChallenge, text),
         1 => {
-            header_round_trip!(gba::ub::DigestAuthorization, text);
-            if let Ok(a) = gba::ub::DigestAuthorization::parse(text) {
+            header_round_trip!(wire::digest::DigestAuthorization, text);
+            if let Ok(a) = wire::digest::DigestAuthorization::parse(text) {
                 let _ = a.decode_auts();
                 let _ = a.verify(b"password", "GET", b"");
             }
         }
-        2 => header_round_trip!(gba::ub::AuthenticationInfo, text),
+        2 => header_round_trip!(wire::digest::AuthenticationInfo, text),
         _ => {
-            if let Ok(n) = gba::ub::AkaNonce::decode(text) {
-                assert_eq!(gba::ub::AkaNonce::decode(&n.encode()).expect("own nonce decodes"), n);
+            if let Ok(n) = wire::ub::AkaNonce::decode(text) {
+                assert_eq!(wire::ub::AkaNonce::decode(&n.encode()).expect("own nonce decodes"), n);
             }
         }
     }
@@ -694,7 +695,7 @@ pub fn http_response(data: &[u8]) {
 /// message may have none: a lone HDR is well formed).
 pub fn mikey_ticket(data: &[u8]) {
     let walked = mikey::ticket::fuzz_parse(data);
-    if let Ok(m) = mikey::ticket::TicketMessage::parse(data) {
+    if let Ok(m) = mikey::Message::parse_ticket(data) {
         let payloads = m.payloads().count();
         assert!(walked >= payloads, "{walked} payloads walked of {payloads}");
     }

@@ -2,14 +2,17 @@
 //! Ks_int_NAF) and TS 33.246 §6.1 (MRK, MUK).
 //!
 //! Every key is a newtype over a fixed array with no `PartialEq` (compare MACs, not keys, and
-//! then with `subtle`), a `Debug` that prints `<redacted>`, and zeroization on drop. The bytes
-//! are reached only through [`Ck::expose`] (or its alias `as_bytes`), so reading key material is
-//! always a visible act in the code.
+//! then with `subtle`), a `Debug` that hides the bytes (`<redacted>`; `..` for the MUK, as the
+//! MIKEY keys print), and zeroization on drop. The bytes are reached only through [`Ck::expose`]
+//! (or its alias `as_bytes`), so reading key material is always a visible act in the code.
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 macro_rules! secret_key {
     ($(#[$doc:meta])* $name:ident, $len:expr) => {
+        secret_key!($(#[$doc])* $name, $len, "(<redacted>)");
+    };
+    ($(#[$doc:meta])* $name:ident, $len:expr, $redacted:literal) => {
         $(#[$doc])*
         #[derive(Clone, Zeroize, ZeroizeOnDrop)]
         pub struct $name([u8; $len]);
@@ -44,7 +47,7 @@ macro_rules! secret_key {
 
         impl core::fmt::Debug for $name {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+                f.write_str(concat!(stringify!($name), $redacted))
             }
         }
     };
@@ -88,9 +91,11 @@ secret_key!(
     32
 );
 secret_key!(
-    /// MUK, the MBMS User Key: protects the MIKEY MSK deliveries (TS 33.246 §6.1).
+    /// MUK, the MBMS User Key: protects the MIKEY MSK deliveries (TS 33.246 §6.1). The MIKEY MBMS
+    /// profile takes this type as its MUK (`mikey::mbms::Muk`), and it prints as the MIKEY keys do.
     Muk,
-    32
+    32,
+    "(..)"
 );
 
 impl Ks {

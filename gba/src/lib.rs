@@ -11,15 +11,16 @@
 //! | [`kdf`](mod@kdf) | the generic KDF, Ks, Ks_NAF, Ks_ext_NAF, Ks_int_NAF | TS 33.220 Annex B |
 //! | [`naf_id`] | NAF_Id = FQDN ‖ Ua security protocol identifier | TS 33.220 Annex H |
 //! | [`btid`] | B-TID = base64(RAND) "@" BSF domain | TS 33.220 §4.5.2 |
+//! | [`lifetime`] | the key lifetime as TS 24.109 writes it, and the calendar arithmetic of it | TS 33.220 §4.5.2, TS 24.109 §4.2 |
 //! | [`gba_u`] | AUTN* / MAC* of the GBA_U bootstrapping (UNCONFIRMED mask) | TS 33.220 §5.3.2 |
-//! | [`mbms_profile`] | MRK and MUK for the UICC-based and ME-based MBMS key management | TS 33.246 §6.1 |
+//! | [`mbms_keys`] | MRK and MUK for the UICC-based and ME-based MBMS key management | TS 33.246 §6.1 |
 //!
 //! The crate is `no_std` and never allocates; every output goes into a fixed-size value. Key
 //! types ([`keys`]) have no `PartialEq`, print as `<redacted>` and are zeroized on drop.
 //!
 //! ```
 //! use gba::{AuthVector, Milenage, NafId, Sqn, UaSecurityProtocolId, UsimSqnArray, SqnPolicy};
-//! use gba::{aka, gba_u, kdf, mbms_profile, BTid};
+//! use gba::{aka, gba_u, kdf, mbms_keys, BTid};
 //!
 //! // HSS/BSF: an authentication vector; for GBA_U the BSF sends AUTN* instead of AUTN.
 //! let m = Milenage::with_op(&[0x46; 16], &[0xcd; 16]);
@@ -39,11 +40,11 @@
 //! let naf_id = NafId::new("bmsc.example.org", UaSecurityProtocolId::MBMS).unwrap();
 //! let impi = b"user@ims.mnc001.mcc001.3gppnetwork.org";
 //! let (ext, int) = kdf::derive_gba_u_naf_keys(&ks, &rand, impi, &naf_id).unwrap();
-//! let mrk = mbms_profile::uicc_based_mrk(&ext);
-//! let muk = mbms_profile::uicc_based_muk(&int);
+//! let mrk = mbms_keys::uicc_based_mrk(&ext);
+//! let muk = mbms_keys::uicc_based_muk(&int);
 //! # let _ = (btid, mrk, muk, aka::AUTN_LEN);
 //! ```
-#![cfg_attr(not(any(feature = "std", test)), no_std)]
+#![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // No panics on input paths: library code may not unwrap, expect, panic or index unchecked.
@@ -58,12 +59,11 @@ mod error;
 pub mod gba_u;
 pub mod kdf;
 pub mod keys;
-pub mod mbms_profile;
+pub mod lifetime;
+pub mod mbms_keys;
 pub mod milenage;
 pub mod naf_id;
 pub mod sqn;
-#[cfg(feature = "std")]
-pub mod ub;
 
 pub use aka::{AkaFailure, AkaSuccess, AuthVector, Autn, Auts};
 pub use btid::BTid;

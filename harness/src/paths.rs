@@ -105,9 +105,9 @@ pub fn bootstrap<R: Reader>(
     let muk = match variant {
         GbaVariant::GbaU => {
             let k = gba::kdf::derive_ks_int_naf(&ks, &rand, impi.as_bytes(), &naf_id).map_err(derive)?;
-            Muk::new(*k.expose())
+            gba::mbms_keys::uicc_based_muk(&k)
         }
-        GbaVariant::GbaMe => Muk::new(*gba::mbms_profile::me_based_muk(&ks_naf).expose()),
+        GbaVariant::GbaMe => gba::mbms_keys::me_based_muk(&ks_naf),
     };
     Ok((Bootstrap { btid, muk, ks: ks.expose().to_vec() }, keys))
 }

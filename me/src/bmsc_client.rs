@@ -1,6 +1,6 @@
 //! The ME's HTTP side of MBMS key management (TS 33.246 §6.3.2: registration, deregistration,
 //! basic MSK request) with HTTP Digest over the GBA keys (TS 24.109 §5, TS 33.220 §4.5.3,
-//! RFC 2617 MD5 with qop=auth). Wire values come from [`mikey::mbms_http`], shared with the BM-SC.
+//! RFC 2617 MD5 with qop=auth). Wire values come from [`wire::mbms_key_management`], shared with the BM-SC.
 //!
 //! ```text
 //! ME → BM-SC  POST /keymanagement?requesttype=…   (XML body, no credentials)
@@ -18,8 +18,8 @@
 use std::time::Duration;
 
 use gba::Mrk;
-use gba::ub::{AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest, Qop};
-use mikey::mbms_http::{
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest, Qop};
+use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
 };
@@ -34,7 +34,7 @@ const PEER: &str = "BM-SC";
 pub struct Credentials<'a> {
     /// The B-TID (the Digest username).
     pub btid: &'a str,
-    /// The MBMS Request Key: the Digest password is [`mbms_http::digest_password`] of it.
+    /// The MBMS Request Key: the Digest password is [`mbms_key_management::digest_password`] of it.
     pub mrk: &'a Mrk,
     /// Answer the `3GPP-bootstrapping-uicc@` realm (UICC-based key management) rather than
     /// `3GPP-bootstrapping@`.
@@ -114,7 +114,11 @@ impl BmscClient {
 
     /// The realm this ME answers.
     pub fn realm(&self, uicc_realm: bool) -> String {
-        if uicc_realm { mbms_http::realm_uicc(&self.fqdn) } else { mbms_http::realm_me(&self.fqdn) }
+        if uicc_realm {
+            mbms_key_management::realm_uicc(&self.fqdn)
+        } else {
+            mbms_key_management::realm_me(&self.fqdn)
+        }
     }
 
     /// One request: without credentials, then answering the challenge of our realm; returns the
@@ -128,7 +132,7 @@ impl BmscClient {
         }
         let realm = self.realm(credentials.uicc_realm);
         let mut challenge = pick_challenge(&first, &realm)?;
-        let password = Zeroizing::new(mbms_http::digest_password(credentials.mrk.expose()));
+        let password = Zeroizing::new(mbms_key_management::digest_password(credentials.mrk.expose()));
         let request = DigestRequest { method: "POST", uri: &uri, entity_body: body.as_bytes() };
         let mut stale_retry = true;
         let (auth, answer) = loop {
@@ -149,7 +153,7 @@ impl BmscClient {
             )?;
             match answer.status {
                 200 => break (auth, answer),
-                401 if answer.single(mbms_http::REASON_HEADER).ok().flatten().is_none() => {
+                401 if answer.single(mbms_key_management::REASON_HEADER).ok().flatten().is_none() => {
                     // stale=true: the credentials were right, the nonce was not (RFC 2617
                     // §3.2.1): answer the fresh challenge once.
                     match pick_challenge(&answer, &realm) {
@@ -179,12 +183,12 @@ impl BmscClient {
             return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth for another cnonce or nc" });
         }
         let input = auth.digest_input(password.as_bytes(), "POST", body.as_bytes());
-        if !gba::ub::verify_rspauth(&input, &answer.body, rspauth) {
+        if !digest::verify_rspauth(&input, &answer.body, rspauth) {
             return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth does not verify" });
         }
         let expected = kind.response_content_type();
         match answer.all("content-type").next() {
-            Some(t) if mbms_http::content_type_matches(t, expected) => {}
+            Some(t) if mbms_key_management::content_type_matches(t, expected) => {}
             other => return Err(malformed(format!("Content-Type {other:?}, expected {expected}"))),
         }
         answer.text().map(str::to_owned).map_err(malformed)
@@ -197,7 +201,7 @@ fn malformed(reason: impl ToString) -> Error {
 
 fn status_error(answer: &Answer, context: &str) -> Error {
     let reason = answer
-        .single(mbms_http::REASON_HEADER)
+        .single(mbms_key_management::REASON_HEADER)
         .ok()
         .flatten()
         .map(str::to_owned)
@@ -225,12 +229,12 @@ fn pick_challenge(answer: &Answer, realm: &str) -> Result<DigestChallenge> {
         let md5 = challenge
             .algorithm
             .as_deref()
-            .is_none_or(|a| a.eq_ignore_ascii_case(mbms_http::DIGEST_ALGORITHM));
+            .is_none_or(|a| a.eq_ignore_ascii_case(mbms_key_management::DIGEST_ALGORITHM));
         if !md5 {
             return Err(malformed(format!("realm {realm}: algorithm {:?} is not MD5", challenge.algorithm)));
         }
         if !challenge.qop.contains(&Qop::Auth) && !challenge.qop.contains(&Qop::AuthInt) {
-            return Err(malformed(format!("realm {realm}: no qop {}", mbms_http::DIGEST_QOP)));
+            return Err(malformed(format!("realm {realm}: no qop {}", mbms_key_management::DIGEST_QOP)));
         }
         return Ok(challenge);
     }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sim_reader::{Reader, Session};
 
 use crate::error::{Error, Result};
-use crate::mbms_profile::{INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN, P1_ODD_FIRST_BLOCK};
+use crate::open_values::{INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN, P1_ODD_FIRST_BLOCK};
 
 /// Registered application provider of 3GPP applications (TS 101 220 Annex E).
 pub const RID_3GPP: [u8; 5] = [0xA0, 0x00, 0x00, 0x00, 0x87];

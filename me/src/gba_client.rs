@@ -17,8 +17,8 @@ use zeroize::Zeroizing;
 
 use crate::card::{App, Card, FID_USIM_GBABP};
 use crate::error::{Error, Result};
-use crate::mbms_profile::{P2_3G_CONTEXT, P2_GBA_CONTEXT, TAG_GBA_BOOTSTRAPPING, TAG_GBA_NAF_DERIVATION};
-use crate::mbms_profile::{TAG_SUCCESS, TAG_SYNC_FAILURE};
+use crate::open_values::{P2_3G_CONTEXT, P2_GBA_CONTEXT, TAG_GBA_BOOTSTRAPPING, TAG_GBA_NAF_DERIVATION};
+use crate::open_values::{TAG_SUCCESS, TAG_SYNC_FAILURE};
 
 /// RAND length on the wire and in EF.GBABP (TS 33.102 §6.3.2).
 pub const RAND_LEN: usize = 16;
@@ -95,15 +95,15 @@ impl NafKeys {
     /// derived from Ks_NAF (or Ks_ext_NAF) when the keys are managed in the ME.
     pub fn mrk(&self, uicc_based: bool) -> Mrk {
         match (&self.key, uicc_based) {
-            (NafKey::KsExtNaf(k), true) => gba::mbms_profile::uicc_based_mrk(k),
-            (key, _) => gba::mbms_profile::me_based_mrk(&KsNaf::new(*key.expose())),
+            (NafKey::KsExtNaf(k), true) => gba::mbms_keys::uicc_based_mrk(k),
+            (key, _) => gba::mbms_keys::me_based_mrk(&KsNaf::new(*key.expose())),
         }
     }
 
     /// The ME-based MUK derived from Ks_(ext)_NAF (TS 33.246 §6.1: "In any other circumstance ...
     /// the ME derives MUK and MRK").
     pub fn me_based_muk(&self) -> Muk {
-        gba::mbms_profile::me_based_muk(&KsNaf::new(*self.key.expose()))
+        gba::mbms_keys::me_based_muk(&KsNaf::new(*self.key.expose()))
     }
 }
 

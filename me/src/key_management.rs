@@ -7,7 +7,7 @@ use sim_reader::Reader;
 
 use crate::card::Card;
 use crate::error::{Error, Result};
-use crate::mbms_profile::{SALT_WHEN_ABSENT, UST_MBMS_SECURITY, mki};
+use crate::open_values::{SALT_WHEN_ABSENT, UST_MBMS_SECURITY, mki};
 
 /// Where the MBMS keys live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,7 +94,7 @@ pub struct MtkOutcome {
 
 impl MtkOutcome {
     /// The SRTP master key of this MTK: key = MTK, salt = the delivered salt (or
-    /// [`SALT_WHEN_ABSENT`]), MKI = MSK ID ‖ MTK ID ([`crate::mbms_profile::MKI_LEN`]).
+    /// [`SALT_WHEN_ABSENT`]), MKI = MSK ID ‖ MTK ID ([`crate::open_values::MKI_LEN`]).
     pub fn srtp_master_key(&self) -> srtp::MasterKey {
         let salt = self.salt.as_ref().map_or(SALT_WHEN_ABSENT, |s| *s.as_bytes());
         srtp::MasterKey::new(*self.mtk.as_bytes(), salt, mki(self.msk_id, self.mtk_id).to_vec())

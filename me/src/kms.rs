@@ -32,16 +32,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use gba::{NafId, UaSecurityProtocolId};
-use mikey::Timestamp;
+use gba::NafId;
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, RequestInit, ResolveGrant, ResolveInit,
     TicketKeys, TransferInit, TransferResp,
 };
-use mikey::ticket::{NTP_UNIX_OFFSET, TicketMessage, kms_uid, ntp_from_unix};
+use mikey::ticket::kms_uid;
+use mikey::{Message, NTP_UNIX_OFFSET, ntp_from_unix};
 use serde::Serialize;
 use sim_reader::Reader;
 use srtp::{CryptoSuite, MasterKey};
+use wire::kms_http::{self, MIKEY_CONTENT_TYPE, RequestType, kms_naf_id};
 
 use crate::error::{Error, Result};
 use crate::gba_client::{GbaClient, GbaVariant, NafKeys};
@@ -50,12 +51,6 @@ use crate::media_keying::{CallParties, MediaKeying, MediaKeys, SrtpKeying};
 
 /// The RFC 4567 attribute prefix for MIKEY (without `a=`).
 pub const KEY_MGMT_MIKEY: &str = "key-mgmt:mikey ";
-/// The KMS's Request-URI path (TS 33.328 Annex A.2).
-pub const KMS_PATH: &str = "/keymanagement";
-/// The MIME type of KMS bodies.
-pub const MIKEY_CONTENT_TYPE: &str = "application/mikey";
-/// The Ua security protocol id of IMS UE ↔ KMS (TS 33.220 Annex H.3).
-pub const KMS_UA_PROTOCOL: UaSecurityProtocolId = UaSecurityProtocolId::IMS_UE_KMS_HTTP;
 /// The SRTP suite the tickets' keys are used with.
 pub const SRTP_SUITE: CryptoSuite = CryptoSuite::Aes128CmHmacSha1_80;
 /// How far a TRANSFER_INIT's or TRANSFER_RESP's T may be from the UE clock, either way (RFC 3830
@@ -183,11 +178,8 @@ fn real_now() -> u64 {
 /// The Unix seconds of a MIKEY message's NTP T, `None` without T or with a counter T (which a
 /// clock cannot check).
 fn t_secs(message: &[u8]) -> Result<Option<u64>> {
-    let m = TicketMessage::parse(message).map_err(mikey)?;
-    Ok(match m.timestamp() {
-        Some(Timestamp::NtpUtc(v) | Timestamp::Ntp(v)) => Some((v >> 32).saturating_sub(NTP_UNIX_OFFSET)),
-        Some(Timestamp::Counter(_)) | None => None,
-    })
+    let m = Message::parse_ticket(message).map_err(mikey)?;
+    Ok(m.timestamp().and_then(|t| t.ntp_seconds()).map(|s| u64::from(s).saturating_sub(NTP_UNIX_OFFSET)))
 }
 
 /// `n` fresh bytes: SHA-256 over the cnonce generator's output (process randomness, time, counter).
@@ -240,7 +232,7 @@ impl<R: Reader> KmsKeying<R> {
     /// A UE whose `gba` client has bootstrapped already.
     pub fn new(gba: GbaClient<R>, cfg: KmsUeConfig) -> Result<Self> {
         let http = HttpClient::new("KMS", &cfg.kms_url, DEFAULT_HTTP_TIMEOUT)?;
-        let naf_id = NafId::new(&cfg.kms_fqdn, KMS_UA_PROTOCOL)?;
+        let naf_id = kms_naf_id(&cfg.kms_fqdn)?;
         Ok(KmsKeying {
             gba,
             http,
@@ -333,18 +325,16 @@ impl<R: Reader> KmsKeying<R> {
         self.gba.naf_keys(&naf_id, &impi)
     }
 
-    fn post(&self, request_type: &str, message: &[u8]) -> Result<Vec<u8>> {
-        let path = format!("{KMS_PATH}?requesttype={request_type}");
-        let body = B64.encode(message);
+    fn post(&self, request_type: RequestType, message: &[u8]) -> Result<Vec<u8>> {
+        let path = request_type.path_and_query();
+        let body = kms_http::encode_body(message);
         let a = self.http.exchange("POST", &path, &[], Some((MIKEY_CONTENT_TYPE, body.as_bytes())))?;
         if a.status != 200 {
             return Err(Error::HttpStatus { peer: "KMS", status: a.status, reason: a.reason() });
         }
-        let text: Vec<u8> = a.body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        let resp = B64
-            .decode(&text)
-            .map_err(|e| Error::MalformedAnswer { peer: "KMS", reason: format!("base64: {e}") })?;
-        let m = TicketMessage::parse(&resp).map_err(mikey)?;
+        let resp = kms_http::decode_body(&a.body)
+            .map_err(|e| Error::MalformedAnswer { peer: "KMS", reason: e.to_string() })?;
+        let m = Message::parse_ticket(&resp).map_err(mikey)?;
         if let Some(n) = m.error_no() {
             return Err(Error::InvalidInput(format!("the KMS refused with MIKEY error {}", n.0)));
         }
@@ -407,7 +397,7 @@ impl<R: Reader> KmsKeying<R> {
                 )
                 .map_err(mikey)?;
                 self.stats.ticket_requests += 1;
-                let resp = self.post("ticketrequest", &init)?;
+                let resp = self.post(RequestType::TicketRequest, &init)?;
                 let RequestGrant { ticket, mpki, mpkr, tgk } =
                     tx::open_request_resp(&resp, &init, naf.key.expose()).map_err(mikey)?;
                 let granted = ticket.policy().map_err(mikey)?;
@@ -462,7 +452,7 @@ impl<R: Reader> KmsKeying<R> {
         )
         .map_err(mikey)?;
         self.stats.resolves += 1;
-        let resp = self.post("ticketresolve", &init)?;
+        let resp = self.post(RequestType::TicketResolve, &init)?;
         let grant = tx::open_resolve_resp(&resp, &init, Some(naf.key.expose())).map_err(mikey)?;
         if view.ticket.flags.j {
             self.resolved.insert(fp, (grant.clone(), view.policy.clone()));

@@ -18,7 +18,7 @@
 //! | [`sip_client`] | IMS-based registration, deregistration, MSK request: INVITE / re-INVITE to the SCF | TS 26.237 §10.4.2, RFC 3261 |
 //! | [`ub_client`] | GBA bootstrapping over Ub: HTTP Digest AKA with the BSF | TS 24.109 §4–5, RFC 3310 |
 //! | [`ue`] | a whole UE: GBA, registration, MSK/MTK over UDP, SRTP, power and card changes | TS 33.246 §6 |
-//! | [`mbms_profile`] | the values the specifications leave open, in one place | — |
+//! | [`open_values`] | the values the specifications leave open, in one place | — |
 #![deny(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -32,11 +32,11 @@ pub mod ims_ue;
 pub mod key_management;
 pub mod key_store;
 pub mod kms;
-pub mod mbms_profile;
 pub mod mbms_receiver;
 pub mod me_based;
 pub mod media_keying;
 pub mod mikey_listener;
+pub mod open_values;
 pub mod sdes;
 pub mod sip_client;
 pub mod ub_client;

@@ -10,7 +10,7 @@ use srtp::{Policy, SrtpContext};
 
 use crate::error::{Error, Result};
 use crate::key_management::MtkOutcome;
-use crate::mbms_profile::{MKI_LEN, MTKS_KEPT_PER_STREAM};
+use crate::open_values::{MKI_LEN, MTKS_KEPT_PER_STREAM};
 
 /// Identifies an MBMS stream (a User Service session) at the receiver.
 pub type StreamId = u32;

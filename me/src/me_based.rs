@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::gba_client::NafKeys;
 use crate::key_management::{KeyManagementPath, MbmsKeyManagement, MskOutcome, MtkOutcome, malformed};
 use crate::key_store::{KeyStore, StoredMrk, StoredMtk, StoredMuk};
-use crate::mbms_profile::{
+use crate::open_values::{
     EXPIRED_MUK_FOR_SOLICITED_PULL, FIRST_MTK_ID_ANY, MSKS_PER_KEY_GROUP, is_expired, parse_key_lifetime,
 };
 
@@ -67,7 +67,6 @@ impl MeBased {
         let idr = naf_keys.btid.as_bytes().to_vec();
         check_lifetime(&naf_keys.lifetime)?;
         let muk = naf_keys.me_based_muk();
-        let muk = Muk::new(*muk.expose());
         self.store.put_mrk(StoredMrk {
             idi: idi.clone(),
             idr: idr.clone(),

@@ -18,11 +18,11 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use mikey::mbms_http::sip_based::{SipProcedure, SipSecurityRequest};
-use mikey::mbms_http::{
+use sip::{Message, Method};
+use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
 };
-use sip::{Message, Method};
+use wire::sip_based_mbms::{self, SipProcedure, SipSecurityRequest};
 
 use crate::error::{Error, Result};
 
@@ -119,21 +119,21 @@ impl SipClient {
     /// the dialog (which also moves the registration to a new B-TID, §10.4.2.3).
     pub fn register(&mut self, btid: &str, service_ids: &[String]) -> Result<RegisterResponse> {
         let p = SipProcedure::Register(RegisterRequest { service_ids: service_ids.to_vec() });
-        let body = self.invite(btid, p, mbms_http::CONTENT_TYPE_REGISTER_RESPONSE)?;
+        let body = self.invite(btid, p, mbms_key_management::CONTENT_TYPE_REGISTER_RESPONSE)?;
         RegisterResponse::from_xml(&body).map_err(malformed)
     }
 
     /// SIP-based deregistration of `service_ids` (TS 26.237 §10.4.2.2): a re-INVITE.
     pub fn deregister(&mut self, btid: &str, service_ids: &[String]) -> Result<RegisterResponse> {
         let p = SipProcedure::Deregister(DeregisterRequest { service_ids: service_ids.to_vec() });
-        let body = self.invite(btid, p, mbms_http::CONTENT_TYPE_REGISTER_RESPONSE)?;
+        let body = self.invite(btid, p, mbms_key_management::CONTENT_TYPE_REGISTER_RESPONSE)?;
         RegisterResponse::from_xml(&body).map_err(malformed)
     }
 
     /// SIP-based basic MSK request (TS 26.237 §10.4.2.4): a re-INVITE; the MSKs come as MIKEY.
     pub fn msk_request(&mut self, btid: &str, key_ids: &[MskKeyId]) -> Result<MskResponse> {
         let p = SipProcedure::MskRequest(MskRequest { key_ids: key_ids.to_vec() });
-        let body = self.invite(btid, p, mbms_http::CONTENT_TYPE_MSK_RESPONSE)?;
+        let body = self.invite(btid, p, mbms_key_management::CONTENT_TYPE_MSK_RESPONSE)?;
         MskResponse::from_xml(&body).map_err(malformed)
     }
 
@@ -172,7 +172,7 @@ impl SipClient {
         }
         let body = SipSecurityRequest { btid: btid.to_owned(), procedure }.to_xml();
         let (mut request, branch) = self.request(Method::Invite, None)?;
-        request.set_body(mbms_http::CONTENT_TYPE_SIP_SECURITY, body.into_bytes());
+        request.set_body(sip_based_mbms::CONTENT_TYPE_SIP_SECURITY, body.into_bytes());
         let answer = match self.transaction(&request, true) {
             Ok(a) => a,
             Err(e) => {
@@ -199,7 +199,7 @@ impl SipClient {
             return Err(refusal(&answer, btid));
         }
         match answer.content_type() {
-            Some(t) if mbms_http::content_type_matches(t, expected) => {}
+            Some(t) if mbms_key_management::content_type_matches(t, expected) => {}
             other => return Err(malformed(format!("Content-Type {other:?}, expected {expected}"))),
         }
         String::from_utf8(answer.body).map_err(|_| malformed("the body is not UTF-8"))
@@ -375,9 +375,10 @@ fn status_error(answer: &Message) -> Error {
 /// A non-2xx final answer: the re-bootstrap answer (TS 26.237 §10.4.2.1) is
 /// [`Error::BtidRejected`]; anything else [`Error::SipStatus`].
 fn refusal(answer: &Message, btid: &str) -> Error {
-    let rebootstrap = answer.status() == Some(mbms_http::SIP_STATUS_REBOOTSTRAP)
+    let rebootstrap = answer.status() == Some(sip_based_mbms::SIP_STATUS_REBOOTSTRAP)
         && answer.warnings().unwrap_or_default().iter().any(|w| {
-            w.code == mbms_http::SIP_WARN_CODE_REBOOTSTRAP && w.text == mbms_http::SIP_WARN_TEXT_REBOOTSTRAP
+            w.code == sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP
+                && w.text == sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP
         });
     if rebootstrap {
         tracing::info!(btid, "the SCF wants a new bootstrapping");

@@ -17,11 +17,9 @@
 
 use std::time::{Duration, Instant};
 
-use gba::ub::{
-    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
-    DigestRequest,
-};
 use sim_reader::Reader;
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::ub::{self, AkaNonce, BootstrappingInfo};
 
 use crate::error::{Error, Result};
 use crate::gba_client::{BootstrapOutcome, GbaClient, GbaVariant};
@@ -215,7 +213,7 @@ fn check_success(answer: &Answer, auth: &DigestAuthorization, res: &[u8]) -> Res
     if info.cnonce.is_some() && info.cnonce != auth.cnonce || info.nc.is_some() && info.nc != auth.nc {
         return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth for another cnonce or nc" });
     }
-    if !ub::verify_rspauth(&auth.digest_input(res, "GET", b""), &answer.body, rspauth) {
+    if !digest::verify_rspauth(&auth.digest_input(res, "GET", b""), &answer.body, rspauth) {
         return Err(Error::PeerNotAuthentic { peer: PEER, reason: "rspauth does not verify" });
     }
     match answer.media_type() {

@@ -40,10 +40,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gba::{Mrk, NafId, UaSecurityProtocolId};
 use mikey::mbms::{KeyDomainId, MskId, Mtk, MtkSalt};
-use mikey::mbms_http::{self, MskKeyId};
 use sha2::{Digest, Sha256};
 use sim_reader::Reader;
 use srtp::{CryptoSuite, Policy};
+use wire::mbms_key_management::{self, MskKeyId};
 
 use crate::bmsc_client::{BmscClient, Credentials};
 use crate::card::Card;
@@ -54,10 +54,10 @@ use crate::key_management::{
     KeyManagementPath, MbmsKeyManagement, MikeyKind, MskOutcome, MtkOutcome, choose_path, classify,
 };
 use crate::key_store::{CardChange, KeyStore};
-use crate::mbms_profile::parse_key_lifetime;
 use crate::mbms_receiver::{MbmsReceiver, StreamId};
 use crate::me_based::MeBased;
 use crate::mikey_listener::DATAGRAM_MAX;
+use crate::open_values::parse_key_lifetime;
 use crate::sip_client::{SipClient, SipConfig};
 use crate::ub_client::{BootstrapReport, UbClient};
 use crate::uicc_based::UiccBased;
@@ -267,7 +267,7 @@ pub struct RegisterReport {
 /// What [`Ue::msk_request`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MskRequestReport {
-    /// Every key ID with its status code ([`mbms_http::STATUS_OK`]: the MSK is pushed over UDP).
+    /// Every key ID with its status code ([`mbms_key_management::STATUS_OK`]: the MSK is pushed over UDP).
     pub statuses: Vec<(MskKeyId, u16)>,
     /// GBA ran again first.
     pub rebootstrapped: bool,
@@ -481,7 +481,7 @@ impl Signaller<'_> {
         &mut self,
         c: &Credentials<'_>,
         service_ids: &[String],
-    ) -> Result<mbms_http::RegisterResponse> {
+    ) -> Result<mbms_key_management::RegisterResponse> {
         match self.sip.as_deref_mut() {
             Some(sip) => sip.register(c.btid, service_ids),
             None => self.bmsc.register(c, service_ids),
@@ -492,14 +492,18 @@ impl Signaller<'_> {
         &mut self,
         c: &Credentials<'_>,
         service_ids: &[String],
-    ) -> Result<mbms_http::RegisterResponse> {
+    ) -> Result<mbms_key_management::RegisterResponse> {
         match self.sip.as_deref_mut() {
             Some(sip) => sip.deregister(c.btid, service_ids),
             None => self.bmsc.deregister(c, service_ids),
         }
     }
 
-    fn msk_request(&mut self, c: &Credentials<'_>, key_ids: &[MskKeyId]) -> Result<mbms_http::MskResponse> {
+    fn msk_request(
+        &mut self,
+        c: &Credentials<'_>,
+        key_ids: &[MskKeyId],
+    ) -> Result<mbms_key_management::MskResponse> {
         match self.sip.as_deref_mut() {
             Some(sip) => sip.msk_request(c.btid, key_ids),
             None => self.bmsc.msk_request(c, key_ids),
@@ -826,7 +830,7 @@ impl<R: Reader> Ue<R> {
         let accepted: Vec<String> = self
             .registered
             .iter()
-            .filter(|s| response.code_of(s) == Some(mbms_http::STATUS_OK))
+            .filter(|s| response.code_of(s) == Some(mbms_key_management::STATUS_OK))
             .cloned()
             .collect();
         tracing::info!(btid = %session.btid, ?accepted, "registered again with the new B-TID");
@@ -855,7 +859,7 @@ impl<R: Reader> Ue<R> {
         };
         for service in &services {
             match response.code_of(service) {
-                Some(mbms_http::STATUS_OK) => report.accepted.push(service.clone()),
+                Some(mbms_key_management::STATUS_OK) => report.accepted.push(service.clone()),
                 Some(code) => report.refused.push((service.clone(), code)),
                 None => {
                     tracing::warn!(service, "the BM-SC answered nothing for this service");
@@ -895,7 +899,7 @@ impl<R: Reader> Ue<R> {
         };
         for service in &services {
             match response.code_of(service) {
-                Some(mbms_http::STATUS_OK) => report.accepted.push(service.clone()),
+                Some(mbms_key_management::STATUS_OK) => report.accepted.push(service.clone()),
                 code => report.refused.push((service.clone(), code.unwrap_or(0))),
             }
         }

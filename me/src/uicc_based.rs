@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::card::{Card, push_ber_len, split_tlv};
 use crate::error::{Error, Result};
 use crate::key_management::{KeyManagementPath, MbmsKeyManagement, MskOutcome, MtkOutcome, malformed};
-use crate::mbms_profile::{
+use crate::open_values::{
     KEY_GROUP_LEN, MODE_MSK_DELETION, MODE_MSK_UPDATE, MODE_MTK_GENERATION, MODE_MUK_DELETION,
     P2_MBMS_CONTEXT, SOLICITED_PULL_MARKER, TAG_MBMS_DATA, TAG_MBMS_DATA_BER, TAG_MUK_ID, TAG_MUK_IDI,
     TAG_MUK_IDR, TAG_SUCCESS,

@@ -35,9 +35,9 @@ fn loaded(path: &Path) -> (MeBased, BmscStream) {
     };
     km.install_naf_keys(&keys).unwrap();
     // install_naf_keys replaced btid(1)'s MUK by the one derived from Ks_NAF.
-    let muk = gba::mbms_profile::me_based_muk(&gba::KsNaf::new([0x33; 32]));
+    let muk = gba::mbms_keys::me_based_muk(&gba::KsNaf::new([0x33; 32]));
     let mut bmsc = BmscStream::new(BmscStreamConfig::new(BMSC, [5; 32])).unwrap();
-    let ue = bmsc.add_recipient(Muk::new(*muk.expose()), &btid(1));
+    let ue = bmsc.add_recipient(muk, &btid(1));
     bmsc.rotate_msk();
     let msk = bmsc.msk_message(ue).unwrap();
     assert!(matches!(km.msk_update(&msk).unwrap(), MskOutcome::Msk { .. }));

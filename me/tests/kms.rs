@@ -14,14 +14,16 @@ use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use gba::ub::{GbaType, NafKeyMaterial, ZnRequest};
 use me::kms::{KmsKeying, KmsUeConfig, TicketSource, mikey_from_attributes};
 use me::{CallParties, GbaClient, GbaVariant, MediaKeying, MediaKeys, UbClient};
 use mikey::ticket::exchange::{self as tx, PolicySpec, RequestInit};
-use mikey::ticket::{TicketMessage, kms_uid, ntp_from_unix};
+use mikey::ticket::kms_uid;
+use mikey::{Message, ntp_from_unix};
 use network::bsf::{Bsf, BsfConfig, Subscriber, zn_query};
-use network::kms::{Kms, KmsConfig, KmsPeer, kms_naf_id};
+use network::kms::{Kms, KmsConfig, KmsPeer};
 use sim_reader::{CardProfile, Emulator};
+use wire::kms_http::kms_naf_id;
+use wire::zn::{GbaType, NafKeyMaterial, ZnRequest};
 
 const KMS_A: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 const KMS_B: &str = "kms.other.example.net";
@@ -170,7 +172,7 @@ fn full_flow(variant: GbaVariant) {
     check_oracle(&TPK, &offer, &answer, &ka);
     // The offer is RFC 4567 base64 of a TRANSFER_INIT whose ticket is the 3GPP type 2/0/0.
     let ti = mikey_from_attributes(&offer).unwrap();
-    let m = TicketMessage::parse(&ti).unwrap();
+    let m = Message::parse_ticket(&ti).unwrap();
     assert_eq!(m.hdr().data_type, mikey::DataType::TRANSFER_INIT);
     assert!(m.ticket().unwrap().policy.is_3gpp());
 }
@@ -286,7 +288,7 @@ fn post(kms: &Kms, request_type: &str, content_type: &str, body: &[u8]) -> (u16,
 /// The MIKEY error number of a 200 answer.
 fn mikey_error(body: &[u8]) -> u8 {
     let m = B64.decode(body).unwrap();
-    let msg = TicketMessage::parse(&m).unwrap();
+    let msg = Message::parse_ticket(&m).unwrap();
     assert_eq!(msg.hdr().data_type, mikey::DataType::ERROR);
     msg.error_no().unwrap().0
 }
@@ -349,7 +351,7 @@ fn refusals_leave_the_kms_unchanged() {
     let after_offer = snapshot(&n.kms);
     let ti = mikey_from_attributes(&offer).unwrap();
     let mut forged = ti.clone();
-    let m = TicketMessage::parse(&ti).unwrap();
+    let m = Message::parse_ticket(&ti).unwrap();
     let data = m.ticket().unwrap().ticket_data;
     let at = data.as_ptr() as usize - ti.as_ptr() as usize + data.len() / 2;
     forged[at] ^= 0x10;
@@ -452,9 +454,9 @@ fn stale_transfer_init_is_refused_by_the_answerer() {
     a.keying.advance_clock(-behind);
     n.kms.advance_clock(-behind);
     let offer = a.keying.offer(&c).unwrap();
-    let t = TicketMessage::parse(&mikey_from_attributes(&offer).unwrap()).unwrap().timestamp().unwrap();
+    let t = Message::parse_ticket(&mikey_from_attributes(&offer).unwrap()).unwrap().timestamp().unwrap();
     let mikey::Timestamp::NtpUtc(v) = t else { panic!("T is not NTP-UTC: {t:?}") };
-    let t_unix = (v >> 32) - mikey::ticket::NTP_UNIX_OFFSET;
+    let t_unix = (v >> 32) - mikey::NTP_UNIX_OFFSET;
     let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(wall - t_unix >= behind as u64 - 5, "the offer's T is in the past");
     let e = b.keying.answer(&c, &offer).unwrap_err();

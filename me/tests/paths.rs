@@ -11,7 +11,7 @@ mod support;
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use me::mbms_profile::MTKS_KEPT_PER_STREAM;
+use me::open_values::MTKS_KEPT_PER_STREAM;
 use me::{
     Card, Error, GbaClient, GbaVariant, KeyManagementPath, KeyStore, MbmsKeyManagement, MbmsReceiver,
     MeBased, MikeyEvent, MikeyListener, MskOutcome, MtkOutcome, UiccBased, choose_path,
@@ -479,7 +479,7 @@ fn uicc_path_keeps_ks_muk_and_msk_on_the_card() {
     let b = u.gba(1, LIFETIME);
     let mut bmsc = bmsc(MskTimestamps::Counter, true);
     let muk = b.bmsc_muk(&u.impi, true);
-    let r = bmsc.add_recipient(mikey::mbms::Muk::new(*muk.as_bytes()), &b.btid);
+    let r = bmsc.add_recipient(muk.clone(), &b.btid);
     let msk_id = bmsc.rotate_msk();
     u.km.msk_update(&bmsc.msk_message(r).unwrap()).unwrap();
     u.km.msk_update(&bmsc.solicited_pull(r).unwrap()).unwrap();

@@ -13,7 +13,6 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 
-use gba::ub::{self, AkaNonce, BootstrappingInfo, DigestChallenge, GbaType, NafKeyMaterial, ZnRequest};
 use gba::{AuthVector, Milenage, Sqn};
 use hmac::{Hmac, KeyInit, Mac};
 use me::card::FID_USIM_GBABP;
@@ -22,6 +21,9 @@ use network::bsf::{Bsf, BsfConfig, Subscriber, zn_query};
 use sha2::Sha256;
 use sim_reader::{CardProfile, Emulator, Protocol};
 use support::{PIN, bmsc_naf_id};
+use wire::digest::{self, DigestChallenge};
+use wire::ub::{self, AkaNonce, BootstrappingInfo};
+use wire::zn::{GbaType, NafKeyMaterial, ZnRequest};
 
 // ------------------------------------------------------------------------------------------------
 // Oracles
@@ -274,7 +276,7 @@ fn wrong_rspauth_or_garbage_body_is_refused() {
                 realm: "bsf.example.org".into(),
                 nonce,
                 algorithm: Some(ub::ALGORITHM_AKAV1_MD5.into()),
-                qop: vec![ub::Qop::AuthInt],
+                qop: vec![digest::Qop::AuthInt],
                 opaque: Some("0pq".into()),
                 stale: false,
             }
@@ -295,16 +297,16 @@ fn wrong_rspauth_or_garbage_body_is_refused() {
                 .find_map(|l| l.strip_prefix("authorization: ").or_else(|| l.strip_prefix("Authorization: ")))
                 .unwrap()
                 .to_owned();
-            let auth = gba::ub::DigestAuthorization::parse(&auth_line).unwrap();
+            let auth = digest::DigestAuthorization::parse(&auth_line).unwrap();
             assert!(auth.verify(&xres, "GET", b""), "the client's RES is the card's");
             let info = BootstrappingInfo {
                 btid: gba::BTid::new(&rand, "bsf.example.org").unwrap().as_str().to_owned(),
                 lifetime: "2099-01-01T00:00:00Z".into(),
             };
             let body = if case == "garbage-body" { "<x>".to_owned() } else { info.to_xml() };
-            let good = ub::rspauth(&auth.digest_input(&xres, "GET", b""), body.as_bytes());
+            let good = digest::rspauth(&auth.digest_input(&xres, "GET", b""), body.as_bytes());
             let rspauth = if case == "wrong-rspauth" {
-                ub::rspauth(&auth.digest_input(&xres, "GET", b""), b"another body")
+                digest::rspauth(&auth.digest_input(&xres, "GET", b""), b"another body")
             } else {
                 good
             };

@@ -9,13 +9,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use gba::Mrk;
-use gba::ub::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
 use me::{BmscClient, Credentials, Error};
 use mikey::mbms::{KeyDomainId, MskId};
-use mikey::mbms_http::{
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
+use wire::mbms_key_management::{
     self, KeyStatus, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse, RequestType,
     ServiceStatus,
 };
+use wire::zn;
 
 const FQDN: &str = "bmsc.example.org";
 const BTID: &str = "AAECAwQFBgcICQoLDA0ODw==@bsf.example.org";
@@ -127,7 +128,7 @@ fn challenge(realm: String, nonce: &str) -> String {
     DigestChallenge {
         realm,
         nonce: nonce.into(),
-        algorithm: Some(mbms_http::DIGEST_ALGORITHM.into()),
+        algorithm: Some(mbms_key_management::DIGEST_ALGORITHM.into()),
         qop: vec![Qop::Auth],
         opaque: Some("opq".into()),
         stale: false,
@@ -150,20 +151,21 @@ fn both_challenges() -> String {
     http(
         "401 Unauthorized",
         &[
-            ("WWW-Authenticate", challenge(mbms_http::realm_me(FQDN), "n-me")),
-            ("WWW-Authenticate", challenge(mbms_http::realm_uicc(FQDN), "n-uicc")),
+            ("WWW-Authenticate", challenge(mbms_key_management::realm_me(FQDN), "n-me")),
+            ("WWW-Authenticate", challenge(mbms_key_management::realm_uicc(FQDN), "n-uicc")),
             ("Content-Type", "text/plain".into()),
         ],
         "",
     )
 }
 
-/// A 200 with rspauth made by gba::ub for `auth` and `password`.
+/// A 200 with rspauth made by wire::ub for `auth` and `password`.
 fn ok_with_rspauth(req: &Request, password: &[u8], content_type: &str, body: &str, tamper: bool) -> String {
     let auth = DigestAuthorization::parse(req.header("authorization").unwrap()).unwrap();
-    let mut rspauth = ub::rspauth(&auth.digest_input(password, "POST", &req.body), body.as_bytes());
+    let mut rspauth = digest::rspauth(&auth.digest_input(password, "POST", &req.body), body.as_bytes());
     if tamper {
-        rspauth = ub::rspauth(&auth.digest_input(b"not the password", "POST", &req.body), body.as_bytes());
+        rspauth =
+            digest::rspauth(&auth.digest_input(b"not the password", "POST", &req.body), body.as_bytes());
     }
     let info = AuthenticationInfo {
         qop: auth.qop,
@@ -187,7 +189,7 @@ fn client(url: &str) -> BmscClient {
 
 /// Registration through the hand-written BM-SC: the request carries the contract's target,
 /// Content-Type and XML; the answer to the challenge uses the realm of the path, username = B-TID
-/// and password base64(MRK) (checked by gba::ub and by Python); the per-service codes come back.
+/// and password base64(MRK) (checked by wire::ub and by Python); the per-service codes come back.
 #[test]
 fn register_answers_the_realm_of_the_path_with_base64_mrk() {
     for uicc_realm in [true, false] {
@@ -203,11 +205,11 @@ fn register_answers_the_realm_of_the_path_with_base64_mrk() {
                 assert!(req.header("authorization").is_none());
                 both_challenges()
             } else {
-                let password = mbms_http::digest_password(&MRK);
+                let password = mbms_key_management::digest_password(&MRK);
                 ok_with_rspauth(
                     req,
                     password.as_bytes(),
-                    mbms_http::CONTENT_TYPE_REGISTER_RESPONSE,
+                    mbms_key_management::CONTENT_TYPE_REGISTER_RESPONSE,
                     &xml,
                     false,
                 )
@@ -223,7 +225,7 @@ fn register_answers_the_realm_of_the_path_with_base64_mrk() {
             assert_eq!(req.method, "POST");
             assert_eq!(req.target, RequestType::Register.path_and_query());
             assert_eq!(req.target, "/keymanagement?requesttype=register", "the contract's request line");
-            assert!(mbms_http::content_type_matches(
+            assert!(mbms_key_management::content_type_matches(
                 req.header("content-type").unwrap(),
                 "application/mbms-register+xml"
             ));
@@ -243,7 +245,7 @@ fn register_answers_the_realm_of_the_path_with_base64_mrk() {
             (auth.username.as_str(), auth.qop, auth.opaque.as_deref()),
             (BTID, Some(Qop::Auth), Some("opq"))
         );
-        assert!(auth.verify(mbms_http::digest_password(&MRK).as_bytes(), "POST", &seen[1].body));
+        assert!(auth.verify(mbms_key_management::digest_password(&MRK).as_bytes(), "POST", &seen[1].body));
         if let Some(py) = py_digest(header, &MRK, "POST") {
             assert_eq!(py, auth.response, "Python's RFC 2617 digest with base64(MRK)");
         }
@@ -261,7 +263,7 @@ fn bmsc_refusals_and_bad_answers() {
         ("401 again", |_| both_challenges(), |e| matches!(e, Error::BtidRejected { btid } if btid == BTID)),
         (
             "401 with reason",
-            |_| http("401 Unauthorized", &[(mbms_http::REASON_HEADER, "something".into())], "x\n"),
+            |_| http("401 Unauthorized", &[(mbms_key_management::REASON_HEADER, "something".into())], "x\n"),
             |e| matches!(e, Error::HttpStatus { status: 401, .. }),
         ),
         (
@@ -274,8 +276,8 @@ fn bmsc_refusals_and_bad_answers() {
             |r| {
                 ok_with_rspauth(
                     r,
-                    mbms_http::digest_password(&MRK).as_bytes(),
-                    mbms_http::CONTENT_TYPE_MSK_RESPONSE,
+                    mbms_key_management::digest_password(&MRK).as_bytes(),
+                    mbms_key_management::CONTENT_TYPE_MSK_RESPONSE,
                     &msk_ok(),
                     true,
                 )
@@ -284,13 +286,25 @@ fn bmsc_refusals_and_bad_answers() {
         ),
         (
             "no Authentication-Info",
-            |_| http("200 OK", &[("Content-Type", mbms_http::CONTENT_TYPE_MSK_RESPONSE.into())], &msk_ok()),
+            |_| {
+                http(
+                    "200 OK",
+                    &[("Content-Type", mbms_key_management::CONTENT_TYPE_MSK_RESPONSE.into())],
+                    &msk_ok(),
+                )
+            },
             |e| matches!(e, Error::PeerNotAuthentic { .. }),
         ),
         (
             "wrong Content-Type",
             |r| {
-                ok_with_rspauth(r, mbms_http::digest_password(&MRK).as_bytes(), "text/html", &msk_ok(), false)
+                ok_with_rspauth(
+                    r,
+                    mbms_key_management::digest_password(&MRK).as_bytes(),
+                    "text/html",
+                    &msk_ok(),
+                    false,
+                )
             },
             |e| matches!(e, Error::MalformedAnswer { .. }),
         ),
@@ -299,8 +313,8 @@ fn bmsc_refusals_and_bad_answers() {
             |r| {
                 ok_with_rspauth(
                     r,
-                    mbms_http::digest_password(&MRK).as_bytes(),
-                    mbms_http::CONTENT_TYPE_MSK_RESPONSE,
+                    mbms_key_management::digest_password(&MRK).as_bytes(),
+                    mbms_key_management::CONTENT_TYPE_MSK_RESPONSE,
                     "<mbmsMskResponse",
                     false,
                 )
@@ -322,7 +336,11 @@ fn bmsc_refusals_and_bad_answers() {
     }
     // Only the other realm offered: the ME does not answer it.
     let (url, server) = fake_server(1, |_, _| {
-        http("401 Unauthorized", &[("WWW-Authenticate", challenge(mbms_http::realm_uicc(FQDN), "n"))], "")
+        http(
+            "401 Unauthorized",
+            &[("WWW-Authenticate", challenge(mbms_key_management::realm_uicc(FQDN), "n"))],
+            "",
+        )
     });
     let mrk = Mrk::new(MRK);
     let e = client(&url)
@@ -456,8 +474,8 @@ fn end_to_end(path: KeyManagementPath) {
     let boot = w.ue.bootstrap().unwrap();
     let session = w.bsf.session(&boot.btid).unwrap();
     let expected_gba = match path {
-        KeyManagementPath::UiccBased => gba::ub::GbaType::GbaU,
-        KeyManagementPath::MeBased => gba::ub::GbaType::GbaMe,
+        KeyManagementPath::UiccBased => zn::GbaType::GbaU,
+        KeyManagementPath::MeBased => zn::GbaType::GbaMe,
     };
     assert_eq!(session.gba_type, expected_gba);
     let keys = w.ue.derive_naf_keys().unwrap();
@@ -523,7 +541,7 @@ fn end_to_end(path: KeyManagementPath) {
     let key = MskKeyId::any_in_group(KeyDomainId([0x00, 0xF1, 0x10]), 0x0001);
     let req = w.ue.msk_request(&[key]).unwrap();
     assert!(req.rebootstrapped);
-    assert_eq!(req.statuses, vec![(key, mbms_http::STATUS_OK)]);
+    assert_eq!(req.statuses, vec![(key, mbms_key_management::STATUS_OK)]);
     let new = w.btid();
     assert_ne!(new, old);
     assert_eq!(w.bmsc.registered(&new), vec![SERVICE.to_owned()]);
@@ -629,7 +647,7 @@ fn me_keys_kept_over_power_down() {
     let key = MskKeyId::any_in_group(KeyDomainId([0x00, 0xF1, 0x10]), 0x0001);
     let req = w.ue.msk_request(&[key]).unwrap();
     assert!(!req.rebootstrapped);
-    assert_eq!(req.statuses, vec![(key, mbms_http::STATUS_OK)]);
+    assert_eq!(req.statuses, vec![(key, mbms_key_management::STATUS_OK)]);
     w.poll_until("requested MSK", |s| s.msk_count == 2);
     assert_eq!(w.ue.stats().rebootstraps, 1, "only the first bootstrap");
     check_frames(&w.ue, 3 + 3);

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use me::ue::UeStats;
 use me::{Error, KeyManagementPath, Signalling, Ue, UeConfig};
 use mikey::mbms::KeyDomainId;
-use mikey::mbms_http::{self, MskKeyId};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::test_signal_frame;
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::pcscf::{Pcscf, PcscfConfig, PcscfUser};
 use network::scf::{Scf, ScfConfig, ScfMode, ScfService, ScfSubscriber};
 use sim_reader::{CardProfile, Emulator};
+use wire::mbms_key_management::{self, MskKeyId};
 
 const SERVICE: &str = "urn:keysim:mbms:service:1";
 const BMSC_FQDN: &str = "bmsc.example.org";
@@ -150,7 +150,7 @@ fn end_to_end(path: KeyManagementPath) {
     let before = w.ue.stats();
     let req = w.ue.msk_request(&[key]).unwrap();
     assert!(req.rebootstrapped);
-    assert_eq!(req.statuses, vec![(key, mbms_http::STATUS_OK)]);
+    assert_eq!(req.statuses, vec![(key, mbms_key_management::STATUS_OK)]);
     let new = w.btid();
     assert_ne!(new, btid);
     assert_eq!(w.ue.stats().rebootstraps, before.rebootstraps + 1);

@@ -9,7 +9,9 @@
 //! * HMAC-SHA-1-160 over the whole message from the first HDR byte up to and including the MAC
 //!   algorithm byte (PSK method: the KEMAC is the last payload).
 //! * The verification message MAC covers the verification message without its MAC, followed by
-//!   a caller-given trailer (RFC 3830 §5.2: `IDi || IDr || T`).
+//!   a caller-given trailer (RFC 3830 §5.2: `IDi || IDr || T`); the V payload of a MIKEY-TICKET
+//!   message covers it the same way, without a TRANSFER_INIT's Initiator Data (RFC 6043 §5.5).
+//! * The same transport keys serve RFC 6043 with its own labels ([`TransportKeys::derive_with_label`]).
 
 use aes::Aes128;
 use ctr::cipher::{KeyIvInit, StreamCipher};
@@ -21,8 +23,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::Error;
 use crate::codec::Writer;
 use crate::message::{Message, MessageBuilder};
-use crate::payload::{EncrAlg, Kemac, KeyData, KeyDataList, MacAlg, Payload, PayloadType};
-use crate::prf::{Label, PrfFunc, label, prf};
+use crate::payload::{DataType, EncrAlg, Kemac, KeyData, KeyDataList, MacAlg, Payload, PayloadType};
+use crate::prf::{Label, PrfFunc, label, prf, prf_with_constant};
 
 /// Length of encr_key for AES-CM-128.
 pub const ENCR_KEY_LEN: usize = 16;
@@ -62,6 +64,20 @@ impl TransportKeys {
         Ok(k)
     }
 
+    /// Derives encr_key, auth_key and salt_key from `inkey` with the labels `constant || tail` of
+    /// RFC 6043 (§5.1.2, §6.10, Appendix A.2.1), the constants those of RFC 3830 §4.1.4.
+    pub fn derive_with_label(prf_func: PrfFunc, inkey: &[u8], tail: &[&[u8]]) -> Result<Self, Error> {
+        let mut k = TransportKeys {
+            encr_key: [0; ENCR_KEY_LEN],
+            auth_key: [0; AUTH_KEY_LEN],
+            salt_key: [0; SALT_KEY_LEN],
+        };
+        prf_with_constant(prf_func, inkey, label::TRANSPORT_ENCR, tail, &mut k.encr_key)?;
+        prf_with_constant(prf_func, inkey, label::TRANSPORT_AUTH, tail, &mut k.auth_key)?;
+        prf_with_constant(prf_func, inkey, label::TRANSPORT_SALT, tail, &mut k.salt_key)?;
+        Ok(k)
+    }
+
     /// encr_key (exposed for known-answer tests and key export).
     pub fn encr_key(&self) -> &[u8; ENCR_KEY_LEN] {
         &self.encr_key
@@ -78,8 +94,13 @@ impl TransportKeys {
     }
 
     fn mac(&self) -> Result<Hmac<Sha1>, Error> {
-        <Hmac<Sha1> as KeyInit>::new_from_slice(&self.auth_key).map_err(|_| Error::BadLength)
+        hmac_sha1(&self.auth_key)
     }
+}
+
+/// HMAC-SHA-1 keyed with `key`.
+pub(crate) fn hmac_sha1(key: &[u8]) -> Result<Hmac<Sha1>, Error> {
+    <Hmac<Sha1> as KeyInit>::new_from_slice(key).map_err(|_| Error::BadLength)
 }
 
 /// The AES-CM IV of the KEMAC (RFC 3830 §4.2.3).
@@ -118,7 +139,8 @@ pub struct KemacProtection<'k> {
 }
 
 impl MessageBuilder<'_> {
-    /// Appends a KEMAC carrying `key_data`, encrypted and MACed as `p` says; this ends the message.
+    /// Appends a KEMAC carrying `key_data`, encrypted and MACed as `p` says; this ends an RFC 3830
+    /// message (in a MIKEY-TICKET message the V payload does).
     pub fn push_kemac(
         &mut self,
         p: &KemacProtection<'_>,
@@ -151,7 +173,7 @@ impl MessageBuilder<'_> {
         }
         // Link first: the MAC covers the patched next-payload byte of the previous payload.
         self.link(PayloadType::Kemac, end)?;
-        self.sealed = true;
+        self.sealed = self.kemac_ends_message();
         if p.mac_alg == MacAlg::HmacSha1_160 {
             let mut m = p.keys.mac()?;
             m.update(self.buf.get(..mac_start).ok_or(Error::BufferTooSmall)?);
@@ -162,13 +184,25 @@ impl MessageBuilder<'_> {
     }
 
     /// Appends a V payload whose MAC covers the message so far and then `trailer` (RFC 3830 §5.2:
-    /// `IDi || IDr || T` of the message being verified); this ends the message.
+    /// `IDi || IDr || T` of the message being verified); this ends the message. In a TRANSFER_INIT
+    /// the Initiator Data of the TICKET payload is not covered (RFC 6043 §5.5).
     pub fn push_verification(
         &mut self,
         mac_alg: MacAlg,
         keys: &TransportKeys,
         trailer: &[&[u8]],
     ) -> Result<&mut Self, Error> {
+        self.push_v(mac_alg, &keys.auth_key, trailer)
+    }
+
+    /// Ends a MIKEY-TICKET message with a V payload (HMAC-SHA-1-160 with `auth_key`) as
+    /// [`MessageBuilder::push_verification`] does; returns the message length.
+    pub fn seal(mut self, auth_key: &[u8], trailer: &[&[u8]]) -> Result<usize, Error> {
+        self.push_v(MacAlg::HmacSha1_160, auth_key, trailer)?;
+        Ok(self.pos)
+    }
+
+    fn push_v(&mut self, mac_alg: MacAlg, auth_key: &[u8], trailer: &[&[u8]]) -> Result<&mut Self, Error> {
         if self.sealed {
             return Err(Error::PayloadAfterMac);
         }
@@ -184,8 +218,17 @@ impl MessageBuilder<'_> {
         self.link(PayloadType::Verification, end)?;
         self.sealed = true;
         if mac_alg == MacAlg::HmacSha1_160 {
-            let mut m = keys.mac()?;
-            m.update(self.buf.get(..mac_start).ok_or(Error::BufferTooSmall)?);
+            let transfer_init = self.buf.get(1) == Some(&DataType::TRANSFER_INIT.0);
+            let skip = if transfer_init && self.is_ticket_message() {
+                self.buf.get_mut(mac_start..end).ok_or(Error::BufferTooSmall)?.fill(0);
+                let built = self.buf.get(..end).ok_or(Error::BufferTooSmall)?;
+                Message::parse_ticket(built)?.initiator_data_span()?
+            } else {
+                None
+            };
+            let covered = self.buf.get(..mac_start).ok_or(Error::BufferTooSmall)?;
+            let mut m = hmac_sha1(auth_key)?;
+            update_skipping(&mut m, covered, skip)?;
             for t in trailer {
                 m.update(t);
             }
@@ -196,7 +239,38 @@ impl MessageBuilder<'_> {
     }
 }
 
-fn check_tag(m: Hmac<Sha1>, tag: &[u8]) -> Result<(), Error> {
+/// Feeds `covered` into `m`, without the bytes `skip` names.
+fn update_skipping(m: &mut Hmac<Sha1>, covered: &[u8], skip: Option<(usize, usize)>) -> Result<(), Error> {
+    match skip {
+        Some((a, b)) => {
+            m.update(covered.get(..a).ok_or(Error::Truncated)?);
+            m.update(covered.get(b..).ok_or(Error::Truncated)?);
+        }
+        None => m.update(covered),
+    }
+    Ok(())
+}
+
+/// Checks `mac`, the MAC field that ends `msg`: HMAC-SHA-1 with `auth_key` over the message up to
+/// the MAC field (without a TRANSFER_INIT's Initiator Data, RFC 6043 §5.5), then `trailer`.
+pub(crate) fn check_message_mac(
+    msg: &Message<'_>,
+    mac: &[u8],
+    auth_key: &[u8],
+    trailer: &[&[u8]],
+) -> Result<(), Error> {
+    let bytes = msg.as_bytes();
+    let covered = bytes.get(..bytes.len().saturating_sub(mac.len())).ok_or(Error::Truncated)?;
+    let mut m = hmac_sha1(auth_key)?;
+    update_skipping(&mut m, covered, msg.initiator_data_span()?)?;
+    for t in trailer {
+        m.update(t);
+    }
+    check_tag(m, mac)
+}
+
+/// Compares the MAC `m` computed with `tag`, in constant time.
+pub(crate) fn check_tag(m: Hmac<Sha1>, tag: &[u8]) -> Result<(), Error> {
     let computed = m.finalize().into_bytes();
     if bool::from(computed.as_slice().ct_eq(tag)) { Ok(()) } else { Err(Error::MacMismatch) }
 }
@@ -212,11 +286,7 @@ pub fn verify_kemac<'a>(msg: &Message<'a>, keys: &TransportKeys) -> Result<Kemac
     if kemac.mac_alg != MacAlg::HmacSha1_160 {
         return Err(Error::UnsupportedMacAlg(kemac.mac_alg as u8));
     }
-    let bytes = msg.as_bytes();
-    let covered = bytes.get(..bytes.len().saturating_sub(kemac.mac.len())).ok_or(Error::Truncated)?;
-    let mut m = keys.mac()?;
-    m.update(covered);
-    check_tag(m, kemac.mac)?;
+    check_message_mac(msg, kemac.mac, &keys.auth_key, &[])?;
     Ok(kemac)
 }
 
@@ -228,6 +298,17 @@ pub fn decrypt_key_data<'o>(
     timestamp: u64,
     out: &'o mut [u8],
 ) -> Result<KeyDataList<'o>, Error> {
+    KeyDataList::parse(decrypt_into(kemac, keys, csb_id, timestamp, out)?)
+}
+
+/// Decrypts a KEMAC's key data into the start of `out`; returns the plaintext.
+pub(crate) fn decrypt_into<'o>(
+    kemac: &Kemac<'_>,
+    keys: &TransportKeys,
+    csb_id: u32,
+    timestamp: u64,
+    out: &'o mut [u8],
+) -> Result<&'o [u8], Error> {
     let n = kemac.encr_data.len();
     let plain = out.get_mut(..n).ok_or(Error::FieldTooLong)?;
     plain.copy_from_slice(kemac.encr_data);
@@ -236,7 +317,7 @@ pub fn decrypt_key_data<'o>(
         EncrAlg::AesCm128 => aes_cm_apply(keys, csb_id, timestamp, plain)?,
         EncrAlg::AesKw128 => return Err(Error::UnsupportedEncrAlg(EncrAlg::AesKw128 as u8)),
     }
-    KeyDataList::parse(plain)
+    Ok(plain)
 }
 
 /// Verifies the V payload that ends a verification message; `trailer` as for
@@ -249,12 +330,5 @@ pub fn verify_verification(msg: &Message<'_>, keys: &TransportKeys, trailer: &[&
     if v.mac_alg != MacAlg::HmacSha1_160 {
         return Err(Error::UnsupportedMacAlg(v.mac_alg as u8));
     }
-    let bytes = msg.as_bytes();
-    let covered = bytes.get(..bytes.len().saturating_sub(v.mac.len())).ok_or(Error::Truncated)?;
-    let mut m = keys.mac()?;
-    m.update(covered);
-    for t in trailer {
-        m.update(t);
-    }
-    check_tag(m, v.mac)
+    check_message_mac(msg, v.mac, &keys.auth_key, trailer)
 }

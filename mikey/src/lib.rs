@@ -3,15 +3,21 @@
 //! Messages are parsed without allocating and built into caller buffers, so the card can use the
 //! same code as the ME and the BM-SC.
 //!
-//! * [`Message`] — a validated, borrowed view of a whole message; [`Message::payloads`] iterates
-//!   its [`Payload`]s.
-//! * [`MessageBuilder`] — writes a header and appends payloads into a caller buffer, patching the
-//!   next-payload bytes; [`MessageBuilder::push_kemac`] and [`MessageBuilder::push_verification`]
-//!   add the MAC-protected payloads that end a message.
+//! * [`Payload`] — one payload model for RFC 3830, RFC 4563 and RFC 6043; a [`PayloadSet`] says
+//!   which payloads a parser accepts.
+//! * [`Message`] — a validated, borrowed view of a whole message ([`Message::parse`] for RFC 3830,
+//!   [`Message::parse_ticket`] with the MIKEY-TICKET payloads); [`Message::payloads`] iterates its
+//!   [`Payload`]s.
+//! * [`MessageBuilder`] — writes a header (or the first byte of a payload chain) and appends
+//!   payloads into a caller buffer, patching the next-payload bytes; [`MessageBuilder::push_kemac`]
+//!   and [`MessageBuilder::push_verification`] add the MAC-protected payloads that end a message.
 //! * [`prf`] — the MIKEY PRF and the key-derivation labels.
 //! * [`kemac`] — transport keys, AES-CM-128 key data encryption, HMAC-SHA-1-160 MACs.
 //! * [`mbms`] — MSK, MTK, solicited-pull and verification messages of TS 33.246.
-//! * `mbms_http` (feature `std`) — the HTTP key-management bodies and constants of TS 33.246 §6.3.2.
+//! * [`ticket`] — MIKEY-TICKET (RFC 6043) with the 3GPP ticket of TS 33.328; its `exchange`
+//!   module (feature `std`) builds and checks the owned messages of the KMS and the IMS UE.
+//!
+//! The HTTP bodies of MBMS key management live in the `wire` crate.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -21,8 +27,6 @@ pub mod error;
 pub mod kemac;
 mod list;
 pub mod mbms;
-#[cfg(any(feature = "std", test))]
-pub mod mbms_http;
 pub mod message;
 pub mod payload;
 pub mod prf;
@@ -34,7 +38,8 @@ pub use message::{Message, MessageBuilder, Payloads};
 pub use payload::{
     CsIdMap, DataType, EncrAlg, ErrPayload, ErrorNo, GeneralExtension, GenericIdEntries, GenericIdEntry, Hdr,
     Id, IdRole, IdType, Idr, Kemac, KeyData, KeyDataList, KeyId, KeyIdType, KeyIds, KeyType, KeyValidity,
-    MacAlg, Payload, PayloadType, ProtType, Rand, SecurityPolicy, SpParam, SpParams, SrtpIdEntries,
-    SrtpIdEntry, Timestamp, Verification,
+    MacAlg, NTP_ERA_PIVOT_BIT, NTP_UNIX_OFFSET, Payload, PayloadSet, PayloadType, ProtType, Rand,
+    SecurityPolicy, SpParam, SpParams, SrtpIdEntries, SrtpIdEntry, Timestamp, Verification, ntp_era_seconds,
+    ntp_from_unix,
 };
 pub use prf::PrfFunc;

@@ -24,6 +24,10 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+/// MBMS User Key (TS 33.246 §6.1): Ks_int_NAF (UICC-based) or the ME-derived MUK, the MIKEY
+/// pre-shared key of MSK messages. GBA derives it ([`gba::mbms_keys`]), so the type is GBA's.
+pub use gba::Muk;
+
 use crate::Error;
 use crate::error::ProfileViolation;
 use crate::kemac::{KemacProtection, TransportKeys, decrypt_key_data, verify_kemac, verify_verification};
@@ -40,7 +44,7 @@ pub mod profile {
     use crate::prf::PrfFunc;
 
     /// MUK length: Ks_int_NAF / Ks_NAF is a 256-bit HMAC-SHA-256 output (TS 33.220 Annex B).
-    pub const MUK_LEN: usize = 32;
+    pub const MUK_LEN: usize = gba::Muk::LEN;
     /// MSK length (128-bit, TS 33.246 §6.3). UNCONFIRMED for other releases.
     pub const MSK_LEN: usize = 16;
     /// MTK length: an AES-128 SRTP master key (TS 33.246 §6.3.3, RFC 3711). UNCONFIRMED.
@@ -188,12 +192,6 @@ macro_rules! secret_key {
     };
 }
 
-secret_key!(
-    /// MBMS User Key: Ks_int_NAF (UICC-based) or the ME-derived MUK; the MIKEY pre-shared key of MSK
-    /// messages.
-    Muk,
-    MUK_LEN
-);
 secret_key!(
     /// MBMS Service Key: the pre-shared key of MTK messages.
     Msk,

@@ -1,13 +1,50 @@
-//! MIKEY payloads (RFC 3830 §6, RFC 4563 §4–5, RFC 6043 §6.6): borrowed views, parse and encode.
+//! MIKEY payloads (RFC 3830 §6, RFC 4563 §4–5, RFC 6043 §6): borrowed views, parse and encode.
 //!
 //! Every payload after the common header starts with a one-byte next-payload field. The types
 //! here leave that byte out: the parser returns it beside the payload and the
 //! [`MessageBuilder`](crate::MessageBuilder) patches it when the next payload is appended.
+//!
+//! One [`Payload`] type covers the payloads of RFC 3830 and RFC 4563 and those RFC 6043 adds (IDR
+//! here; TR, RANDR, TP and TICKET with the ticket logic in [`crate::ticket`]). Which of them a
+//! parser accepts is its [`PayloadSet`]: the MBMS profile and the card read RFC 3830 messages and
+//! refuse the MIKEY-TICKET payloads and key types as they always have.
 
 use crate::Error;
 use crate::codec::{Reader, Writer};
 use crate::list::{WireItem, wire_list};
 use crate::prf::PrfFunc;
+use crate::ticket::{Randr, Ticket, TicketPolicy, Tr};
+
+/// The payloads, timestamp types and key data types a parser accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadSet {
+    /// RFC 3830 with the Key ID extension and empty map of RFC 4563, and IDR (RFC 6043 §6.6): the
+    /// TR, RANDR, TP and TICKET payloads are refused ([`Error::UnsupportedPayload`]), and so are the
+    /// key data types GTGK and MPK ([`Error::UnsupportedKeyDataType`]).
+    Rfc3830,
+    /// Everything of [`PayloadSet::Rfc3830`] and the MIKEY-TICKET payloads and key data types of
+    /// RFC 6043; a payload chain holds at most [`MAX_RFC6043_PAYLOADS`] payloads.
+    Rfc6043,
+}
+
+/// Most payloads in one MIKEY-TICKET message or payload chain (its chains nest inside TP and
+/// TICKET payloads, so their walk is bounded).
+pub const MAX_RFC6043_PAYLOADS: usize = 255;
+
+impl PayloadSet {
+    /// Whether the RFC 6043 payloads and key data types are known.
+    pub const fn knows_rfc6043(self) -> bool {
+        matches!(self, PayloadSet::Rfc6043)
+    }
+
+    /// Most payloads in a message or chain.
+    pub(crate) const fn max_payloads(self) -> usize {
+        match self {
+            PayloadSet::Rfc3830 => usize::MAX,
+            PayloadSet::Rfc6043 => MAX_RFC6043_PAYLOADS,
+        }
+    }
+}
 
 /// Next-payload / payload type values (RFC 3830 Table 6.1.b, RFC 6043 Table 6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -414,13 +451,17 @@ impl<'a> Kemac<'a> {
     }
 }
 
-/// Whether a key is a TEK generation key or a traffic encryption key (RFC 3830 Table 6.13.a).
+/// What a key of a Key data sub-payload is (RFC 3830 Table 6.13.a, RFC 6043 Table 6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
     /// TEK generation key.
     Tgk,
     /// Traffic encryption key.
     Tek,
+    /// Group TGK (RFC 6043).
+    Gtgk,
+    /// MIKEY Protection Key (RFC 6043); it has no salted form.
+    Mpk,
 }
 
 /// Key validity (RFC 3830 §6.14, Table 6.13.b).
@@ -439,12 +480,13 @@ pub enum KeyValidity<'a> {
     },
 }
 
-/// Key data sub-payload (RFC 3830 §6.13), found inside the KEMAC's encrypted data.
+/// Key data sub-payload (RFC 3830 §6.13, RFC 6043 §6.2.1), found inside the KEMAC's encrypted data.
 ///
-/// The wire type (TGK, TGK+SALT, TEK, TEK+SALT) follows from `key_type` and whether `salt` is set.
+/// The wire type (TGK, TGK+SALT, TEK, TEK+SALT, GTGK, GTGK+SALT, MPK) follows from `key_type` and
+/// whether `salt` is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyData<'a> {
-    /// TGK or TEK.
+    /// TGK, TEK, GTGK or MPK.
     pub key_type: KeyType,
     /// The key.
     pub key: &'a [u8],
@@ -454,7 +496,7 @@ pub struct KeyData<'a> {
     pub kv: KeyValidity<'a>,
 }
 
-/// Key data type values (RFC 3830 Table 6.13.a).
+/// Key data type values (RFC 3830 Table 6.13.a, RFC 6043 Table 6.7).
 pub mod key_data_type {
     /// TGK.
     pub const TGK: u8 = 0;
@@ -464,6 +506,12 @@ pub mod key_data_type {
     pub const TEK: u8 = 2;
     /// TEK + salt.
     pub const TEK_SALT: u8 = 3;
+    /// Group TGK (RFC 6043).
+    pub const GTGK: u8 = 4;
+    /// Group TGK + salt (RFC 6043).
+    pub const GTGK_SALT: u8 = 5;
+    /// MIKEY Protection Key (RFC 6043).
+    pub const MPK: u8 = 6;
 }
 
 /// Key validity type values (RFC 3830 Table 6.13.b).
@@ -477,13 +525,16 @@ pub mod kv_type {
 }
 
 impl<'a> KeyData<'a> {
-    /// The 4-bit wire type.
+    /// The 4-bit wire type. An MPK with a salt has none (it does not encode); this gives MPK.
     pub fn wire_type(&self) -> u8 {
         match (self.key_type, self.salt.is_some()) {
             (KeyType::Tgk, false) => key_data_type::TGK,
             (KeyType::Tgk, true) => key_data_type::TGK_SALT,
             (KeyType::Tek, false) => key_data_type::TEK,
             (KeyType::Tek, true) => key_data_type::TEK_SALT,
+            (KeyType::Gtgk, false) => key_data_type::GTGK,
+            (KeyType::Gtgk, true) => key_data_type::GTGK_SALT,
+            (KeyType::Mpk, _) => key_data_type::MPK,
         }
     }
 
@@ -500,7 +551,9 @@ impl<'a> KeyData<'a> {
         }
     }
 
-    fn parse(r: &mut Reader<'a>) -> Result<(Self, u8), Error> {
+    /// Parses one sub-payload with the key data types of `set`; returns it with its next-payload
+    /// value.
+    pub(crate) fn parse(r: &mut Reader<'a>, set: PayloadSet) -> Result<(Self, u8), Error> {
         let next = r.u8()?;
         let tkv = r.u8()?;
         let (key_type, salted) = match tkv >> 4 {
@@ -508,6 +561,9 @@ impl<'a> KeyData<'a> {
             key_data_type::TGK_SALT => (KeyType::Tgk, true),
             key_data_type::TEK => (KeyType::Tek, false),
             key_data_type::TEK_SALT => (KeyType::Tek, true),
+            key_data_type::GTGK if set.knows_rfc6043() => (KeyType::Gtgk, false),
+            key_data_type::GTGK_SALT if set.knows_rfc6043() => (KeyType::Gtgk, true),
+            key_data_type::MPK if set.knows_rfc6043() => (KeyType::Mpk, false),
             other => return Err(Error::UnsupportedKeyDataType(other)),
         };
         let key_len = r.u16()?;
@@ -537,6 +593,9 @@ impl<'a> KeyData<'a> {
     }
 
     fn encode(&self, w: &mut Writer<'_>, next: u8) -> Result<(), Error> {
+        if self.key_type == KeyType::Mpk && self.salt.is_some() {
+            return Err(Error::BadLength);
+        }
         let kv = match self.kv {
             KeyValidity::Null => kv_type::NULL,
             KeyValidity::Spi(_) => kv_type::SPI,
@@ -575,12 +634,13 @@ pub struct KeyDataList<'a> {
 }
 
 impl<'a> KeyDataList<'a> {
-    /// Validates plaintext key data.
+    /// Validates plaintext key data of an RFC 3830 KEMAC (key data types TGK and TEK, with or without
+    /// salt).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let mut r = Reader::new(bytes);
         let mut count = 0;
         while !r.is_empty() {
-            let (_, next) = KeyData::parse(&mut r)?;
+            let (_, next) = KeyData::parse(&mut r, PayloadSet::Rfc3830)?;
             count += 1;
             match next {
                 0 => {
@@ -648,7 +708,7 @@ impl<'a> Iterator for KeyDataIter<'a> {
         if self.r.is_empty() {
             return None;
         }
-        match KeyData::parse(&mut self.r) {
+        match KeyData::parse(&mut self.r, PayloadSet::Rfc3830) {
             Ok((k, _)) => Some(k),
             Err(_) => {
                 let _ = self.r.rest();
@@ -658,7 +718,27 @@ impl<'a> Iterator for KeyDataIter<'a> {
     }
 }
 
-/// Timestamp type values (RFC 3830 Table 6.6).
+/// Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01), RFC 5905 §6: the one
+/// definition every NTP timestamp of the workspace (RFC 3830 §6.6) is converted with.
+pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// An NTP-UTC 64-bit timestamp value (RFC 3830 §6.6) for Unix seconds, fraction zero.
+pub const fn ntp_from_unix(unix_secs: u64) -> u64 {
+    (unix_secs + NTP_UNIX_OFFSET) << 32
+}
+
+/// NTP era rule of RFC 4330 §3: a 32-bit seconds field with its most significant bit clear counts
+/// from 2036-02-07T06:28:16Z (era 1), so 1968 to 2104 read unambiguously.
+pub const NTP_ERA_PIVOT_BIT: u32 = 0x8000_0000;
+
+/// Seconds since 1900-01-01T00:00:00Z of a 64-bit NTP timestamp (RFC 3830 §6.6), a seconds field
+/// with its top bit clear read as era 1 ([`NTP_ERA_PIVOT_BIT`]); the fraction is dropped.
+pub const fn ntp_era_seconds(timestamp: u64) -> u64 {
+    let seconds = (timestamp >> 32) as u32;
+    if seconds & NTP_ERA_PIVOT_BIT != 0 { seconds as u64 } else { seconds as u64 + (1 << 32) }
+}
+
+/// Timestamp type values (RFC 3830 Table 6.6, RFC 6043 Table 6.8).
 pub mod ts_type {
     /// NTP timestamp in UTC, 64 bits.
     pub const NTP_UTC: u8 = 0;
@@ -666,9 +746,13 @@ pub mod ts_type {
     pub const NTP: u8 = 1;
     /// Counter, 32 bits.
     pub const COUNTER: u8 = 2;
+    /// NTP-UTC-32: whole seconds since 1900, 32 bits (RFC 6043).
+    pub const NTP_UTC_32: u8 = 3;
 }
 
-/// Timestamp payload (RFC 3830 §6.6).
+/// A timestamp of any TS type (RFC 3830 §6.6 Table 6.6, RFC 6043 Table 6.8): the value of a T
+/// payload (types 0 to 2 here, as the T payloads this crate reads and writes) or of a TR payload
+/// (RFC 6043 §6.4, all four).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timestamp {
     /// NTP-UTC, 64 bits.
@@ -677,15 +761,28 @@ pub enum Timestamp {
     Ntp(u64),
     /// Counter, 32 bits.
     Counter(u32),
+    /// NTP-UTC-32: whole seconds since 1900 (RFC 6043; TR payloads only).
+    NtpUtc32(u32),
 }
 
 impl Timestamp {
     /// The value as 64 bits: a COUNTER is zero-padded on the left (RFC 3830 Table 6.6 note), as it
-    /// enters the KEMAC IV and replay checks.
+    /// enters the KEMAC IV and replay checks; an NTP-UTC-32 becomes an NTP-UTC timestamp with a
+    /// zero fraction (RFC 6043 §6.3).
     pub const fn as_u64(&self) -> u64 {
         match *self {
             Timestamp::NtpUtc(v) | Timestamp::Ntp(v) => v,
             Timestamp::Counter(c) => c as u64,
+            Timestamp::NtpUtc32(s) => (s as u64) << 32,
+        }
+    }
+
+    /// Whole NTP seconds (for validity checks); a counter has none.
+    pub const fn ntp_seconds(&self) -> Option<u32> {
+        match *self {
+            Timestamp::NtpUtc(v) | Timestamp::Ntp(v) => Some((v >> 32) as u32),
+            Timestamp::NtpUtc32(s) => Some(s),
+            Timestamp::Counter(_) => None,
         }
     }
 
@@ -695,6 +792,15 @@ impl Timestamp {
             Timestamp::NtpUtc(_) => ts_type::NTP_UTC,
             Timestamp::Ntp(_) => ts_type::NTP,
             Timestamp::Counter(_) => ts_type::COUNTER,
+            Timestamp::NtpUtc32(_) => ts_type::NTP_UTC_32,
+        }
+    }
+
+    /// Length of the value field: 8 or 4 bytes.
+    pub const fn value_len(&self) -> usize {
+        match self {
+            Timestamp::NtpUtc(_) | Timestamp::Ntp(_) => 8,
+            Timestamp::Counter(_) | Timestamp::NtpUtc32(_) => 4,
         }
     }
 
@@ -705,34 +811,34 @@ impl Timestamp {
                 *out = v.to_be_bytes();
                 8
             }
-            Timestamp::Counter(c) => {
+            Timestamp::Counter(c) | Timestamp::NtpUtc32(c) => {
                 out[..4].copy_from_slice(&c.to_be_bytes());
                 4
             }
         }
     }
 
-    fn parse(r: &mut Reader<'_>) -> Result<Self, Error> {
+    /// Reads a TS type and value. NTP-UTC-32 only where `ntp_utc_32` allows it (TR payloads).
+    pub(crate) fn parse(r: &mut Reader<'_>, ntp_utc_32: bool) -> Result<Self, Error> {
         match r.u8()? {
             ts_type::NTP_UTC => Ok(Timestamp::NtpUtc(r.u64()?)),
             ts_type::NTP => Ok(Timestamp::Ntp(r.u64()?)),
             ts_type::COUNTER => Ok(Timestamp::Counter(r.u32()?)),
+            ts_type::NTP_UTC_32 if ntp_utc_32 => Ok(Timestamp::NtpUtc32(r.u32()?)),
             other => Err(Error::UnsupportedTimestampType(other)),
         }
     }
 
     fn body_len(&self) -> usize {
-        match self {
-            Timestamp::Counter(_) => 5,
-            _ => 9,
-        }
+        1 + self.value_len()
     }
 
-    fn encode(&self, w: &mut Writer<'_>) -> Result<(), Error> {
+    /// Writes the TS type and value.
+    pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         w.u8(self.ts_type())?;
         match *self {
             Timestamp::NtpUtc(v) | Timestamp::Ntp(v) => w.u64(v),
-            Timestamp::Counter(c) => w.u32(c),
+            Timestamp::Counter(c) | Timestamp::NtpUtc32(c) => w.u32(c),
         }
     }
 }
@@ -1017,6 +1123,14 @@ pub enum Payload<'a> {
     Err(ErrPayload),
     /// General extension.
     GeneralExtension(GeneralExtension<'a>),
+    /// TR: a timestamp with a role (RFC 6043 §6.4).
+    Tr(Tr),
+    /// RANDR: a RAND with a role (RFC 6043 §6.8).
+    Randr(Randr<'a>),
+    /// TP: the ticket policy asked for (RFC 6043 §6.10).
+    Tp(TicketPolicy<'a>),
+    /// TICKET (RFC 6043 §6.10).
+    Ticket(Ticket<'a>),
 }
 
 fn unexpected(v: u8) -> Result<PayloadType, Error> {
@@ -1036,6 +1150,10 @@ impl<'a> Payload<'a> {
             Payload::Rand(_) => PayloadType::Rand,
             Payload::Err(_) => PayloadType::Err,
             Payload::GeneralExtension(_) => PayloadType::GeneralExtension,
+            Payload::Tr(_) => PayloadType::Tr,
+            Payload::Randr(_) => PayloadType::Randr,
+            Payload::Tp(_) => PayloadType::Tp,
+            Payload::Ticket(_) => PayloadType::Ticket,
         }
     }
 
@@ -1052,17 +1170,22 @@ impl<'a> Payload<'a> {
             Payload::Err(_) => 3,
             Payload::GeneralExtension(GeneralExtension::KeyIdInfo(ids)) => 3 + ids.encoded_len(),
             Payload::GeneralExtension(GeneralExtension::Other { data, .. }) => 3 + data.len(),
+            Payload::Tr(t) => 2 + t.ts.value_len(),
+            Payload::Randr(r) => 2 + r.rand.len(),
+            Payload::Tp(p) => p.encoded_len(),
+            Payload::Ticket(t) => t.encoded_len(),
         }
     }
 
-    /// Parses one payload of type `ty` (the previous payload's next-payload value); returns it with
-    /// its own next-payload value.
-    pub(crate) fn parse(ty: u8, r: &mut Reader<'a>) -> Result<(Self, u8), Error> {
+    /// Parses one payload of type `ty` (the previous payload's next-payload value) if `set` knows it;
+    /// returns it with its own next-payload value.
+    pub(crate) fn parse(ty: u8, r: &mut Reader<'a>, set: PayloadSet) -> Result<(Self, u8), Error> {
         let kind = unexpected(ty)?;
         let next = r.u8()?;
+        let rfc6043 = set.knows_rfc6043();
         let p = match kind {
             PayloadType::Kemac => Payload::Kemac(Kemac::parse(r)?),
-            PayloadType::Timestamp => Payload::Timestamp(Timestamp::parse(r)?),
+            PayloadType::Timestamp => Payload::Timestamp(Timestamp::parse(r, false)?),
             PayloadType::Id => {
                 let id_type = IdType(r.u8()?);
                 let l = r.u16()?;
@@ -1104,6 +1227,17 @@ impl<'a> Payload<'a> {
                     GeneralExtension::Other { ext_type, data }
                 })
             }
+            PayloadType::Tr if rfc6043 => {
+                let role = r.u8()?;
+                Payload::Tr(Tr { role, ts: Timestamp::parse(r, true)? })
+            }
+            PayloadType::Randr if rfc6043 => {
+                let role = r.u8()?;
+                let l = r.u8()?;
+                Payload::Randr(Randr { role, rand: r.bytes(l.into())? })
+            }
+            PayloadType::Tp if rfc6043 => Payload::Tp(TicketPolicy::parse(r)?),
+            PayloadType::Ticket if rfc6043 => Payload::Ticket(Ticket::parse(r)?),
             PayloadType::KeyData | PayloadType::Last => return Err(Error::UnexpectedPayload(kind)),
             PayloadType::Pke
             | PayloadType::Dh
@@ -1123,6 +1257,10 @@ impl<'a> Payload<'a> {
         w.u8(next)?;
         match self {
             Payload::Kemac(k) => k.encode(w),
+            // A T payload carries the RFC 3830 types; NTP-UTC-32 is for TR payloads.
+            Payload::Timestamp(Timestamp::NtpUtc32(_)) => {
+                Err(Error::UnsupportedTimestampType(ts_type::NTP_UTC_32))
+            }
             Payload::Timestamp(t) => t.encode(w),
             Payload::Id(id) => {
                 w.u8(id.id_type.0)?;
@@ -1166,6 +1304,17 @@ impl<'a> Payload<'a> {
                 w.len16(data.len())?;
                 w.bytes(data)
             }
+            Payload::Tr(t) => {
+                w.u8(t.role)?;
+                t.ts.encode(w)
+            }
+            Payload::Randr(r) => {
+                w.u8(r.role)?;
+                w.len8(r.rand.len())?;
+                w.bytes(r.rand)
+            }
+            Payload::Tp(p) => p.encode(w),
+            Payload::Ticket(t) => t.encode(w),
         }
     }
 }

@@ -101,6 +101,24 @@ pub fn prf(func: PrfFunc, inkey: &[u8], label: &Label<'_>, out: &mut [u8]) -> Re
     prf_with_label_parts(func, inkey, &parts, out)
 }
 
+/// The PRF with the label `constant || tail[0] || tail[1] || …` (RFC 6043 §5.1 and Appendix A
+/// write their labels this way).
+pub fn prf_with_constant(
+    func: PrfFunc,
+    inkey: &[u8],
+    constant: u32,
+    tail: &[&[u8]],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    let c = constant.to_be_bytes();
+    let mut parts: heapless::Vec<&[u8], 12> = heapless::Vec::new();
+    parts.push(&c).map_err(|_| Error::FieldTooLong)?;
+    for p in tail {
+        parts.push(p).map_err(|_| Error::FieldTooLong)?;
+    }
+    prf_with_label_parts(func, inkey, &parts, out)
+}
+
 /// The PRF over a label given as concatenated parts (for labels other than the RFC 3830 layout,
 /// e.g. tests against other implementations).
 pub fn prf_with_label_parts(

@@ -17,19 +17,19 @@ use std::process::Command;
 
 use common::*;
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, TicketKeys};
-use mikey::ticket::{
-    Chain, ChainBuilder, Randr, TPayload, Ticket, TicketFlags, TicketMessage, TicketPolicy, Tr, TsValue,
-    fuzz_parse, ntp_from_unix,
+use mikey::ticket::{Chain, Randr, Ticket, TicketFlags, TicketPolicy, Tr, fuzz_parse};
+use mikey::{
+    CsIdMap, DataType, ErrPayload, ErrorNo, Hdr, IdRole, IdType, Idr, Message, MessageBuilder, Payload,
+    PrfFunc, Timestamp, ntp_from_unix,
 };
-use mikey::{CsIdMap, DataType, ErrPayload, ErrorNo, Hdr, IdRole, IdType, Idr, Payload, PrfFunc, Timestamp};
 use proptest::prelude::*;
 
-fn ts_value() -> impl Strategy<Value = TsValue> {
+fn ts_value() -> impl Strategy<Value = Timestamp> {
     prop_oneof![
-        any::<u64>().prop_map(TsValue::NtpUtc),
-        any::<u64>().prop_map(TsValue::Ntp),
-        any::<u32>().prop_map(TsValue::Counter),
-        any::<u32>().prop_map(TsValue::NtpUtc32),
+        any::<u64>().prop_map(Timestamp::NtpUtc),
+        any::<u64>().prop_map(Timestamp::Ntp),
+        any::<u32>().prop_map(Timestamp::Counter),
+        any::<u32>().prop_map(Timestamp::NtpUtc32),
     ]
 }
 
@@ -53,7 +53,7 @@ fn flags() -> impl Strategy<Value = TicketFlags> {
 #[derive(Debug, Clone)]
 struct Spec {
     csb: u32,
-    tr: (u8, TsValue),
+    tr: (u8, Timestamp),
     randr: (u8, Vec<u8>),
     idr: (u8, u8, Vec<u8>),
     prf: bool,
@@ -98,13 +98,12 @@ fn prf(b: bool) -> PrfFunc {
     if b { PrfFunc::HmacSha256 } else { PrfFunc::MikeyHmacSha1 }
 }
 
-fn tp_data(ids: &[Vec<u8>], tr: TsValue) -> Vec<u8> {
+fn tp_data(ids: &[Vec<u8>], tr: Timestamp) -> Vec<u8> {
     let mut buf = vec![0u8; 1024];
-    let mut b = ChainBuilder::chain(&mut buf).unwrap();
-    b.push(&TPayload::Tr(Tr { role: 3, ts: tr })).unwrap();
+    let mut b = MessageBuilder::chain(&mut buf).unwrap();
+    b.push(&Payload::Tr(Tr { role: 3, ts: tr })).unwrap();
     for id in ids {
-        b.push(&TPayload::Std(Payload::Idr(Idr { role: IdRole::RESPONDER, id_type: IdType::NAI, data: id })))
-            .unwrap();
+        b.push(&Payload::Idr(Idr { role: IdRole::RESPONDER, id_type: IdType::NAI, data: id })).unwrap();
     }
     let n = b.finish();
     buf.truncate(n);
@@ -127,18 +126,13 @@ fn build(s: &Spec, tp: &[u8], out: &mut [u8]) -> usize {
         flags: s.flags,
         tp_data: Chain::parse(tp).unwrap(),
     };
-    let mut b = ChainBuilder::message(out, &hdr).unwrap();
-    b.push(&TPayload::Std(Payload::Timestamp(Timestamp::NtpUtc(7)))).unwrap();
-    b.push(&TPayload::Tr(Tr { role: s.tr.0, ts: s.tr.1 })).unwrap();
-    b.push(&TPayload::Randr(Randr { role: s.randr.0, rand: &s.randr.1 })).unwrap();
-    b.push(&TPayload::Std(Payload::Idr(Idr {
-        role: IdRole(s.idr.0),
-        id_type: IdType(s.idr.1),
-        data: &s.idr.2,
-    })))
-    .unwrap();
-    b.push(&TPayload::Tp(policy)).unwrap();
-    b.push(&TPayload::Ticket(Ticket { policy, ticket_data: &s.data, initiator_data: &s.init })).unwrap();
+    let mut b = MessageBuilder::ticket_message(out, &hdr).unwrap();
+    b.push(&Payload::Timestamp(Timestamp::NtpUtc(7))).unwrap();
+    b.push(&Payload::Tr(Tr { role: s.tr.0, ts: s.tr.1 })).unwrap();
+    b.push(&Payload::Randr(Randr { role: s.randr.0, rand: &s.randr.1 })).unwrap();
+    b.push(&Payload::Idr(Idr { role: IdRole(s.idr.0), id_type: IdType(s.idr.1), data: &s.idr.2 })).unwrap();
+    b.push(&Payload::Tp(policy)).unwrap();
+    b.push(&Payload::Ticket(Ticket { policy, ticket_data: &s.data, initiator_data: &s.init })).unwrap();
     b.seal(&[0x11; 20], &[b"i", b"r"]).unwrap()
 }
 
@@ -148,18 +142,18 @@ proptest! {
         let tp = tp_data(&s.tp_ids, s.tr.1);
         let mut buf = vec![0u8; 2048];
         let n = build(&s, &tp, &mut buf);
-        let m = TicketMessage::parse(&buf[..n]).unwrap();
+        let m = Message::parse_ticket(&buf[..n]).unwrap();
         prop_assert_eq!(m.hdr().csb_id, s.csb);
         prop_assert_eq!(m.hdr().prf, prf(s.prf));
-        let p: Vec<TPayload<'_>> = m.payloads().collect();
+        let p: Vec<Payload<'_>> = m.payloads().collect();
         prop_assert_eq!(p.len(), 7);
-        prop_assert_eq!(p[1], TPayload::Tr(Tr { role: s.tr.0, ts: s.tr.1 }));
-        prop_assert_eq!(p[2], TPayload::Randr(Randr { role: s.randr.0, rand: &s.randr.1 }));
+        prop_assert_eq!(p[1], Payload::Tr(Tr { role: s.tr.0, ts: s.tr.1 }));
+        prop_assert_eq!(p[2], Payload::Randr(Randr { role: s.randr.0, rand: &s.randr.1 }));
         prop_assert_eq!(
             p[3],
-            TPayload::Std(Payload::Idr(Idr { role: IdRole(s.idr.0), id_type: IdType(s.idr.1), data: &s.idr.2 }))
+            Payload::Idr(Idr { role: IdRole(s.idr.0), id_type: IdType(s.idr.1), data: &s.idr.2 })
         );
-        let TPayload::Ticket(t) = p[5] else { panic!("ticket") };
+        let Payload::Ticket(t) = p[5] else { panic!("ticket") };
         prop_assert_eq!(t.policy.flags, s.flags);
         prop_assert_eq!(t.policy.ticket_type, s.ticket_type);
         prop_assert_eq!((t.policy.subtype, t.policy.version), s.sub);
@@ -176,7 +170,7 @@ proptest! {
             let mut other = buf[..n].to_vec();
             let new: Vec<u8> = s.init.iter().map(|b| b ^ 0xFF).collect();
             mikey::ticket::set_initiator_data(&mut other, &new).unwrap();
-            let m2 = TicketMessage::parse(&other).unwrap();
+            let m2 = Message::parse_ticket(&other).unwrap();
             mikey::ticket::verify_v(&m2, &[0x11; 20], &[b"i", b"r"]).unwrap();
         }
     }
@@ -262,8 +256,8 @@ fn python_issued_ticket_opens_here() {
         )
         .unwrap();
         let mut buf = vec![0u8; 4096];
-        let mut b = ChainBuilder::chain(&mut buf).unwrap();
-        b.push(&TPayload::Ticket(built.as_ticket().unwrap())).unwrap();
+        let mut b = MessageBuilder::chain(&mut buf).unwrap();
+        b.push(&Payload::Ticket(built.as_ticket().unwrap())).unwrap();
         let n = b.finish();
         buf[2..n].to_vec() // without the chain's first byte and the payload's next byte
     };
@@ -285,7 +279,7 @@ fn python_issued_ticket_opens_here() {
     let mut framed = vec![0x11u8, 0];
     framed.extend_from_slice(&body);
     let chain = Chain::parse(&framed).unwrap();
-    let Some(TPayload::Ticket(ticket)) = chain.payloads().next() else { panic!("ticket") };
+    let Some(Payload::Ticket(ticket)) = chain.payloads().next() else { panic!("ticket") };
     let owned = tx::OwnedTicket::from_ticket(&ticket);
     let keys = tx::open_ticket_keys(&owned, &[9; 32]).unwrap();
     assert_eq!((keys.mpk.0, keys.tgk.0), ([1; 16], [2; 16]));

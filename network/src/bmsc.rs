@@ -2,20 +2,20 @@
 //! with GBA-based Digest authentication, MSK delivery over UDP (MIKEY, point-to-point), MTK
 //! messages and SRTP media on the MBMS bearer (point-to-multipoint), all on loopback.
 //!
-//! The wire formats are those of [`mikey::mbms_http`] (paths, MIME types, XML bodies, realms) and
+//! The wire formats are those of [`wire::mbms_key_management`] (paths, MIME types, XML bodies, realms) and
 //! of [`crate::bmsc_stream`] (MIKEY and SRTP):
 //!
 //! - `POST /keymanagement?requesttype=register|deregister|msk-request` with the XML body of its
 //!   type. Bad input (unknown path → 404, other method → 405, unknown request type → 400,
-//!   wrong Content-Type → 415, body over [`mbms_http::MAX_XML_LEN`] → 413, malformed XML or
+//!   wrong Content-Type → 415, body over [`mbms_key_management::MAX_XML_LEN`] → 413, malformed XML or
 //!   Digest header → 400) gets a one-line `text/plain` reason, also in
-//!   [`mbms_http::REASON_HEADER`], and changes nothing.
+//!   [`mbms_key_management::REASON_HEADER`], and changes nothing.
 //! - Without credentials: `401` with two `WWW-Authenticate: Digest` challenges (realms
 //!   `3GPP-bootstrapping@<fqdn>` and `3GPP-bootstrapping-uicc@<fqdn>`, one fresh nonce, MD5,
 //!   qop=auth). username = B-TID, password = base64(MRK).
 //! - An unknown B-TID is resolved over Zn ([`crate::bsf::zn_query_async`]) with NAF_Id = FQDN ‖
 //!   01 00 00 00 01. Answering the `-uicc` realm with GBA_U keys: MRK = Ks_ext_NAF, MUK =
-//!   Ks_int_NAF; otherwise MRK and MUK are the ME-based derivations of [`gba::mbms_profile`]
+//!   Ks_int_NAF; otherwise MRK and MUK are the ME-based derivations of [`gba::mbms_keys`]
 //!   from Ks_(ext)_NAF. A Zn refusal, a realm the keys do not allow, a wrong response or a
 //!   replayed nonce count get a fresh `401` (without a reason header): the UE re-bootstraps. A
 //!   right response on an unknown or expired nonce gets `401` with `stale=true`.
@@ -27,17 +27,17 @@
 //!
 //! SIP-based MBMS security (TS 26.237 §10.4.2): the SCF, acting as the NAF, posts
 //! `?requesttype=sip-based-register|sip-based-deregister|sip-based-msk-request` with
-//! [`mbms_http::ASSERTED_IDENTITY_HEADER`] and the Annex I.2 document
-//! ([`mbms_http::sip_based::NafKeyInfo`]: UE IP address, MUK, MUK lifetime, B-TID, NAF FQDN). No
+//! [`wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER`] and the Annex I.2 document
+//! ([`wire::sip_based_mbms::NafKeyInfo`]: UE IP address, MUK, MUK lifetime, B-TID, NAF FQDN). No
 //! Digest: only sources in [`BmscConfig::trusted_scfs`] are served (NDS/IP stands behind that
 //! trust in the spec), anyone else gets `403`. The answer is the same status document as over
 //! HTTP; MSK messages then go to the UE IP address of the body with IDi = the NAF (SCF) FQDN and
 //! IDr = the B-TID, protected with the MUK of the body. The earlier variant (TS 26.237 CR §10.2)
-//! is `?requesttype=authorize` ([`mbms_http::sip_based::AuthorizeRequest`]); with
+//! is `?requesttype=authorize` ([`wire::sip_based_mbms::AuthorizeRequest`]); with
 //! [`BmscConfig::require_scf_authorization`] an HTTP registration must then carry
-//! [`mbms_http::INTENDED_IDENTITY_HEADER`] naming an IMPU of the B-TID's subscriber that the SCF
+//! [`wire::sip_based_mbms::INTENDED_IDENTITY_HEADER`] naming an IMPU of the B-TID's subscriber that the SCF
 //! authorized for each service from that UE address (others get per-item
-//! [`mbms_http::STATUS_NOT_AUTHORIZED`]).
+//! [`wire::sip_based_mbms::STATUS_NOT_AUTHORIZED`]).
 //!
 //! The keys come from one [`BmscStream`] per User Service (deterministic from its seed). Without
 //! a [`BmscSchedule`] nothing is sent unless a method asks for it ([`Bmsc::rotate_msk`],
@@ -58,18 +58,18 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
-use gba::keys::{KsNaf, Mrk, Muk as GbaMuk};
-use gba::ub::{
-    self, AuthenticationInfo, DigestAuthorization, DigestChallenge, NafKeyMaterial, Qop, ZnRequest,
-};
-use gba::{NafId, UaSecurityProtocolId, mbms_profile};
+use gba::keys::{KsNaf, Mrk};
+use gba::{NafId, UaSecurityProtocolId, mbms_keys};
 use mikey::mbms::{MskId, MtkId, Muk};
-use mikey::mbms_http::sip_based::{AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
-use mikey::mbms_http::{
+use srtp::Policy;
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
+use wire::mbms_key_management::{
     self, DeregisterRequest, KeyStatus, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType, STATUS_NOT_REGISTERED, STATUS_OK, STATUS_UNKNOWN, ServiceStatus,
 };
-use srtp::Policy;
+use wire::sip_based_mbms::{self, AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure};
+use wire::ub;
+use wire::zn::{self, NafKeyMaterial, ZnRequest};
 
 use crate::bmsc_stream::{BmscStream, BmscStreamConfig, StreamError};
 use crate::bsf::{ZnError, zn_query_async};
@@ -141,7 +141,7 @@ pub struct BmscConfig {
     pub bsf_zn: SocketAddr,
     /// The User Services.
     pub services: Vec<BmscService>,
-    /// The UEs' UDP port of MSK pushes ([`mbms_http::DEFAULT_UE_MIKEY_PORT`]).
+    /// The UEs' UDP port of MSK pushes ([`mbms_key_management::DEFAULT_UE_MIKEY_PORT`]).
     pub ue_mikey_port: u16,
     /// Where MTK messages go (unicast loopback or IPv4 239.x multicast).
     pub bearer_mikey: Vec<SocketAddr>,
@@ -159,7 +159,7 @@ pub struct BmscConfig {
     /// (TS 26.237 §10.4.2 assumes NDS/IP between SCF and BM-SC); others get `403`. Empty: none.
     pub trusted_scfs: Vec<IpAddr>,
     /// The `authorize` variant (TS 26.237 CR §10.2.4): HTTP registrations need an SCF
-    /// authorization of [`mbms_http::INTENDED_IDENTITY_HEADER`]'s IMPU.
+    /// authorization of [`wire::sip_based_mbms::INTENDED_IDENTITY_HEADER`]'s IMPU.
     pub require_scf_authorization: bool,
 }
 
@@ -174,7 +174,7 @@ impl BmscConfig {
             bmsc_fqdn: bmsc_fqdn.to_owned(),
             bsf_zn,
             services: Vec::new(),
-            ue_mikey_port: mbms_http::DEFAULT_UE_MIKEY_PORT,
+            ue_mikey_port: mbms_key_management::DEFAULT_UE_MIKEY_PORT,
             bearer_mikey: Vec::new(),
             bearer_media: Vec::new(),
             v_bit: false,
@@ -630,7 +630,7 @@ impl Bmsc {
         }
         let mut services: Vec<Service> = Vec::new();
         for s in &config.services {
-            mbms_http::check_service_id(&s.service_id).map_err(|e| invalid_input(e.to_string()))?;
+            mbms_key_management::check_service_id(&s.service_id).map_err(|e| invalid_input(e.to_string()))?;
             let dup = services.iter().any(|o| {
                 o.id == s.service_id
                     || (o.stream.config().key_domain_id == s.stream.key_domain_id
@@ -657,8 +657,8 @@ impl Bmsc {
         let mikey_addr = mikey_socket.local_addr()?;
         let receiver = mikey_socket.try_clone()?;
         let core = Arc::new(Core {
-            realm_me: mbms_http::realm_me(&config.bmsc_fqdn),
-            realm_uicc: mbms_http::realm_uicc(&config.bmsc_fqdn),
+            realm_me: mbms_key_management::realm_me(&config.bmsc_fqdn),
+            realm_uicc: mbms_key_management::realm_uicc(&config.bmsc_fqdn),
             fqdn: config.bmsc_fqdn,
             naf_id,
             bsf_zn: config.bsf_zn,
@@ -684,7 +684,7 @@ impl Bmsc {
             }),
         });
         let app = axum::Router::new()
-            .route(mbms_http::KEY_MANAGEMENT_PATH, any(key_management))
+            .route(mbms_key_management::KEY_MANAGEMENT_PATH, any(key_management))
             .fallback(not_found)
             .with_state(core.clone());
         let rx_core = core.clone();
@@ -721,7 +721,7 @@ impl Bmsc {
 
     /// `http://addr/keymanagement`, the key-management URL (add `?requesttype=…`).
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.addr, mbms_http::KEY_MANAGEMENT_PATH)
+        format!("http://{}{}", self.addr, mbms_key_management::KEY_MANAGEMENT_PATH)
     }
 
     /// The full URL of one request type.
@@ -815,7 +815,7 @@ impl Bmsc {
 
     /// Keeps a Zn answer as if the BSF had just given it (benchmarks and tests that run without a
     /// BSF). Its key expiry must parse.
-    pub fn insert_zn_answer(&self, answer: &ub::ZnAnswer) -> Result<(), ub::UbError> {
+    pub fn insert_zn_answer(&self, answer: &zn::ZnAnswer) -> Result<(), wire::Error> {
         let expires = ub::parse_utc_time(&answer.key_expiry)?;
         let mut st = self.core.lock();
         insert_known(&mut st, answer, expires);
@@ -907,20 +907,21 @@ async fn mikey_receiver(core: Arc<Core>, socket: tokio::net::UdpSocket) {
 // ------------------------------------------------------------------------------------------------
 // HTTP
 
-/// A 4xx (or other) answer with a one-line reason in the body and in [`mbms_http::REASON_HEADER`].
+/// A 4xx (or other) answer with a one-line reason in the body and in [`mbms_key_management::REASON_HEADER`].
 fn refuse(core: &Core, status: StatusCode, reason: impl Into<String>) -> Response {
     let reason: String = reason.into().replace(['\r', '\n'], " ");
     tracing::debug!(%status, %reason, "BM-SC refuses a request");
     if status.is_client_error() {
         core.lock().stats.http_4xx += 1;
     }
-    let mut b =
-        Response::builder().status(status).header(header::CONTENT_TYPE, mbms_http::CONTENT_TYPE_REASON);
+    let mut b = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, mbms_key_management::CONTENT_TYPE_REASON);
     // The header carries visible ASCII only (RFC 9110 §5.5); anything else becomes `?`.
     let ascii: String =
         reason.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     if let (Ok(name), Ok(v)) =
-        (HeaderName::from_bytes(mbms_http::REASON_HEADER.as_bytes()), HeaderValue::from_str(&ascii))
+        (HeaderName::from_bytes(mbms_key_management::REASON_HEADER.as_bytes()), HeaderValue::from_str(&ascii))
     {
         b = b.header(name, v);
     }
@@ -949,7 +950,7 @@ enum KmRequest {
 }
 
 impl KmRequest {
-    fn parse(t: RequestType, body: &str) -> Result<Self, mbms_http::Error> {
+    fn parse(t: RequestType, body: &str) -> Result<Self, wire::Error> {
         Ok(match t {
             RequestType::Register => KmRequest::Register(RegisterRequest::from_xml(body)?),
             RequestType::Deregister => KmRequest::Deregister(DeregisterRequest::from_xml(body)?),
@@ -975,18 +976,18 @@ async fn parse_request(
         .map_err(|e| refuse(core, StatusCode::BAD_REQUEST, e))?
         .unwrap_or("");
     let expected = request_type.request_content_type();
-    if !mbms_http::content_type_matches(content_type, expected) {
+    if !mbms_key_management::content_type_matches(content_type, expected) {
         return Err(refuse(
             core,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Content-Type `{content_type}`: a {request_type} request carries {expected}"),
         ));
     }
-    let bytes = axum::body::to_bytes(body, mbms_http::MAX_XML_LEN).await.map_err(|_| {
+    let bytes = axum::body::to_bytes(body, mbms_key_management::MAX_XML_LEN).await.map_err(|_| {
         refuse(
             core,
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body longer than {} bytes (or unreadable)", mbms_http::MAX_XML_LEN),
+            format!("body longer than {} bytes (or unreadable)", mbms_key_management::MAX_XML_LEN),
         )
     })?;
     let text = std::str::from_utf8(&bytes)
@@ -1012,11 +1013,15 @@ fn check_authorization(core: &Core, auth: &DigestAuthorization, uri: &Uri) -> Re
     if auth.username.is_empty() || auth.username.len() > gba::btid::BTID_MAX_LEN {
         return Err("username (the B-TID) empty or longer than 255 bytes".into());
     }
-    if auth.algorithm.as_deref().is_some_and(|a| !a.eq_ignore_ascii_case(mbms_http::DIGEST_ALGORITHM)) {
-        return Err(format!("algorithm must be {}", mbms_http::DIGEST_ALGORITHM));
+    if auth
+        .algorithm
+        .as_deref()
+        .is_some_and(|a| !a.eq_ignore_ascii_case(mbms_key_management::DIGEST_ALGORITHM))
+    {
+        return Err(format!("algorithm must be {}", mbms_key_management::DIGEST_ALGORITHM));
     }
     if auth.qop != Some(Qop::Auth) {
-        return Err(format!("qop must be {}", mbms_http::DIGEST_QOP));
+        return Err(format!("qop must be {}", mbms_key_management::DIGEST_QOP));
     }
     if auth.response.is_empty() {
         return Err("empty response".into());
@@ -1028,23 +1033,23 @@ fn check_authorization(core: &Core, auth: &DigestAuthorization, uri: &Uri) -> Re
 }
 
 /// MRK and MUK of a B-TID's keys for the realm the UE answered (TS 33.246 §6.1).
-fn ue_keys(keys: &NafKeyMaterial, uicc_realm: bool) -> Option<(Mrk, GbaMuk)> {
+fn ue_keys(keys: &NafKeyMaterial, uicc_realm: bool) -> Option<(Mrk, Muk)> {
     match (keys, uicc_realm) {
         (NafKeyMaterial::GbaU { ks_ext_naf, ks_int_naf: Some(int) }, true) => {
-            Some((mbms_profile::uicc_based_mrk(ks_ext_naf), mbms_profile::uicc_based_muk(int)))
+            Some((mbms_keys::uicc_based_mrk(ks_ext_naf), mbms_keys::uicc_based_muk(int)))
         }
         (_, true) => None,
         (NafKeyMaterial::GbaU { ks_ext_naf, .. }, false) => {
             let ks_naf = KsNaf::new(*ks_ext_naf.expose());
-            Some((mbms_profile::me_based_mrk(&ks_naf), mbms_profile::me_based_muk(&ks_naf)))
+            Some((mbms_keys::me_based_mrk(&ks_naf), mbms_keys::me_based_muk(&ks_naf)))
         }
         (NafKeyMaterial::GbaMe { ks_naf }, false) => {
-            Some((mbms_profile::me_based_mrk(ks_naf), mbms_profile::me_based_muk(ks_naf)))
+            Some((mbms_keys::me_based_mrk(ks_naf), mbms_keys::me_based_muk(ks_naf)))
         }
     }
 }
 
-fn insert_known(st: &mut BmscState, answer: &ub::ZnAnswer, expires: u64) -> bool {
+fn insert_known(st: &mut BmscState, answer: &zn::ZnAnswer, expires: u64) -> bool {
     if !st.known.contains_key(&answer.btid) && st.known.len() >= MAX_KNOWN_BTIDS {
         let oldest = st
             .known
@@ -1093,12 +1098,12 @@ fn challenge(core: &Core, stale: bool) -> Response {
     drop(st);
     let mut b = Response::builder()
         .status(StatusCode::UNAUTHORIZED)
-        .header(header::CONTENT_TYPE, mbms_http::CONTENT_TYPE_REASON);
+        .header(header::CONTENT_TYPE, mbms_key_management::CONTENT_TYPE_REASON);
     for realm in [&core.realm_me, &core.realm_uicc] {
         let ch = DigestChallenge {
             realm: realm.clone(),
             nonce: nonce.clone(),
-            algorithm: Some(mbms_http::DIGEST_ALGORITHM.to_owned()),
+            algorithm: Some(mbms_key_management::DIGEST_ALGORITHM.to_owned()),
             qop: vec![Qop::Auth],
             opaque: Some(opaque.clone()),
             stale,
@@ -1203,7 +1208,7 @@ async fn key_management(
         drop(st);
         return challenge(&core, false);
     };
-    let password = zeroize::Zeroizing::new(mbms_http::digest_password(mrk.expose()));
+    let password = zeroize::Zeroizing::new(mbms_key_management::digest_password(mrk.expose()));
     if !auth.verify(password.as_bytes(), method.as_str(), &body) {
         tracing::info!(%btid, "BM-SC: wrong Digest response");
         drop(st);
@@ -1252,7 +1257,7 @@ async fn key_management(
     };
     let auth_info = AuthenticationInfo {
         qop: auth.qop,
-        rspauth: Some(ub::rspauth(
+        rspauth: Some(digest::rspauth(
             &auth.digest_input(password.as_bytes(), method.as_str(), &body),
             response_body.as_bytes(),
         )),
@@ -1297,7 +1302,7 @@ fn registration<'a>(
     impi: &str,
     peer: IpAddr,
     uicc: bool,
-    muk: &GbaMuk,
+    muk: &Muk,
 ) -> &'a mut Registration {
     let older: Vec<String> = st
         .registrations
@@ -1331,7 +1336,7 @@ fn registration<'a>(
     if rekey {
         for (service, recipient) in &reg.services {
             if let Some(s) = st.services.get_mut(*service) {
-                let _ = s.stream.rekey_recipient(*recipient, Muk::new(*muk.expose()), btid);
+                let _ = s.stream.rekey_recipient(*recipient, muk.clone(), btid);
             }
         }
     }
@@ -1347,7 +1352,7 @@ fn execute(
     impi: &str,
     peer: IpAddr,
     uicc: bool,
-    muk: &GbaMuk,
+    muk: &Muk,
     request: KmRequest,
 ) -> Result<String, BmscError> {
     match request {
@@ -1367,10 +1372,10 @@ fn execute(
                         let Some(s) = st.services.get_mut(service) else { continue };
                         let rec = match s.free_recipients.pop() {
                             Some(rec) => {
-                                s.stream.rekey_recipient(rec, Muk::new(*muk.expose()), btid)?;
+                                s.stream.rekey_recipient(rec, muk.clone(), btid)?;
                                 rec
                             }
-                            None => s.stream.add_recipient(Muk::new(*muk.expose()), btid),
+                            None => s.stream.add_recipient(muk.clone(), btid),
                         };
                         if let Some(reg) = st.registrations.get_mut(btid) {
                             reg.services.insert(service, rec);
@@ -1468,7 +1473,7 @@ fn execute(
 // ------------------------------------------------------------------------------------------------
 // SIP-based MBMS security: requests of the SCF (TS 26.237 §10.4.2, CR §10.2)
 
-/// Most identities in one [`mbms_http::ASSERTED_IDENTITY_HEADER`].
+/// Most identities in one [`wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER`].
 pub const MAX_ASSERTED_IDENTITIES: usize = 8;
 
 /// The NAF FQDN and MUK of `recipient` of `service` when it belongs to a registration made
@@ -1479,7 +1484,7 @@ fn sip_keys_of(st: &BmscState, service: usize, recipient: usize) -> Option<(Stri
     if reg.services.get(&service) != Some(&recipient) {
         return None;
     }
-    reg.sip.as_ref().map(|k| (k.naf_fqdn.clone(), Muk::new(*k.muk.as_bytes())))
+    reg.sip.as_ref().map(|k| (k.naf_fqdn.clone(), k.muk.clone()))
 }
 
 /// An MSK message (`msk_id`) or, without one, a solicited pull to `recipient` with IDi = the
@@ -1493,7 +1498,8 @@ fn sip_mikey_message(
     msk_id: Option<MskId>,
     rand: [u8; 16],
 ) -> Result<Vec<u8>, BmscError> {
-    use crate::bmsc_stream::{CSB_ID_IS_KEY_GROUP, MIKEY_MAX, MskTimestamps, NTP_UNIX_OFFSET};
+    use crate::bmsc_stream::{CSB_ID_IS_KEY_GROUP, MIKEY_MAX, MskTimestamps};
+    use mikey::NTP_UNIX_OFFSET;
     use mikey::mbms::{self, MskMessageParams, SolicitedPullParams};
 
     let no_recipient = || BmscError::Stream(StreamError::NoRecipient(recipient));
@@ -1581,25 +1587,25 @@ fn sip_registration(st: &mut BmscState, identity: &str, ue_ip: IpAddr, keys: &Na
     reg.impi = identity.to_owned();
     reg.peer = ue_ip;
     reg.uicc_based = false;
-    reg.sip = Some(SipKeys { naf_fqdn: keys.naf_fqdn.clone(), muk: Muk::new(*keys.muk.as_bytes()) });
+    reg.sip = Some(SipKeys { naf_fqdn: keys.naf_fqdn.clone(), muk: keys.muk.clone() });
     for (service, recipient) in inherited {
         reg.services.entry(service).or_insert(recipient);
     }
     let recipients: Vec<(usize, usize)> = reg.services.iter().map(|(s, r)| (*s, *r)).collect();
     for (service, recipient) in recipients {
         if let Some(s) = st.services.get_mut(service) {
-            let _ = s.stream.rekey_recipient(recipient, Muk::new(*keys.muk.as_bytes()), btid);
+            let _ = s.stream.rekey_recipient(recipient, keys.muk.clone(), btid);
         }
     }
     true
 }
 
-/// The identities of [`mbms_http::ASSERTED_IDENTITY_HEADER`]: comma-separated URIs, angle
+/// The identities of [`wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER`]: comma-separated URIs, angle
 /// brackets optional.
 fn asserted_identities(headers: &HeaderMap) -> Result<Vec<String>, String> {
     let name = HeaderName::from_static("x-3gpp-asserted-identity");
     let value = single_header(headers, name)?
-        .ok_or_else(|| format!("no {} header", mbms_http::ASSERTED_IDENTITY_HEADER))?;
+        .ok_or_else(|| format!("no {} header", sip_based_mbms::ASSERTED_IDENTITY_HEADER))?;
     let ids: Vec<String> = value
         .split(',')
         .map(|i| i.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned())
@@ -1610,7 +1616,7 @@ fn asserted_identities(headers: &HeaderMap) -> Result<Vec<String>, String> {
     {
         return Err(format!(
             "{} must hold 1..={MAX_ASSERTED_IDENTITIES} comma-separated identities",
-            mbms_http::ASSERTED_IDENTITY_HEADER
+            sip_based_mbms::ASSERTED_IDENTITY_HEADER
         ));
     }
     Ok(ids)
@@ -1639,7 +1645,7 @@ async fn scf_request(
         Err(e) => return refuse(core, StatusCode::BAD_REQUEST, e),
     };
     let expected = t.request_content_type();
-    if !mbms_http::content_type_matches(content_type, expected) {
+    if !mbms_key_management::content_type_matches(content_type, expected) {
         return refuse(
             core,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -1650,11 +1656,11 @@ async fn scf_request(
         Ok(i) => i,
         Err(e) => return refuse(core, StatusCode::BAD_REQUEST, e),
     };
-    let Ok(bytes) = axum::body::to_bytes(body, mbms_http::MAX_XML_LEN).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, mbms_key_management::MAX_XML_LEN).await else {
         return refuse(
             core,
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body longer than {} bytes (or unreadable)", mbms_http::MAX_XML_LEN),
+            format!("body longer than {} bytes (or unreadable)", mbms_key_management::MAX_XML_LEN),
         );
     };
     let Ok(text) = std::str::from_utf8(&bytes) else {
@@ -1778,8 +1784,8 @@ fn scf_sip_based(
         .registrations
         .get(&btid)
         .and_then(|r| r.sip.as_ref())
-        .map(|k| GbaMuk::new(*k.muk.as_bytes()))
-        .unwrap_or_else(|| GbaMuk::new([0; 32]));
+        .map(|k| k.muk.clone())
+        .unwrap_or_else(|| Muk::new([0; 32]));
     let request = match info.procedure {
         SipProcedure::Register(r) => KmRequest::Register(r),
         SipProcedure::Deregister(r) => KmRequest::Deregister(r),
@@ -1791,7 +1797,7 @@ fn scf_sip_based(
 }
 
 /// The `authorize` variant's check of an HTTP registration (TS 26.237 CR §10.2.4): the request
-/// for the services the SCF authorized for [`mbms_http::INTENDED_IDENTITY_HEADER`]'s IMPU from
+/// for the services the SCF authorized for [`wire::sip_based_mbms::INTENDED_IDENTITY_HEADER`]'s IMPU from
 /// this address (unknown services pass, to get their `404`), and the services refused. `Err`: no
 /// IMPU, or one the B-TID's subscriber does not have.
 fn scf_authorization_filter(
@@ -1804,7 +1810,10 @@ fn scf_authorization_filter(
     let KmRequest::Register(r) = request else { return Ok((Some(request), Vec::new())) };
     let name = HeaderName::from_static("x-3gpp-intended-identity");
     let impu = single_header(headers, name)?.ok_or_else(|| {
-        format!("no {}: this BM-SC registers UEs the SCF authorized", mbms_http::INTENDED_IDENTITY_HEADER)
+        format!(
+            "no {}: this BM-SC registers UEs the SCF authorized",
+            sip_based_mbms::INTENDED_IDENTITY_HEADER
+        )
     })?;
     let impu = impu.trim().trim_start_matches('<').trim_end_matches('>');
     if !st.known.get(btid).is_some_and(|k| k.impus.iter().any(|i| i == impu)) {
@@ -1825,13 +1834,13 @@ fn scf_authorization_filter(
 }
 
 /// A registration answer with the refused services added under
-/// [`mbms_http::STATUS_NOT_AUTHORIZED`].
+/// [`wire::sip_based_mbms::STATUS_NOT_AUTHORIZED`].
 fn add_denied(xml: String, denied: Vec<String>) -> String {
     if denied.is_empty() {
         return xml;
     }
     let mut statuses = RegisterResponse::from_xml(&xml).map(|r| r.statuses).unwrap_or_default();
-    statuses.push(ServiceStatus { code: mbms_http::STATUS_NOT_AUTHORIZED, service_ids: denied });
+    statuses.push(ServiceStatus { code: sip_based_mbms::STATUS_NOT_AUTHORIZED, service_ids: denied });
     RegisterResponse { statuses }.to_xml()
 }
 
@@ -1903,15 +1912,15 @@ mod tests {
         assert_eq!((mrk.expose(), muk.expose()), (&[1; 32], &[2; 32]));
         let (mrk, muk) = ue_keys(&gba_u, false).unwrap();
         let k = KsNaf::new([1; 32]);
-        assert_eq!(mrk.expose(), mbms_profile::me_based_mrk(&k).expose());
-        assert_eq!(muk.expose(), mbms_profile::me_based_muk(&k).expose());
+        assert_eq!(mrk.expose(), mbms_keys::me_based_mrk(&k).expose());
+        assert_eq!(muk.expose(), mbms_keys::me_based_muk(&k).expose());
         let unaware = NafKeyMaterial::GbaU { ks_ext_naf: KsExtNaf::new([1; 32]), ks_int_naf: None };
         assert!(ue_keys(&unaware, true).is_none());
         let gba_me = NafKeyMaterial::GbaMe { ks_naf: KsNaf::new([3; 32]) };
         assert!(ue_keys(&gba_me, true).is_none());
         assert_eq!(
             ue_keys(&gba_me, false).unwrap().1.expose(),
-            mbms_profile::me_based_muk(&KsNaf::new([3; 32])).expose()
+            mbms_keys::me_based_muk(&KsNaf::new([3; 32])).expose()
         );
     }
 

@@ -38,8 +38,6 @@ pub const TEST_SIGNAL_SAMPLES: usize = 160;
 pub const TEST_TONE: [i16; 8] = [0, 23170, 32767, 23170, 0, -23170, -32767, -23170];
 /// Largest MIKEY message built here.
 pub const MIKEY_MAX: usize = 1024;
-/// Seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix), RFC 5905.
-pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 /// The RTP payload of test-signal frame `n`: [`TEST_SIGNAL_SAMPLES`] samples of [`TEST_TONE`],
 /// big-endian L16 (RFC 3551 §4.5.11), its amplitude halved on odd frames so that frames differ.
@@ -343,7 +341,7 @@ impl BmscStream {
         Ok(match mode {
             MskTimestamps::Counter => Timestamp::Counter(r.counter),
             MskTimestamps::NtpUtc => {
-                Timestamp::NtpUtc(((clock + NTP_UNIX_OFFSET) << 32) | u64::from(r.counter))
+                Timestamp::NtpUtc(((clock + mikey::NTP_UNIX_OFFSET) << 32) | u64::from(r.counter))
             }
         })
     }

@@ -2,18 +2,18 @@
 //! HTTP/1.1 on an ephemeral loopback port, with its own HSS (Milenage over the subscribers'
 //! K / OPc, TS 35.206).
 //!
-//! The wire formats are those of [`gba::ub`]. The server:
+//! The wire formats are those of [`wire::ub`]. The server:
 //!
 //! - `GET /` (or `POST /`) with `Authorization: Digest username="IMPI", …, nonce=""` → `401` with an
 //!   AKAv1-MD5 challenge, nonce = base64(RAND ‖ AUTN), AUTN* for a GBA_U run (the subscriber is
-//!   GBA_U and the `User-Agent` carries `3gpp-gba-uicc`, [`gba::ub::USER_AGENT_GBA_UICC`]);
+//!   GBA_U and the `User-Agent` carries `3gpp-gba-uicc`, [`wire::ub::USER_AGENT_GBA_UICC`]);
 //! - the answer with the right RES → `200 OK`, `Authentication-Info` with `rspauth`, and the
 //!   `BootstrappingInfo` XML (B-TID = base64(RAND)@domain, key lifetime); a wrong RES → a fresh
 //!   `401` and nothing stored;
 //! - `auts` (RFC 3310 §3.4) → SQN_HE := SQN_MS from AUTS when MAC-S verifies (TS 33.102 §6.3.5),
 //!   then a fresh `401`;
-//! - `POST /zn` ([`gba::ub::ZnRequest`]) → [`gba::ub::ZnAnswer`], or `404` for an unknown or
-//!   expired B-TID, `400` for a malformed request ([`gba::ub::ZnErrorBody`]).
+//! - `POST /zn` ([`wire::zn::ZnRequest`]) → [`wire::zn::ZnAnswer`], or `404` for an unknown or
+//!   expired B-TID, `400` for a malformed request ([`wire::zn::ZnErrorBody`]).
 //!
 //! Malformed headers or bodies get a `400` with the reason as `text/plain` and change nothing.
 //!
@@ -32,11 +32,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use gba::sqn::IND_LEN_BITS;
-use gba::ub::{
-    self, ALGORITHM_AKAV1_MD5, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization,
-    DigestChallenge, GbaType, NafKeyMaterial, Qop, ZnAnswer, ZnErrorBody, ZnErrorCode, ZnRequest,
-};
 use gba::{AuthVector, BTid, Ks, Milenage, Rand, Sqn, kdf};
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, Qop};
+use wire::ub::{self, ALGORITHM_AKAV1_MD5, AkaNonce, BootstrappingInfo};
+use wire::zn::{self, GbaType, NafKeyMaterial, ZnAnswer, ZnErrorBody, ZnErrorCode, ZnRequest};
 
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
@@ -346,7 +345,7 @@ impl Bsf {
         }));
         let app = axum::Router::new()
             .route("/", get(ub).post(ub))
-            .route(ub::ZN_PATH, post(zn))
+            .route(zn::ZN_PATH, post(zn))
             .fallback(not_found)
             .with_state(state.clone());
         let server = PeerThread::spawn("BSF", "bsf", addr, move |stopped| async move {
@@ -373,7 +372,7 @@ impl Bsf {
 
     /// `http://addr/zn`, the Zn URL.
     pub fn zn_url(&self) -> String {
-        format!("http://{}{}", self.addr, ub::ZN_PATH)
+        format!("http://{}{}", self.addr, zn::ZN_PATH)
     }
 
     /// The domain in the B-TIDs.
@@ -454,7 +453,7 @@ fn zn_error(code: ZnErrorCode, reason: impl Into<String>) -> Response {
     tracing::debug!(code = code.as_str(), reason = %body.reason, "BSF refuses a Zn request");
     Response::builder()
         .status(StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST))
-        .header(header::CONTENT_TYPE, ub::ZN_CONTENT_TYPE)
+        .header(header::CONTENT_TYPE, zn::ZN_CONTENT_TYPE)
         .body(Body::from(body.to_xml()))
         .unwrap_or_default()
 }
@@ -651,7 +650,7 @@ impl BsfState {
         let request = auth.digest_input(&p.av.xres, method, body);
         let auth_info = AuthenticationInfo {
             qop: auth.qop,
-            rspauth: Some(ub::rspauth(&request, xml.as_bytes())),
+            rspauth: Some(digest::rspauth(&request, xml.as_bytes())),
             cnonce: auth.cnonce.clone(),
             nc: auth.nc,
             nextnonce: None,
@@ -733,7 +732,7 @@ async fn zn(State(state): State<Shared>, body: Bytes) -> Response {
     tracing::info!(btid = %req.btid, naf = ?req.naf_id, gba_type = %answer.gba_type(), "Zn keys delivered");
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, ub::ZN_CONTENT_TYPE)
+        .header(header::CONTENT_TYPE, zn::ZN_CONTENT_TYPE)
         .body(Body::from(answer.to_xml()))
         .unwrap_or_default()
 }
@@ -785,8 +784,8 @@ pub fn zn_query(bsf: SocketAddr, request: &ZnRequest) -> Result<ZnAnswer, ZnErro
     let r = http::request_blocking(
         bsf,
         "POST",
-        ub::ZN_PATH,
-        ub::ZN_CONTENT_TYPE,
+        zn::ZN_PATH,
+        zn::ZN_CONTENT_TYPE,
         body.as_bytes(),
         http::DEFAULT_TIMEOUT,
     )?;
@@ -797,7 +796,7 @@ pub fn zn_query(bsf: SocketAddr, request: &ZnRequest) -> Result<ZnAnswer, ZnErro
 pub async fn zn_query_async(bsf: SocketAddr, request: &ZnRequest) -> Result<ZnAnswer, ZnError> {
     let body = request.to_xml();
     let r =
-        http::request(bsf, "POST", ub::ZN_PATH, ub::ZN_CONTENT_TYPE, body.as_bytes(), http::DEFAULT_TIMEOUT)
+        http::request(bsf, "POST", zn::ZN_PATH, zn::ZN_CONTENT_TYPE, body.as_bytes(), http::DEFAULT_TIMEOUT)
             .await?;
     zn_outcome(r)
 }

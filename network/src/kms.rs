@@ -11,6 +11,7 @@
 //! KMS_R → KMS_I (Zk, trusted peers only, unprotected)  POST …?requesttype=ticketresolve
 //! ```
 //!
+//! The wire format (path, request types, content type, base64 bodies) is [`wire::kms_http`].
 //! HTTP-level faults (method, path, request type, content type, base64) answer 4xx; everything the
 //! MIKEY layer refuses answers 200 with a MIKEY error message (Annex A.2). The KMS keeps no
 //! per-ticket state (tickets carry their keys); what it stores — the NAF keys and IMPUs learned
@@ -48,19 +49,17 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use gba::ub::{NafKeyMaterial, ZnRequest};
-use gba::{NafId, UaSecurityProtocolId};
+use gba::NafId;
 use mikey::ticket::exchange::{
     self as tx, Key128, OwnedTicket, PolicySpec, RequestGrant, ResolveGrant, ResolveInit, TicketKeys,
 };
-use mikey::ticket::{
-    MsgKeys, NTP_UNIX_OFFSET, TicketMessage, err_no, kms_uid, ntp_from_unix, verify_initiator_data,
-};
-use mikey::{ErrorNo, Timestamp};
+use mikey::ticket::{err_no, kms_uid, verify_initiator_data};
+use mikey::{ErrorNo, Message, NTP_UNIX_OFFSET, Timestamp, TransportKeys, ntp_from_unix};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use wire::kms_http::{self, KEY_MANAGEMENT_PATH, MIKEY_CONTENT_TYPE, RequestType, kms_naf_id};
+use wire::ub;
+use wire::zn::{NafKeyMaterial, ZnRequest};
 use zeroize::Zeroizing;
 
 use crate::bsf::{ZnError, zn_query_async};
@@ -68,17 +67,6 @@ use crate::http;
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
 
-/// The Request-URI path (TS 33.328 Annex A.2).
-pub const KEY_MANAGEMENT_PATH: &str = "/keymanagement";
-/// The request type of a Ticket Request.
-pub const REQUEST_TYPE_TICKET_REQUEST: &str = "ticketrequest";
-/// The request type of a Ticket Resolve (the only one Zk carries).
-pub const REQUEST_TYPE_TICKET_RESOLVE: &str = "ticketresolve";
-/// The MIME type of the bodies (RFC 3830 §10, TS 33.328 Annex A.2).
-pub const MIKEY_CONTENT_TYPE: &str = "application/mikey";
-/// The Ua security protocol identifier of the KMS as a NAF (TS 33.220 Annex H.3:
-/// (0x01,0x00,0x00,0x00,0x06), "IMS UE to KMS http based message exchanges").
-pub const KMS_UA_PROTOCOL: UaSecurityProtocolId = UaSecurityProtocolId::IMS_UE_KMS_HTTP;
 /// Largest request body accepted.
 pub const MAX_BODY_LEN: usize = 16 * 1024;
 /// Default lifetime of an issued ticket.
@@ -91,11 +79,6 @@ pub const ALLOWED_CLOCK_SKEW: Duration = Duration::from_secs(mikey::ticket::prof
 /// Default bound of the replay cache (RFC 3830 §5.4 replay cache), in entries of 32 bytes plus
 /// an expiry. A choice: enough for a few thousand requests per [`ALLOWED_CLOCK_SKEW`] window.
 pub const REPLAY_CACHE_MAX: usize = 4096;
-
-/// The NAF_Id of a KMS: its FQDN ‖ the KMS Ua protocol id.
-pub fn kms_naf_id(fqdn: &str) -> Result<NafId, gba::Error> {
-    NafId::new(fqdn, KMS_UA_PROTOCOL)
-}
 
 /// A KMS of another domain this one may ask over Zk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,7 +443,7 @@ fn http_error(core: &Core, status: StatusCode, reason: &str) -> Response {
 }
 
 fn mikey_ok(message: &[u8]) -> Response {
-    respond(StatusCode::OK, MIKEY_CONTENT_TYPE, B64.encode(message).into_bytes())
+    respond(StatusCode::OK, MIKEY_CONTENT_TYPE, kms_http::encode_body(message).into_bytes())
 }
 
 async fn not_found(State(core): State<Arc<Core>>, uri: Uri) -> Response {
@@ -498,15 +481,9 @@ async fn key_management(
     if method != Method::POST {
         return http_error(&core, StatusCode::METHOD_NOT_ALLOWED, "only POST");
     }
-    let request_type = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("requesttype="))
-        .map(str::to_owned);
-    let request_type = match request_type.as_deref() {
-        Some(t @ (REQUEST_TYPE_TICKET_REQUEST | REQUEST_TYPE_TICKET_RESOLVE)) => t.to_owned(),
-        _ => {
+    let request_type = match RequestType::from_query(uri.query().unwrap_or("")) {
+        Some(t) => t,
+        None => {
             return http_error(
                 &core,
                 StatusCode::BAD_REQUEST,
@@ -525,11 +502,10 @@ async fn key_management(
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_LEN).await else {
         return http_error(&core, StatusCode::PAYLOAD_TOO_LARGE, "body too large");
     };
-    let text: Vec<u8> = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    let Ok(message) = B64.decode(&text) else {
+    let Ok(message) = kms_http::decode_body(&bytes) else {
         return http_error(&core, StatusCode::BAD_REQUEST, "body is not base64");
     };
-    let outcome = if request_type == REQUEST_TYPE_TICKET_REQUEST {
+    let outcome = if request_type == RequestType::TicketRequest {
         core.lock().stats.ticket_requests += 1;
         ticket_request(&core, &message).await
     } else {
@@ -589,7 +565,7 @@ async fn user_keys(core: &Core, btid: &str) -> Result<UserKeys, Refusal> {
         NafKeyMaterial::GbaMe { ks_naf } => *ks_naf.expose(),
         NafKeyMaterial::GbaU { ks_ext_naf, .. } => *ks_ext_naf.expose(),
     };
-    let expires = gba::ub::parse_utc_time(&answer.key_expiry).unwrap_or(now);
+    let expires = ub::parse_utc_time(&answer.key_expiry).unwrap_or(now);
     Ok(UserKeys {
         btid: btid.to_owned(),
         key: Zeroizing::new(key),
@@ -630,14 +606,14 @@ fn replay_id(data_type: u8, psk_id: &str, t: Timestamp, rand: &[u8]) -> [u8; 32]
 /// Checks an authenticated request's T against the KMS clock and the replay cache, and records
 /// it (RFC 3830 §5.4). Call only after the MAC verified, so forgeries never enter the cache.
 fn check_replay(core: &Core, message: &[u8], psk_id: &str, rand: &[u8]) -> Result<(), Refusal> {
-    let m = TicketMessage::parse(message).map_err(mikey_err)?;
+    let m = Message::parse_ticket(message).map_err(mikey_err)?;
     let t = m.timestamp().ok_or_else(|| refuse(ErrorNo::INVALID_TS, "no T payload"))?;
     let now = core.now();
     let skew = ALLOWED_CLOCK_SKEW.as_secs();
     let mut st = core.lock();
-    let secs = match t {
-        Timestamp::NtpUtc(v) | Timestamp::Ntp(v) => (v >> 32).saturating_sub(NTP_UNIX_OFFSET),
-        Timestamp::Counter(_) => {
+    let secs = match t.ntp_seconds() {
+        Some(s) => u64::from(s).saturating_sub(NTP_UNIX_OFFSET),
+        None => {
             st.stats.stale_timestamps += 1;
             return Err(refuse(ErrorNo::INVALID_TS, "a counter T cannot be checked against the clock"));
         }
@@ -808,7 +784,7 @@ async fn resolve_own(
     }
     let (mpki, mpkr) = tx::mpk_pair(ticket, &keys.mpk).map_err(mikey_err)?;
     let grant = if ticket.flags.i {
-        let vr = MsgKeys::for_initiator_data(ticket.prf, &mpkr.0).map_err(mikey_err)?;
+        let vr = TransportKeys::for_initiator_data(ticket.prf, &mpkr.0).map_err(mikey_err)?;
         verify_initiator_data(&ticket.initiator_data, &vr).map_err(mikey_err)?;
         let randrkms = core.random(tx::RANDRKMS_LEN);
         let (mpkr_f, tgk_f) =
@@ -852,7 +828,7 @@ fn zk_serve(core: &Core, peer: SocketAddr, message: &[u8], req: &ResolveInit) ->
     }
     let (mpki, mpkr) = tx::mpk_pair(&req.ticket, &keys.mpk).map_err(mikey_err)?;
     let grant = if req.ticket.flags.i {
-        let vr = MsgKeys::for_initiator_data(req.ticket.prf, &mpkr.0).map_err(mikey_err)?;
+        let vr = TransportKeys::for_initiator_data(req.ticket.prf, &mpkr.0).map_err(mikey_err)?;
         verify_initiator_data(&req.ticket.initiator_data, &vr).map_err(mikey_err)?;
         let randrkms = core.random(tx::RANDRKMS_LEN);
         let (m, t) =
@@ -897,13 +873,13 @@ async fn zk_forward(
         psk_id: None,
     };
     let init = tx::build_resolve_init(&zk, None).map_err(mikey_err)?;
-    let path = format!("{KEY_MANAGEMENT_PATH}?requesttype={REQUEST_TYPE_TICKET_RESOLVE}");
+    let path = RequestType::TicketResolve.path_and_query();
     let r = http::request(
         peer.addr,
         "POST",
         &path,
         MIKEY_CONTENT_TYPE,
-        B64.encode(&init).as_bytes(),
+        kms_http::encode_body(&init).as_bytes(),
         http::DEFAULT_TIMEOUT,
     )
     .await
@@ -911,9 +887,9 @@ async fn zk_forward(
     if r.status != 200 {
         return Err(refuse(ErrorNo::UNSPECIFIED, format!("Zk: {issuer} answered {}", r.status)));
     }
-    let body: Vec<u8> = r.body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    let resp = B64.decode(&body).map_err(|_| refuse(ErrorNo::UNSPECIFIED, "Zk: body is not base64"))?;
-    if let Ok(m) = TicketMessage::parse(&resp)
+    let resp =
+        kms_http::decode_body(&r.body).map_err(|_| refuse(ErrorNo::UNSPECIFIED, "Zk: body is not base64"))?;
+    if let Ok(m) = Message::parse_ticket(&resp)
         && let Some(n) = m.error_no()
     {
         return Err(refuse(n, format!("Zk: {issuer} refused with error {}", n.0)));

@@ -14,15 +14,15 @@
 //!   ([`ScfService`]): one FQDN per BM-SC, so each BM-SC gets its own MUK. When the SCF holds no
 //!   keys for the UE's B-TID and that FQDN, it asks the BSF over Zn with NAF_Id = FQDN ‖
 //!   01 00 00 00 01 and derives the MUK (GBA_U: Ks_int_NAF; GBA_ME: the ME-based MUK of
-//!   [`gba::mbms_profile`] from Ks_NAF).
+//!   [`gba::mbms_keys`] from Ks_NAF).
 //! - Then it posts `sip-based-register|-deregister|-msk-request` to each BM-SC concerned, with
-//!   [`mbms_http::ASSERTED_IDENTITY_HEADER`] and the Annex I.2 document ([`NafKeyInfo`]), from
+//!   [`wire::sip_based_mbms::ASSERTED_IDENTITY_HEADER`] and the Annex I.2 document ([`NafKeyInfo`]), from
 //!   [`ScfConfig::http_source`] (the address the BM-SC trusts), and relays the status documents,
 //!   merged, in the SIP 200 OK.
 //! - An unknown or expired B-TID, or keys older than [`ScfConfig::fresh_keys_after`], or a UE
-//!   marked with [`Scf::require_rebootstrap`]: [`mbms_http::SIP_STATUS_REBOOTSTRAP`] with the
-//!   Warning [`mbms_http::SIP_WARN_TEXT_REBOOTSTRAP`], and the UE bootstraps again.
-//! - Bad input gets a 4xx with a Warning (code [`mbms_http::SIP_WARN_CODE_REASON`]) naming the
+//!   marked with [`Scf::require_rebootstrap`]: [`wire::sip_based_mbms::SIP_STATUS_REBOOTSTRAP`] with the
+//!   Warning [`wire::sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP`], and the UE bootstraps again.
+//! - Bad input gets a 4xx with a Warning (code [`wire::sip_based_mbms::SIP_WARN_CODE_REASON`]) naming the
 //!   reason, registers nothing, and the SCF keeps serving: malformed SIP `400` (if the request can
 //!   still be answered; otherwise it is dropped and counted), no trusted P-Asserted-Identity or no
 //!   subscription `403`, unknown User Service or key `404`, wrong Content-Type `415`, garbled body
@@ -37,14 +37,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gba::keys::KsNaf;
-use gba::ub::{self, NafKeyMaterial, ZnRequest};
-use gba::{NafId, UaSecurityProtocolId, mbms_profile};
+use gba::{NafId, UaSecurityProtocolId, mbms_keys};
 use mikey::mbms::{KeyDomainId, Muk};
-use mikey::mbms_http::sip_based::{
-    AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure, SipSecurityRequest,
-};
-use mikey::mbms_http::{self, KeyStatus, MskKeyId, MskResponse, RegisterResponse, ServiceStatus};
 use sip::{Message, Method, SipUri, Warning};
+use wire::mbms_key_management::{self, KeyStatus, MskKeyId, MskResponse, RegisterResponse, ServiceStatus};
+use wire::sip_based_mbms::{
+    self, AuthorizeRequest, NafKeyInfo, NafKeys, ScfRequestType, SipProcedure, SipSecurityRequest,
+};
+use wire::ub;
+use wire::zn::{NafKeyMaterial, ZnRequest};
 use zeroize::Zeroizing;
 
 use crate::bsf::{ZnError, zn_query_async};
@@ -322,7 +323,7 @@ impl Refusal {
     }
 
     fn rebootstrap(reason: impl Into<String>) -> Self {
-        Refusal { code: mbms_http::SIP_STATUS_REBOOTSTRAP, reason: reason.into(), rebootstrap: true }
+        Refusal { code: sip_based_mbms::SIP_STATUS_REBOOTSTRAP, reason: reason.into(), rebootstrap: true }
     }
 }
 
@@ -356,10 +357,10 @@ impl Scf {
             return Err(invalid_input("an SCF needs at least one User Service"));
         }
         for (i, s) in config.services.iter().enumerate() {
-            mbms_http::check_service_id(&s.service_id).map_err(|e| invalid_input(e.to_string()))?;
+            mbms_key_management::check_service_id(&s.service_id).map_err(|e| invalid_input(e.to_string()))?;
             NafId::new(&s.naf_fqdn, UaSecurityProtocolId::MBMS)
                 .map_err(|e| invalid_input(format!("NAF FQDN `{}`: {e}", s.naf_fqdn)))?;
-            mbms_http::sip_based::check_fqdn(&s.naf_fqdn).map_err(|e| invalid_input(e.to_string()))?;
+            sip_based_mbms::check_fqdn(&s.naf_fqdn).map_err(|e| invalid_input(e.to_string()))?;
             if !s.bmsc.ip().is_loopback() {
                 return Err(invalid_input(format!("BM-SC {} is not on loopback", s.bmsc)));
             }
@@ -528,13 +529,13 @@ fn answer(core: &Core, req: &Message, code: u16, to_tag: Option<&str>, refusal: 
     if let Some(f) = refusal {
         if f.rebootstrap {
             let w = Warning::new(
-                mbms_http::SIP_WARN_CODE_REBOOTSTRAP,
+                sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP,
                 &core.domain,
-                mbms_http::SIP_WARN_TEXT_REBOOTSTRAP,
+                sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP,
             );
             r.push_header(sip::header::WARNING, &w.to_string());
         }
-        let w = Warning::new(mbms_http::SIP_WARN_CODE_REASON, &core.domain, &warning_text(&f.reason));
+        let w = Warning::new(sip_based_mbms::SIP_WARN_CODE_REASON, &core.domain, &warning_text(&f.reason));
         r.push_header(sip::header::WARNING, &w.to_string());
     }
     r.push_header(sip::header::SERVER, SERVER);
@@ -591,7 +592,7 @@ async fn on_datagram(core: Arc<Core>, socket: Arc<tokio::net::UdpSocket>, bytes:
         Method::Options => {
             let mut r = answer(&core, &req, 200, Some("x"), None);
             r.push_header(sip::header::ALLOW, ALLOW);
-            r.push_header(sip::header::ACCEPT, mbms_http::CONTENT_TYPE_SIP_SECURITY);
+            r.push_header(sip::header::ACCEPT, sip_based_mbms::CONTENT_TYPE_SIP_SECURITY);
             send(&core, &socket, &r, target).await;
         }
         other => {
@@ -840,13 +841,13 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
     };
     if identities.is_empty() {
         return Err(Refusal::new(
-            mbms_http::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             "no P-Asserted-Identity from a trusted proxy",
         ));
     }
     let subscriber = core.subscriber(&identities).ok_or_else(|| {
         Refusal::new(
-            mbms_http::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             format!("{} subscribes to no MBMS User Service", identities.join(", ")),
         )
     })?;
@@ -855,7 +856,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
         && *owner != impu
     {
         return Err(Refusal::new(
-            mbms_http::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             "the dialog belongs to another identity",
         ));
     }
@@ -863,15 +864,17 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
     // The body.
     let content_type = req.content_type().unwrap_or_default();
     let bare_allowed = core.mode == ScfMode::Authorize;
-    let is_security = mbms_http::content_type_matches(content_type, mbms_http::CONTENT_TYPE_SIP_SECURITY);
-    let is_bare = mbms_http::content_type_matches(content_type, mbms_http::CONTENT_TYPE_REGISTER);
+    let is_security =
+        mbms_key_management::content_type_matches(content_type, sip_based_mbms::CONTENT_TYPE_SIP_SECURITY);
+    let is_bare =
+        mbms_key_management::content_type_matches(content_type, mbms_key_management::CONTENT_TYPE_REGISTER);
     if req.body.is_empty() {
-        return Err(bad(format!("no {} body", mbms_http::CONTENT_TYPE_SIP_SECURITY)));
+        return Err(bad(format!("no {} body", sip_based_mbms::CONTENT_TYPE_SIP_SECURITY)));
     }
     if !(is_security || (bare_allowed && is_bare)) {
         return Err(Refusal::new(
             415,
-            format!("Content-Type `{content_type}`: {} expected", mbms_http::CONTENT_TYPE_SIP_SECURITY),
+            format!("Content-Type `{content_type}`: {} expected", sip_based_mbms::CONTENT_TYPE_SIP_SECURITY),
         ));
     }
     let text = std::str::from_utf8(&req.body).map_err(|_| bad("body is not UTF-8".into()))?;
@@ -906,7 +909,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
                     .ok_or_else(|| Refusal::new(404, format!("unknown User Service {id}")))?;
                 if register && !subscribed(s) {
                     return Err(Refusal::new(
-                        mbms_http::SIP_STATUS_NOT_AUTHORIZED,
+                        sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
                         format!("{impu} does not subscribe to {id}"),
                     ));
                 }
@@ -927,7 +930,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
                 })?;
                 if !subscribed(s) {
                     return Err(Refusal::new(
-                        mbms_http::SIP_STATUS_NOT_AUTHORIZED,
+                        sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
                         format!("{impu} does not subscribe to {}", s.service_id),
                     ));
                 }
@@ -1018,7 +1021,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
     tracing::info!(%impu, procedure = %procedure.scf_request_type(), "SCF: INVITE served");
     Ok(match procedure {
         SipProcedure::MskRequest(_) => InviteOk {
-            content_type: mbms_http::CONTENT_TYPE_MSK_RESPONSE,
+            content_type: mbms_key_management::CONTENT_TYPE_MSK_RESPONSE,
             body: MskResponse {
                 statuses: group(key_statuses)
                     .into_iter()
@@ -1028,7 +1031,7 @@ async fn invite(core: &Core, req: &Message, from: SocketAddr, to_tag: &str) -> R
             .to_xml(),
         },
         _ => InviteOk {
-            content_type: mbms_http::CONTENT_TYPE_REGISTER_RESPONSE,
+            content_type: mbms_key_management::CONTENT_TYPE_REGISTER_RESPONSE,
             body: RegisterResponse {
                 statuses: group(register_statuses)
                     .into_iter()
@@ -1083,7 +1086,7 @@ async fn naf_keys(
                 st.rebootstrap.insert(impu.to_owned(), btid.to_owned());
                 return Err(Refusal::rebootstrap("policy: keys from a fresh bootstrapping wanted"));
             }
-            return Ok((Muk::new(*k.muk.as_bytes()), k.lifetime.clone(), false));
+            return Ok((k.muk.clone(), k.lifetime.clone(), false));
         }
         st.stats.zn_queries += 1;
     }
@@ -1110,7 +1113,7 @@ async fn naf_keys(
     }
     if !a.impus.iter().any(|i| same_identity(i, impu)) {
         return Err(fail(Refusal::new(
-            mbms_http::SIP_STATUS_NOT_AUTHORIZED,
+            sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED,
             format!("B-TID {btid} is not {impu}'s"),
         )));
     }
@@ -1126,13 +1129,12 @@ async fn naf_keys(
     }
     // TS 33.246 §6.1: GBA_U → MUK = Ks_int_NAF; GBA_ME → the ME-based MUK from Ks_NAF.
     let muk = match &a.keys {
-        NafKeyMaterial::GbaU { ks_int_naf: Some(int), .. } => mbms_profile::uicc_based_muk(int),
+        NafKeyMaterial::GbaU { ks_int_naf: Some(int), .. } => mbms_keys::uicc_based_muk(int),
         NafKeyMaterial::GbaU { ks_ext_naf, ks_int_naf: None } => {
-            mbms_profile::me_based_muk(&KsNaf::new(*ks_ext_naf.expose()))
+            mbms_keys::me_based_muk(&KsNaf::new(*ks_ext_naf.expose()))
         }
-        NafKeyMaterial::GbaMe { ks_naf } => mbms_profile::me_based_muk(ks_naf),
+        NafKeyMaterial::GbaMe { ks_naf } => mbms_keys::me_based_muk(ks_naf),
     };
-    let muk = Muk::new(*muk.expose());
     let lifetime = ub::utc_time_string(expires);
     let mut st = core.lock();
     st.rebootstrap.remove(impu);
@@ -1157,7 +1159,7 @@ async fn naf_keys(
     ue.serial = serial;
     ue.keys.insert(
         naf_fqdn.to_owned(),
-        NafKeyEntry { muk: Muk::new(*muk.as_bytes()), expires, lifetime: lifetime.clone(), bootstrapped },
+        NafKeyEntry { muk: muk.clone(), expires, lifetime: lifetime.clone(), bootstrapped },
     );
     tracing::info!(%impu, %btid, %naf_fqdn, "SCF: NAF keys from the BSF");
     Ok((muk, lifetime, true))
@@ -1184,7 +1186,7 @@ async fn post_bmsc(
              Connection: close\r\n\r\n",
             t.path_and_query(),
             t.request_content_type(),
-            mbms_http::ASSERTED_IDENTITY_HEADER,
+            sip_based_mbms::ASSERTED_IDENTITY_HEADER,
             body.len()
         )
         .into_bytes(),
@@ -1208,12 +1210,12 @@ async fn post_bmsc(
     };
     let r: HttpResponse = http::parse_response(&raw).map_err(|e| fail(format!("BM-SC {bmsc}: {e}")))?;
     if r.status != 200 {
-        let reason = r.header(mbms_http::REASON_HEADER).unwrap_or("").to_owned();
+        let reason = r.header(mbms_key_management::REASON_HEADER).unwrap_or("").to_owned();
         return Err(fail(format!("BM-SC {bmsc} answered {}: {reason}", r.status)));
     }
     if !r
         .header("content-type")
-        .is_some_and(|c| mbms_http::content_type_matches(c, t.response_content_type()))
+        .is_some_and(|c| mbms_key_management::content_type_matches(c, t.response_content_type()))
     {
         return Err(fail(format!("BM-SC {bmsc}: answer is not {}", t.response_content_type())));
     }

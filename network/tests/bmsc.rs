@@ -26,23 +26,22 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use gba::ub::{
-    self, AkaNonce, AuthenticationInfo, BootstrappingInfo, DigestAuthorization, DigestChallenge,
-    DigestRequest, GbaType,
-};
 use gba::{NafId, UaSecurityProtocolId};
 use hmac::{Hmac, KeyInit, Mac};
 use mikey::mbms::{self, KeyDomainId, MskId};
-use mikey::mbms_http::{
-    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
-    RequestType,
-};
 use network::bmsc::client::{ClientError, KeyManagementClient};
 use network::bmsc::{Bmsc, BmscConfig, BmscSchedule, BmscService};
 use network::bmsc_stream::{mki, test_signal_frame};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sha2::Sha256;
 use sim_reader::CardProfile;
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::mbms_key_management::{
+    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
+    RequestType,
+};
+use wire::ub::{AkaNonce, BootstrappingInfo};
+use wire::zn::{self, GbaType};
 
 const FQDN: &str = "bmsc.example.org";
 const KEY_DOMAIN: KeyDomainId = KeyDomainId([0x00, 0xF1, 0x10]);
@@ -254,14 +253,14 @@ fn gba_u_keys(profile: &CardProfile, rand: &[u8; 16]) -> UeKeys {
 }
 
 /// GBA_ME: Ks_NAF, then MRK and MUK by the ME-based derivation whose (UNCONFIRMED) FC and labels
-/// are the named constants of gba::mbms_profile; the KDF itself is the one written out here.
+/// are the named constants of gba::mbms_keys; the KDF itself is the one written out here.
 fn gba_me_keys(profile: &CardProfile, rand: &[u8; 16]) -> UeKeys {
     let (ks, impi, naf) = (ks(profile, rand), profile.impi().as_bytes(), naf_id());
     let ks_naf = gba_kdf(&ks, 0x01, &[b"gba-me", rand, impi, &naf]);
-    let fc = gba::mbms_profile::FC_MBMS_ME_KEYS;
+    let fc = gba::mbms_keys::FC_MBMS_ME_KEYS;
     UeKeys {
-        mrk: gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MRK]),
-        muk: gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MUK]),
+        mrk: gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MRK]),
+        muk: gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MUK]),
     }
 }
 
@@ -380,15 +379,17 @@ fn challenges(reply: &Reply) -> (DigestChallenge, DigestChallenge) {
     assert_eq!(reply.www_authenticate.len(), 2, "{reply:?}");
     let chs: Vec<DigestChallenge> =
         reply.www_authenticate.iter().map(|h| DigestChallenge::parse(h).unwrap()).collect();
-    let me =
-        chs.iter().find(|c| c.realm == format!("{}{FQDN}", mbms_http::REALM_PREFIX_ME)).expect("ME realm");
+    let me = chs
+        .iter()
+        .find(|c| c.realm == format!("{}{FQDN}", mbms_key_management::REALM_PREFIX_ME))
+        .expect("ME realm");
     let uicc = chs
         .iter()
-        .find(|c| c.realm == format!("{}{FQDN}", mbms_http::REALM_PREFIX_UICC))
+        .find(|c| c.realm == format!("{}{FQDN}", mbms_key_management::REALM_PREFIX_UICC))
         .expect("UICC realm");
     for c in [me, uicc] {
         assert_eq!(c.algorithm.as_deref(), Some("MD5"));
-        assert_eq!(c.qop, vec![ub::Qop::Auth]);
+        assert_eq!(c.qop, vec![digest::Qop::Auth]);
         assert!(c.opaque.is_some());
     }
     assert_eq!(me.nonce, uicc.nonce);
@@ -408,7 +409,7 @@ struct Ue {
 
 impl Ue {
     fn new(bmsc: &Bmsc, mikey: UdpSocket, btid: &str, mrk: &[u8; 32], uicc: bool) -> Self {
-        const { assert!(mbms_http::PASSWORD_IS_BASE64, "the test UE encodes the password as base64") };
+        const { assert!(mbms_key_management::PASSWORD_IS_BASE64, "the test UE encodes the password as base64") };
         let password = base64::engine::general_purpose::STANDARD.encode(mrk);
         let script = "import base64,sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())";
         if let Some(py) = python(script, &[&hex::encode(mrk)]) {
@@ -436,7 +437,7 @@ impl Ue {
         let auth = DigestAuthorization::answer(&ch, &self.btid, &self.password, &request, &cnonce, self.nc);
         let header = auth.to_header_value().unwrap();
         if let Some(py) = py_response(&header, &self.password, "POST", body.as_bytes()) {
-            assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from gba::ub's");
+            assert_eq!(py, auth.response, "Python's RFC 2617 digest differs from wire::ub's");
         }
         (header, auth)
     }
@@ -448,7 +449,7 @@ impl Ue {
     }
 
     /// One request, authenticated: a 401 first when there is no challenge yet. On 200 the
-    /// rspauth is checked with gba::ub and with Python.
+    /// rspauth is checked with wire::ub and with Python.
     fn request(&mut self, t: RequestType, body: &str) -> Reply {
         let url = format!("{}{}", self.bmsc_base, t.path_and_query());
         if self.challenge.is_none() {
@@ -467,7 +468,7 @@ impl Ue {
             );
             let rspauth = info.rspauth.expect("rspauth");
             let input = auth.digest_input(&self.password, "POST", body.as_bytes());
-            assert!(ub::verify_rspauth(&input, reply.body.as_bytes(), &rspauth), "rspauth");
+            assert!(digest::verify_rspauth(&input, reply.body.as_bytes(), &rspauth), "rspauth");
             if let Some(py) = py_rspauth(&header, &self.password, reply.body.as_bytes()) {
                 assert_eq!(py, rspauth, "Python's rspauth differs from the BM-SC's");
             }
@@ -568,8 +569,8 @@ fn gba_u_register_push_verify_msk_request_deregister() {
     let mut ue = Ue::new(&bmsc, socket, &btid, &keys.mrk, true);
 
     let resp = ue.register(&[SVC_A, "urn:keysim:nope"]);
-    assert_eq!(resp.code_of(SVC_A), Some(mbms_http::STATUS_OK));
-    assert_eq!(resp.code_of("urn:keysim:nope"), Some(mbms_http::STATUS_UNKNOWN));
+    assert_eq!(resp.code_of(SVC_A), Some(mbms_key_management::STATUS_OK));
+    assert_eq!(resp.code_of("urn:keysim:nope"), Some(mbms_key_management::STATUS_UNKNOWN));
     assert_eq!(bmsc.registered(&btid), strings(&[SVC_A]));
 
     // The push: from the BM-SC's MIKEY socket, with the current MSK of service A.
@@ -783,18 +784,18 @@ fn bad_input_gets_4xx_and_changes_nothing() {
     let base = format!("http://{}", bmsc.addr());
     let register_url = format!("{base}{}", RequestType::Register.path_and_query());
     let good_body = RegisterRequest { service_ids: strings(&[SVC_B]) }.to_xml();
-    let ct = mbms_http::CONTENT_TYPE_REGISTER;
+    let ct = mbms_key_management::CONTENT_TYPE_REGISTER;
     let (header, _) = ue.authorization(RequestType::Register, &good_body);
     let mut wrong_realm = DigestAuthorization::parse(&header).unwrap();
     wrong_realm.realm = "elsewhere".into();
     let mut wrong_uri = DigestAuthorization::parse(&header).unwrap();
     wrong_uri.uri = "/keymanagement?requesttype=deregister".into();
     let mut auth_int = DigestAuthorization::parse(&header).unwrap();
-    auth_int.qop = Some(ub::Qop::AuthInt);
+    auth_int.qop = Some(digest::Qop::AuthInt);
     let mut other_opaque = DigestAuthorization::parse(&header).unwrap();
     other_opaque.opaque = Some("0000".into());
     let h = |a: DigestAuthorization| Some(a.to_header_value().unwrap());
-    let big = vec![b'x'; mbms_http::MAX_XML_LEN + 1];
+    let big = vec![b'x'; mbms_key_management::MAX_XML_LEN + 1];
     let cases: Vec<BadCase> = vec![
         (register_url.clone(), ct, b"not xml at all".to_vec(), None, 400, "XML"),
         (
@@ -850,10 +851,10 @@ fn bad_input_gets_4xx_and_changes_nothing() {
         (register_url.clone(), ct, b"<mbmsRegister".to_vec(), Some(header.clone()), 400, "XML"),
         (
             format!("{base}{}", RequestType::MskRequest.path_and_query()),
-            mbms_http::CONTENT_TYPE_MSK_REQUEST,
+            mbms_key_management::CONTENT_TYPE_MSK_REQUEST,
             format!(
                 "<mbmsMskRequest xmlns=\"{}\"><keyId>AAAA</keyId></mbmsMskRequest>",
-                mbms_http::NS_MSK_REQUEST
+                mbms_key_management::NS_MSK_REQUEST
             )
             .into_bytes(),
             None,
@@ -867,7 +868,7 @@ fn bad_input_gets_4xx_and_changes_nothing() {
             "application/mbms-msk-request+xml",
             format!(
                 "<mbmsMskRequest xmlns=\"{}\"><keyId>AADxEAECAAc=</keyId></mbmsMskRequest>",
-                mbms_http::NS_MSK_REQUEST
+                mbms_key_management::NS_MSK_REQUEST
             )
             .into_bytes(),
             None,
@@ -958,18 +959,18 @@ fn client_reuses_one_nonce() {
     config.ue_mikey_port = socket.local_addr().unwrap().port();
     let bmsc = Bmsc::start(config).unwrap();
     let ks_naf = [0x5a; 32];
-    let answer = ub::ZnAnswer {
+    let answer = zn::ZnAnswer {
         btid: "AQIDBAUGBwgJCgsMDQ4PEA==@bsf.example.org".into(),
-        keys: ub::NafKeyMaterial::GbaMe { ks_naf: gba::KsNaf::new(ks_naf) },
+        keys: zn::NafKeyMaterial::GbaMe { ks_naf: gba::KsNaf::new(ks_naf) },
         key_expiry: "2099-01-01T00:00:00Z".into(),
         bootstrap_time: "2020-01-01T00:00:00Z".into(),
         impi: "user@example.org".into(),
         impus: vec![],
     };
     bmsc.insert_zn_answer(&answer).unwrap();
-    let fc = gba::mbms_profile::FC_MBMS_ME_KEYS;
-    let mrk = gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MRK]);
-    let muk = gba_kdf(&ks_naf, fc, &[gba::mbms_profile::P0_MUK]);
+    let fc = gba::mbms_keys::FC_MBMS_ME_KEYS;
+    let mrk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MRK]);
+    let muk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MUK]);
     let mut client = KeyManagementClient::new(bmsc.addr(), &answer.btid, &mrk, false);
     let ids = strings(&[SVC_A]);
     for _ in 0..5 {

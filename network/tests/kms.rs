@@ -9,16 +9,17 @@ mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use gba::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use hmac::{Hmac, KeyInit, Mac};
-use mikey::DataType;
 use mikey::ticket::exchange::{self as tx, Key128, PolicySpec, RequestInit, ResolveInit, TicketKeys};
-use mikey::ticket::{TicketMessage, kms_uid, ntp_from_unix};
+use mikey::ticket::kms_uid;
+use mikey::{DataType, Message, ntp_from_unix};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig, KmsUserPolicy};
 use sha2::Sha256;
 use sim_reader::CardProfile;
 use support::{UA_ME, agent, me_profile};
+use wire::digest::{DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::ub::{AkaNonce, BootstrappingInfo};
 
 const FQDN: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 
@@ -85,7 +86,7 @@ fn post(kms: &Kms, request_type: &str, message: &[u8]) -> Vec<u8> {
 }
 
 fn error_no(resp: &[u8]) -> Option<u8> {
-    let m = TicketMessage::parse(resp).unwrap();
+    let m = Message::parse_ticket(resp).unwrap();
     (m.hdr().data_type == DataType::ERROR).then(|| m.error_no().unwrap().0)
 }
 
@@ -266,7 +267,7 @@ fn the_kms_modifies_the_requested_policy() {
         c.policy.max_lifetime = std::time::Duration::from_secs(600);
     });
     let mut r = request(&uid, &btid, &[&uid, "?@ims.mnc001.mcc001.3gppnetwork.org"]);
-    r.policy.valid_to = Some(u64::from(u32::MAX) - 2_208_988_800);
+    r.policy.valid_to = Some(u64::from(u32::MAX) - mikey::NTP_UNIX_OFFSET);
     let init = tx::build_request_init(&r, &key).unwrap();
     let grant = tx::open_request_resp(&post(&kms, "ticketrequest", &init), &init, &key).unwrap();
     let p = grant.ticket.policy().unwrap();

@@ -11,7 +11,7 @@
 //! - the MUKs the pushed MIKEY MSK messages must verify with, computed here without `gba`: the
 //!   `milenage` crate for CK / IK and the GBA KDF (TS 33.220 Annex B) written out over `hmac` +
 //!   `sha2` with NAF_Id = the SCF FQDN ‖ 01 00 00 00 01 (GBA_U: Ks_int_NAF; GBA_ME: the ME-based
-//!   MUK whose UNCONFIRMED FC and label are `gba::mbms_profile`'s constants);
+//!   MUK whose UNCONFIRMED FC and label are `gba::mbms_keys`'s constants);
 //! - a Python reader of MIKEY messages (RFC 3830 PRF, HMAC-SHA-1, AES-CM; as in tests/bmsc.rs)
 //!   opening the pushes with those MUKs;
 //! - the emulated card: after its NAF derivation for the SCF's NAF_Id, its MSK Update mode accepts
@@ -25,14 +25,8 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use gba::ub::{AkaNonce, BootstrappingInfo, DigestAuthorization, DigestChallenge, DigestRequest, GbaType};
 use hmac::{Hmac, KeyInit, Mac};
 use mikey::mbms::{self, KeyDomainId, MskId};
-use mikey::mbms_http::sip_based::{NafKeyInfo, NafKeys, SipProcedure, SipSecurityRequest};
-use mikey::mbms_http::{
-    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
-    RequestType,
-};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::pcscf::{Pcscf, PcscfConfig, PcscfUser};
@@ -40,6 +34,14 @@ use network::scf::{Scf, ScfConfig, ScfMode, ScfService, ScfSubscriber};
 use sha2::Sha256;
 use sim_reader::CardProfile;
 use sip::{Message, Method};
+use wire::digest::{DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::mbms_key_management::{
+    self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
+    RequestType,
+};
+use wire::sip_based_mbms::{self, NafKeyInfo, NafKeys, SipProcedure, SipSecurityRequest};
+use wire::ub::{AkaNonce, BootstrappingInfo};
+use wire::zn::GbaType;
 
 const SCF_DOMAIN: &str = "scf.example.org";
 const SCF_FQDN_1: &str = "scf1.example.org";
@@ -191,7 +193,7 @@ fn muk(profile: &CardProfile, b: &Bootstrap, naf_fqdn: &str) -> [u8; 32] {
         gba_kdf(&ks, 0x01, &[b"gba-u", &b.rand, impi, &naf])
     } else {
         let ks_naf = gba_kdf(&ks, 0x01, &[b"gba-me", &b.rand, impi, &naf]);
-        gba_kdf(&ks_naf, gba::mbms_profile::FC_MBMS_ME_KEYS, &[gba::mbms_profile::P0_MUK])
+        gba_kdf(&ks_naf, gba::mbms_keys::FC_MBMS_ME_KEYS, &[gba::mbms_keys::P0_MUK])
     }
 }
 
@@ -440,7 +442,7 @@ impl SipUe {
 
     fn security(&mut self, btid: &str, procedure: SipProcedure) -> Message {
         let body = SipSecurityRequest { btid: btid.to_owned(), procedure }.to_xml();
-        self.invite(mbms_http::CONTENT_TYPE_SIP_SECURITY, &body)
+        self.invite(sip_based_mbms::CONTENT_TYPE_SIP_SECURITY, &body)
     }
 
     fn bye(&mut self) -> Message {
@@ -465,7 +467,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// The register status document of a 200, with its Content-Type checked.
 fn register_response(r: &Message) -> RegisterResponse {
     assert_eq!(r.status(), Some(200), "{r}");
-    assert_eq!(r.content_type(), Some(mbms_http::CONTENT_TYPE_REGISTER_RESPONSE));
+    assert_eq!(r.content_type(), Some(mbms_key_management::CONTENT_TYPE_REGISTER_RESPONSE));
     RegisterResponse::from_xml(std::str::from_utf8(&r.body).unwrap()).unwrap()
 }
 
@@ -475,9 +477,10 @@ fn warnings(r: &Message) -> Vec<String> {
 }
 
 fn is_rebootstrap(r: &Message) -> bool {
-    r.status() == Some(mbms_http::SIP_STATUS_REBOOTSTRAP)
+    r.status() == Some(sip_based_mbms::SIP_STATUS_REBOOTSTRAP)
         && r.warnings().unwrap().iter().any(|w| {
-            w.code == mbms_http::SIP_WARN_CODE_REBOOTSTRAP && w.text == mbms_http::SIP_WARN_TEXT_REBOOTSTRAP
+            w.code == sip_based_mbms::SIP_WARN_CODE_REBOOTSTRAP
+                && w.text == sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP
         })
 }
 
@@ -563,7 +566,7 @@ fn gba_u_register_at_two_bmscs_msk_request_deregister() {
     // MSK request in the dialog: the current MSK of Key Group 1; keys are held, so no Zn.
     let any_1 = MskKeyId::any_in_group(KEY_DOMAIN, 1);
     let r = ue.security(&b.btid, SipProcedure::MskRequest(MskRequest { key_ids: vec![any_1] }));
-    assert_eq!(r.content_type(), Some(mbms_http::CONTENT_TYPE_MSK_RESPONSE));
+    assert_eq!(r.content_type(), Some(mbms_key_management::CONTENT_TYPE_MSK_RESPONSE));
     let doc = MskResponse::from_xml(std::str::from_utf8(&r.body).unwrap()).unwrap();
     assert_eq!(doc.code_of(&any_1), Some(200));
     let msg = recv_mikey(&mikey);
@@ -573,7 +576,7 @@ fn gba_u_register_at_two_bmscs_msk_request_deregister() {
     let any_2 = MskKeyId::any_in_group(KEY_DOMAIN, 2);
     let r = ue.security(&b.btid, SipProcedure::MskRequest(MskRequest { key_ids: vec![any_2] }));
     let doc = MskResponse::from_xml(std::str::from_utf8(&r.body).unwrap()).unwrap();
-    assert_eq!(doc.code_of(&any_2), Some(mbms_http::STATUS_NOT_REGISTERED));
+    assert_eq!(doc.code_of(&any_2), Some(mbms_key_management::STATUS_NOT_REGISTERED));
     assert_eq!(n.scf.stats().zn_queries, 2);
 
     // Rotation and solicited pull at BM-SC 1: IDi stays the SCF FQDN; the card takes the MSK.
@@ -621,7 +624,7 @@ fn gba_me_register_then_muk_update_after_rebootstrap() {
 
     // Not subscribed to C: the procedure is terminated, nothing reaches BM-SC 2.
     let r = ue.security(&b.btid, register(&[SVC_C]));
-    assert_eq!(r.status(), Some(mbms_http::SIP_STATUS_NOT_AUTHORIZED));
+    assert_eq!(r.status(), Some(sip_based_mbms::SIP_STATUS_NOT_AUTHORIZED));
     assert!(!is_rebootstrap(&r));
     assert!(warnings(&r).iter().any(|w| w.contains("does not subscribe")), "{r}");
     assert_eq!(n.bmsc2.registration_count(), 0);
@@ -677,7 +680,7 @@ fn authorize_variant_then_http_registration() {
     let mut ue = SipUe::new(n.pcscf.addr(), &impu(&profile), "auth");
     // A bare TS 26.346 register document is enough in this variant.
     let body = RegisterRequest { service_ids: strings(&[SVC_A]) }.to_xml();
-    let doc = register_response(&ue.invite(mbms_http::CONTENT_TYPE_REGISTER, &body));
+    let doc = register_response(&ue.invite(mbms_key_management::CONTENT_TYPE_REGISTER, &body));
     assert_eq!(doc.code_of(SVC_A), Some(200));
     assert_eq!(n.bmsc1.authorized_services(&impu(&profile)), strings(&[SVC_A]));
     assert_eq!(n.scf.stats().zn_queries, 0, "no keys in this variant");
@@ -689,14 +692,14 @@ fn authorize_variant_then_http_registration() {
     let (_, ks) = milenage(&profile, &b.rand);
     let bmsc_naf = naf_id("bmsc1.example.org");
     let ks_naf = gba_kdf(&ks, 0x01, &[b"gba-me", &b.rand, profile.impi().as_bytes(), &bmsc_naf]);
-    let mrk = gba_kdf(&ks_naf, gba::mbms_profile::FC_MBMS_ME_KEYS, &[gba::mbms_profile::P0_MRK]);
-    let muk_http = gba_kdf(&ks_naf, gba::mbms_profile::FC_MBMS_ME_KEYS, &[gba::mbms_profile::P0_MUK]);
+    let mrk = gba_kdf(&ks_naf, gba::mbms_keys::FC_MBMS_ME_KEYS, &[gba::mbms_keys::P0_MRK]);
+    let muk_http = gba_kdf(&ks_naf, gba::mbms_keys::FC_MBMS_ME_KEYS, &[gba::mbms_keys::P0_MUK]);
     let body = RegisterRequest { service_ids: strings(&[SVC_A, SVC_B]) }.to_xml();
     let (status, text) = http_register(&n.bmsc1, &b.btid, &mrk, &body, Some(&impu(&profile)));
     assert_eq!(status, 200, "{text}");
     let doc = RegisterResponse::from_xml(&text).unwrap();
     assert_eq!(doc.code_of(SVC_A), Some(200));
-    assert_eq!(doc.code_of(SVC_B), Some(mbms_http::STATUS_NOT_AUTHORIZED));
+    assert_eq!(doc.code_of(SVC_B), Some(sip_based_mbms::STATUS_NOT_AUTHORIZED));
     assert_eq!(n.bmsc1.registered(&b.btid), strings(&[SVC_A]));
     // The HTTP path: IDi = the BM-SC FQDN, its own MUK.
     let msg = recv_mikey(&mikey);
@@ -726,7 +729,7 @@ fn http_register(
             req = req.header("Authorization", a);
         }
         if let Some(i) = intended {
-            req = req.header(mbms_http::INTENDED_IDENTITY_HEADER, i);
+            req = req.header(sip_based_mbms::INTENDED_IDENTITY_HEADER, i);
         }
         let mut resp = req.send(body.as_bytes()).expect("HTTP exchange");
         let www: Vec<String> = resp
@@ -742,7 +745,7 @@ fn http_register(
     let ch = www
         .iter()
         .map(|h| DigestChallenge::parse(h).unwrap())
-        .find(|c| c.realm == mbms_http::realm_me("bmsc1.example.org"))
+        .find(|c| c.realm == mbms_key_management::realm_me("bmsc1.example.org"))
         .expect("the ME realm");
     let password = base64::engine::general_purpose::STANDARD.encode(mrk);
     let target = t.path_and_query();
@@ -789,7 +792,7 @@ fn bad_input_gets_4xx_and_registers_nothing() {
     let n = net(mikey.local_addr().unwrap().port(), ScfMode::SipBased, None);
     let b = bootstrap(&n.bsf, &profile, None);
     let who = impu(&profile);
-    let ct = mbms_http::CONTENT_TYPE_SIP_SECURITY;
+    let ct = sip_based_mbms::CONTENT_TYPE_SIP_SECURITY;
     let good = SipSecurityRequest { btid: b.btid.clone(), procedure: register(&[SVC_A]) }.to_xml();
     let body_of = |p: SipProcedure| SipSecurityRequest { btid: b.btid.clone(), procedure: p }.to_xml();
     let unknown_btid = SipSecurityRequest {
@@ -870,8 +873,8 @@ fn bad_input_gets_4xx_and_registers_nothing() {
             "unknown B-TID",
             pcscf,
             raw_invite(&who, ct, &unknown_btid, ""),
-            mbms_http::SIP_STATUS_REBOOTSTRAP,
-            mbms_http::SIP_WARN_TEXT_REBOOTSTRAP,
+            sip_based_mbms::SIP_STATUS_REBOOTSTRAP,
+            sip_based_mbms::SIP_WARN_TEXT_REBOOTSTRAP,
         ),
         ("re-INVITE outside a dialog", pcscf, reinvite, 481, "no such dialog"),
         ("BYE outside a dialog", pcscf, bye, 481, "no such dialog"),
@@ -938,8 +941,8 @@ fn bad_input_gets_4xx_and_registers_nothing() {
         }
         .to_xml()
     };
-    let t = mikey::mbms_http::sip_based::ScfRequestType::SipBasedRegister;
-    let nki = mbms_http::CONTENT_TYPE_NAF_KEY_INFO;
+    let t = sip_based_mbms::ScfRequestType::SipBasedRegister;
+    let nki = sip_based_mbms::CONTENT_TYPE_NAF_KEY_INFO;
     let id_header = Some(who.as_str());
     let http_cases: Vec<HttpCase> = vec![
         (
@@ -1020,8 +1023,9 @@ fn raw_http(
     s.connect_timeout(&to.into(), TIMEOUT).unwrap();
     let mut stream: std::net::TcpStream = s.into();
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let id =
-        identity.map(|i| format!("{}: {i}\r\n", mbms_http::ASSERTED_IDENTITY_HEADER)).unwrap_or_default();
+    let id = identity
+        .map(|i| format!("{}: {i}\r\n", sip_based_mbms::ASSERTED_IDENTITY_HEADER))
+        .unwrap_or_default();
     let req = format!(
         "POST {target} HTTP/1.1\r\nHost: {to}\r\nContent-Type: {content_type}\r\n{id}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -1030,7 +1034,7 @@ fn raw_http(
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let r = network::http::parse_response(&raw).unwrap();
-    (r.status, r.header(mbms_http::REASON_HEADER).unwrap_or_default().to_owned())
+    (r.status, r.header(mbms_key_management::REASON_HEADER).unwrap_or_default().to_owned())
 }
 
 /// SIPp as the UE (tests/sipp/mbms_register.xml): INVITE with the Annex I.1 body through the

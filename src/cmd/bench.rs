@@ -835,8 +835,6 @@ const MODE_MSK_UPDATE: u8 = 0x01;
 const MODE_MTK_GENERATION: u8 = 0x02;
 /// SQN step to the next vector with the same IND (TS 33.102 Annex C.3.2, 5 IND bits).
 const SQN_STEP: u64 = 1 << 5;
-/// Seconds from 1900 (NTP) to 1970 (Unix).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// 2032-01-01T00:00:00Z (Unix): the MSK messages' time, inside the MUK's key lifetime.
 const UNIX_2032: u64 = 1_956_528_000;
 /// Key lifetime written with the B-TID (ASCII UTC, TS 24.109 §4.2).
@@ -890,7 +888,7 @@ fn mbms_authenticate(mode: u8, message: &[u8]) -> Result<Vec<u8>> {
 /// Domain ID.
 fn card_with_muk() -> Result<(Card, mikey::mbms::Muk, String, mikey::mbms::KeyDomainId)> {
     let c = card_with_naf_keys(&sim_reader::CardProfile::default(), [0x42u8; 16])?;
-    Ok((c.card, mikey::mbms::Muk::new(*c.ks_int_naf.expose()), c.btid, c.key_domain_id))
+    Ok((c.card, gba::mbms_keys::uicc_based_muk(&c.ks_int_naf), c.btid, c.key_domain_id))
 }
 
 /// An emulated card after GBA_U and NAF derivation for the BM-SC, and the network's view of it.
@@ -988,7 +986,7 @@ fn card_mtk_rate(secs: f64) -> Result<f64> {
         let params = MskMessageParams {
             csb_id: u32::from(msk_id.key_group()),
             v_bit: false,
-            timestamp: Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + NTP_UNIX_OFFSET) << 32),
+            timestamp: Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + mikey::NTP_UNIX_OFFSET) << 32),
             rand: &rand,
             idi: BMSC_FQDN.as_bytes(),
             idr: btid.as_bytes(),

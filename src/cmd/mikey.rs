@@ -297,34 +297,16 @@ fn error_no_name(v: u8) -> Option<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Time
 
-/// Seconds from the NTP epoch (1900-01-01) to the Unix epoch.
-const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
-
 /// A 64-bit NTP timestamp (RFC 3830 §6.6: seconds since 1900 in the upper 32 bits, fraction in the
 /// lower) as ISO 8601 UTC. Seconds with the top bit clear belong to NTP era 1 (2036–2104), as
 /// RFC 4330 §3 reads them.
 fn ntp_to_iso8601(ntp: u64) -> String {
-    let secs = ntp >> 32;
-    let era = if secs & 0x8000_0000 == 0 { 1i64 << 32 } else { 0 };
-    let unix = secs as i64 + era - NTP_UNIX_OFFSET;
+    let unix = mikey::ntp_era_seconds(ntp) as i64 - mikey::NTP_UNIX_OFFSET as i64;
     let (days, sod) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = gba::lifetime::civil_from_days(days);
     let micros = ((ntp & 0xffff_ffff) * 1_000_000) >> 32;
     let frac = if micros == 0 { String::new() } else { format!(".{micros:06}") };
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z", sod / 3600, sod / 60 % 60, sod % 60)
-}
-
-/// Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,6 +455,7 @@ fn timestamp_fields(f: &mut Fields, t: &Timestamp) {
         Timestamp::NtpUtc(_) => "NTP-UTC",
         Timestamp::Ntp(_) => "NTP",
         Timestamp::Counter(_) => "COUNTER",
+        Timestamp::NtpUtc32(_) => "NTP-UTC-32",
     };
     f.code("ts_type", "ts_type_name", t.ts_type(), Some(name)).val("value", t.as_u64());
     match t {
@@ -482,7 +465,7 @@ fn timestamp_fields(f: &mut Fields, t: &Timestamp) {
         Timestamp::Ntp(v) => {
             f.val("value_hex", format!("{v:016x}"));
         }
-        Timestamp::Counter(c) => {
+        Timestamp::Counter(c) | Timestamp::NtpUtc32(c) => {
             f.val("value_hex", format!("{c:08x}"));
         }
     }
@@ -652,6 +635,8 @@ fn payload_fields(
             };
             f.code("ext_type", "ext_type_name", *ext_type, name).hex("data", data);
         }
+        // Message::parse refuses the MIKEY-TICKET payloads (RFC 6043), so none is described here.
+        Payload::Tr(_) | Payload::Randr(_) | Payload::Tp(_) | Payload::Ticket(_) => {}
     }
     f
 }
@@ -667,6 +652,10 @@ fn short_type(p: &Payload<'_>) -> &'static str {
         Payload::Rand(_) => "RAND",
         Payload::Err(_) => "ERR",
         Payload::GeneralExtension(_) => "EXT",
+        Payload::Tr(_) => "TR",
+        Payload::Randr(_) => "RANDR",
+        Payload::Tp(_) => "TP",
+        Payload::Ticket(_) => "TICKET",
     }
 }
 
@@ -727,6 +716,8 @@ fn key_type_name(t: KeyType) -> &'static str {
     match t {
         KeyType::Tgk => "TGK",
         KeyType::Tek => "TEK",
+        KeyType::Gtgk => "GTGK",
+        KeyType::Mpk => "MPK",
     }
 }
 
@@ -1044,10 +1035,10 @@ mod tests {
     /// (NTP second 2^31 is 1968-01-20T03:14:08Z), and a leap day.
     #[test]
     fn ntp_timestamps_as_iso8601() {
-        assert_eq!(ntp_to_iso8601((NTP_UNIX_OFFSET as u64) << 32), "1970-01-01T00:00:00Z");
+        assert_eq!(ntp_to_iso8601(mikey::NTP_UNIX_OFFSET << 32), "1970-01-01T00:00:00Z");
         assert_eq!(ntp_to_iso8601(0x8000_0000u64 << 32), "1968-01-20T03:14:08Z");
         // 2024-02-29T12:00:00Z is Unix 1709208000 (`date -u -d 2024-02-29T12:00:00Z +%s`).
-        let ntp = (1_709_208_000u64 + NTP_UNIX_OFFSET as u64) << 32 | 0x8000_0000;
+        let ntp = (1_709_208_000u64 + mikey::NTP_UNIX_OFFSET) << 32 | 0x8000_0000;
         assert_eq!(ntp_to_iso8601(ntp), "2024-02-29T12:00:00.500000Z");
         // Era 1: NTP second 0 is 2036-02-07T06:28:16Z.
         assert_eq!(ntp_to_iso8601(0), "2036-02-07T06:28:16Z");

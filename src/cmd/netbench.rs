@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
-use gba::ub::{NafKeyMaterial, ZnAnswer};
 use gba::{KsNaf, Mrk};
 use me::{BmscClient, Credentials, KeyManagementPath, Ue, UeConfig, UeStats};
 use mikey::mbms::{MtkId, mki};
@@ -31,6 +30,7 @@ use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::test_signal_frame;
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sim_reader::{CardProfile, Reader};
+use wire::zn::{NafKeyMaterial, ZnAnswer};
 
 /// The BM-SC's FQDN: its NAF_Id with the MBMS Ua protocol identifier, and its Digest realms.
 pub(crate) const BMSC_FQDN: &str = "bmsc.example.org";
@@ -506,7 +506,7 @@ impl Registrations {
         config.ue_mikey_port = push_sink.local_addr()?.port();
         let bmsc = Bmsc::start(config).context("starting the BM-SC")?;
         let ks_naf = KsNaf::new(REGISTRATION_KS_NAF);
-        let mrk = gba::mbms_profile::me_based_mrk(&ks_naf);
+        let mrk = gba::mbms_keys::me_based_mrk(&ks_naf);
         bmsc.insert_zn_answer(&ZnAnswer {
             btid: REGISTRATION_BTID.to_owned(),
             keys: NafKeyMaterial::GbaMe { ks_naf },

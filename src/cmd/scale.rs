@@ -27,13 +27,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use gba::ub::{NafKeyMaterial, ZnAnswer};
 use me::{MbmsKeyManagement, MskOutcome, UiccBased};
 use mikey::mbms::{MskId, MtkId};
-use mikey::mbms_http::MskKeyId;
 use network::bmsc::client::KeyManagementClient;
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use serde_json::{Value, json};
+use wire::mbms_key_management::MskKeyId;
+use wire::zn::{NafKeyMaterial, ZnAnswer};
 
 use super::bench::{CardWithNafKeys, card_with_naf_keys};
 use crate::cli::ScaleArgs;
@@ -178,7 +178,7 @@ impl Worker {
             let profile = subscriber(&base, index)?;
             let CardWithNafKeys { card, btid, ks_ext_naf, ks_int_naf, impi, .. } =
                 card_with_naf_keys(&profile, rand_of(index)).with_context(|| format!("UE {index}: card"))?;
-            let mrk = gba::mbms_profile::uicc_based_mrk(&ks_ext_naf);
+            let mrk = gba::mbms_keys::uicc_based_mrk(&ks_ext_naf);
             let shard = index % self.bmscs.len();
             let bmsc = &self.bmscs[shard];
             bmsc.insert_zn_answer(&ZnAnswer {

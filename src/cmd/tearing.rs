@@ -223,8 +223,6 @@ const MSK_2: [u8; 16] = [0x22; 16];
 const MSK_3: [u8; 16] = [0x33; 16];
 const MTK: [u8; 16] = [0x7E; 16];
 const SALT: [u8; 14] = [0x5C; 14];
-/// Seconds from 1900 to 1970 (RFC 868).
-const NTP_UNIX: u64 = 2_208_988_800;
 /// 2026-01-01T00:00:00Z.
 const JAN_2026: u64 = 1_767_225_600;
 /// 2031-01-01T00:00:00Z, after [`LIFETIME`].
@@ -235,7 +233,7 @@ fn h(s: &str) -> Vec<u8> {
 }
 
 fn ntp(unix: u64, n: u32) -> Timestamp {
-    Timestamp::NtpUtc(((unix + NTP_UNIX) << 32) | u64::from(n))
+    Timestamp::NtpUtc(((unix + mikey::NTP_UNIX_OFFSET) << 32) | u64::from(n))
 }
 
 fn muk() -> mbms::Muk {

@@ -50,8 +50,6 @@ pub const BSF_DOMAIN: &str = "bsf.mnc001.mcc001.pub.3gppnetwork.org";
 pub const LIFETIME_1: &str = "2030-01-01T00:00:00Z";
 /// Key lifetime of the second bootstrap.
 pub const LIFETIME_2: &str = "2035-01-01T00:00:00Z";
-/// Seconds between the NTP epoch (1900) and the Unix epoch (1970) (RFC 5905 §6).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// 2026-01-01T00:00:00Z in Unix seconds: the timestamps of the first MUK's messages start here.
 const UNIX_2026: u64 = 1_767_225_600;
 /// 2031-01-01T00:00:00Z: after [`LIFETIME_1`], so the first MUK has expired.
@@ -65,7 +63,7 @@ pub const KEY_GROUP_2: u16 = 0x0002;
 
 /// NTP-UTC timestamp (RFC 3830 §6.6, TS-type 0) of a Unix time in seconds.
 pub fn ntp(unix_seconds: u64) -> Timestamp {
-    Timestamp::NtpUtc((unix_seconds + NTP_UNIX_OFFSET) << 32)
+    Timestamp::NtpUtc(mikey::ntp_from_unix(unix_seconds))
 }
 
 /// SELECT ADF.USIM by AID (TS 31.102 §4; RID A000000087, application 1002), FCP returned.

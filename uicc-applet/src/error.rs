@@ -3,8 +3,8 @@
 
 use apdu::Status;
 
-use crate::mbms_profile;
 use crate::nvm::NvmError;
+use crate::open_values;
 
 /// Why a command was not (fully) executed. Converted to a status word only at the APDU edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,14 +91,14 @@ impl From<Error> for Status {
             Error::IncorrectData => Status::IncorrectData,
             Error::TechnicalProblem => Status::NoPreciseDiagnosis,
             Error::MemoryProblem => Status::MemoryProblem,
-            Error::AuthMacFailure => mbms_profile::SW_MAC_FAILURE,
-            Error::MukExpired => mbms_profile::SW_MUK_EXPIRED,
-            Error::ContextNotSupported => mbms_profile::SW_CONTEXT_NOT_SUPPORTED,
-            Error::KeyFreshness => mbms_profile::SW_KEY_FRESHNESS,
-            Error::NoMskSpace => mbms_profile::SW_NO_MSK_SPACE,
-            Error::NoMukSpace => mbms_profile::SW_NO_MUK_SPACE,
-            Error::ConditionsNotSatisfied => mbms_profile::SW_CONDITIONS,
-            Error::RecordTooSmall => mbms_profile::SW_RECORD_TOO_SMALL,
+            Error::AuthMacFailure => open_values::SW_MAC_FAILURE,
+            Error::MukExpired => open_values::SW_MUK_EXPIRED,
+            Error::ContextNotSupported => open_values::SW_CONTEXT_NOT_SUPPORTED,
+            Error::KeyFreshness => open_values::SW_KEY_FRESHNESS,
+            Error::NoMskSpace => open_values::SW_NO_MSK_SPACE,
+            Error::NoMukSpace => open_values::SW_NO_MUK_SPACE,
+            Error::ConditionsNotSatisfied => open_values::SW_CONDITIONS,
+            Error::RecordTooSmall => open_values::SW_RECORD_TOO_SMALL,
         }
     }
 }

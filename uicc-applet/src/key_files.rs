@@ -6,7 +6,7 @@
 use apdu::tlv::{self, Tlv};
 
 use crate::fs::{GBABP_SIZE, MSK_RECORD_LEN};
-use crate::mbms_profile::{
+use crate::open_values::{
     MSKS_PER_KEY_GROUP, MUK_TS_LEN, MUK_UA_SECURITY_PROTOCOL_ID, TAG_GBANL_B_TID, TAG_GBANL_NAF_ID,
     TAG_MUK_ID, TAG_MUK_IDI, TAG_MUK_IDR, TAG_MUK_TS,
 };
@@ -197,7 +197,7 @@ pub(crate) fn encode_muk_record(idr: &[u8], idi: &[u8], ts: u64, out: &mut [u8])
 pub(crate) struct MskPair {
     /// MSK ID; its first two bytes are the Key Group.
     pub msk_id: u32,
-    /// Time Stamp Counter (see [`crate::mbms_profile::MSK_TS_IS_MTK_ID`]).
+    /// Time Stamp Counter (see [`crate::open_values::MSK_TS_IS_MTK_ID`]).
     pub ts: u32,
 }
 

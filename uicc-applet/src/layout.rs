@@ -76,13 +76,13 @@ pub const K: Region = PUK1_TRIES.then(16);
 /// OPc (TS 35.206).
 pub const OPC: Region = K.then(16);
 /// AMF of the personalization (kept for the network side; the card does not compare it, see
-/// [`CHECK_AMF`](crate::mbms_profile::CHECK_AMF)).
+/// [`CHECK_AMF`](crate::open_values::CHECK_AMF)).
 pub const AMF: Region = OPC.then(2);
 /// SQN array entries (TS 33.102 Annex C.2.2: 2^IND, IND of 5 bits; `gba::sqn::SQN_ARRAY_LEN`).
 pub const SQN_ARRAY_ENTRIES: usize = gba::sqn::SQN_ARRAY_LEN;
 /// SQN array: SEQ_MS(i) by IND i, 6 bytes each, big-endian (`gba::UsimSqnArray` encoding). The
 /// personalized SQN = SEQ ‖ IND is stored as SEQ in entry IND: the highest SQN accepted so far.
-/// Shared by the USIM and the ISIM: one SQN space per subscription (see `mbms_profile`).
+/// Shared by the USIM and the ISIM: one SQN space per subscription (see `open_values`).
 pub const SQN_ARRAY: Region = AMF.then(gba::sqn::USIM_SQN_STATE_LEN);
 
 /// Bytes of one GBA_U bootstrapping context: state (1), Ks (32), RAND (16), RFU. The RAND kept

@@ -37,8 +37,8 @@
 
 pub mod fs;
 pub mod layout;
-pub mod mbms_profile;
 pub mod nvm;
+pub mod open_values;
 pub mod profile;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

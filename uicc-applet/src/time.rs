@@ -2,103 +2,27 @@
 //! UTC, TS 24.109 §4.2) and the NTP timestamps of MIKEY (RFC 3830 §6.6, era rule of RFC 4330 §3),
 //! both as seconds since the NTP epoch 1900-01-01T00:00:00Z. No allocation, no calendar library.
 
-use crate::mbms_profile::{KEY_LIFETIME_BASE_LEN, NTP_ERA_PIVOT_BIT, NTP_UNIX_OFFSET};
-
-/// Seconds in a day.
-const DAY: i64 = 86_400;
-
-/// Two or four ASCII digits as a number.
-fn digits(text: &[u8]) -> Option<u32> {
-    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(text.iter().fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0')))
-}
-
-fn is_leap(year: u32) -> bool {
-    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (the `days_from_civil` algorithm
-/// of H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((month + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// A key lifetime `YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)` (no zone is read as UTC) as seconds since
-/// 1900-01-01T00:00:00Z. `None` for anything else, or a date before 1900.
-pub(crate) fn parse_key_lifetime(text: &[u8]) -> Option<u64> {
-    let base = text.get(..KEY_LIFETIME_BASE_LEN)?;
-    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-    if !separators.iter().all(|&(i, c)| base.get(i) == Some(&c) || (c == b'T' && base.get(i) == Some(&b't')))
-    {
-        return None;
-    }
-    let year = digits(base.get(0..4)?)?;
-    let month = digits(base.get(5..7)?)?;
-    let day = digits(base.get(8..10)?)?;
-    let hour = digits(base.get(11..13)?)?;
-    let minute = digits(base.get(14..16)?)?;
-    let second = digits(base.get(17..19)?)?;
-    if year < 1900 || day == 0 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60
-    {
-        return None;
-    }
-    let mut rest = text.get(KEY_LIFETIME_BASE_LEN..)?;
-    if let Some((b'.', fraction)) = rest.split_first() {
-        let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 {
-            return None;
-        }
-        rest = fraction.get(n..)?;
-    }
-    let offset: i64 = match rest {
-        [] | [b'Z'] | [b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let h = digits(&[*h1, *h2])?;
-            let m = digits(&[*m1, *m2])?;
-            if h > 14 || m > 59 {
-                return None;
-            }
-            let minutes = i64::from(h * 60 + m) * 60;
-            if *sign == b'+' { minutes } else { -minutes }
-        }
-        _ => return None,
-    };
-    let unix = days_from_civil(year, month, day) * DAY
-        + i64::from(hour) * 3600
-        + i64::from(minute) * 60
-        + i64::from(second)
-        - offset;
-    u64::try_from(unix.checked_add(NTP_UNIX_OFFSET as i64)?).ok()
-}
+use mikey::NTP_UNIX_OFFSET;
 
 /// The seconds of a 64-bit NTP timestamp (RFC 3830 §6.6: 32 bits of seconds, 32 of fraction) as
 /// seconds since 1900, reading a seconds field whose top bit is clear as era 1 (RFC 4330 §3).
-pub(crate) fn ntp_seconds(timestamp: u64) -> u64 {
-    let seconds = (timestamp >> 32) as u32;
-    if seconds & NTP_ERA_PIVOT_BIT != 0 { u64::from(seconds) } else { u64::from(seconds) + (1 << 32) }
+pub(crate) use mikey::ntp_era_seconds as ntp_seconds;
+
+/// A key lifetime `YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm)` (no zone is read as UTC) as seconds since
+/// 1900-01-01T00:00:00Z (the reading of [`gba::lifetime::parse_key_lifetime`]). `None` for anything
+/// else, or a time before 1900.
+pub(crate) fn parse_key_lifetime(text: &[u8]) -> Option<u64> {
+    let unix = gba::lifetime::parse_key_lifetime(text)?;
+    u64::try_from(unix.checked_add(NTP_UNIX_OFFSET as i64)?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn days_in_month(year: u32, month: u32) -> u32 {
+        gba::lifetime::days_in_month(i64::from(year), month)
+    }
 
     /// Known instants on the NTP scale: the Unix epoch is 2 208 988 800 (RFC 868), 2000-01-01 is
     /// 3 155 673 600 (RFC 5905 Figure 4 lists the year 2000 at that NTP timestamp), and the first

@@ -90,10 +90,9 @@ impl Bootstrapped {
     /// The MUK the BM-SC uses with this UE: Ks_int_NAF (UICC-based) or the ME-based MUK.
     pub fn bmsc_muk(&self, impi: &str, uicc_based: bool) -> mikey::mbms::Muk {
         if uicc_based {
-            mikey::mbms::Muk::new(*self.ks_int_naf(impi).expose())
+            gba::mbms_keys::uicc_based_muk(&self.ks_int_naf(impi))
         } else {
-            let muk = gba::mbms_profile::me_based_muk(&self.ks_naf(impi));
-            mikey::mbms::Muk::new(*muk.expose())
+            gba::mbms_keys::me_based_muk(&self.ks_naf(impi))
         }
     }
 }

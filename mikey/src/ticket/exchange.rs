@@ -11,7 +11,11 @@ use std::vec::Vec;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::*;
-use crate::payload::{GenericIdEntries, GenericIdEntry, IdRole, IdType, Idr, Payload, Rand, Timestamp};
+use crate::NTP_UNIX_OFFSET;
+use crate::payload::{
+    EncrAlg, GenericIdEntries, GenericIdEntry, IdRole, IdType, Idr, KeyData, KeyDataList, KeyType,
+    KeyValidity, Payload, Rand, Timestamp, key_data_type,
+};
 use crate::prf::label as prf_label;
 
 /// Length of MPK, MPKi, MPKr and TGK here (128 bits; RFC 6043 §12.1: at least 128 bits).
@@ -76,23 +80,23 @@ fn key128(k: &[u8]) -> Result<Key128, Error> {
     Ok(Key128(k.try_into().map_err(|_| Error::BadLength)?))
 }
 
-fn ts(t: u64) -> TPayload<'static> {
-    TPayload::Std(Payload::Timestamp(Timestamp::NtpUtc(t)))
+fn ts(t: u64) -> Payload<'static> {
+    Payload::Timestamp(Timestamp::NtpUtc(t))
 }
 
-fn idr<'a>(role: IdRole, id_type: IdType, data: &'a str) -> TPayload<'a> {
-    TPayload::Std(Payload::Idr(Idr { role, id_type, data: data.as_bytes() }))
+fn idr<'a>(role: IdRole, id_type: IdType, data: &'a str) -> Payload<'a> {
+    Payload::Idr(Idr { role, id_type, data: data.as_bytes() })
 }
 
 fn utf8(b: &[u8]) -> Result<String, Error> {
     core::str::from_utf8(b).map(ToString::to_string).map_err(|_| Error::BadLength)
 }
 
-fn message_t(m: &TicketMessage<'_>) -> Result<u64, Error> {
+fn message_t(m: &Message<'_>) -> Result<u64, Error> {
     Ok(m.timestamp().ok_or(Error::MissingPayload(PayloadType::Timestamp))?.as_u64())
 }
 
-fn expect(m: &TicketMessage<'_>, dt: DataType) -> Result<(), Error> {
+fn expect(m: &Message<'_>, dt: DataType) -> Result<(), Error> {
     if m.hdr().data_type == dt { Ok(()) } else { Err(Error::WrongDataType(m.hdr().data_type.0)) }
 }
 
@@ -102,10 +106,10 @@ fn parse_answer<'r, 'i>(
     resp: &'r [u8],
     dt: DataType,
     init: &'i [u8],
-) -> Result<(TicketMessage<'r>, TicketMessage<'i>), Error> {
-    let m = TicketMessage::parse(resp)?;
+) -> Result<(Message<'r>, Message<'i>), Error> {
+    let m = Message::parse_ticket(resp)?;
     expect(&m, dt)?;
-    let im = TicketMessage::parse(init)?;
+    let im = Message::parse_ticket(init)?;
     if m.hdr().csb_id != im.hdr().csb_id {
         return Err(Error::WrongDataType(m.hdr().data_type.0));
     }
@@ -163,7 +167,7 @@ impl PolicySpec {
     /// The TP Data chain.
     pub fn tp_data(&self) -> Result<Vec<u8>, Error> {
         let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-        let mut b = ChainBuilder::chain(&mut buf)?;
+        let mut b = MessageBuilder::chain(&mut buf)?;
         if let Some(k) = &self.kms {
             b.push(&idr(IdRole::KMS, IdType::URI, k))?;
         }
@@ -171,10 +175,10 @@ impl PolicySpec {
             b.push(&idr(IdRole::INITIATOR, IdType::NAI, i))?;
         }
         if let Some(s) = self.valid_from {
-            b.push(&TPayload::Tr(Tr { role: ts_role::START, ts: TsValue::NtpUtc32(ntp32(s)) }))?;
+            b.push(&Payload::Tr(Tr { role: ts_role::START, ts: Timestamp::NtpUtc32(ntp32(s)) }))?;
         }
         if let Some(e) = self.valid_to {
-            b.push(&TPayload::Tr(Tr { role: ts_role::END, ts: TsValue::NtpUtc32(ntp32(e)) }))?;
+            b.push(&Payload::Tr(Tr { role: ts_role::END, ts: Timestamp::NtpUtc32(ntp32(e)) }))?;
         }
         for r in &self.recipients {
             b.push(&idr(IdRole::RESPONDER, IdType::NAI, r))?;
@@ -187,7 +191,7 @@ impl PolicySpec {
     /// Reads a policy back (TP or TICKET payload).
     pub fn from_policy(p: &TicketPolicy<'_>) -> Result<Self, Error> {
         let s = |i: Option<Idr<'_>>| i.map(|i| utf8(i.data)).transpose();
-        let unix = |t: Option<TsValue>| {
+        let unix = |t: Option<Timestamp>| {
             t.and_then(|t| t.ntp_seconds()).map(|s| u64::from(s).saturating_sub(NTP_UNIX_OFFSET))
         };
         Ok(PolicySpec {
@@ -313,11 +317,11 @@ pub fn issue_ticket(
     rand: &[u8],
     t: u64,
 ) -> Result<OwnedTicket, Error> {
-    let tpk_keys = MsgKeys::for_ticket(policy.prf, tpk, rand)?;
+    let tpk_keys = TransportKeys::for_ticket(policy.prf, tpk, rand)?;
     let spi_tgk = [SPI_TGK];
     let key_data = [
-        TKeyData { key_type: key_type::MPK, key: &keys.mpk.0, salt: None, kv: KeyValidity::Null },
-        TKeyData { key_type: key_type::TGK, key: &keys.tgk.0, salt: None, kv: KeyValidity::Spi(&spi_tgk) },
+        KeyData { key_type: KeyType::Mpk, key: &keys.mpk.0, salt: None, kv: KeyValidity::Null },
+        KeyData { key_type: KeyType::Tgk, key: &keys.tgk.0, salt: None, kv: KeyValidity::Spi(&spi_tgk) },
     ];
     let mut data = vec![0u8; MAX_MESSAGE_LEN];
     let n = build_ticket_data(&mut data, &tpk_keys, t, rand, &key_data, tpk_id.as_bytes())?;
@@ -352,16 +356,16 @@ pub fn open_ticket_keys(ticket: &OwnedTicket, tpk: &[u8]) -> Result<TicketKeys, 
         return Err(Error::UnsupportedPayload(PayloadType::Ticket as u8));
     }
     let data = TicketData::parse(&t)?;
-    let tpk_keys = MsgKeys::for_ticket(t.policy.prf, tpk, data.rand)?;
+    let tpk_keys = TransportKeys::for_ticket(t.policy.prf, tpk, data.rand)?;
     let mut buf = [0u8; 512];
     let keys = open_ticket(&t, &tpk_keys, &mut buf)?;
     let mpk = keys
         .iter()
-        .find(|k| k.key_type == key_type::MPK)
+        .find(|k| k.wire_type() == key_data_type::MPK)
         .ok_or(Error::MissingPayload(PayloadType::KeyData))?;
     let tgk = keys
         .iter()
-        .find(|k| k.key_type == key_type::TGK)
+        .find(|k| k.wire_type() == key_data_type::TGK)
         .ok_or(Error::MissingPayload(PayloadType::KeyData))?;
     let out = TicketKeys { mpk: key128(mpk.key)?, tgk: key128(tgk.key)? };
     drop(keys);
@@ -451,7 +455,7 @@ pub struct RequestInit {
 /// Builds a REQUEST_INIT_PSK protected with the PSK (RFC 6043 §4.2.1.2; MAC trailer
 /// `Identity_i || Identity_kms`).
 pub fn build_request_init(r: &RequestInit, psk: &[u8]) -> Result<Vec<u8>, Error> {
-    let keys = MsgKeys::for_exchange(r.policy.prf, psk, r.csb_id, label::ROLE_INITIAL, &r.randri, &[])?;
+    let keys = TransportKeys::for_exchange(r.policy.prf, psk, r.csb_id, label::ROLE_INITIAL, &r.randri, &[])?;
     let tp = r.policy.tp_data()?;
     let pol = TicketPolicy {
         ticket_type: ticket_type::THREE_GPP,
@@ -462,13 +466,15 @@ pub fn build_request_init(r: &RequestInit, psk: &[u8]) -> Result<Vec<u8>, Error>
         tp_data: Chain::parse(&tp)?,
     };
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-    let mut b =
-        ChainBuilder::message(&mut buf, &init_hdr(DataType::REQUEST_INIT_PSK, r.policy.prf, r.csb_id))?;
+    let mut b = MessageBuilder::ticket_message(
+        &mut buf,
+        &init_hdr(DataType::REQUEST_INIT_PSK, r.policy.prf, r.csb_id),
+    )?;
     b.push(&ts(r.t))?;
-    b.push(&TPayload::Randr(Randr { role: rand_role::INITIATOR, rand: &r.randri }))?;
+    b.push(&Payload::Randr(Randr { role: rand_role::INITIATOR, rand: &r.randri }))?;
     b.push(&idr(IdRole::INITIATOR, IdType::NAI, &r.initiator))?;
     b.push(&idr(IdRole::KMS, IdType::URI, &r.kms))?;
-    b.push(&TPayload::Tp(pol))?;
+    b.push(&Payload::Tp(pol))?;
     b.push(&idr(IdRole::PSK, ID_TYPE_BYTE_STRING, &r.psk_id))?;
     let n = b.seal(keys.auth_key(), &[r.initiator.as_bytes(), r.kms.as_bytes()])?;
     buf.truncate(n);
@@ -477,7 +483,7 @@ pub fn build_request_init(r: &RequestInit, psk: &[u8]) -> Result<Vec<u8>, Error>
 
 /// Reads a REQUEST_INIT_PSK without checking its MAC (the KMS needs IDRpsk to find the key).
 pub fn read_request_init(bytes: &[u8]) -> Result<RequestInit, Error> {
-    let m = TicketMessage::parse(bytes)?;
+    let m = Message::parse_ticket(bytes)?;
     expect(&m, DataType::REQUEST_INIT_PSK)?;
     let s = |role| -> Result<String, Error> {
         utf8(m.idr(role).ok_or(Error::MissingPayload(PayloadType::Idr))?.data)
@@ -497,8 +503,8 @@ pub fn read_request_init(bytes: &[u8]) -> Result<RequestInit, Error> {
 /// Verifies a REQUEST_INIT_PSK's MAC with the PSK.
 pub fn verify_request_init(bytes: &[u8], psk: &[u8]) -> Result<RequestInit, Error> {
     let r = read_request_init(bytes)?;
-    let m = TicketMessage::parse(bytes)?;
-    let keys = MsgKeys::for_exchange(m.hdr().prf, psk, r.csb_id, label::ROLE_INITIAL, &r.randri, &[])?;
+    let m = Message::parse_ticket(bytes)?;
+    let keys = TransportKeys::for_exchange(m.hdr().prf, psk, r.csb_id, label::ROLE_INITIAL, &r.randri, &[])?;
     verify_v(&m, keys.auth_key(), &[r.initiator.as_bytes(), r.kms.as_bytes()])?;
     Ok(r)
 }
@@ -521,13 +527,13 @@ fn kemac_keys<'k>(
     mpkr: Option<&'k Key128>,
     tgk: &'k Key128,
     spis: &'k [[u8; 1]; 3],
-) -> Vec<TKeyData<'k>> {
+) -> Vec<KeyData<'k>> {
     let [a, b, c] = spis;
-    let mut v = vec![TKeyData { key_type: key_type::MPK, key: &mpki.0, salt: None, kv: KeyValidity::Spi(a) }];
+    let mut v = vec![KeyData { key_type: KeyType::Mpk, key: &mpki.0, salt: None, kv: KeyValidity::Spi(a) }];
     if let Some(r) = mpkr {
-        v.push(TKeyData { key_type: key_type::MPK, key: &r.0, salt: None, kv: KeyValidity::Spi(b) });
+        v.push(KeyData { key_type: KeyType::Mpk, key: &r.0, salt: None, kv: KeyValidity::Spi(b) });
     }
-    v.push(TKeyData { key_type: key_type::TGK, key: &tgk.0, salt: None, kv: KeyValidity::Spi(c) });
+    v.push(KeyData { key_type: KeyType::Tgk, key: &tgk.0, salt: None, kv: KeyValidity::Spi(c) });
     v
 }
 
@@ -542,31 +548,34 @@ pub fn build_request_resp(
     grant: &RequestGrant,
     psk: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let im = TicketMessage::parse(init)?;
+    let im = Message::parse_ticket(init)?;
     let randri = im.randr(rand_role::INITIATOR).ok_or(Error::MissingPayload(PayloadType::Randr))?;
     let hdr = resp_hdr(DataType::REQUEST_RESP, im.hdr());
-    let keys = MsgKeys::for_exchange(hdr.prf, psk, hdr.csb_id, label::ROLE_RESPONSE, randri, &[])?;
+    let keys = TransportKeys::for_exchange(hdr.prf, psk, hdr.csb_id, label::ROLE_RESPONSE, randri, &[])?;
     let ticket = grant.ticket.as_ticket()?;
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-    let mut b = ChainBuilder::message(&mut buf, &hdr)?;
+    let mut b = MessageBuilder::ticket_message(&mut buf, &hdr)?;
     b.push(&ts(t))?;
     b.push(&idr(IdRole::KMS, IdType::URI, kms))?;
-    b.push(&TPayload::Ticket(ticket))?;
-    b.push_kemac(&keys, hdr.csb_id, t, &kemac_keys(&grant.mpki, Some(&grant.mpkr), &grant.tgk, &SPIS))?;
+    b.push(&Payload::Ticket(ticket))?;
+    b.push_kemac(
+        &ticket_kemac(&keys, hdr.csb_id, t),
+        &kemac_keys(&grant.mpki, Some(&grant.mpkr), &grant.tgk, &SPIS),
+    )?;
     let n = b.seal(keys.auth_key(), &[init])?;
     buf.truncate(n);
     Ok(buf)
 }
 
 fn read_kemac_keys(
-    m: &TicketMessage<'_>,
-    keys: &MsgKeys,
+    m: &Message<'_>,
+    keys: &TransportKeys,
     want_mpkr: bool,
 ) -> Result<(Key128, Option<Key128>, Key128), Error> {
     let kemac = m.kemac().ok_or(Error::MissingPayload(PayloadType::Kemac))?;
     let mut buf = [0u8; 512];
     let kd = open_kemac(&kemac, keys, m.hdr().csb_id, message_t(m)?, &mut buf)?;
-    let mut mpks = kd.iter().filter(|k| k.key_type == key_type::MPK);
+    let mut mpks = kd.iter().filter(|k| k.wire_type() == key_data_type::MPK);
     let mpki = key128(mpks.next().ok_or(Error::MissingPayload(PayloadType::KeyData))?.key)?;
     let mpkr = if want_mpkr {
         Some(key128(mpks.next().ok_or(Error::MissingPayload(PayloadType::KeyData))?.key)?)
@@ -575,7 +584,7 @@ fn read_kemac_keys(
     };
     let tgk = key128(
         kd.iter()
-            .find(|k| k.key_type == key_type::TGK)
+            .find(|k| k.wire_type() == key_data_type::TGK)
             .ok_or(Error::MissingPayload(PayloadType::KeyData))?
             .key,
     )?;
@@ -588,7 +597,8 @@ fn read_kemac_keys(
 pub fn open_request_resp(resp: &[u8], init: &[u8], psk: &[u8]) -> Result<RequestGrant, Error> {
     let (m, im) = parse_answer(resp, DataType::REQUEST_RESP, init)?;
     let randri = im.randr(rand_role::INITIATOR).ok_or(Error::MissingPayload(PayloadType::Randr))?;
-    let keys = MsgKeys::for_exchange(m.hdr().prf, psk, m.hdr().csb_id, label::ROLE_RESPONSE, randri, &[])?;
+    let keys =
+        TransportKeys::for_exchange(m.hdr().prf, psk, m.hdr().csb_id, label::ROLE_RESPONSE, randri, &[])?;
     verify_v(&m, keys.auth_key(), &[init])?;
     let ticket = OwnedTicket::from_ticket(&m.ticket().ok_or(Error::MissingPayload(PayloadType::Ticket))?);
     let (mpki, mpkr, tgk) = read_kemac_keys(&m, &keys, true)?;
@@ -652,22 +662,23 @@ pub fn build_transfer_init(ti: &TransferInit, mpki: &Key128, mpkr: &Key128) -> R
     let placeholder = if flags.i { vec![0u8; INITIATOR_DATA_LEN] } else { Vec::new() };
     let mut ticket = ti.ticket.clone();
     ticket.initiator_data = placeholder;
-    let keys = MsgKeys::for_exchange(hdr.prf, &mpki.0, ti.csb_id, label::ROLE_INITIAL, &ti.randri, &[])?;
+    let keys =
+        TransportKeys::for_exchange(hdr.prf, &mpki.0, ti.csb_id, label::ROLE_INITIAL, &ti.randri, &[])?;
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-    let mut b = ChainBuilder::message(&mut buf, &hdr)?;
+    let mut b = MessageBuilder::ticket_message(&mut buf, &hdr)?;
     b.push(&ts(ti.t))?;
-    b.push(&TPayload::Randr(Randr { role: rand_role::INITIATOR, rand: &ti.randri }))?;
+    b.push(&Payload::Randr(Randr { role: rand_role::INITIATOR, rand: &ti.randri }))?;
     b.push(&idr(IdRole::INITIATOR, IdType::NAI, &ti.initiator))?;
     b.push(&idr(IdRole::RESPONDER, IdType::NAI, &ti.responder))?;
-    b.push(&TPayload::Ticket(ticket.as_ticket()?))?;
+    b.push(&Payload::Ticket(ticket.as_ticket()?))?;
     let n = b.seal(keys.auth_key(), &[ti.initiator.as_bytes(), ti.responder.as_bytes()])?;
     buf.truncate(n);
     if flags.i {
-        let vi = TicketMessage::parse(&buf)?
+        let vi = Message::parse_ticket(&buf)?
             .v_mac()
             .ok_or(Error::MissingPayload(PayloadType::Verification))?
             .to_vec();
-        let vr = MsgKeys::for_initiator_data(ticket.prf, &mpkr.0)?;
+        let vr = TransportKeys::for_initiator_data(ticket.prf, &mpkr.0)?;
         let data = build_initiator_data(&vi, &vr)?;
         set_initiator_data(&mut buf, &data)?;
     }
@@ -694,7 +705,7 @@ pub struct TransferView {
 /// Reads a TRANSFER_INIT and makes the responder's early checks (§4.2.2.2, TS 33.328 B.2.2.2 step
 /// 1): a 3GPP ticket, RANDRi present, the ticket's IDRi equal to the message's IDRi.
 pub fn read_transfer_init(bytes: &[u8]) -> Result<TransferView, Error> {
-    let m = TicketMessage::parse(bytes)?;
+    let m = Message::parse_ticket(bytes)?;
     expect(&m, DataType::TRANSFER_INIT)?;
     let t = m.ticket().ok_or(Error::MissingPayload(PayloadType::Ticket))?;
     if !t.policy.is_3gpp() {
@@ -723,15 +734,16 @@ pub fn read_transfer_init(bytes: &[u8]) -> Result<TransferView, Error> {
 /// Vi of the Initiator Data equals its V (§4.2.3.6).
 pub fn verify_transfer_init(bytes: &[u8], mpki: &Key128) -> Result<(), Error> {
     let v = read_transfer_init(bytes)?;
-    let m = TicketMessage::parse(bytes)?;
-    let keys = MsgKeys::for_exchange(m.hdr().prf, &mpki.0, v.csb_id, label::ROLE_INITIAL, &v.randri, &[])?;
+    let m = Message::parse_ticket(bytes)?;
+    let keys =
+        TransportKeys::for_exchange(m.hdr().prf, &mpki.0, v.csb_id, label::ROLE_INITIAL, &v.randri, &[])?;
     verify_v(&m, keys.auth_key(), &[v.initiator.as_bytes(), v.responder.as_bytes()])?;
     if v.ticket.flags.i {
         let chain = Chain::parse(&v.ticket.initiator_data)?;
         let vi = chain
             .payloads()
             .find_map(|p| match p {
-                TPayload::Std(Payload::Verification(x)) => Some(x.mac),
+                Payload::Verification(x) => Some(x.mac),
                 _ => None,
             })
             .ok_or(Error::MissingPayload(PayloadType::Verification))?;
@@ -761,7 +773,7 @@ pub struct TransferResp {
 /// Builds the TRANSFER_RESP (§4.2.2.3): V with the key from MPKr' (or MPKi without forking) over
 /// `TRANSFER_RESP || TRANSFER_INIT`.
 pub fn build_transfer_resp(init: &[u8], tr: &TransferResp, mpk_resp: &Key128) -> Result<Vec<u8>, Error> {
-    let im = TicketMessage::parse(init)?;
+    let im = Message::parse_ticket(init)?;
     let view = read_transfer_init(init)?;
     let ssrc_i: [u8; 4] = match &im.hdr().cs_id_map {
         CsIdMap::GenericId(e) => e
@@ -800,20 +812,26 @@ pub fn build_transfer_resp(init: &[u8], tr: &TransferResp, mpk_resp: &Key128) ->
         cs_id_map: CsIdMap::GenericId(GenericIdEntries::from_items(&entries)),
     };
     let rr: &[u8] = if view.ticket.flags.g { &tr.randrr } else { &[] };
-    let keys =
-        MsgKeys::for_exchange(hdr.prf, &mpk_resp.0, view.csb_id, label::ROLE_RESPONSE, &view.randri, rr)?;
+    let keys = TransportKeys::for_exchange(
+        hdr.prf,
+        &mpk_resp.0,
+        view.csb_id,
+        label::ROLE_RESPONSE,
+        &view.randri,
+        rr,
+    )?;
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-    let mut b = ChainBuilder::message(&mut buf, &hdr)?;
+    let mut b = MessageBuilder::ticket_message(&mut buf, &hdr)?;
     b.push(&ts(tr.t))?;
     if view.ticket.flags.g {
-        b.push(&TPayload::Randr(Randr { role: rand_role::RESPONDER, rand: &tr.randrr }))?;
+        b.push(&Payload::Randr(Randr { role: rand_role::RESPONDER, rand: &tr.randrr }))?;
     }
     b.push(&idr(IdRole::RESPONDER, IdType::NAI, &tr.responder))?;
     if view.ticket.flags.i {
-        b.push(&TPayload::Randr(Randr { role: rand_role::KMS, rand: &tr.randrkms }))?;
+        b.push(&Payload::Randr(Randr { role: rand_role::KMS, rand: &tr.randrkms }))?;
     }
     // The TRANSFER_INIT offered no policy (#P = 0), so the response names exactly one (§6.1.1).
-    b.push(&TPayload::Std(Payload::SecurityPolicy(srtp_policy())))?;
+    b.push(&Payload::SecurityPolicy(srtp_policy()))?;
     let n = b.seal(keys.auth_key(), &[init])?;
     buf.truncate(n);
     Ok(buf)
@@ -832,7 +850,7 @@ pub struct TransferRespView {
 
 /// Reads a TRANSFER_RESP.
 pub fn read_transfer_resp(bytes: &[u8]) -> Result<TransferRespView, Error> {
-    let m = TicketMessage::parse(bytes)?;
+    let m = Message::parse_ticket(bytes)?;
     expect(&m, DataType::TRANSFER_RESP)?;
     Ok(TransferRespView {
         responder: utf8(m.idr(IdRole::RESPONDER).ok_or(Error::MissingPayload(PayloadType::Idr))?.data)?,
@@ -845,18 +863,24 @@ pub fn read_transfer_resp(bytes: &[u8]) -> Result<TransferRespView, Error> {
 pub fn verify_transfer_resp(bytes: &[u8], init: &[u8], mpk_resp: &Key128) -> Result<TransferRespView, Error> {
     let v = read_transfer_resp(bytes)?;
     let view = read_transfer_init(init)?;
-    let m = TicketMessage::parse(bytes)?;
+    let m = Message::parse_ticket(bytes)?;
     if m.hdr().csb_id != view.csb_id {
         return Err(Error::WrongDataType(m.hdr().data_type.0));
     }
     let rr: &[u8] = if view.ticket.flags.g { &v.randrr } else { &[] };
-    let keys =
-        MsgKeys::for_exchange(m.hdr().prf, &mpk_resp.0, view.csb_id, label::ROLE_RESPONSE, &view.randri, rr)?;
+    let keys = TransportKeys::for_exchange(
+        m.hdr().prf,
+        &mpk_resp.0,
+        view.csb_id,
+        label::ROLE_RESPONSE,
+        &view.randri,
+        rr,
+    )?;
     verify_v(&m, keys.auth_key(), &[init])?;
     // §4.2.2.4: the responder's security policies must be acceptable — here the one SRTP policy.
     let ours = srtp_policy();
     for p in m.payloads() {
-        if let TPayload::Std(Payload::SecurityPolicy(sp)) = p
+        if let Payload::SecurityPolicy(sp) = p
             && (sp.prot_type != ours.prot_type || sp.params != ours.params)
         {
             return Err(Error::UnexpectedPayload(PayloadType::SecurityPolicy));
@@ -892,18 +916,19 @@ pub struct ResolveInit {
 pub fn build_resolve_init(r: &ResolveInit, psk: Option<&[u8]>) -> Result<Vec<u8>, Error> {
     let prf = r.ticket.prf;
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-    let mut b = ChainBuilder::message(&mut buf, &init_hdr(DataType::RESOLVE_INIT_PSK, prf, r.csb_id))?;
+    let mut b =
+        MessageBuilder::ticket_message(&mut buf, &init_hdr(DataType::RESOLVE_INIT_PSK, prf, r.csb_id))?;
     b.push(&ts(r.t))?;
-    b.push(&TPayload::Randr(Randr { role: rand_role::RESPONDER, rand: &r.randrr }))?;
+    b.push(&Payload::Randr(Randr { role: rand_role::RESPONDER, rand: &r.randrr }))?;
     b.push(&idr(IdRole::RESPONDER, IdType::NAI, &r.responder))?;
     b.push(&idr(IdRole::KMS, IdType::URI, &r.kms))?;
-    b.push(&TPayload::Ticket(r.ticket.as_ticket()?))?;
+    b.push(&Payload::Ticket(r.ticket.as_ticket()?))?;
     if let Some(p) = &r.psk_id {
         b.push(&idr(IdRole::PSK, ID_TYPE_BYTE_STRING, p))?;
     }
     let n = match psk {
         Some(psk) => {
-            let keys = MsgKeys::for_exchange(prf, psk, r.csb_id, label::ROLE_INITIAL, &[], &r.randrr)?;
+            let keys = TransportKeys::for_exchange(prf, psk, r.csb_id, label::ROLE_INITIAL, &[], &r.randrr)?;
             b.seal(keys.auth_key(), &[r.responder.as_bytes(), r.kms.as_bytes()])?
         }
         None => b.finish(),
@@ -914,7 +939,7 @@ pub fn build_resolve_init(r: &ResolveInit, psk: Option<&[u8]>) -> Result<Vec<u8>
 
 /// Reads a RESOLVE_INIT_PSK without checking a MAC; `protected` tells whether it ends with a V.
 pub fn read_resolve_init(bytes: &[u8]) -> Result<(ResolveInit, bool), Error> {
-    let m = TicketMessage::parse(bytes)?;
+    let m = Message::parse_ticket(bytes)?;
     expect(&m, DataType::RESOLVE_INIT_PSK)?;
     let s = |role| -> Result<String, Error> {
         utf8(m.idr(role).ok_or(Error::MissingPayload(PayloadType::Idr))?.data)
@@ -936,8 +961,8 @@ pub fn read_resolve_init(bytes: &[u8]) -> Result<(ResolveInit, bool), Error> {
 /// Verifies a RESOLVE_INIT_PSK's MAC with the PSK.
 pub fn verify_resolve_init(bytes: &[u8], psk: &[u8]) -> Result<ResolveInit, Error> {
     let (r, _) = read_resolve_init(bytes)?;
-    let m = TicketMessage::parse(bytes)?;
-    let keys = MsgKeys::for_exchange(m.hdr().prf, psk, r.csb_id, label::ROLE_INITIAL, &[], &r.randrr)?;
+    let m = Message::parse_ticket(bytes)?;
+    let keys = TransportKeys::for_exchange(m.hdr().prf, psk, r.csb_id, label::ROLE_INITIAL, &[], &r.randrr)?;
     verify_v(&m, keys.auth_key(), &[r.responder.as_bytes(), r.kms.as_bytes()])?;
     Ok(r)
 }
@@ -967,41 +992,37 @@ pub fn build_resolve_resp(
     grant: &ResolveGrant,
     psk: Option<&[u8]>,
 ) -> Result<Vec<u8>, Error> {
-    let im = TicketMessage::parse(init)?;
+    let im = Message::parse_ticket(init)?;
     let randrr = im.randr(rand_role::RESPONDER).ok_or(Error::MissingPayload(PayloadType::Randr))?;
     let hdr = resp_hdr(DataType::RESOLVE_RESP, im.hdr());
     let key_data = kemac_keys(&grant.mpki, Some(&grant.mpkr), &grant.tgk, &SPIS);
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-    let mut b = ChainBuilder::message(&mut buf, &hdr)?;
+    let mut b = MessageBuilder::ticket_message(&mut buf, &hdr)?;
     b.push(&ts(t))?;
     b.push(&idr(IdRole::KMS, IdType::URI, kms))?;
     let keys = match psk {
         Some(psk) => {
-            let keys = MsgKeys::for_exchange(hdr.prf, psk, hdr.csb_id, label::ROLE_RESPONSE, &[], randrr)?;
-            b.push_kemac(&keys, hdr.csb_id, t, &key_data)?;
+            let keys =
+                TransportKeys::for_exchange(hdr.prf, psk, hdr.csb_id, label::ROLE_RESPONSE, &[], randrr)?;
+            b.push_kemac(&ticket_kemac(&keys, hdr.csb_id, t), &key_data)?;
             Some(keys)
         }
         None => {
             let mut plain = vec![0u8; MAX_MESSAGE_LEN];
-            let mut w = Writer::new(&mut plain);
-            for (i, k) in key_data.iter().enumerate() {
-                let next = if i + 1 == key_data.len() { 0 } else { PayloadType::KeyData as u8 };
-                k.encode(&mut w, next)?;
-            }
-            let n = w.pos();
+            let n = KeyDataList::encode(&key_data, &mut plain)?;
             let kemac = Kemac {
                 encr_alg: EncrAlg::Null,
                 encr_data: plain.get(..n).ok_or(Error::BufferTooSmall)?,
                 mac_alg: MacAlg::Null,
                 mac: &[],
             };
-            b.push(&TPayload::Std(Payload::Kemac(kemac)))?;
+            b.push(&Payload::Kemac(kemac))?;
             plain.zeroize();
             None
         }
     };
     b.push(&idr(IdRole::RESPONDER, IdType::NAI, &grant.responder))?;
-    b.push(&TPayload::Randr(Randr { role: rand_role::KMS, rand: &grant.randrkms }))?;
+    b.push(&Payload::Randr(Randr { role: rand_role::KMS, rand: &grant.randrkms }))?;
     let n = match keys {
         Some(k) => b.seal(k.auth_key(), &[init])?,
         None => b.finish(),
@@ -1017,8 +1038,14 @@ pub fn open_resolve_resp(resp: &[u8], init: &[u8], psk: Option<&[u8]>) -> Result
     let randrr = im.randr(rand_role::RESPONDER).ok_or(Error::MissingPayload(PayloadType::Randr))?;
     let keys = match psk {
         Some(psk) => {
-            let keys =
-                MsgKeys::for_exchange(m.hdr().prf, psk, m.hdr().csb_id, label::ROLE_RESPONSE, &[], randrr)?;
+            let keys = TransportKeys::for_exchange(
+                m.hdr().prf,
+                psk,
+                m.hdr().csb_id,
+                label::ROLE_RESPONSE,
+                &[],
+                randrr,
+            )?;
             verify_v(&m, keys.auth_key(), &[init])?;
             if m.kemac().map(|k| k.encr_alg) != Some(profile::KEMAC_ENCR_ALG) {
                 return Err(Error::UnsupportedEncrAlg(EncrAlg::Null as u8));
@@ -1026,7 +1053,7 @@ pub fn open_resolve_resp(resp: &[u8], init: &[u8], psk: Option<&[u8]>) -> Result
             keys
         }
         // NULL-encrypted: the keys are not used.
-        None => MsgKeys::derive(m.hdr().prf, &[0], &[])?,
+        None => TransportKeys::derive_with_label(m.hdr().prf, &[0], &[])?,
     };
     let (mpki, mpkr, tgk) = read_kemac_keys(&m, &keys, true)?;
     Ok(ResolveGrant {
@@ -1040,7 +1067,7 @@ pub fn open_resolve_resp(resp: &[u8], init: &[u8], psk: Option<&[u8]>) -> Result
 
 /// The error message answering `init` (RFC 6043 §5.4; unauthenticated).
 pub fn build_error_for(init: &[u8], t: u64, error_no: crate::ErrorNo) -> Result<Vec<u8>, Error> {
-    let hdr = match TicketMessage::parse(init) {
+    let hdr = match Message::parse_ticket(init) {
         Ok(m) => resp_hdr(DataType::ERROR, m.hdr()),
         Err(_) => init_hdr(DataType::ERROR, PrfFunc::MikeyHmacSha1, 0),
     };
@@ -1057,6 +1084,7 @@ pub type RandPayload<'a> = Rand<'a>;
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::ntp_from_unix;
 
     const ALICE: &str = "alice@ims.example";
     const BOB: &str = "bob@ims.example";
@@ -1147,7 +1175,7 @@ mod tests {
         let (ki, kr) = mpk_pair(&rr.ticket, &opened.mpk).unwrap();
         verify_initiator_data(
             &rr.ticket.initiator_data,
-            &MsgKeys::for_initiator_data(rr.ticket.prf, &kr.0).unwrap(),
+            &TransportKeys::for_initiator_data(rr.ticket.prf, &kr.0).unwrap(),
         )
         .unwrap();
         let (mpkr_f, tgk_f) = fork(rr.ticket.prf, &kr, &opened.tgk, BOB, &[8; RANDRKMS_LEN]).unwrap();

@@ -10,8 +10,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use gba::ub::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
-use mikey::mbms_http::{
+use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
+use wire::mbms_key_management::{
     self, DeregisterRequest, MskKeyId, MskRequest, MskResponse, RegisterRequest, RegisterResponse,
     RequestType,
 };
@@ -70,7 +70,7 @@ impl KeyManagementClient {
         KeyManagementClient {
             bmsc,
             btid: btid.to_owned(),
-            password: Zeroizing::new(mbms_http::digest_password(mrk)),
+            password: Zeroizing::new(mbms_key_management::digest_password(mrk)),
             uicc_based,
             challenge: None,
             nc: 0,
@@ -101,7 +101,11 @@ impl KeyManagementClient {
     }
 
     fn realm(&self) -> &'static str {
-        if self.uicc_based { mbms_http::REALM_PREFIX_UICC } else { mbms_http::REALM_PREFIX_ME }
+        if self.uicc_based {
+            mbms_key_management::REALM_PREFIX_UICC
+        } else {
+            mbms_key_management::REALM_PREFIX_ME
+        }
     }
 
     /// Takes the challenge of our realm out of a 401.
@@ -156,7 +160,7 @@ impl KeyManagementClient {
                         AuthenticationInfo::parse(info).map_err(|e| ClientError::Protocol(e.to_string()))?;
                     let rspauth = info.rspauth.ok_or_else(|| ClientError::Protocol("no rspauth".into()))?;
                     let input = auth.digest_input(self.password.as_bytes(), "POST", body.as_bytes());
-                    if !ub::verify_rspauth(&input, &r.body, &rspauth) {
+                    if !digest::verify_rspauth(&input, &r.body, &rspauth) {
                         return Err(ClientError::Protocol("rspauth does not verify: not our BM-SC".into()));
                     }
                     return String::from_utf8(r.body)

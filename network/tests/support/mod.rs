@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use gba::ub::BootstrappingInfo;
 use sim_reader::{CardProfile, Emulator, Protocol, Session};
+use wire::ub::BootstrappingInfo;
 
 pub const UA_UICC: &str = "keysim-test/0.1 3gpp-gba-uicc";
 

@@ -6,7 +6,7 @@
 //!
 //! Every check that can refuse a command runs before the command's one journal transaction, so a
 //! refusal never changes the NVM; the values the card keys its answer on are in
-//! [`crate::mbms_profile`].
+//! [`crate::open_values`].
 
 mod aka;
 mod mbms;
@@ -19,12 +19,12 @@ use super::{Context, Reply};
 use crate::error::Error;
 use crate::fs::App;
 use crate::key_files::{self, KEY_DOMAIN_ID_LEN, MukId, RAND_LEN};
-use crate::mbms_profile::{
+use crate::nvm::Nvm;
+use crate::open_values::{
     KEY_GROUP_LEN, MODE_MSK_DELETION, MODE_MSK_UPDATE, MODE_MTK_GENERATION, MODE_MUK_DELETION, P1_EVEN,
     P1_ODD_FIRST_BLOCK, P2_3G_CONTEXT, P2_EVEN_CONTEXTS_NOT_SUPPORTED, P2_GBA_CONTEXT, P2_MBMS_CONTEXT,
     P2_ODD_CONTEXTS_NOT_SUPPORTED, TAG_GBA_BOOTSTRAPPING, TAG_GBA_NAF_DERIVATION, TAG_MBMS_DATA,
 };
-use crate::nvm::Nvm;
 
 /// Length of AUTN (TS 33.102 §6.3.2).
 const AUTN_LEN: usize = gba::aka::AUTN_LEN;

@@ -50,8 +50,6 @@ pub(crate) const LIFETIME: &str = "2030-12-31T23:59:59Z";
 pub(crate) const UA_MBMS: [u8; 5] = [1, 0, 0, 0, 1];
 pub(crate) const KDI: [u8; 3] = [0x00, 0xF1, 0x10];
 
-/// Seconds from 1900 to 1970 (RFC 868).
-const NTP_UNIX: u64 = 2_208_988_800;
 /// 2026-01-01T00:00:00Z as Unix seconds.
 pub(crate) const JAN_2026: u64 = 1_767_225_600;
 /// 2031-01-01T00:00:00Z: after [`LIFETIME`].
@@ -59,7 +57,7 @@ pub(crate) const JAN_2031: u64 = 1_924_992_000;
 
 /// An NTP-UTC timestamp for a Unix time, `n` in the fraction so that messages of one second differ.
 pub(crate) fn ntp(unix: u64, n: u32) -> Timestamp {
-    Timestamp::NtpUtc(((unix + NTP_UNIX) << 32) | u64::from(n))
+    Timestamp::NtpUtc(((unix + mikey::NTP_UNIX_OFFSET) << 32) | u64::from(n))
 }
 
 pub(crate) fn ok(card: &mut Card, command: &str) {

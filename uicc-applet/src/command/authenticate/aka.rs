@@ -15,8 +15,8 @@ use crate::journal::Transaction;
 use crate::key_files::{self, RAND_LEN};
 use crate::keystore::{self, service_available};
 use crate::layout::{self, K, OPC, SQN_ARRAY};
-use crate::mbms_profile::{CHECK_AMF, IST_GBA, TAG_SUCCESS, TAG_SYNC_FAILURE, UST_GBA, UST_GSM_ACCESS};
 use crate::nvm::Nvm;
+use crate::open_values::{CHECK_AMF, IST_GBA, TAG_SUCCESS, TAG_SYNC_FAILURE, UST_GBA, UST_GSM_ACCESS};
 
 /// Length of Kc (TS 33.102 §6.8.1.2).
 const KC_LEN: usize = 8;

@@ -20,12 +20,12 @@ use crate::journal::Transaction;
 use crate::key_files::{self, KEY_DOMAIN_ID_LEN, MskPair, MskRecord, MukId, parse_gbanl_record};
 use crate::keystore::{self, MSK_MTK_SEEN, NafKey, STATE_USED, service_available};
 use crate::layout::{KS_INT_NAF_SLOT_LEN, MSK_SLOT_LEN};
-use crate::mbms_profile::{
+use crate::nvm::Nvm;
+use crate::open_values::{
     EXPIRED_MUK_FOR_SOLICITED_PULL, FIRST_MTK_ID_ANY, MSK_TS_IS_MTK_ID, MSKS_PER_KEY_GROUP,
     SOLICITED_PULL_MARKER, SOLICITED_PULL_RECORDS_MUK, TAG_MBMS_DATA, TAG_SUCCESS, TIME_FROM_NTP_UTC_ONLY,
     UST_MBMS_SECURITY,
 };
-use crate::nvm::Nvm;
 use crate::time::ntp_seconds;
 
 /// Largest verification message the card builds (the reply holds 256 bytes with its framing).
@@ -211,14 +211,15 @@ pub(super) fn msk_update<N: Nvm>(
     let now = match msg.timestamp() {
         Timestamp::NtpUtc(t) => Some(ntp_seconds(t)),
         Timestamp::Ntp(t) if !TIME_FROM_NTP_UTC_ONLY => Some(ntp_seconds(t)),
-        Timestamp::Ntp(_) | Timestamp::Counter(_) => None,
+        // The T payload of an MSK message never carries NTP-UTC-32 (a TR-only type).
+        Timestamp::Ntp(_) | Timestamp::Counter(_) | Timestamp::NtpUtc32(_) => None,
     };
     let expired = now.is_some_and(|now| naf_key.lifetime < now);
     let most_recent = records.this.is_some();
     if expired && !(EXPIRED_MUK_FOR_SOLICITED_PULL && msg.is_solicited_pull() && most_recent) {
         return Err(Error::MukExpired);
     }
-    let muk = mbms::Muk::new(*naf_key.key.expose());
+    let muk = gba::mbms_keys::uicc_based_muk(&naf_key.key);
     let update = verify_and_decrypt_msk(&muk, &msg).map_err(mikey_error)?;
     let ts = msg.timestamp().as_u64();
     if let Some((_, stored)) = records.this

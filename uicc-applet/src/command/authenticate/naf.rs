@@ -12,8 +12,8 @@ use crate::journal::Transaction;
 use crate::key_files::{self, parse_gbanl_record};
 use crate::keystore::{self, NafKeyList};
 use crate::layout;
-use crate::mbms_profile::TAG_SUCCESS;
 use crate::nvm::Nvm;
+use crate::open_values::TAG_SUCCESS;
 use crate::time::parse_key_lifetime;
 
 /// Where the new Ks_int_NAF goes.

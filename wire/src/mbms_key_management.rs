@@ -1,7 +1,7 @@
 //! MBMS key management over HTTP (TS 33.246 §6.2–§6.3.2, TS 26.346 Annex C, TS 24.109 §5): the
 //! request types, MIME types, XML bodies and Digest conventions that the BM-SC and the UE share.
-//!
-//! Only with the `std` feature; the card never sees any of this.
+//! The SIP-based variant of TS 26.237, where the SCF registers the UE, is [`crate::sip_based_mbms`];
+//! the Digest headers themselves are [`crate::digest`].
 //!
 //! ```text
 //! UE → BM-SC  POST /keymanagement?requesttype=register        application/mbms-register+xml
@@ -33,8 +33,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
-use crate::mbms::profile::{KEY_DOMAIN_ID_LEN, MSK_ID_LEN};
-use crate::mbms::{KeyDomainId, MskId};
+use mikey::mbms::profile::{KEY_DOMAIN_ID_LEN, MSK_ID_LEN};
+use mikey::mbms::{KeyDomainId, MskId};
+
+use crate::Error;
+use crate::error::cut;
+use crate::xml::to_document;
 
 // ------------------------------------------------------------------------------------------------
 // Request line and HTTP headers
@@ -179,187 +183,6 @@ pub const MAX_XML_LEN: usize = 16 * 1024;
 pub const MAX_ITEMS: usize = 64;
 /// Longest User Service ID (bytes).
 pub const MAX_SERVICE_ID_LEN: usize = 256;
-
-// ------------------------------------------------------------------------------------------------
-// SIP-based MBMS security: the SCF as NAF (TS 26.237 §10.4.2, Annex I) and the earlier
-// `authorize` variant (TS 26.237 CR, §10.2). The documents are in [`sip_based`].
-
-/// `requesttype` of the SCF's registration of a UE at the BM-SC (TS 26.237 §10.4.2.1).
-pub const REQUEST_TYPE_SIP_BASED_REGISTER: &str = "sip-based-register";
-/// `requesttype` of the SCF's deregistration of a UE (TS 26.237 §10.4.2.1A).
-pub const REQUEST_TYPE_SIP_BASED_DEREGISTER: &str = "sip-based-deregister";
-/// `requesttype` of the SCF's basic MSK request for a UE (TS 26.237 §10.4.2.2).
-pub const REQUEST_TYPE_SIP_BASED_MSK_REQUEST: &str = "sip-based-msk-request";
-/// `requesttype` of the SCF's authorization notification of the earlier variant (TS 26.237 CR
-/// §10.2.3), after which the UE registers over HTTP itself.
-pub const REQUEST_TYPE_AUTHORIZE: &str = "authorize";
-/// HTTP header of the SCF's requests naming the UE's asserted identities (TS 26.237 §10.4.2.1,
-/// CR §10.2.3: the IMPU of P-Asserted-Identity); several are comma-separated.
-pub const ASSERTED_IDENTITY_HEADER: &str = "X-3GPP-Asserted-Identity";
-/// HTTP header of the UE's own requests in the `authorize` variant naming its IMPU (TS 26.237 CR
-/// §10.2.1).
-pub const INTENDED_IDENTITY_HEADER: &str = "X-3GPP-Intended-Identity";
-/// Content-Type of the `authorize` request (TS 26.237 CR §10.2.3; its schema is FFS there).
-pub const CONTENT_TYPE_AUTHORIZE: &str = "application/mbms-authorize+xml";
-/// Content-Type of the SCF's `sip-based-*` requests: the Annex I.2 document (TS 26.237
-/// §10.4.2.1 says only "the MIME type of the payloads"). UNCONFIRMED.
-pub const CONTENT_TYPE_NAF_KEY_INFO: &str = "application/mbms-naf-key-info+xml";
-/// Content-Type of the SIP (re-)INVITE body: the Annex I.1 document (TS 26.237 §10.4.2.1 names
-/// no MIME type). UNCONFIRMED.
-pub const CONTENT_TYPE_SIP_SECURITY: &str = "application/mbms-btid+xml";
-
-/// Namespace of the Annex I.1 document (B-TID in the SIP body), TS 26.237 Annex I.1.
-pub const NS_BTID: &str = "urn:3GPP:metadata:2005:MBMS:bootstrappingTransactionIdentifier";
-/// Namespace of the Annex I.2 document (NAF key information to the BM-SC), TS 26.237 Annex I.2.
-pub const NS_NAF_KEY_INFO: &str = "urn:3GPP:metadata:2005:MBMS:nafKeyInfo";
-/// Root element of both Annex I documents (TS 26.237 Annex I.1, I.2).
-pub const ELEMENT_AUTHORIZED_SECURITY_REGISTER: &str = "mbmsAuthorizedSecurityRegister";
-/// The B-TID element (TS 26.237 Annex I.1, I.2).
-pub const ELEMENT_BTID: &str = "btid";
-/// The UE's IP address (TS 26.237 Annex I.2).
-pub const ELEMENT_UE_IP_ADDRESS: &str = "ueIPaddress";
-/// The MUK (TS 26.237 Annex I.2).
-pub const ELEMENT_MUK: &str = "muk";
-/// The MUK lifetime (TS 26.237 Annex I.2 spells it `mukLifeTime ` with a stray blank).
-pub const ELEMENT_MUK_LIFETIME: &str = "mukLifeTime";
-/// The NAF FQDN (TS 26.237 Annex I.2).
-pub const ELEMENT_NAF_FQDN: &str = "nafFqdn";
-/// The MUK is written as base64 of its 32 octets (Annex I.2 types it `xs:anyURI`). UNCONFIRMED.
-pub const MUK_IS_BASE64: bool = true;
-/// The NAF FQDN is written as base64 of its octets: the TS 26.237 Annex I.2 schema (namespace
-/// `urn:3GPP:metadata:2005:MBMS:nafKeyInfo`) types `nafFqdn` `xs:base64Binary`.
-pub const NAF_FQDN_IS_BASE64: bool = true;
-/// Format of the MUK lifetime: the key expiry of the Zn answer, UTC `YYYY-MM-DDThh:mm:ssZ`
-/// (Annex I.2 types it `xs:anyURI`). UNCONFIRMED.
-pub const MUK_LIFETIME_FORMAT: &str = "YYYY-MM-DDThh:mm:ssZ";
-/// Namespace of the `authorize` body (TS 26.237 CR §10.2.3: schema FFS). UNCONFIRMED.
-pub const NS_AUTHORIZE: &str = "urn:3GPP:metadata:2005:MBMS:mbmsAuthorize";
-/// Root element of the `authorize` body (schema FFS). UNCONFIRMED.
-pub const ELEMENT_AUTHORIZE: &str = "mbmsAuthorize";
-/// Longest B-TID (TS 33.220 §4.5.2: base64(RAND)@BSF_servers_domain_name; TS 29.109 caps it at
-/// 255 octets).
-pub const MAX_BTID_LEN: usize = 255;
-/// Longest FQDN (RFC 1035 §2.3.4).
-pub const MAX_FQDN_LEN: usize = 255;
-
-/// Per-item status of the `authorize` variant's HTTP registration: the IMPU is not authorized
-/// by the SCF for that service. UNCONFIRMED.
-pub const STATUS_NOT_AUTHORIZED: u16 = 403;
-
-/// SIP status of the SCF's answer that makes the UE bootstrap again: an invalid or expired
-/// B-TID, or a policy that wants fresh keys (TS 26.237 §10.4.2.1: "an appropriate error
-/// message"). UNCONFIRMED.
-pub const SIP_STATUS_REBOOTSTRAP: u16 = 403;
-/// Warn-code of the Warning header (RFC 3261 §20.43) that marks that answer: 399, miscellaneous.
-/// UNCONFIRMED.
-pub const SIP_WARN_CODE_REBOOTSTRAP: u16 = 399;
-/// Warn-text of that Warning header. UNCONFIRMED.
-pub const SIP_WARN_TEXT_REBOOTSTRAP: &str = "GBA bootstrapping required";
-/// SIP status of a request whose P-Asserted-Identity is missing or names no subscriber, or
-/// asks for services its subscription lacks (TS 26.237 §10.4.2.1: "the procedure is
-/// terminated"). UNCONFIRMED.
-pub const SIP_STATUS_NOT_AUTHORIZED: u16 = 403;
-/// Warn-code of every other SCF error answer (RFC 3261 §20.43: 399, miscellaneous), its text the
-/// reason.
-pub const SIP_WARN_CODE_REASON: u16 = 399;
-
-pub mod sip_based;
-
-// ------------------------------------------------------------------------------------------------
-// Errors
-
-/// Why a request type or an XML body was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// The body is longer than [`MAX_XML_LEN`].
-    #[error("XML body of {len} bytes, at most {max} accepted")]
-    TooLarge {
-        /// The length seen.
-        len: usize,
-        /// The bound.
-        max: usize,
-    },
-    /// Not well-formed XML, or a DOCTYPE.
-    #[error("malformed XML: {0}")]
-    Xml(String),
-    /// The root element is not the expected one.
-    #[error("root element is <{found}>, expected <{expected}>")]
-    Root {
-        /// The local name found.
-        found: String,
-        /// The expected local name.
-        expected: &'static str,
-    },
-    /// An element is in the wrong namespace (or none).
-    #[error("<{element}> is in namespace `{found}`, expected `{expected}`")]
-    Namespace {
-        /// The element's local name.
-        element: String,
-        /// The namespace found (empty: none).
-        found: String,
-        /// The expected namespace.
-        expected: &'static str,
-    },
-    /// An element that has no place there.
-    #[error("unexpected element <{element}> in <{parent}>")]
-    UnexpectedElement {
-        /// The element's local name.
-        element: String,
-        /// Its parent's local name.
-        parent: String,
-    },
-    /// No item at all (a request or status needs at least one).
-    #[error("no <{0}> element")]
-    NoItems(&'static str),
-    /// More items than [`MAX_ITEMS`].
-    #[error("more than {max} <{element}> elements")]
-    TooManyItems {
-        /// The element.
-        element: &'static str,
-        /// The bound.
-        max: usize,
-    },
-    /// An empty item.
-    #[error("empty <{0}>")]
-    EmptyItem(&'static str),
-    /// A User Service ID that is too long or holds control characters or surrounding blanks.
-    #[error("serviceId `{id}`: {reason}")]
-    BadServiceId {
-        /// The ID (cut to 64 characters).
-        id: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A key ID that is not base64.
-    #[error("keyId `{text}` is not base64: {reason}")]
-    KeyIdBase64 {
-        /// The text (cut to 64 characters).
-        text: String,
-        /// The decoder's message.
-        reason: String,
-    },
-    /// A key ID of the wrong length.
-    #[error("keyId holds {0} octets, expected {KEY_ID_LEN} (Key Domain ID 3 || MSK ID 4)")]
-    KeyIdLength(usize),
-    /// A status code outside 100..=599 or not a number.
-    #[error("status code `{0}` is not an HTTP status code")]
-    StatusCode(String),
-    /// The query does not name a known request type.
-    #[error("request type: {0}")]
-    RequestType(String),
-    /// An element whose text is not a valid value (B-TID, IP address, MUK, lifetime, FQDN).
-    #[error("<{element}>: {reason}")]
-    BadValue {
-        /// The element's local name.
-        element: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-fn cut(s: &str) -> String {
-    s.chars().take(64).collect()
-}
 
 // ------------------------------------------------------------------------------------------------
 // Request type
@@ -610,22 +433,6 @@ struct MskResponseXml {
     status: Vec<KeyStatusXml>,
 }
 
-const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-
-fn to_xml<T: Serialize>(root: &str, value: &T) -> String {
-    let mut body = String::new();
-    // The root names are the constants above, valid XML names.
-    let Ok(mut ser) = quick_xml::se::Serializer::with_root(&mut body, Some(root)) else {
-        return String::new();
-    };
-    ser.indent(' ', 2);
-    // Structs of strings always serialize into a String.
-    match value.serialize(ser) {
-        Ok(_) => format!("{XML_DECLARATION}{body}\n"),
-        Err(_) => String::new(),
-    }
-}
-
 /// The shape of a document: its root, its namespace, and what may sit below.
 struct Shape {
     root: &'static str,
@@ -788,8 +595,8 @@ const SHAPE_MSK_RESPONSE: Shape =
 impl RegisterRequest {
     /// The XML document.
     pub fn to_xml(&self) -> String {
-        to_xml(
-            ELEMENT_REGISTER,
+        to_document(
+            Some(ELEMENT_REGISTER),
             &ServiceIdsXml { xmlns: Some(NS_REGISTER.into()), service_id: self.service_ids.clone() },
         )
     }
@@ -804,8 +611,8 @@ impl RegisterRequest {
 impl DeregisterRequest {
     /// The XML document.
     pub fn to_xml(&self) -> String {
-        to_xml(
-            ELEMENT_DEREGISTER,
+        to_document(
+            Some(ELEMENT_DEREGISTER),
             &ServiceIdsXml { xmlns: Some(NS_DEREGISTER.into()), service_id: self.service_ids.clone() },
         )
     }
@@ -825,8 +632,8 @@ impl RegisterResponse {
             .iter()
             .map(|s| ServiceStatusXml { code: s.code.to_string(), service_id: s.service_ids.clone() })
             .collect();
-        to_xml(
-            ELEMENT_REGISTER_RESPONSE,
+        to_document(
+            Some(ELEMENT_REGISTER_RESPONSE),
             &RegisterResponseXml { xmlns: Some(NS_REGISTER_RESPONSE.into()), status },
         )
     }
@@ -856,8 +663,8 @@ impl RegisterResponse {
 impl MskRequest {
     /// The XML document.
     pub fn to_xml(&self) -> String {
-        to_xml(
-            ELEMENT_MSK_REQUEST,
+        to_document(
+            Some(ELEMENT_MSK_REQUEST),
             &KeyIdsXml {
                 xmlns: Some(NS_MSK_REQUEST.into()),
                 key_id: self.key_ids.iter().map(MskKeyId::to_base64).collect(),
@@ -883,7 +690,10 @@ impl MskResponse {
                 key_id: s.key_ids.iter().map(MskKeyId::to_base64).collect(),
             })
             .collect();
-        to_xml(ELEMENT_MSK_RESPONSE, &MskResponseXml { xmlns: Some(NS_MSK_RESPONSE.into()), status })
+        to_document(
+            Some(ELEMENT_MSK_RESPONSE),
+            &MskResponseXml { xmlns: Some(NS_MSK_RESPONSE.into()), status },
+        )
     }
 
     /// Parses the XML document.

@@ -6,7 +6,9 @@
 //! corrected in one line. Items marked UNCONFIRMED come from the project's digests of the
 //! specifications (`spec/uicc-gba.md`, `spec/mikey-srtp.md`) and from `docs/card-interface.md`, not
 //! from the normative text. The card keeps its own copy of the card-side values in
-//! `uicc-applet/src/mbms_profile.rs`; the ME never links the card code.
+//! `uicc-applet/src/open_values.rs`; the ME never links the card code.
+
+use mikey::NTP_UNIX_OFFSET;
 
 // ---------------------------------------------------------------------------------------------
 // AUTHENTICATE framing (TS 31.102 §7.1.2; docs/card-interface.md)
@@ -106,11 +108,6 @@ pub const SALT_WHEN_ABSENT: [u8; 14] = [0; 14];
 // ---------------------------------------------------------------------------------------------
 // Time (TS 33.220 §4.5.2 key lifetime; RFC 3830 §6.6 NTP timestamps)
 
-/// Seconds from 1900-01-01 (the NTP epoch) to 1970-01-01 (RFC 868 / RFC 5905).
-pub const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
-/// NTP era rule of RFC 4330 §3: a 32-bit seconds field with its most significant bit clear
-/// counts from 2036-02-07T06:28:16Z (era 1), so 1968 to 2104 read unambiguously. Same as the card.
-pub const NTP_ERA_PIVOT_BIT: u32 = 0x8000_0000;
 /// Only an NTP-UTC timestamp (RFC 3830 type 0) tells the time; NTP (type 1) and COUNTER (type 2)
 /// mean "time unknown", so no MUK is expired by them. UNCONFIRMED (TS 33.246 MIKEY profile); the
 /// card reads it the same way (`TIME_FROM_NTP_UTC_ONLY`).
@@ -125,19 +122,18 @@ pub struct NtpTime(pub i128);
 impl NtpTime {
     /// The time `unix` seconds (and `fraction`/2^32) after 1970-01-01T00:00:00Z.
     pub fn from_unix(unix: i64, fraction: u32) -> Self {
-        NtpTime((i128::from(unix + NTP_UNIX_OFFSET) << 32) | i128::from(fraction))
+        NtpTime((i128::from(unix + NTP_UNIX_OFFSET as i64) << 32) | i128::from(fraction))
     }
 
     /// Seconds since 1970-01-01T00:00:00Z, rounded down.
     pub fn unix_seconds(self) -> i64 {
-        ((self.0 >> 32) as i64) - NTP_UNIX_OFFSET
+        ((self.0 >> 32) as i64) - NTP_UNIX_OFFSET as i64
     }
 
-    /// The time a MIKEY NTP timestamp value names, with the era rule of [`NTP_ERA_PIVOT_BIT`].
+    /// The time a MIKEY NTP timestamp value names, with the era rule of RFC 4330 §3 as the card
+    /// reads it ([`mikey::ntp_era_seconds`]).
     pub fn from_ntp64(value: u64) -> Self {
-        let seconds = (value >> 32) as u32;
-        let era = if seconds & NTP_ERA_PIVOT_BIT == 0 { 1i128 } else { 0 };
-        NtpTime(((era << 32) + i128::from(seconds)) << 32 | i128::from(value as u32))
+        NtpTime(i128::from(mikey::ntp_era_seconds(value)) << 32 | i128::from(value as u32))
     }
 
     /// The MIKEY NTP timestamp value of this time (era bits dropped, RFC 4330 §3).
@@ -162,92 +158,12 @@ pub fn is_expired(lifetime: NtpTime, ts: &mikey::Timestamp) -> bool {
     message_time(ts).is_some_and(|now| (lifetime.0 >> 32) < (now.0 >> 32))
 }
 
-/// Earliest year of a key lifetime the ME (like the card) reads: the NTP epoch.
-pub const KEY_LIFETIME_MIN_YEAR: i64 = 1900;
-
-/// Shortest key lifetime text: `YYYY-MM-DDThh:mm:ss` (then `Z`, a fraction or an offset).
-pub const KEY_LIFETIME_BASE_LEN: usize = 19;
-
 /// Parses a key lifetime as the BSF sends it (TS 24.109 §4.2, an XML `dateTime` in UTC:
-/// `YYYY-MM-DDThh:mm:ssZ`). As on the card, a fractional second (then dropped), a `±hh:mm` offset
-/// and a missing zone (read as UTC) are accepted, and years before [`KEY_LIFETIME_MIN_YEAR`] are
-/// not. `None` if the text is no such time.
+/// `YYYY-MM-DDThh:mm:ssZ`), as the card reads it ([`gba::lifetime::parse_key_lifetime`]: a
+/// fractional second, dropped, a `±hh:mm` offset and a missing zone, read as UTC, are accepted;
+/// years before 1900 are not). `None` if the text is no such time.
 pub fn parse_key_lifetime(text: &[u8]) -> Option<NtpTime> {
-    let base = text.get(..KEY_LIFETIME_BASE_LEN)?;
-    let num = |range: core::ops::Range<usize>| -> Option<i64> {
-        let digits = base.get(range)?;
-        if !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(digits.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
-    };
-    let sep = |at: usize, c: u8| base.get(at) == Some(&c);
-    if !(sep(4, b'-') && sep(7, b'-') && (sep(10, b'T') || sep(10, b't')) && sep(13, b':') && sep(16, b':')) {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if year < KEY_LIFETIME_MIN_YEAR
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-    {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let mut rest = text.get(KEY_LIFETIME_BASE_LEN..)?;
-    if let Some((b'.', tail)) = rest.split_first() {
-        let digits = tail.iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &tail[digits..];
-    }
-    let offset = match rest {
-        b"" | b"Z" | b"z" => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let digits = [*h1, *h2, *m1, *m2];
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let h = i64::from(h1 - b'0') * 10 + i64::from(h2 - b'0');
-            let m = i64::from(m1 - b'0') * 10 + i64::from(m2 - b'0');
-            if h > 14 || m > 59 {
-                return None;
-            }
-            let off = h * 3600 + m * 60;
-            if *sign == b'+' { off } else { -off }
-        }
-        _ => return None,
-    };
-    let unix = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some(NtpTime::from_unix(unix, 0))
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if is_leap(year) => 29,
-        _ => 28,
-    }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    gba::lifetime::parse_key_lifetime(text).map(|unix| NtpTime::from_unix(unix, 0))
 }
 
 #[cfg(test)]
@@ -290,9 +206,9 @@ mod tests {
     fn ntp_era_rule() {
         // RFC 4330 §3: 0x80000000 seconds is 1968-01-20T03:14:08Z; small values are after 2036.
         let t = NtpTime::from_ntp64(0x8000_0000_0000_0000);
-        assert_eq!(t.unix_seconds(), 0x8000_0000i64 - NTP_UNIX_OFFSET);
+        assert_eq!(t.unix_seconds(), 0x8000_0000i64 - NTP_UNIX_OFFSET as i64);
         let t = NtpTime::from_ntp64(0x0000_0001_0000_0000);
-        assert_eq!(t.unix_seconds(), (1i64 << 32) + 1 - NTP_UNIX_OFFSET);
+        assert_eq!(t.unix_seconds(), (1i64 << 32) + 1 - NTP_UNIX_OFFSET as i64);
         let now = NtpTime::from_unix(1_700_000_000, 7);
         assert_eq!(NtpTime::from_ntp64(now.to_ntp64()), now);
     }

@@ -142,15 +142,10 @@ pub const SOLICITED_PULL_RECORDS_MUK: bool = true;
 // ---------------------------------------------------------------------------------------------
 // Time (TS 33.220 §4.5.2 key lifetime; RFC 3830 §6.6 NTP timestamps)
 
-/// Length of the key lifetime format the card reads: `YYYY-MM-DDThh:mm:ssZ` (the XML dateTime in
-/// UTC the BSF sends, TS 24.109 §4.2; spec digest §1.6). A fractional second and a `±hh:mm`
-/// offset are accepted too. A lifetime the card cannot read refuses NAF derivation (`69 85`).
-pub const KEY_LIFETIME_BASE_LEN: usize = 19;
-/// Seconds from 1900-01-01 (the NTP epoch) to 1970-01-01 (RFC 868 / RFC 5905).
-pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
-/// NTP era rule of RFC 4330 §3: a 32-bit seconds field with its most significant bit clear
-/// counts from 2036-02-07T06:28:16Z (era 1), so the card reads 1968 to 2104 unambiguously.
-pub const NTP_ERA_PIVOT_BIT: u32 = 0x8000_0000;
+// The key lifetime format the card reads is `gba::lifetime`'s (TS 24.109 §4.2: the XML dateTime
+// in UTC the BSF sends; a fractional second and a `±hh:mm` offset are accepted too); a lifetime
+// the card cannot read refuses NAF derivation (`69 85`). NTP timestamps follow the era rule of
+// RFC 4330 §3 (`mikey::NTP_ERA_PIVOT_BIT`), so the card reads 1968 to 2104 unambiguously.
 /// Only an NTP-UTC timestamp (RFC 3830 type 0) tells the card the time. An NTP timestamp of
 /// unknown zone (type 1) and a COUNTER (type 2) mean "time unknown": the MUK is not expired.
 /// UNCONFIRMED: TS 33.246 profiles the MIKEY timestamp of MSK messages; the card has no clock.

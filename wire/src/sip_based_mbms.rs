@@ -14,11 +14,11 @@
 //! </mbmsAuthorizedSecurityRegister>
 //! ```
 //!
-//! The answers are the TS 26.346 documents of the HTTP procedures ([`super::RegisterResponse`],
-//! [`super::MskResponse`]), relayed unchanged from the BM-SC through the SCF into the SIP 200 OK.
+//! The answers are the TS 26.346 documents of the HTTP procedures ([`crate::mbms_key_management::RegisterResponse`],
+//! [`crate::mbms_key_management::MskResponse`]), relayed unchanged from the BM-SC through the SCF into the SIP 200 OK.
 //!
-//! Parsing is total and bounded like the rest of [`super`]: a value or an [`Error`], never a
-//! panic. Elements of other namespaces that are not a known request are skipped (the schemas'
+//! Parsing is total and bounded like [`crate::mbms_key_management`]: a value or an [`Error`], never
+//! a panic. Elements of other namespaces that are not a known request are skipped (the schemas'
 //! `processContents="lax"`); anything else unexpected is refused.
 
 use std::fmt::Write as _;
@@ -26,21 +26,101 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use mikey::mbms::Muk;
+use mikey::mbms::profile::MUK_LEN;
 use quick_xml::escape::escape;
 
-use super::{
-    CONTENT_TYPE_AUTHORIZE, CONTENT_TYPE_MSK_RESPONSE, CONTENT_TYPE_NAF_KEY_INFO,
-    CONTENT_TYPE_REGISTER_RESPONSE, DeregisterRequest, ELEMENT_AUTHORIZE,
-    ELEMENT_AUTHORIZED_SECURITY_REGISTER, ELEMENT_BTID, ELEMENT_DEREGISTER, ELEMENT_KEY_ID,
-    ELEMENT_MSK_REQUEST, ELEMENT_MUK, ELEMENT_MUK_LIFETIME, ELEMENT_NAF_FQDN, ELEMENT_REGISTER,
-    ELEMENT_SERVICE_ID, ELEMENT_UE_IP_ADDRESS, Error, KEY_MANAGEMENT_PATH, MAX_BTID_LEN, MAX_FQDN_LEN,
-    MAX_ITEMS, MAX_XML_LEN, MUK_IS_BASE64, MskKeyId, MskRequest, NAF_FQDN_IS_BASE64, NS_AUTHORIZE, NS_BTID,
-    NS_DEREGISTER, NS_MSK_REQUEST, NS_NAF_KEY_INFO, NS_REGISTER, REQUEST_TYPE_AUTHORIZE, REQUEST_TYPE_PARAM,
-    REQUEST_TYPE_SIP_BASED_DEREGISTER, REQUEST_TYPE_SIP_BASED_MSK_REQUEST, REQUEST_TYPE_SIP_BASED_REGISTER,
-    RegisterRequest, XML_DECLARATION, check_service_id, cut,
+use crate::Error;
+use crate::error::cut;
+use crate::mbms_key_management::{
+    CONTENT_TYPE_MSK_RESPONSE, CONTENT_TYPE_REGISTER_RESPONSE, DeregisterRequest, ELEMENT_DEREGISTER,
+    ELEMENT_KEY_ID, ELEMENT_MSK_REQUEST, ELEMENT_REGISTER, ELEMENT_SERVICE_ID, KEY_MANAGEMENT_PATH,
+    MAX_ITEMS, MAX_XML_LEN, MskKeyId, MskRequest, NS_DEREGISTER, NS_MSK_REQUEST, NS_REGISTER,
+    REQUEST_TYPE_PARAM, RegisterRequest, check_service_id,
 };
-use crate::mbms::Muk;
-use crate::mbms::profile::MUK_LEN;
+use crate::xml::XML_DECLARATION;
+
+// ------------------------------------------------------------------------------------------------
+// Request types, headers, MIME types, names and open values (TS 26.237 §10.4.2, Annex I, CR §10.2)
+
+/// `requesttype` of the SCF's registration of a UE at the BM-SC (TS 26.237 §10.4.2.1).
+pub const REQUEST_TYPE_SIP_BASED_REGISTER: &str = "sip-based-register";
+/// `requesttype` of the SCF's deregistration of a UE (TS 26.237 §10.4.2.1A).
+pub const REQUEST_TYPE_SIP_BASED_DEREGISTER: &str = "sip-based-deregister";
+/// `requesttype` of the SCF's basic MSK request for a UE (TS 26.237 §10.4.2.2).
+pub const REQUEST_TYPE_SIP_BASED_MSK_REQUEST: &str = "sip-based-msk-request";
+/// `requesttype` of the SCF's authorization notification of the earlier variant (TS 26.237 CR
+/// §10.2.3), after which the UE registers over HTTP itself.
+pub const REQUEST_TYPE_AUTHORIZE: &str = "authorize";
+/// HTTP header of the SCF's requests naming the UE's asserted identities (TS 26.237 §10.4.2.1,
+/// CR §10.2.3: the IMPU of P-Asserted-Identity); several are comma-separated.
+pub const ASSERTED_IDENTITY_HEADER: &str = "X-3GPP-Asserted-Identity";
+/// HTTP header of the UE's own requests in the `authorize` variant naming its IMPU (TS 26.237 CR
+/// §10.2.1).
+pub const INTENDED_IDENTITY_HEADER: &str = "X-3GPP-Intended-Identity";
+/// Content-Type of the `authorize` request (TS 26.237 CR §10.2.3; its schema is FFS there).
+pub const CONTENT_TYPE_AUTHORIZE: &str = "application/mbms-authorize+xml";
+/// Content-Type of the SCF's `sip-based-*` requests: the Annex I.2 document (TS 26.237
+/// §10.4.2.1 says only "the MIME type of the payloads"). UNCONFIRMED.
+pub const CONTENT_TYPE_NAF_KEY_INFO: &str = "application/mbms-naf-key-info+xml";
+/// Content-Type of the SIP (re-)INVITE body: the Annex I.1 document (TS 26.237 §10.4.2.1 names
+/// no MIME type). UNCONFIRMED.
+pub const CONTENT_TYPE_SIP_SECURITY: &str = "application/mbms-btid+xml";
+
+/// Namespace of the Annex I.1 document (B-TID in the SIP body), TS 26.237 Annex I.1.
+pub const NS_BTID: &str = "urn:3GPP:metadata:2005:MBMS:bootstrappingTransactionIdentifier";
+/// Namespace of the Annex I.2 document (NAF key information to the BM-SC), TS 26.237 Annex I.2.
+pub const NS_NAF_KEY_INFO: &str = "urn:3GPP:metadata:2005:MBMS:nafKeyInfo";
+/// Root element of both Annex I documents (TS 26.237 Annex I.1, I.2).
+pub const ELEMENT_AUTHORIZED_SECURITY_REGISTER: &str = "mbmsAuthorizedSecurityRegister";
+/// The B-TID element (TS 26.237 Annex I.1, I.2).
+pub const ELEMENT_BTID: &str = "btid";
+/// The UE's IP address (TS 26.237 Annex I.2).
+pub const ELEMENT_UE_IP_ADDRESS: &str = "ueIPaddress";
+/// The MUK (TS 26.237 Annex I.2).
+pub const ELEMENT_MUK: &str = "muk";
+/// The MUK lifetime (TS 26.237 Annex I.2 spells it `mukLifeTime ` with a stray blank).
+pub const ELEMENT_MUK_LIFETIME: &str = "mukLifeTime";
+/// The NAF FQDN (TS 26.237 Annex I.2).
+pub const ELEMENT_NAF_FQDN: &str = "nafFqdn";
+/// The MUK is written as base64 of its 32 octets (Annex I.2 types it `xs:anyURI`). UNCONFIRMED.
+pub const MUK_IS_BASE64: bool = true;
+/// The NAF FQDN is written as base64 of its octets: the TS 26.237 Annex I.2 schema (namespace
+/// `urn:3GPP:metadata:2005:MBMS:nafKeyInfo`) types `nafFqdn` `xs:base64Binary`.
+pub const NAF_FQDN_IS_BASE64: bool = true;
+/// Format of the MUK lifetime: the key expiry of the Zn answer, UTC `YYYY-MM-DDThh:mm:ssZ`
+/// (Annex I.2 types it `xs:anyURI`). UNCONFIRMED.
+pub const MUK_LIFETIME_FORMAT: &str = "YYYY-MM-DDThh:mm:ssZ";
+/// Namespace of the `authorize` body (TS 26.237 CR §10.2.3: schema FFS). UNCONFIRMED.
+pub const NS_AUTHORIZE: &str = "urn:3GPP:metadata:2005:MBMS:mbmsAuthorize";
+/// Root element of the `authorize` body (schema FFS). UNCONFIRMED.
+pub const ELEMENT_AUTHORIZE: &str = "mbmsAuthorize";
+/// Longest B-TID (TS 33.220 §4.5.2: base64(RAND)@BSF_servers_domain_name; TS 29.109 caps it at
+/// 255 octets).
+pub const MAX_BTID_LEN: usize = 255;
+/// Longest FQDN (RFC 1035 §2.3.4).
+pub const MAX_FQDN_LEN: usize = 255;
+
+/// Per-item status of the `authorize` variant's HTTP registration: the IMPU is not authorized
+/// by the SCF for that service. UNCONFIRMED.
+pub const STATUS_NOT_AUTHORIZED: u16 = 403;
+
+/// SIP status of the SCF's answer that makes the UE bootstrap again: an invalid or expired
+/// B-TID, or a policy that wants fresh keys (TS 26.237 §10.4.2.1: "an appropriate error
+/// message"). UNCONFIRMED.
+pub const SIP_STATUS_REBOOTSTRAP: u16 = 403;
+/// Warn-code of the Warning header (RFC 3261 §20.43) that marks that answer: 399, miscellaneous.
+/// UNCONFIRMED.
+pub const SIP_WARN_CODE_REBOOTSTRAP: u16 = 399;
+/// Warn-text of that Warning header. UNCONFIRMED.
+pub const SIP_WARN_TEXT_REBOOTSTRAP: &str = "GBA bootstrapping required";
+/// SIP status of a request whose P-Asserted-Identity is missing or names no subscriber, or
+/// asks for services its subscription lacks (TS 26.237 §10.4.2.1: "the procedure is
+/// terminated"). UNCONFIRMED.
+pub const SIP_STATUS_NOT_AUTHORIZED: u16 = 403;
+/// Warn-code of every other SCF error answer (RFC 3261 §20.43: 399, miscellaneous), its text the
+/// reason.
+pub const SIP_WARN_CODE_REASON: u16 = 399;
 
 /// Deepest element nesting accepted.
 const MAX_DEPTH: usize = 8;
@@ -83,7 +163,7 @@ impl ScfRequestType {
     }
 
     /// The SCF request type a URI query names, if it names exactly one `requesttype` and that is
-    /// an SCF type (`None` otherwise: the query is then one of [`super::RequestType`]'s, or bad).
+    /// an SCF type (`None` otherwise: the query is then one of [`RequestType`](crate::mbms_key_management::RequestType)'s, or bad).
     /// Blanks around the value are ignored (§10.4.2.1 writes `requesttype= sip-based-register`).
     pub fn from_query(query: &str) -> Option<Self> {
         let mut values = query.split('&').filter_map(|pair| {
@@ -293,7 +373,7 @@ pub fn check_fqdn(fqdn: &str) -> Result<(), Error> {
     if ok { Ok(()) } else { Err(bad_value(ELEMENT_NAF_FQDN, format!("`{}` is not an FQDN", cut(fqdn)))) }
 }
 
-/// Checks a MUK lifetime: UTC `YYYY-MM-DDThh:mm:ssZ` ([`super::MUK_LIFETIME_FORMAT`]).
+/// Checks a MUK lifetime: UTC `YYYY-MM-DDThh:mm:ssZ` ([`MUK_LIFETIME_FORMAT`]).
 pub fn check_muk_lifetime(text: &str) -> Result<(), Error> {
     let b = text.as_bytes();
     let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
@@ -493,7 +573,7 @@ pub struct SipSecurityRequest {
 }
 
 impl SipSecurityRequest {
-    /// The XML document ([`super::CONTENT_TYPE_SIP_SECURITY`]).
+    /// The XML document ([`CONTENT_TYPE_SIP_SECURITY`]).
     pub fn to_xml(&self) -> String {
         let mut out = String::from(XML_DECLARATION);
         let _ = writeln!(out, "<{ELEMENT_AUTHORIZED_SECURITY_REGISTER} xmlns=\"{NS_BTID}\">");
@@ -620,7 +700,7 @@ fn ip_from_text(text: &str) -> Result<IpAddr, Error> {
 }
 
 impl NafKeyInfo {
-    /// The XML document ([`super::CONTENT_TYPE_NAF_KEY_INFO`]), elements in the order of the
+    /// The XML document ([`CONTENT_TYPE_NAF_KEY_INFO`]), elements in the order of the
     /// Annex I.2 sequence. It holds the MUK: drop it once sent.
     pub fn to_xml(&self) -> String {
         let mut out = String::from(XML_DECLARATION);
@@ -701,7 +781,7 @@ impl NafKeyInfo {
 
 /// The SCF's authorization notification of the earlier variant (TS 26.237 CR §10.2.3): the
 /// authorized User Service IDs and the UE's IP address (from the SIP Contact); the IMPU travels
-/// in [`super::ASSERTED_IDENTITY_HEADER`]. Schema FFS in the CR: the shape here is UNCONFIRMED.
+/// in [`ASSERTED_IDENTITY_HEADER`]. Schema FFS in the CR: the shape here is UNCONFIRMED.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizeRequest {
     /// The UE's IP address.
@@ -711,7 +791,7 @@ pub struct AuthorizeRequest {
 }
 
 impl AuthorizeRequest {
-    /// The XML document ([`super::CONTENT_TYPE_AUTHORIZE`]).
+    /// The XML document ([`CONTENT_TYPE_AUTHORIZE`]).
     pub fn to_xml(&self) -> String {
         let mut out = String::from(XML_DECLARATION);
         let _ = writeln!(out, "<{ELEMENT_AUTHORIZE} xmlns=\"{NS_AUTHORIZE}\">");
@@ -759,7 +839,7 @@ impl AuthorizeRequest {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::mbms::{KeyDomainId, MskId};
+    use mikey::mbms::{KeyDomainId, MskId};
     use proptest::prelude::*;
 
     fn register(ids: &[&str]) -> SipProcedure {
