@@ -370,46 +370,45 @@ fn print_text(r: &Value) {
 // ---------------------------------------------------------------------------------------------
 // Timing
 
-/// The CPU time this thread has run, from `/proc/thread-self/schedstat` (nanoseconds, first field),
-/// read with one `pread` on a file kept open. The per-core figures divide by this clock, not by the
-/// wall clock: on a machine shared with other work, time the thread spent waiting for a core is
-/// not counted against it (the peers are timed the same way: Python's `time.thread_time()`, the C
-/// harness's `CLOCK_THREAD_CPUTIME_ID`, `openssl speed`'s user time). Falls back to the wall
-/// clock where the file is missing.
+/// The CPU time this thread has run, from `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` (which asks
+/// the scheduler for the running time up to now; `/proc/thread-self/schedstat`, read here
+/// before, only advances at scheduler ticks, 4 ms apart, so a timed batch of unprotects read 0
+/// or a whole tick). The per-core figures divide by this clock, not by the wall clock: on a
+/// machine shared with other work, time the thread spent waiting for a core is not counted
+/// against it (the peers are timed the same way: Python's `time.thread_time()`, the C harness's
+/// and the Rust peers' `CLOCK_THREAD_CPUTIME_ID`, `openssl speed`'s user time). Falls back to the
+/// wall clock where that clock is missing.
 pub(crate) struct CpuClock {
-    file: Option<std::fs::File>,
+    cpu_time: bool,
     wall: Instant,
 }
 
 impl CpuClock {
     pub(crate) fn new() -> Self {
-        let file = std::fs::File::open("/proc/thread-self/schedstat").ok();
-        let mut clock = CpuClock { file, wall: Instant::now() };
-        if clock.thread_ns().is_none() {
-            clock.file = None;
-        }
-        clock
-    }
-
-    fn thread_ns(&self) -> Option<u64> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = [0u8; 96];
-        let n = self.file.as_ref()?.read_at(&mut buf, 0).ok()?;
-        std::str::from_utf8(buf.get(..n)?).ok()?.split_whitespace().next()?.parse().ok()
+        CpuClock { cpu_time: thread_cpu_time().is_some(), wall: Instant::now() }
     }
 
     /// Now, on this clock.
     pub(crate) fn now(&self) -> Duration {
-        match self.thread_ns() {
-            Some(ns) => Duration::from_nanos(ns),
+        match thread_cpu_time().filter(|_| self.cpu_time) {
+            Some(t) => t,
             None => self.wall.elapsed(),
         }
     }
 
     /// Whether this is the thread's CPU time (else the wall clock).
     pub(crate) fn is_cpu_time(&self) -> bool {
-        self.file.is_some()
+        self.cpu_time
     }
+}
+
+/// This thread's CPU time.
+#[allow(unsafe_code)]
+fn thread_cpu_time() -> Option<Duration> {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; clock_gettime writes only it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    (rc == 0).then(|| Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), t.tv_nsec as u32))
 }
 
 thread_local! {
@@ -639,7 +638,7 @@ impl NaiveBudget {
 fn measure_ours(secs: f64, notes: &mut Vec<String>) -> Result<Ours> {
     CLOCK.with(|c| {
         if !c.is_cpu_time() {
-            notes.push("SRTP figures timed on the wall clock: /proc/thread-self/schedstat unreadable".into())
+            notes.push("SRTP figures timed on the wall clock: no CLOCK_THREAD_CPUTIME_ID".into())
         }
     });
     let chosen = Strategy::for_this_cpu();

@@ -102,15 +102,16 @@ pub(crate) fn libsrtp_c(secs: f64, reps: usize, batch: usize) -> Result<Rates> {
     Ok(Rates { version, crypto: crypto.to_owned(), protect_pps, unprotect_pps })
 }
 
-/// `<target>/peers/release/<bin>` of the bench crate at `manifest`, built first with cargo
-/// (`CARGO_TARGET_DIR=<target>/peers`) when it is missing and `build` is set; `about` says how
-/// long that takes.
+/// `<target>/peers/release/<bin>` of the bench crate at `manifest`, built with cargo
+/// (`CARGO_TARGET_DIR=<target>/peers`) when `build` is set: the first time (`about` says how long
+/// that takes), and again after an edit of the crate (cargo's check that it is up to date takes
+/// a moment). Without `build` it must exist.
 fn cargo_peer(bin: &str, manifest: &str, build: bool, about: &str) -> Result<PathBuf> {
     let dir = peers_dir()?;
     let exe = dir.join("release").join(bin);
     let rel = manifest.strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")).unwrap_or(manifest);
-    if !exe.exists() {
-        if !build {
+    if !build {
+        if !exe.exists() {
             bail!(
                 "{} not built (--quick does not build it): cargo build --release --manifest-path {rel} \
                  with CARGO_TARGET_DIR={}",
@@ -118,18 +119,24 @@ fn cargo_peer(bin: &str, manifest: &str, build: bool, about: &str) -> Result<Pat
                 dir.display()
             );
         }
-        if !Path::new(manifest).exists() {
-            bail!("{manifest} not found (keysim runs outside its source tree)");
-        }
-        eprintln!("keysim bench: building the {bin} peer once ({rel}, {about})");
-        output_within(
-            Command::new("cargo")
-                .args(["build", "--release", "--quiet", "--manifest-path", manifest])
-                .env("CARGO_TARGET_DIR", &dir),
-            Duration::from_secs(900),
-        )
-        .with_context(|| format!("building {rel}"))?;
+        return Ok(exe);
     }
+    if !Path::new(manifest).exists() {
+        if exe.exists() {
+            return Ok(exe);
+        }
+        bail!("{manifest} not found (keysim runs outside its source tree)");
+    }
+    if !exe.exists() {
+        eprintln!("keysim bench: building the {bin} peer once ({rel}, {about})");
+    }
+    output_within(
+        Command::new("cargo")
+            .args(["build", "--release", "--quiet", "--manifest-path", manifest])
+            .env("CARGO_TARGET_DIR", &dir),
+        Duration::from_secs(900),
+    )
+    .with_context(|| format!("building {rel}"))?;
     Ok(exe)
 }
 
