@@ -321,9 +321,9 @@ impl<const OUT: bool> Pass<'_, OUT> {
                 if low.checked_add(par as u64).is_some() {
                     // No carry into the high half within this batch (always so in SRTP).
                     let high = high.to_be_bytes();
-                    for (j, b) in (low..).zip(par_blocks.iter_mut()) {
+                    for (j, b) in par_blocks.iter_mut().enumerate() {
                         b[..8].copy_from_slice(&high);
-                        b[8..].copy_from_slice(&j.to_be_bytes());
+                        b[8..].copy_from_slice(&(low + j as u64).to_be_bytes());
                     }
                 } else {
                     for (j, b) in par_blocks.iter_mut().enumerate() {
