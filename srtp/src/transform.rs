@@ -47,9 +47,10 @@ const SHA1_H0: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0
 /// HMAC inner and outer pad bytes (RFC 2104 §2).
 const IPAD: u8 = 0x36;
 const OPAD: u8 = 0x5c;
-/// Parallel batches up to this many blocks (AES-NI: 8, the constant-time software AES: 2 or 4)
-/// are issued whole; with larger ones (VAES: 30) the keystream is made one block at a time, four
-/// blocks (one SHA-1 block of payload) between two SHA-1 blocks.
+/// The widest AES backend batch (AES-NI: 8, the constant-time software AES: 2 or 4) that the
+/// one-pass strategy issues whole; with wider ones (VAES: 30 or 64) it makes the keystream one
+/// block at a time, which is why [`Strategies::for_aes_batch`] picks the sequential strategy for
+/// them.
 const SMALL_PAR_BATCH: usize = 8;
 
 /// An HMAC-SHA1 key as the SHA-1 states after its inner and its outer padded key block
@@ -188,7 +189,7 @@ pub enum Strategy {
     /// One pass: the hash runs in steps of `sha_blocks` SHA-1 blocks (one compression call each),
     /// and before each step the keystream of the following step is issued, so that the core runs
     /// AES and SHA-1 side by side. The keystream is made in the backend's parallel batches when
-    /// they hold at most [`SMALL_PAR_BATCH`] blocks, one block at a time otherwise.
+    /// they hold at most 8 blocks, one block at a time otherwise.
     OnePass {
         /// SHA-1 blocks per step (at least 1).
         sha_blocks: u8,
@@ -233,10 +234,11 @@ impl Strategy {
 impl Strategies {
     /// The strategies for an AES backend with parallel batches of `batch` blocks, as measured
     /// (BENCHMARKS.md):
-    /// * at most [`SMALL_PAR_BATCH`] blocks (AES-NI: 8, the software AES: 2 or 4): one pass, one
-    ///   SHA-1 block a step, the keystream in whole batches: on a Zen 3 the core runs the AES-NI
-    ///   batches beside the SHA-NI rounds, 3 % over the sequential order;
-    /// * wider (VAES: 30 blocks with 256-bit registers, 64 with AVX-512): sequential. On a Xeon
+    /// * at most 8 blocks (AES-NI: 8, the software AES: 2 or 4): one pass, one SHA-1 block a
+    ///   step, the keystream in whole batches: on a Zen 3 the core runs the AES-NI batches beside
+    ///   the SHA-NI rounds, about 3 % over the `ctr` + `hmac` sequence there;
+    /// * wider (VAES: 64 blocks with AVX-512; 30 with 256-bit registers, not measured):
+    ///   sequential. On a Xeon
     ///   with VAES and AVX-512, AES and SHA-1 do not run side by side at all (computing the
     ///   keystream beside an independent MAC costs as much as computing it after), so what counts
     ///   is the fewest AES instructions, and one wide batch makes 64 blocks with 16 of them per
