@@ -434,26 +434,37 @@ pub struct SrtpArgs {
 pub const BENCH_JSON_HELP: &str = "\
 All SRTP figures are measured in this run, on one core, 12-byte RTP header + 1200-byte payload,
 AES_CM_128_HMAC_SHA1_80, timed on the thread's CPU time (\"timing\"); each is the best of 3 runs
-of --seconds after a warm-up. --quick: 0.05 s runs and short network runs (for tests).
+of --seconds after a warm-up. --quick: 0.05 s runs and short network runs (for tests); it builds
+no peer (a peer built before is measured).
 --srtp-only: only the SRTP figures and their peers.
 
 JSON output (--json); a figure that could not be measured is null and \"notes\" says why:
   srtp_protect_pps, srtp_unprotect_pps   this project's srtp crate, packets per second
+  srtp_strategy                          how srtp::transform schedules AES-CM and HMAC-SHA1 on
+                                         this CPU (one-pass/1 or sequential) and its AES backend
   crypto_budget_pps                      the bare crypto on the same packets with the primitives
-                                         used as the srtp crate uses them (one-pass AES-CTR over
-                                         the payload + HMAC-SHA1 over header, payload and ROC,
-                                         srtp::transform), no SRTP framing
+                                         used as the srtp crate uses them (AES-CTR over the
+                                         payload + HMAC-SHA1 over header, payload and ROC,
+                                         srtp::transform with srtp_strategy), no SRTP framing
+  crypto_budget_other_strategy_pps, crypto_budget_other_strategy
+                                         the same with the strategy this CPU did not get
   crypto_budget_sequential_pps           the same through the ctr and hmac crates, one after the other
+  crypto_budget_best_pps                 the best of the three budgets
   libsrtp_protect_pps, libsrtp_unprotect_pps, libsrtp_version
                                          libsrtp through PyPI pylibsrtp, timed in a Python loop
   libsrtp_c_protect_pps, libsrtp_c_unprotect_pps, libsrtp_c_version, libsrtp_c_crypto
                                          Debian libsrtp2 from C (benches/peers/libsrtp_bench.c)
+  libsrtp_openssl_protect_pps, libsrtp_openssl_unprotect_pps, libsrtp_openssl_version,
+  libsrtp_openssl_crypto                 libsrtp built from source with its OpenSSL backend by the
+                                         srtp2-sys crate (benches/peers/libsrtp-openssl, built on
+                                         first use), and the OpenSSL it runs on
   webrtc_srtp_protect_pps, webrtc_srtp_unprotect_pps, webrtc_srtp_version
                                          webrtc-srtp (benches/peers/webrtc-srtp, built on first use)
   openssl_aes128ctr_1200_Bps, openssl_hmac_sha1_1216_Bps
                                          bytes per second from `openssl speed -bytes N`
   openssl_budget_pps                     1 / (1200 B at the AES-CTR rate + 1216 B at the HMAC rate)
-  ratio_vs_{libsrtp,libsrtp_c,budget,sequential_budget,openssl_budget,webrtc}_{protect,unprotect}
+  ratio_vs_{libsrtp,libsrtp_c,libsrtp_openssl,budget,sequential_budget,best_budget,openssl_budget,
+           webrtc}_{protect,unprotect}
   srtp_protect_vs_libsrtp, srtp_unprotect_vs_libsrtp, srtp_vs_libsrtp (the smaller of the two)
   srtp_protect_vs_crypto_budget, srtp_unprotect_vs_crypto_budget, srtp_vs_crypto_budget (smaller)
   card_select_aps                        SELECT MF per second on the in-process emulated card

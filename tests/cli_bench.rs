@@ -1,6 +1,7 @@
 //! `keysim bench --json`: the shape of the report (keys and types), never the figures: timing
 //! depends on the machine, so nothing here asserts a speed.
 
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -29,6 +30,10 @@ fn bench_json_has_the_documented_keys() {
         "srtp_unprotect_pps",
         "crypto_budget_pps",
         "crypto_budget_sequential_pps",
+        "crypto_budget_other_strategy_pps",
+        "crypto_budget_best_pps",
+        "ratio_vs_best_budget_protect",
+        "ratio_vs_best_budget_unprotect",
         "srtp_vs_crypto_budget",
         "ratio_vs_budget_protect",
         "ratio_vs_budget_unprotect",
@@ -40,6 +45,20 @@ fn bench_json_has_the_documented_keys() {
         assert!(v[key].is_number(), "{key}");
     }
     assert_eq!(v["payload_bytes"], 1200);
+    // The transform strategy this CPU got, and the other one, measured as a budget beside it.
+    let strategy = v["srtp_strategy"].as_str().expect("srtp_strategy");
+    assert!(
+        ["sequential (AES batches of ", "one-pass/1 (AES batches of "]
+            .iter()
+            .any(|s| strategy.starts_with(s)),
+        "{strategy}"
+    );
+    let other = v["crypto_budget_other_strategy"].as_str().expect("crypto_budget_other_strategy");
+    assert!(["sequential", "one-pass/1"].contains(&other) && !strategy.starts_with(other), "{other}");
+    let best = v["crypto_budget_best_pps"].as_f64().unwrap();
+    for key in ["crypto_budget_pps", "crypto_budget_sequential_pps", "crypto_budget_other_strategy_pps"] {
+        assert!(v[key].as_f64().unwrap() <= best, "{key} above the best budget");
+    }
     assert_eq!(v["suite"], "AES_CM_128_HMAC_SHA1_80");
     assert!(v["notes"].as_array().is_some_and(|n| n.iter().all(Value::is_string)), "notes: strings");
 
@@ -61,6 +80,10 @@ fn bench_json_has_the_documented_keys() {
         ("ratio_vs_libsrtp_unprotect", "libsrtp"),
         ("ratio_vs_openssl_budget_protect", "openssl_budget_pps"),
         ("ratio_vs_openssl_budget_unprotect", "openssl_budget_pps"),
+        ("libsrtp_openssl_protect_pps", "libsrtp_openssl"),
+        ("libsrtp_openssl_unprotect_pps", "libsrtp_openssl"),
+        ("ratio_vs_libsrtp_openssl_protect", "libsrtp_openssl"),
+        ("ratio_vs_libsrtp_openssl_unprotect", "libsrtp_openssl"),
         ("webrtc_srtp_protect_pps", "webrtc_srtp"),
         ("webrtc_srtp_unprotect_pps", "webrtc_srtp"),
         ("ratio_vs_webrtc_protect", "webrtc_srtp"),
@@ -95,6 +118,49 @@ fn bench_json_has_the_documented_keys() {
     if v["openssl_aes128ctr_1200_Bps"].is_null() {
         assert!(!oracles_required(), "openssl is required (KEYSIM_REQUIRE_ORACLES=1): {}", v["notes"]);
     }
+}
+
+/// libsrtp with its OpenSSL backend: the bench crate's build command (BENCHMARKS.md), after which
+/// `keysim bench` measures it in the same run as the srtp figures and reports its version and the
+/// OpenSSL it runs on. The build needs gcc, make, libclang-dev and libssl-dev
+/// (scripts/setup-system.sh); without them the test is skipped unless oracles are required.
+#[test]
+fn bench_measures_libsrtp_with_openssl() {
+    let keysim = Path::new(env!("CARGO_BIN_EXE_keysim"));
+    let peers = keysim.parent().and_then(Path::parent).expect("target directory").join("peers");
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/libsrtp-openssl/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--manifest-path", manifest])
+        .env("CARGO_TARGET_DIR", &peers)
+        .status();
+    if !built.as_ref().is_ok_and(|s| s.success()) {
+        assert!(!oracles_required(), "building {manifest} failed: {built:?}");
+        eprintln!("skipped: building {manifest} failed ({built:?})");
+        return;
+    }
+    let out = Command::new(keysim)
+        .args(["bench", "--json", "--quick", "--srtp-only"])
+        .output()
+        .expect("run keysim");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for key in [
+        "libsrtp_openssl_protect_pps",
+        "libsrtp_openssl_unprotect_pps",
+        "ratio_vs_libsrtp_openssl_protect",
+        "ratio_vs_libsrtp_openssl_unprotect",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} = {}: {}", v[key], v["notes"]);
+    }
+    let version = v["libsrtp_openssl_version"].as_str().expect("libsrtp_openssl_version");
+    assert!(version.starts_with("libsrtp2 2.") && version.contains("--enable-openssl"), "{version}");
+    let crypto = v["libsrtp_openssl_crypto"].as_str().expect("libsrtp_openssl_crypto");
+    assert!(crypto.starts_with("OpenSSL ") && version.ends_with(crypto), "{crypto} / {version}");
+    let r = v["ratio_vs_libsrtp_openssl_unprotect"].as_f64().unwrap();
+    let expected =
+        v["srtp_unprotect_pps"].as_f64().unwrap() / v["libsrtp_openssl_unprotect_pps"].as_f64().unwrap();
+    assert!((r - expected).abs() < 0.01 + expected * 0.01, "ratio {r} vs {expected}");
 }
 
 #[test]

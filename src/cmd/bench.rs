@@ -15,6 +15,7 @@ use ctr::cipher::{InnerIvInit, KeyInit as _, StreamCipher};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
+use srtp::transform::{Strategy, aes_batch};
 use srtp::{CryptoSuite, MasterKey, Policy, SrtpContext};
 
 use crate::cli::{BenchArgs, BenchCommand};
@@ -71,6 +72,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let webrtc = peers::webrtc_srtp(secs, REPS, UNPROTECT_BATCH, !args.quick)
         .map_err(|e| notes.push(format!("webrtc_srtp not measured: {e:#}")))
         .ok();
+    let libsrtp_openssl = peers::libsrtp_openssl(secs, REPS, UNPROTECT_BATCH, !args.quick)
+        .map_err(|e| notes.push(format!("libsrtp_openssl not measured: {e:#}")))
+        .ok();
     let openssl_secs = secs.round().max(1.0) as u32;
     let aes_ctr = openssl_speed(&["-evp", "aes-128-ctr"], PAYLOAD, openssl_secs)
         .map_err(|e| notes.push(format!("openssl aes-128-ctr not measured: {e:#}")))
@@ -114,6 +118,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let peer = |r: &Option<peers::Rates>| r.as_ref().map(|r| (r.protect_pps, r.unprotect_pps));
     let (c_protect, c_unprotect) = peer(&libsrtp_c).unzip();
     let (w_protect, w_unprotect) = peer(&webrtc).unzip();
+    let (o_protect, o_unprotect) = peer(&libsrtp_openssl).unzip();
+    let best_budget = ours.budget_pps.max(ours.naive_budget_pps).max(ours.other_budget_pps);
 
     let mut report = json!({
         "payload_bytes": PAYLOAD,
@@ -124,6 +130,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         "srtp_unprotect_pps": ours.unprotect_pps.round(),
         "crypto_budget_pps": ours.budget_pps.round(),
         "crypto_budget_sequential_pps": ours.naive_budget_pps.round(),
+        "crypto_budget_other_strategy_pps": ours.other_budget_pps.round(),
+        "crypto_budget_other_strategy": ours.other_strategy.name(),
+        "crypto_budget_best_pps": best_budget.round(),
+        "srtp_strategy": ours.strategy,
         "libsrtp_protect_pps": lib_protect.map(f64::round),
         "libsrtp_unprotect_pps": lib_unprotect.map(f64::round),
         "libsrtp_version": libsrtp.as_ref().map(|(_, r)| format!("pylibsrtp {}", r.version)),
@@ -172,8 +182,21 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         "bmsc_registrations_fresh_challenge_per_s": net.registrations_fresh.map(f64::round),
         "notes": notes,
     });
-    if let (Some(report), Value::Object(peers)) = (report.as_object_mut(), peers) {
-        report.extend(peers);
+    // libsrtp with its OpenSSL backend, and the best of the bare-crypto budgets.
+    let openssl_peer = json!({
+        "libsrtp_openssl_protect_pps": o_protect.map(f64::round),
+        "libsrtp_openssl_unprotect_pps": o_unprotect.map(f64::round),
+        "libsrtp_openssl_version": libsrtp_openssl.as_ref().map(|r| r.version.clone()),
+        "libsrtp_openssl_crypto": libsrtp_openssl.as_ref().map(|r| r.crypto.clone()),
+        "ratio_vs_libsrtp_openssl_protect": ratio(p, o_protect),
+        "ratio_vs_libsrtp_openssl_unprotect": ratio(u, o_unprotect),
+        "ratio_vs_best_budget_protect": ratio(p, Some(best_budget)),
+        "ratio_vs_best_budget_unprotect": ratio(u, Some(best_budget)),
+    });
+    for more in [peers, openssl_peer] {
+        if let (Some(report), Value::Object(more)) = (report.as_object_mut(), more) {
+            report.extend(more);
+        }
     }
 
     if args.json {
@@ -307,7 +330,13 @@ fn print_text(r: &Value) {
         x("srtp_unprotect_vs_libsrtp"),
         x("srtp_unprotect_vs_crypto_budget")
     );
-    println!("crypto budget          {}", pps("crypto_budget_pps"));
+    println!("crypto budget          {}   ({})", pps("crypto_budget_pps"), r["srtp_strategy"]);
+    println!(
+        "crypto budget, other   {}   ({})",
+        pps("crypto_budget_other_strategy_pps"),
+        r["crypto_budget_other_strategy"]
+    );
+    println!("crypto budget, ctr+hmac{}", pps("crypto_budget_sequential_pps"));
     println!("libsrtp protect        {}", pps("libsrtp_protect_pps"));
     println!("libsrtp unprotect      {}", pps("libsrtp_unprotect_pps"));
     let bps =
@@ -316,6 +345,12 @@ fn print_text(r: &Value) {
     println!("openssl hmac(sha1)     {}", bps("openssl_hmac_sha1_1216_Bps"));
     println!("libsrtp2 C protect     {}   ({})", pps("libsrtp_c_protect_pps"), r["libsrtp_c_crypto"]);
     println!("libsrtp2 C unprotect   {}", pps("libsrtp_c_unprotect_pps"));
+    println!(
+        "libsrtp+OpenSSL protect   {}   ({})",
+        pps("libsrtp_openssl_protect_pps"),
+        r["libsrtp_openssl_version"]
+    );
+    println!("libsrtp+OpenSSL unprotect {}", pps("libsrtp_openssl_unprotect_pps"));
     println!("webrtc-srtp protect    {}", pps("webrtc_srtp_protect_pps"));
     println!("webrtc-srtp unprotect  {}", pps("webrtc_srtp_unprotect_pps"));
     println!("openssl budget         {}", pps("openssl_budget_pps"));
@@ -335,46 +370,45 @@ fn print_text(r: &Value) {
 // ---------------------------------------------------------------------------------------------
 // Timing
 
-/// The CPU time this thread has run, from `/proc/thread-self/schedstat` (nanoseconds, first field),
-/// read with one `pread` on a file kept open. The per-core figures divide by this clock, not by the
-/// wall clock: on a machine shared with other work, time the thread spent waiting for a core is
-/// not counted against it (the peers are timed the same way: Python's `time.thread_time()`, the C
-/// harness's `CLOCK_THREAD_CPUTIME_ID`, `openssl speed`'s user time). Falls back to the wall
-/// clock where the file is missing.
+/// The CPU time this thread has run, from `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` (which asks
+/// the scheduler for the running time up to now; `/proc/thread-self/schedstat`, read here
+/// before, only advances at scheduler ticks, 4 ms apart, so a timed batch of unprotects read 0
+/// or a whole tick). The per-core figures divide by this clock, not by the wall clock: on a
+/// machine shared with other work, time the thread spent waiting for a core is not counted
+/// against it (the peers are timed the same way: Python's `time.thread_time()`, the C harness's
+/// and the Rust peers' `CLOCK_THREAD_CPUTIME_ID`, `openssl speed`'s user time). Falls back to the
+/// wall clock where that clock is missing.
 pub(crate) struct CpuClock {
-    file: Option<std::fs::File>,
+    cpu_time: bool,
     wall: Instant,
 }
 
 impl CpuClock {
     pub(crate) fn new() -> Self {
-        let file = std::fs::File::open("/proc/thread-self/schedstat").ok();
-        let mut clock = CpuClock { file, wall: Instant::now() };
-        if clock.thread_ns().is_none() {
-            clock.file = None;
-        }
-        clock
-    }
-
-    fn thread_ns(&self) -> Option<u64> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = [0u8; 96];
-        let n = self.file.as_ref()?.read_at(&mut buf, 0).ok()?;
-        std::str::from_utf8(buf.get(..n)?).ok()?.split_whitespace().next()?.parse().ok()
+        CpuClock { cpu_time: thread_cpu_time().is_some(), wall: Instant::now() }
     }
 
     /// Now, on this clock.
     pub(crate) fn now(&self) -> Duration {
-        match self.thread_ns() {
-            Some(ns) => Duration::from_nanos(ns),
+        match thread_cpu_time().filter(|_| self.cpu_time) {
+            Some(t) => t,
             None => self.wall.elapsed(),
         }
     }
 
     /// Whether this is the thread's CPU time (else the wall clock).
     pub(crate) fn is_cpu_time(&self) -> bool {
-        self.file.is_some()
+        self.cpu_time
     }
+}
+
+/// This thread's CPU time.
+#[allow(unsafe_code)]
+fn thread_cpu_time() -> Option<Duration> {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; clock_gettime writes only it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    (rc == 0).then(|| Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), t.tv_nsec as u32))
 }
 
 thread_local! {
@@ -428,8 +462,14 @@ fn warm_up(secs: f64) -> f64 {
 struct Ours {
     protect_pps: f64,
     unprotect_pps: f64,
+    /// The budget with the strategy the srtp crate picked for this CPU.
     budget_pps: f64,
     naive_budget_pps: f64,
+    /// The budget with the strategy it did not pick (sequential or one-pass).
+    other_budget_pps: f64,
+    other_strategy: Strategy,
+    /// `Strategies::describe` of this CPU's choice.
+    strategy: String,
 }
 
 fn context() -> Result<SrtpContext> {
@@ -497,12 +537,13 @@ impl Unprotect {
 }
 
 /// The bare crypto of one packet with the primitives used the way the srtp crate uses them, and
-/// nothing else: the RFC 3711 §4.1.1 IV, then `srtp::transform::encrypt_and_authenticate` (AES-128
-/// counter mode over the payload interleaved with HMAC-SHA1 over header, payload and ROC, from
-/// the hashed inner/outer key states, straight on the `aes` and `sha1` crates), truncated to 80
-/// bits. No header parsing, no index estimation, no replay list, no key lookup: the SRTP framing
-/// is what the srtp figures have on top of this one.
+/// nothing else: the RFC 3711 §4.1.1 IV, then `srtp::transform::encrypt_and_authenticate_with`
+/// (AES-128 counter mode over the payload and HMAC-SHA1 over header, payload and ROC, from the
+/// hashed inner/outer key states, straight on the `aes` and `sha1` crates, scheduled as
+/// `strategy` says), truncated to 80 bits. No header parsing, no index estimation, no replay
+/// list, no key lookup: the SRTP framing is what the srtp figures have on top of this one.
 struct Budget {
+    strategy: Strategy,
     aes: Aes128,
     mac: srtp::transform::HmacSha1Key,
     salt: [u8; 14],
@@ -511,8 +552,9 @@ struct Budget {
 }
 
 impl Budget {
-    fn new() -> Self {
+    fn new(strategy: Strategy) -> Self {
         Budget {
+            strategy,
             aes: Aes128::new(&[0x3c; 16].into()),
             mac: srtp::transform::HmacSha1Key::new(&[0x5c; 20]),
             salt: [0x17; 14],
@@ -528,7 +570,8 @@ impl Budget {
         let index = (u64::from(roc) << 16) | u64::from(self.seq);
         let iv = srtp::aes_cm::packet_iv(&self.salt, SSRC, index);
         let packet = &mut self.buf[..HEADER + PAYLOAD];
-        let tag = srtp::transform::encrypt_and_authenticate(
+        let tag = srtp::transform::encrypt_and_authenticate_with(
+            self.strategy,
             &self.aes,
             &iv,
             &self.mac,
@@ -590,16 +633,27 @@ impl NaiveBudget {
     }
 }
 
-/// The three figures, interleaved run by run so that a slower stretch of the machine hits all of
+/// The five figures, interleaved run by run so that a slower stretch of the machine hits all of
 /// them alike; the best run of each is kept.
 fn measure_ours(secs: f64, notes: &mut Vec<String>) -> Result<Ours> {
     CLOCK.with(|c| {
         if !c.is_cpu_time() {
-            notes.push("SRTP figures timed on the wall clock: /proc/thread-self/schedstat unreadable".into())
+            notes.push("SRTP figures timed on the wall clock: no CLOCK_THREAD_CPUTIME_ID".into())
         }
     });
-    let (mut p, mut u, mut b, mut nb) =
-        (Protect::new()?, Unprotect::new()?, Budget::new(), NaiveBudget::new()?);
+    let chosen = Strategy::for_this_cpu();
+    let other = if chosen.protect == Strategy::Sequential {
+        Strategy::OnePass { sha_blocks: 1 }
+    } else {
+        Strategy::Sequential
+    };
+    let (mut p, mut u, mut b, mut nb, mut ob) = (
+        Protect::new()?,
+        Unprotect::new()?,
+        Budget::new(chosen.protect),
+        NaiveBudget::new()?,
+        Budget::new(other),
+    );
     let w = warm_up(secs);
     rate(w, || p.step())?;
     rate_timed(w, || u.batch())?;
@@ -611,7 +665,19 @@ fn measure_ours(secs: f64, notes: &mut Vec<String>) -> Result<Ours> {
         nb.step();
         Ok(())
     })?;
-    let mut best = Ours { protect_pps: 0.0, unprotect_pps: 0.0, budget_pps: 0.0, naive_budget_pps: 0.0 };
+    rate(w, || {
+        ob.step();
+        Ok(())
+    })?;
+    let mut best = Ours {
+        protect_pps: 0.0,
+        unprotect_pps: 0.0,
+        budget_pps: 0.0,
+        naive_budget_pps: 0.0,
+        other_budget_pps: 0.0,
+        other_strategy: other,
+        strategy: chosen.describe(aes_batch()),
+    };
     for _ in 0..REPS {
         best.protect_pps = best.protect_pps.max(rate(secs, || p.step())?);
         best.unprotect_pps = best.unprotect_pps.max(rate_timed(secs, || u.batch())?);
@@ -621,6 +687,10 @@ fn measure_ours(secs: f64, notes: &mut Vec<String>) -> Result<Ours> {
         })?);
         best.naive_budget_pps = best.naive_budget_pps.max(rate(secs, || {
             nb.step();
+            Ok(())
+        })?);
+        best.other_budget_pps = best.other_budget_pps.max(rate(secs, || {
+            ob.step();
             Ok(())
         })?);
     }

@@ -13,14 +13,16 @@ use aes::cipher::KeyInit;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use crate::aes_cm::{apply_keystream, packet_iv};
+use crate::aes_cm::packet_iv;
 use crate::error::{Error, Result};
 use crate::kdf::{RTCP_LABELS, RTP_LABELS, SessionKeys, key_derivation_r};
 use crate::key::MasterKey;
 use crate::policy::{MASTER_SALT_LEN, Policy, SRTCP_INDEX_MAX};
 use crate::replay::{ReplayWindow, estimate_index};
 use crate::rtp::{RTCP_HEADER_LEN, RtcpHeader, RtpHeader};
-use crate::transform::{self, SHA1_DIGEST, authenticate_and_keystream, encrypt_and_authenticate};
+use crate::transform::{
+    self, SHA1_DIGEST, Strategies, Strategy, authenticate_and_keystream_with, encrypt_and_authenticate_with,
+};
 
 /// The SRTCP E flag: top bit of the word before the MKI and tag (RFC 3711 §3.4).
 const SRTCP_E_BIT: u32 = 0x8000_0000;
@@ -92,7 +94,36 @@ fn tag_matches(mac: &[u8; SHA1_DIGEST], tag: &[u8]) -> bool {
 fn decrypt(keys: &SessionKeys, iv: &[u8; 16], data: &mut [u8], keystream: &[u8], computed: Option<usize>) {
     match computed {
         Some(n) => transform::apply(data, &keystream[..n]),
-        None => apply_keystream(&keys.cipher, iv, data),
+        None => transform::xor_keystream(&keys.cipher, iv, data),
+    }
+}
+
+/// The tag of a received packet, and the keystream of its encrypted portion when the strategy
+/// computes it beside the MAC ([`decrypt`] applies it once the tag has verified). With
+/// [`Strategy::Sequential`] only the MAC is computed here and the keystream after the check.
+#[allow(clippy::too_many_arguments)]
+fn authenticate(
+    strategy: Strategy,
+    keys: &SessionKeys,
+    iv: &[u8; 16],
+    packet: &mut [u8],
+    enc_start: usize,
+    trailer: &[u8],
+    keystream: &mut [u8],
+) -> ([u8; SHA1_DIGEST], Option<usize>) {
+    if strategy == Strategy::Sequential {
+        (keys.auth.mac(packet, trailer), None)
+    } else {
+        authenticate_and_keystream_with(
+            strategy,
+            &keys.cipher,
+            iv,
+            &keys.auth,
+            packet,
+            enc_start,
+            trailer,
+            keystream,
+        )
     }
 }
 
@@ -169,6 +200,8 @@ pub struct SrtpContext {
     rtcp_in: Streams<ReplayWindow>,
     /// The keystream of the packet being unprotected (see [`KEYSTREAM_BUFFER`]).
     keystream: Box<[u8; KEYSTREAM_BUFFER]>,
+    /// How AES-CM and HMAC-SHA1 are scheduled ([`Strategy::for_this_cpu`] at creation).
+    strategies: Strategies,
 }
 
 impl core::fmt::Debug for SrtpContext {
@@ -199,6 +232,7 @@ impl SrtpContext {
             rtcp_out: Streams::with_hasher(hash),
             rtcp_in: Streams::with_hasher(hash),
             keystream: Box::new([0u8; KEYSTREAM_BUFFER]),
+            strategies: Strategy::for_this_cpu(),
         };
         for key in master_keys {
             ctx.add_master_key(key)?;
@@ -209,6 +243,17 @@ impl SrtpContext {
     /// The policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// How this context schedules AES-CM and HMAC-SHA1: [`Strategy::for_this_cpu`] unless set.
+    pub fn strategies(&self) -> Strategies {
+        self.strategies
+    }
+
+    /// Schedules AES-CM and HMAC-SHA1 as `strategies` says (every strategy gives the same
+    /// packets; only the speed differs). For measuring and testing the strategies.
+    pub fn set_strategies(&mut self, strategies: Strategies) {
+        self.strategies = strategies;
     }
 
     /// Adds a master key (e.g. a new MTK). It becomes the active key if there was none.
@@ -314,6 +359,10 @@ impl SrtpContext {
         if self.keys.is_empty() {
             return Err(Error::NoMasterKey);
         }
+        // Without an MKI (the usual case) the context holds exactly one key.
+        if mki.is_empty() && self.keys.len() == 1 && self.keys[0].mki.is_empty() {
+            return Ok(0);
+        }
         self.keys.iter().position(|k| k.mki == mki).ok_or(Error::UnknownMki)
     }
 
@@ -356,7 +405,8 @@ impl SrtpContext {
         let roc_bytes = roc.to_be_bytes();
         let tag = if self.policy.suite.encrypts() {
             let iv = packet_iv(&keys.salt, hdr.ssrc, index);
-            encrypt_and_authenticate(
+            encrypt_and_authenticate_with(
+                self.strategies.protect,
                 &keys.cipher,
                 &iv,
                 &keys.auth,
@@ -425,15 +475,7 @@ impl SrtpContext {
         let keystream = &mut self.keystream[..];
         let (mac, computed) = if encrypts {
             let packet = &mut buf[..auth_end];
-            authenticate_and_keystream(
-                &keys.cipher,
-                &iv,
-                &keys.auth,
-                packet,
-                hdr.header_len,
-                &roc_bytes,
-                keystream,
-            )
+            authenticate(self.strategies.unprotect, keys, &iv, packet, hdr.header_len, &roc_bytes, keystream)
         } else {
             (keys.auth.mac(&buf[..auth_end], &roc_bytes), None)
         };
@@ -491,7 +533,8 @@ impl SrtpContext {
         // The MAC covers the packet and then E || index, which follows the encrypted portion.
         let tag = if encrypts {
             let iv = packet_iv(&keys.salt, hdr.ssrc, u64::from(index));
-            encrypt_and_authenticate(
+            encrypt_and_authenticate_with(
+                self.strategies.protect,
                 &keys.cipher,
                 &iv,
                 &keys.auth,
@@ -561,10 +604,10 @@ impl SrtpContext {
         let keystream = &mut self.keystream[..];
         let (mac, computed) = if e_flag {
             let packet = &mut buf[..body_end];
-            authenticate_and_keystream(
-                &keys.cipher,
+            authenticate(
+                self.strategies.unprotect,
+                keys,
                 &iv,
-                &keys.auth,
                 packet,
                 RTCP_HEADER_LEN,
                 &word_bytes,

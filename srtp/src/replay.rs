@@ -47,7 +47,8 @@ fn index_guess(local: u64, seq: u16) -> (u64, i64) {
 ///
 /// An index `highest + delta` is fresh if `delta > 0`, too old if `delta <= -window`, and else
 /// fresh unless its bit is set. Bits live in a ring indexed by the absolute index, so moving the
-/// window forward clears only the slots it passes over.
+/// window forward clears only the slots it passes over. The ring holds a power of two of 64-bit
+/// words, at least the window, so that an index finds its slot with a mask, not a division.
 pub(crate) struct ReplayWindow {
     highest: u64,
     window: i64,
@@ -58,7 +59,8 @@ impl ReplayWindow {
     /// An empty window of `packets` (rounded up to a multiple of 32, as libsrtp does) at index 0.
     pub fn new(packets: usize) -> Self {
         let window = packets.div_ceil(REPLAY_WINDOW_GRANULARITY) * REPLAY_WINDOW_GRANULARITY;
-        ReplayWindow { highest: 0, window: window as i64, bits: vec![0u64; window.div_ceil(64)].into() }
+        let words = window.div_ceil(64).next_power_of_two();
+        ReplayWindow { highest: 0, window: window as i64, bits: vec![0u64; words].into() }
     }
 
     /// The highest index accepted so far (libsrtp's rdbx index).
@@ -71,7 +73,8 @@ impl ReplayWindow {
     }
 
     fn slot(&self, index: u64) -> (usize, u64) {
-        let pos = index % self.ring_bits();
+        // `ring_bits` is a power of two.
+        let pos = index & (self.ring_bits() - 1);
         ((pos / 64) as usize, 1u64 << (pos % 64))
     }
 

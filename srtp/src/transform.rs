@@ -1,16 +1,24 @@
-//! The per-packet SRTP transform in one pass: AES-CM (RFC 3711 §4.1.1) and HMAC-SHA1 (RFC 3711
-//! §4.2.1, RFC 2104) over the same bytes, interleaved block by block.
+//! The per-packet SRTP transform: AES-CM (RFC 3711 §4.1.1) and HMAC-SHA1 (RFC 3711 §4.2.1,
+//! RFC 2104) over the same bytes, scheduled for the CPU it runs on ([`Strategy`]).
 //!
-//! SHA-1 is a chain of dependent rounds, so a SHA-1 block leaves most of the core's execution
-//! units idle; AES counter blocks are independent of each other and of the hash. Issuing a few
-//! AES blocks between SHA-1 blocks lets the core run both at once, where computing the keystream
-//! first and the MAC afterwards runs them one after the other.
+//! * [`Strategy::OnePass`]: SHA-1 is a chain of dependent rounds, and AES counter blocks are
+//!   independent of each other and of the hash; issuing a few AES blocks between SHA-1 blocks
+//!   lets a core whose AES and SHA units are apart run both at once (a Zen 3 with AES-NI).
+//! * [`Strategy::Sequential`]: the whole keystream in the AES backend's widest batches, then the
+//!   hash. Where AES and SHA-1 compete for the same execution units (a Xeon with VAES and
+//!   AVX-512) nothing is gained by interleaving, and the wide batches need the fewest AES
+//!   instructions.
 //!
-//! * [`encrypt_and_authenticate`] (protect): the keystream is XORed into the payload a few blocks
-//!   ahead of the hash, which then reads the fresh ciphertext from the first-level cache.
+//! [`Strategy::for_this_cpu`] picks one from the AES backend the `aes` crate detected at run time
+//! (no build-time `target-cpu`; CPUs without AES-NI get the constant-time software AES).
+//!
+//! * [`encrypt_and_authenticate`] (protect): the keystream is XORed into the payload before the
+//!   hash reads it (a few blocks ahead in one pass).
 //! * [`authenticate_and_keystream`] (unprotect): the hash reads the received ciphertext while the
 //!   keystream goes to a separate buffer; the caller applies it only once the tag has been
-//!   verified, so a packet that fails authentication is never decrypted.
+//!   verified, so a packet that fails authentication is never decrypted. With the sequential
+//!   strategy the caller computes the MAC alone ([`HmacSha1Key::mac`]) and, once the tag has
+//!   verified, decrypts in place with [`xor_keystream`].
 //!
 //! HMAC-SHA1 starts from the inner and outer states of the padded key, hashed once per session
 //! key ([`HmacSha1Key`]), and the SHA-1 compression function reads full 64-byte blocks straight
@@ -20,8 +28,12 @@
 use aes::Aes128;
 use aes::cipher::consts::U16;
 use aes::cipher::typenum::Unsigned;
-use aes::cipher::{Array, BlockCipherEncBackend, BlockCipherEncClosure, BlockCipherEncrypt, BlockSizeUser};
+use aes::cipher::{
+    Array, BlockCipherEncBackend, BlockCipherEncClosure, BlockCipherEncrypt, BlockSizeUser, KeyInit,
+};
 use sha1::block_api::compress;
+use std::sync::OnceLock;
+
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// SHA-1 block length (FIPS 180-4 §5.1.1).
@@ -35,9 +47,10 @@ const SHA1_H0: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0
 /// HMAC inner and outer pad bytes (RFC 2104 §2).
 const IPAD: u8 = 0x36;
 const OPAD: u8 = 0x5c;
-/// Parallel batches up to this many blocks (AES-NI: 8, the constant-time software AES: 2 or 4)
-/// are issued whole; with larger ones (VAES: 30) the keystream is made one block at a time, four
-/// blocks (one SHA-1 block of payload) between two SHA-1 blocks.
+/// The widest AES backend batch (AES-NI: 8, the constant-time software AES: 2 or 4) that the
+/// one-pass strategy issues whole; with wider ones (VAES: 30 or 64) it makes the keystream one
+/// block at a time, which is why [`Strategies::for_aes_batch`] picks the sequential strategy for
+/// them.
 const SMALL_PAR_BATCH: usize = 8;
 
 /// An HMAC-SHA1 key as the SHA-1 states after its inner and its outer padded key block
@@ -161,114 +174,248 @@ impl InnerHash {
         outer[SHA1_BLOCK - 8..].copy_from_slice(&(8 * (SHA1_BLOCK + SHA1_DIGEST) as u64).to_be_bytes());
         let mut state = key.outer;
         compress(&mut state, &[outer]);
-        tail.zeroize();
+        // `tail` holds only message bytes and padding; the keyed states are wiped.
         self.state.zeroize();
         digest_bytes(&state)
     }
 }
 
-/// Where the keystream goes.
-enum Keystream<'a> {
-    /// XORed into `packet[enc_start..]` (protect).
-    InPlace,
-    /// Written to this buffer, as long as `packet[enc_start..]` rounded up to whole AES blocks
-    /// (unprotect).
-    Out(&'a mut [u8]),
+/// How one packet's AES-CM and HMAC-SHA1 are scheduled on the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// The whole keystream first, in the AES backend's widest batches, then the whole hash in one
+    /// SHA-1 call.
+    Sequential,
+    /// One pass: the hash runs in steps of `sha_blocks` SHA-1 blocks (one compression call each),
+    /// and before each step the keystream of the following step is issued, so that the core runs
+    /// AES and SHA-1 side by side. The keystream is made in the backend's parallel batches when
+    /// they hold at most 8 blocks, one block at a time otherwise.
+    OnePass {
+        /// SHA-1 blocks per step (at least 1).
+        sha_blocks: u8,
+    },
+}
+
+/// The strategies of one CPU, for protect and for unprotect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Strategies {
+    /// [`encrypt_and_authenticate`].
+    pub protect: Strategy,
+    /// [`authenticate_and_keystream`] (with [`Strategy::Sequential`], the caller computes the
+    /// MAC alone and decrypts with [`xor_keystream`] once the tag has verified).
+    pub unprotect: Strategy,
+}
+
+impl Strategy {
+    /// Every strategy, as `keysim bench` measures them and the tests check them.
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Sequential,
+        Strategy::OnePass { sha_blocks: 1 },
+        Strategy::OnePass { sha_blocks: 2 },
+        Strategy::OnePass { sha_blocks: 4 },
+    ];
+
+    /// The strategies for this CPU: [`Strategies::for_aes_batch`] of the AES backend the `aes`
+    /// crate picked for it at run time ([`aes_batch`]), decided once per process.
+    pub fn for_this_cpu() -> Strategies {
+        static CHOSEN: OnceLock<Strategies> = OnceLock::new();
+        *CHOSEN.get_or_init(|| Strategies::for_aes_batch(aes_batch()))
+    }
+
+    /// A short name: `sequential`, `one-pass/1` (SHA-1 blocks per step).
+    pub fn name(&self) -> String {
+        match self {
+            Strategy::Sequential => "sequential".to_owned(),
+            Strategy::OnePass { sha_blocks } => format!("one-pass/{sha_blocks}"),
+        }
+    }
+}
+
+impl Strategies {
+    /// The strategies for an AES backend with parallel batches of `batch` blocks, as measured
+    /// (BENCHMARKS.md):
+    /// * at most 8 blocks (AES-NI: 8, the software AES: 2 or 4): one pass, one SHA-1 block a
+    ///   step, the keystream in whole batches: on a Zen 3 the core runs the AES-NI batches beside
+    ///   the SHA-NI rounds, about 3 % over the `ctr` + `hmac` sequence there;
+    /// * wider (VAES: 64 blocks with AVX-512; 30 with 256-bit registers, not measured):
+    ///   sequential. On a Xeon
+    ///   with VAES and AVX-512, AES and SHA-1 do not run side by side at all (computing the
+    ///   keystream beside an independent MAC costs as much as computing it after), so what counts
+    ///   is the fewest AES instructions, and one wide batch makes 64 blocks with 16 of them per
+    ///   round; single blocks (the interleaved order) cost four times as many.
+    pub fn for_aes_batch(batch: usize) -> Strategies {
+        let one =
+            if batch <= SMALL_PAR_BATCH { Strategy::OnePass { sha_blocks: 1 } } else { Strategy::Sequential };
+        Strategies { protect: one, unprotect: one }
+    }
+
+    /// What `keysim bench` reports as `srtp_strategy`: the strategies and the AES backend, e.g.
+    /// `sequential (AES batches of 64 blocks: VAES with AVX-512)`.
+    pub fn describe(&self, aes_batch: usize) -> String {
+        let backend = match aes_batch {
+            64 => "VAES with AVX-512",
+            30 => "VAES with AVX2",
+            8 => "AES-NI",
+            _ => "software AES",
+        };
+        let which = if self.protect == self.unprotect {
+            self.protect.name()
+        } else {
+            format!("protect {}, unprotect {}", self.protect.name(), self.unprotect.name())
+        };
+        format!("{which} (AES batches of {aes_batch} blocks: {backend})")
+    }
+}
+
+/// The parallel batch of the AES backend the `aes` crate picked for this CPU at run time.
+pub fn aes_batch() -> usize {
+    struct Probe<'a>(&'a mut usize);
+    impl BlockSizeUser for Probe<'_> {
+        type BlockSize = U16;
+    }
+    impl BlockCipherEncClosure for Probe<'_> {
+        fn call<B: BlockCipherEncBackend<BlockSize = U16>>(self, _backend: &B) {
+            *self.0 = B::ParBlocksSize::USIZE;
+        }
+    }
+    let mut n = 0;
+    Aes128::new(&Array([0; 16])).encrypt_with_backend(Probe(&mut n));
+    n
 }
 
 /// One packet's pass, run inside the AES backend so that counter blocks go to it directly.
-struct Pass<'a> {
+/// `OUT`: the keystream goes to `out` (unprotect); else it is XORed into `packet[enc_start..]`.
+struct Pass<'a, const OUT: bool> {
+    strategy: Strategy,
     packet: &'a mut [u8],
     enc_start: usize,
     counter: u128,
-    keystream: Keystream<'a>,
-    hash: &'a mut InnerHash,
+    /// As long as `packet[enc_start..]` rounded up to whole AES blocks (`OUT` only).
+    out: &'a mut [u8],
+    /// `None`: the keystream only (then the strategy is [`Strategy::Sequential`]).
+    hash: Option<&'a mut InnerHash>,
 }
 
-impl BlockSizeUser for Pass<'_> {
+impl<const OUT: bool> BlockSizeUser for Pass<'_, OUT> {
     type BlockSize = U16;
 }
 
-impl Pass<'_> {
-    /// Generates the keystream of payload blocks `from..to` with `backend` (one block at a time,
-    /// or whole parallel batches when they are small) and XORs it into the packet or writes it out.
+impl<const OUT: bool> Pass<'_, OUT> {
+    /// Generates the keystream of payload blocks `from..to` with `backend` and XORs it into the
+    /// packet or writes it out: in the backend's parallel batches when `batches` (a last wide
+    /// batch may run past `to` when more than a quarter of it is needed: the blocks past `to` are
+    /// dropped), else one block at a time.
     #[inline(always)]
     fn keystream<B: BlockCipherEncBackend<BlockSize = U16>>(
         &mut self,
         backend: &B,
         par_blocks: &mut Array<Array<u8, U16>, B::ParBlocksSize>,
+        batches: bool,
         from: usize,
         to: usize,
     ) {
         let par = B::ParBlocksSize::USIZE;
         let mut at = from;
-        while at < to {
-            if par <= SMALL_PAR_BATCH && to - at >= par {
-                for (j, b) in par_blocks.iter_mut().enumerate() {
-                    *b = Array(self.counter.wrapping_add((at + j) as u128).to_be_bytes());
+        if batches {
+            while at < to && (to - at >= par || (par > SMALL_PAR_BATCH && 4 * (to - at) > par)) {
+                let base = self.counter.wrapping_add(at as u128);
+                let (high, low) = ((base >> 64) as u64, base as u64);
+                if low.checked_add(par as u64).is_some() {
+                    // No carry into the high half within this batch (always so in SRTP).
+                    let high = high.to_be_bytes();
+                    for (j, b) in par_blocks.iter_mut().enumerate() {
+                        b[..8].copy_from_slice(&high);
+                        b[8..].copy_from_slice(&(low + j as u64).to_be_bytes());
+                    }
+                } else {
+                    for (j, b) in par_blocks.iter_mut().enumerate() {
+                        *b = Array(base.wrapping_add(j as u128).to_be_bytes());
+                    }
                 }
                 backend.encrypt_par_blocks(par_blocks.into());
-                for (j, b) in par_blocks.iter().enumerate() {
-                    self.put(at + j, &b.0);
-                }
-                at += par;
-            } else {
-                let mut b = Array(self.counter.wrapping_add(at as u128).to_be_bytes());
-                backend.encrypt_block((&mut b).into());
-                self.put(at, &b.0);
-                at += 1;
+                let n = par.min(to - at);
+                self.put(at, &par_blocks[..n]);
+                at += n;
             }
+        }
+        while at < to {
+            let mut b = Array(self.counter.wrapping_add(at as u128).to_be_bytes());
+            backend.encrypt_block((&mut b).into());
+            self.put(at, core::slice::from_ref(&b));
+            at += 1;
         }
     }
 
-    /// Keystream block `n` of the payload: XORed in, or written out.
+    /// Keystream blocks `n..` of the payload: XORed in, or written out.
     #[inline(always)]
-    fn put(&mut self, n: usize, block: &[u8; AES_BLOCK]) {
+    fn put(&mut self, n: usize, blocks: &[Array<u8, U16>]) {
         let from = n * AES_BLOCK;
-        match &mut self.keystream {
-            Keystream::InPlace => {
-                let payload = &mut self.packet[self.enc_start..];
-                let to = (from + AES_BLOCK).min(payload.len());
-                xor_into(&mut payload[from..to], block);
+        let to = from + blocks.len() * AES_BLOCK;
+        if OUT {
+            if let Some(out) = self.out.get_mut(from..to) {
+                for (o, b) in out.as_chunks_mut::<AES_BLOCK>().0.iter_mut().zip(blocks) {
+                    *o = b.0;
+                }
             }
-            Keystream::Out(out) => out[from..from + AES_BLOCK].copy_from_slice(block),
+        } else {
+            let payload = &mut self.packet[self.enc_start..];
+            if let Some(whole) = payload.get_mut(from..to) {
+                for (d, k) in whole.as_chunks_mut::<AES_BLOCK>().0.iter_mut().zip(blocks) {
+                    *d = (u128::from_ne_bytes(*d) ^ u128::from_ne_bytes(k.0)).to_ne_bytes();
+                }
+            } else if let Some(rest) = payload.get_mut(from..) {
+                // The packet's last, partial block.
+                for (d, k) in rest.iter_mut().zip(Array::slice_as_flattened(blocks)) {
+                    *d ^= k;
+                }
+            }
         }
+    }
+
+    /// AES blocks of the payload needed for the first `sha_blocks` SHA-1 blocks of the packet.
+    fn aes_blocks_for(&self, sha_blocks: usize, aes_blocks: usize) -> usize {
+        (sha_blocks * SHA1_BLOCK).saturating_sub(self.enc_start).div_ceil(AES_BLOCK).min(aes_blocks)
     }
 }
 
-/// `dst ^= key[..dst.len()]`.
-#[inline(always)]
-fn xor_into(dst: &mut [u8], key: &[u8; AES_BLOCK]) {
-    if let Ok(d) = <&mut [u8; AES_BLOCK]>::try_from(&mut *dst) {
-        *d = (u128::from_ne_bytes(*d) ^ u128::from_ne_bytes(*key)).to_ne_bytes();
-    } else {
-        for (d, k) in dst.iter_mut().zip(key) {
-            *d ^= k;
-        }
-    }
-}
-
-impl BlockCipherEncClosure for Pass<'_> {
+impl<const OUT: bool> BlockCipherEncClosure for Pass<'_, OUT> {
     fn call<B: BlockCipherEncBackend<BlockSize = U16>>(mut self, backend: &B) {
         let mut par_blocks: Array<Array<u8, U16>, B::ParBlocksSize> = Default::default();
         let enc_len = self.packet.len() - self.enc_start;
         let aes_blocks = enc_len.div_ceil(AES_BLOCK);
         let sha_blocks = self.packet.len() / SHA1_BLOCK;
-        let mut aes_done = 0;
-        for j in 0..sha_blocks {
-            // Keystream up to one SHA-1 block beyond the end of block j: in place, block j is
-            // then all ciphertext; and the next block's AES work is issued before this hash.
-            let bytes = ((j + 2) * SHA1_BLOCK).saturating_sub(self.enc_start);
-            let upto = bytes.div_ceil(AES_BLOCK).min(aes_blocks);
-            if upto > aes_done {
-                self.keystream(backend, &mut par_blocks, aes_done, upto);
-                aes_done = upto;
+        let Some(hash) = self.hash.take() else {
+            self.keystream(backend, &mut par_blocks, true, 0, aes_blocks);
+            return;
+        };
+        match self.strategy {
+            Strategy::Sequential => {
+                self.keystream(backend, &mut par_blocks, true, 0, aes_blocks);
+                let (blocks, _) = self.packet.as_chunks::<SHA1_BLOCK>();
+                hash.blocks(blocks);
             }
-            let (blocks, _) = self.packet.as_chunks::<SHA1_BLOCK>();
-            self.hash.blocks(&blocks[j..j + 1]);
-        }
-        if aes_done < aes_blocks {
-            self.keystream(backend, &mut par_blocks, aes_done, aes_blocks);
+            Strategy::OnePass { sha_blocks: step } => {
+                let step = usize::from(step.max(1));
+                let batches = B::ParBlocksSize::USIZE <= SMALL_PAR_BATCH;
+                let mut aes_done = 0;
+                let mut j = 0;
+                while j < sha_blocks {
+                    let end = (j + step).min(sha_blocks);
+                    // Keystream up to one step beyond this one: in place, blocks j..end are then
+                    // all ciphertext; and the next step's AES work is issued before this hash.
+                    let upto = self.aes_blocks_for(end + step, aes_blocks);
+                    if upto > aes_done {
+                        self.keystream(backend, &mut par_blocks, batches, aes_done, upto);
+                        aes_done = upto;
+                    }
+                    let (blocks, _) = self.packet.as_chunks::<SHA1_BLOCK>();
+                    hash.blocks(&blocks[j..end]);
+                    j = end;
+                }
+                if aes_done < aes_blocks {
+                    self.keystream(backend, &mut par_blocks, batches, aes_done, aes_blocks);
+                }
+            }
         }
     }
 }
@@ -276,8 +423,29 @@ impl BlockCipherEncClosure for Pass<'_> {
 /// Encrypts `packet[enc_start..]` in place with the AES-CM keystream that starts at `iv` and
 /// returns HMAC-SHA1(`packet ‖ trailer`) over the ciphertext: the SRTP (or SRTCP) protect
 /// transform, with the trailer the ROC (RFC 3711 §4.2). `enc_start` at most `packet.len()`;
-/// the trailer at most 64 bytes.
+/// the trailer at most 64 bytes. Scheduled as [`Strategy::for_this_cpu`] says.
 pub fn encrypt_and_authenticate(
+    cipher: &Aes128,
+    iv: &[u8; 16],
+    key: &HmacSha1Key,
+    packet: &mut [u8],
+    enc_start: usize,
+    trailer: &[u8],
+) -> [u8; SHA1_DIGEST] {
+    encrypt_and_authenticate_with(
+        Strategy::for_this_cpu().protect,
+        cipher,
+        iv,
+        key,
+        packet,
+        enc_start,
+        trailer,
+    )
+}
+
+/// [`encrypt_and_authenticate`] scheduled as `strategy` says.
+pub fn encrypt_and_authenticate_with(
+    strategy: Strategy,
     cipher: &Aes128,
     iv: &[u8; 16],
     key: &HmacSha1Key,
@@ -287,12 +455,13 @@ pub fn encrypt_and_authenticate(
 ) -> [u8; SHA1_DIGEST] {
     let enc_start = enc_start.min(packet.len());
     let mut hash = InnerHash::new(key, packet.len() + trailer.len());
-    let pass = Pass {
+    let pass = Pass::<false> {
+        strategy,
         packet: &mut *packet,
         enc_start,
         counter: u128::from_be_bytes(*iv),
-        keystream: Keystream::InPlace,
-        hash: &mut hash,
+        out: &mut [],
+        hash: Some(&mut hash),
     };
     cipher.encrypt_with_backend(pass);
     hash.finish(key, packet, trailer)
@@ -302,8 +471,25 @@ pub fn encrypt_and_authenticate(
 /// (from `iv`) into `keystream`: the SRTP unprotect transform, whose caller XORs the keystream in
 /// only after the tag has verified. `keystream` must be at least `packet.len() - enc_start`
 /// rounded up to a multiple of 16 bytes ([`keystream_len`]); with a shorter buffer the keystream
-/// is not computed (the MAC still is) and `None` stands in its place.
+/// is not computed (the MAC still is) and `None` stands in its place. Scheduled as
+/// [`Strategy::for_this_cpu`] says.
 pub fn authenticate_and_keystream(
+    cipher: &Aes128,
+    iv: &[u8; 16],
+    key: &HmacSha1Key,
+    packet: &mut [u8],
+    enc_start: usize,
+    trailer: &[u8],
+    keystream: &mut [u8],
+) -> ([u8; SHA1_DIGEST], Option<usize>) {
+    let strategy = Strategy::for_this_cpu().unprotect;
+    authenticate_and_keystream_with(strategy, cipher, iv, key, packet, enc_start, trailer, keystream)
+}
+
+/// [`authenticate_and_keystream`] scheduled as `strategy` says.
+#[allow(clippy::too_many_arguments)]
+pub fn authenticate_and_keystream_with(
+    strategy: Strategy,
     cipher: &Aes128,
     iv: &[u8; 16],
     key: &HmacSha1Key,
@@ -318,15 +504,30 @@ pub fn authenticate_and_keystream(
     let Some(out) = keystream.get_mut(..need) else {
         return (key.mac(packet, trailer), None);
     };
-    let pass = Pass {
+    let pass = Pass::<true> {
+        strategy,
         packet: &mut *packet,
         enc_start,
         counter: u128::from_be_bytes(*iv),
-        keystream: Keystream::Out(out),
-        hash: &mut hash,
+        out,
+        hash: Some(&mut hash),
     };
     cipher.encrypt_with_backend(pass);
     (hash.finish(key, packet, trailer), Some(need))
+}
+
+/// XORs the AES-CM keystream that starts at `iv` into `data` (encrypts or decrypts in place), in
+/// the AES backend's widest batches: the same bytes as [`crate::aes_cm::apply_keystream`].
+pub fn xor_keystream(cipher: &Aes128, iv: &[u8; 16], data: &mut [u8]) {
+    let pass = Pass::<false> {
+        strategy: Strategy::Sequential,
+        packet: data,
+        enc_start: 0,
+        counter: u128::from_be_bytes(*iv),
+        out: &mut [],
+        hash: None,
+    };
+    cipher.encrypt_with_backend(pass);
 }
 
 /// Keystream bytes [`authenticate_and_keystream`] writes for a payload of `len` bytes.
@@ -349,7 +550,7 @@ pub fn apply(data: &mut [u8], keystream: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Strategy as Schedule, *};
     use crate::aes_cm::apply_keystream;
     use aes::cipher::KeyInit;
     use hmac::{Hmac, Mac};
@@ -380,8 +581,30 @@ mod tests {
         m.finalize().into_bytes().into()
     }
 
+    /// The choice follows the AES backend's batch; every CPU gets some strategy.
+    #[test]
+    fn strategy_follows_the_aes_backend() {
+        let one_pass = Schedule::OnePass { sha_blocks: 1 };
+        for batch in [2, 4, 8] {
+            assert_eq!(
+                Strategies::for_aes_batch(batch),
+                Strategies { protect: one_pass, unprotect: one_pass }
+            );
+        }
+        for batch in [30, 64] {
+            let s = Strategies::for_aes_batch(batch);
+            assert_eq!(s, Strategies { protect: Schedule::Sequential, unprotect: Schedule::Sequential });
+        }
+        assert_eq!(Schedule::for_this_cpu(), Strategies::for_aes_batch(aes_batch()));
+        assert_eq!(
+            Strategies::for_aes_batch(64).describe(64),
+            "sequential (AES batches of 64 blocks: VAES with AVX-512)"
+        );
+    }
+
     proptest! {
-        /// Against the `hmac` + `ctr` crates, any length and split (every padding case).
+        /// Against the `hmac` + `ctr` crates, any length and split (every padding case), with
+        /// every strategy (each on the AES backend of the CPU running the test).
         #[test]
         fn agrees_with_hmac_and_ctr_crates(
             key in proptest::collection::vec(any::<u8>(), 0..100),
@@ -398,19 +621,43 @@ mod tests {
             let mut expected = packet.clone();
             apply_keystream(&cipher, &iv, &mut expected[start..]);
             let expected_tag = oracle_mac(&key, &expected, &trailer);
+            prop_assert_eq!(keyed.mac(&expected, &trailer), expected_tag);
             let mut got = packet.clone();
-            let tag = encrypt_and_authenticate(&cipher, &iv, &keyed, &mut got, start, &trailer);
+            xor_keystream(&cipher, &iv, &mut got[start..]);
             prop_assert_eq!(&got, &expected);
-            prop_assert_eq!(tag, expected_tag);
 
-            let mut ks = vec![0u8; keystream_len(packet.len() - start)];
-            let mut received = expected.clone();
-            let (tag, n) = authenticate_and_keystream(&cipher, &iv, &keyed, &mut received, start, &trailer, &mut ks);
-            prop_assert_eq!(tag, expected_tag);
-            prop_assert_eq!(n, Some(ks.len()));
-            prop_assert_eq!(&received, &expected);
-            apply(&mut received[start..], &ks);
-            prop_assert_eq!(&received, &packet);
+            for strategy in Schedule::ALL {
+                let mut got = packet.clone();
+                let tag = encrypt_and_authenticate_with(strategy, &cipher, &iv, &keyed, &mut got, start, &trailer);
+                prop_assert_eq!(&got, &expected, "{:?}", strategy);
+                prop_assert_eq!(tag, expected_tag, "{:?}", strategy);
+
+                let mut ks = vec![0u8; keystream_len(packet.len() - start)];
+                let mut received = expected.clone();
+                let (tag, n) = authenticate_and_keystream_with(
+                    strategy, &cipher, &iv, &keyed, &mut received, start, &trailer, &mut ks,
+                );
+                prop_assert_eq!(tag, expected_tag, "{:?}", strategy);
+                prop_assert_eq!(n, Some(ks.len()));
+                // The received packet is not touched before the caller applies the keystream.
+                prop_assert_eq!(&received, &expected);
+                apply(&mut received[start..], &ks);
+                prop_assert_eq!(&received, &packet);
+            }
+        }
+
+        /// Counters that carry out of the low 64 bits inside a wide batch (never in SRTP, whose
+        /// IVs end in 16 zero bits, but the transform is AES-CM for any IV).
+        #[test]
+        fn counter_carries_like_ctr(len in 0usize..1300, low in (u64::MAX - 80)..=u64::MAX, high in any::<u64>()) {
+            let cipher = Aes128::new((&[7u8; 16]).into());
+            let iv = ((u128::from(high) << 64) | u128::from(low)).to_be_bytes();
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut expected = data.clone();
+            apply_keystream(&cipher, &iv, &mut expected);
+            let mut got = data.clone();
+            xor_keystream(&cipher, &iv, &mut got);
+            prop_assert_eq!(got, expected);
         }
     }
 }

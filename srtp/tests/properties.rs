@@ -1,8 +1,16 @@
 //! Property tests of SRTP/SRTCP (RFC 3711 §3.3, §3.4): round trip, no panic on arbitrary input,
-//! any altered bit refused, replays refused, reordering inside the window accepted once.
+//! any altered bit refused (and the forged packet left as it came), replays refused, reordering
+//! inside the window accepted once; round trips and refusals under every transform strategy.
 
 use proptest::prelude::*;
+use srtp::transform::{Strategies, Strategy as Schedule};
 use srtp::{CryptoSuite, Direction, Error, MasterKey, Policy, SrtpContext};
+
+/// Any pair of transform strategies (protect, unprotect).
+fn schedules() -> impl Strategy<Value = Strategies> {
+    (prop::sample::select(Schedule::ALL.to_vec()), prop::sample::select(Schedule::ALL.to_vec()))
+        .prop_map(|(protect, unprotect)| Strategies { protect, unprotect })
+}
 
 fn suite() -> impl Strategy<Value = CryptoSuite> {
     prop::sample::select(CryptoSuite::ALL.to_vec())
@@ -93,8 +101,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn rtp_round_trip((policy, key) in policy_and_key(), rtp in rtp_packet()) {
+    fn rtp_round_trip((policy, key) in policy_and_key(), rtp in rtp_packet(), sched in (schedules(), schedules())) {
         let (mut tx, mut rx) = contexts(&policy, &key);
+        tx.set_strategies(sched.0);
+        rx.set_strategies(sched.1);
         let mut p = rtp.clone();
         tx.protect_rtp_vec(&mut p).unwrap();
         prop_assert_eq!(p.len(), rtp.len() + policy.rtp_overhead());
@@ -112,8 +122,10 @@ proptest! {
     }
 
     #[test]
-    fn rtcp_round_trip((policy, key) in policy_and_key(), rtcp in rtcp_packet()) {
+    fn rtcp_round_trip((policy, key) in policy_and_key(), rtcp in rtcp_packet(), sched in (schedules(), schedules())) {
         let (mut tx, mut rx) = contexts(&policy, &key);
+        tx.set_strategies(sched.0);
+        rx.set_strategies(sched.1);
         let mut p = rtcp.clone();
         tx.protect_rtcp_vec(&mut p).unwrap();
         prop_assert_eq!(p.len(), rtcp.len() + policy.rtcp_overhead());
@@ -152,17 +164,21 @@ proptest! {
         prop_assert_eq!(rx.master_key_usage(&key.mki), Some((0, 0)));
     }
 
-    /// Any single flipped bit is refused (tag, MKI or header checks) and leaves the receiver able
-    /// to accept the genuine packet afterwards.
+    /// Any single flipped bit is refused (tag, MKI or header checks), the forged packet is left as
+    /// it came (never decrypted), and the receiver still accepts the genuine packet afterwards;
+    /// under any strategy.
     #[test]
-    fn flipped_bit_is_refused((policy, key) in policy_and_key(), rtp in rtp_packet(), rtcp in rtcp_packet(), bit in any::<prop::sample::Index>()) {
+    fn flipped_bit_is_refused((policy, key) in policy_and_key(), rtp in rtp_packet(), rtcp in rtcp_packet(), bit in any::<prop::sample::Index>(), sched in schedules()) {
         let (mut tx, mut rx) = contexts(&policy, &key);
+        rx.set_strategies(sched);
         let mut p = rtp.clone();
         tx.protect_rtp_vec(&mut p).unwrap();
         let b = bit.index(p.len() * 8);
         let mut bad = p.clone();
         bad[b / 8] ^= 0x80 >> (b % 8);
+        let forged = bad.clone();
         let err = rx.unprotect_rtp_vec(&mut bad).unwrap_err();
+        prop_assert_eq!(&bad, &forged);
         let mki_at = rtp.len()..rtp.len() + policy.mki_len;
         if b / 8 == 0 {
             // V, P, X, CC: version, length or tag check.
@@ -182,7 +198,9 @@ proptest! {
         let b = bit.index(p.len() * 8);
         let mut bad = p.clone();
         bad[b / 8] ^= 0x80 >> (b % 8);
+        let forged = bad.clone();
         let err = rx.unprotect_rtcp_vec(&mut bad).unwrap_err();
+        prop_assert_eq!(&bad, &forged);
         let mki_at = rtcp.len() + 4..rtcp.len() + 4 + policy.mki_len;
         if b < 2 {
             prop_assert!(matches!(err, Error::BadVersion(_)), "{:?}", err);

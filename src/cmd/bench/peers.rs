@@ -1,8 +1,9 @@
 //! The SRTP peers of `keysim bench` besides pylibsrtp: Debian's libsrtp2 through a small C
-//! harness (`benches/peers/libsrtp_bench.c`, compiled on first use) and webrtc-srtp through a
-//! bench-only crate outside the workspace (`benches/peers/webrtc-srtp`, built on first use).
-//! Both time the same packets as the srtp figures on their thread's CPU clock and print
-//! `{"version", "protect_pps", "unprotect_pps"}`.
+//! harness (`benches/peers/libsrtp_bench.c`, compiled on first use), and two bench-only crates
+//! outside the workspace, built on first use: webrtc-srtp (`benches/peers/webrtc-srtp`) and
+//! libsrtp with its OpenSSL backend, built from source by `srtp2-sys`
+//! (`benches/peers/libsrtp-openssl`). All time the same packets as the srtp figures on their
+//! thread's CPU clock and print `{"version", "protect_pps", "unprotect_pps"}` (and `crypto`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,9 @@ use super::output_within;
 const LIBSRTP_BENCH_C: &str = include_str!("../../../benches/peers/libsrtp_bench.c");
 /// The webrtc-srtp bench crate's manifest, in this source tree.
 const WEBRTC_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/webrtc-srtp/Cargo.toml");
+/// The libsrtp + OpenSSL bench crate's manifest, in this source tree.
+const LIBSRTP_OPENSSL_MANIFEST: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/libsrtp-openssl/Cargo.toml");
 
 /// A peer's figures.
 pub(crate) struct Rates {
@@ -34,7 +38,16 @@ fn peers_dir() -> Result<PathBuf> {
     Ok(target.join("peers"))
 }
 
-fn run_peer(program: &Path, secs: f64, reps: usize, batch: usize) -> Result<(String, f64, f64)> {
+/// A peer's figures as it printed them: version, protect and unprotect rates, and `crypto` when
+/// it says.
+struct Printed {
+    version: String,
+    crypto: Option<String>,
+    protect_pps: f64,
+    unprotect_pps: f64,
+}
+
+fn run_peer(program: &Path, secs: f64, reps: usize, batch: usize) -> Result<Printed> {
     let limit = Duration::from_secs_f64(60.0 + 4.0 * secs * (reps as f64 + 1.0));
     let out = output_within(
         Command::new(program).args([secs.to_string(), reps.to_string(), batch.to_string()]),
@@ -44,7 +57,12 @@ fn run_peer(program: &Path, secs: f64, reps: usize, batch: usize) -> Result<(Str
     let v: Value =
         serde_json::from_str(out.trim()).with_context(|| format!("{} printed {out:?}", program.display()))?;
     let num = |k: &str| v[k].as_f64().ok_or_else(|| anyhow!("no {k} in {out:?}"));
-    Ok((v["version"].as_str().unwrap_or("?").to_owned(), num("protect_pps")?, num("unprotect_pps")?))
+    Ok(Printed {
+        version: v["version"].as_str().unwrap_or("?").to_owned(),
+        crypto: v["crypto"].as_str().map(str::to_owned),
+        protect_pps: num("protect_pps")?,
+        unprotect_pps: num("unprotect_pps")?,
+    })
 }
 
 /// Debian's libsrtp2 from C: compiles the harness with `cc -O2 … -lsrtp2` (once per source
@@ -72,7 +90,7 @@ pub(crate) fn libsrtp_c(secs: f64, reps: usize, batch: usize) -> Result<Rates> {
             )
         })?;
     }
-    let (version, protect_pps, unprotect_pps) = run_peer(&exe, secs, reps, batch)?;
+    let Printed { version, protect_pps, unprotect_pps, .. } = run_peer(&exe, secs, reps, batch)?;
     let ldd = output_within(Command::new("ldd").arg(&exe), Duration::from_secs(20)).unwrap_or_default();
     let crypto = if ldd.contains("libnss3") {
         "NSS (libnss3)"
@@ -84,38 +102,74 @@ pub(crate) fn libsrtp_c(secs: f64, reps: usize, batch: usize) -> Result<Rates> {
     Ok(Rates { version, crypto: crypto.to_owned(), protect_pps, unprotect_pps })
 }
 
-/// webrtc-srtp through `benches/peers/webrtc-srtp`: runs `<target>/peers/release/webrtc-srtp-bench`,
-/// building it first with cargo when `build` is set (about 90 s on two cores; the first build
-/// needs the crates from the registry).
-pub(crate) fn webrtc_srtp(secs: f64, reps: usize, batch: usize, build: bool) -> Result<Rates> {
+/// `<target>/peers/release/<bin>` of the bench crate at `manifest`, built with cargo
+/// (`CARGO_TARGET_DIR=<target>/peers`) when `build` is set: the first time (`about` says how long
+/// that takes), and again after an edit of the crate (cargo's check that it is up to date takes
+/// a moment). Without `build` it must exist.
+fn cargo_peer(bin: &str, manifest: &str, build: bool, about: &str) -> Result<PathBuf> {
     let dir = peers_dir()?;
-    let exe = dir.join("release").join("webrtc-srtp-bench");
-    if !exe.exists() {
-        if !build {
+    let exe = dir.join("release").join(bin);
+    let rel = manifest.strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")).unwrap_or(manifest);
+    if !build {
+        if !exe.exists() {
             bail!(
-                "{} not built (--quick does not build it): cargo build --release --manifest-path \
-                 benches/peers/webrtc-srtp/Cargo.toml with CARGO_TARGET_DIR={}",
+                "{} not built (--quick does not build it): cargo build --release --manifest-path {rel} \
+                 with CARGO_TARGET_DIR={}",
                 exe.display(),
                 dir.display()
             );
         }
-        if !Path::new(WEBRTC_MANIFEST).exists() {
-            bail!("{WEBRTC_MANIFEST} not found (keysim runs outside its source tree)");
-        }
-        eprintln!("keysim bench: building the webrtc-srtp peer once (benches/peers/webrtc-srtp, about 90 s)");
-        output_within(
-            Command::new("cargo")
-                .args(["build", "--release", "--quiet", "--manifest-path", WEBRTC_MANIFEST])
-                .env("CARGO_TARGET_DIR", &dir),
-            Duration::from_secs(900),
-        )
-        .context("building benches/peers/webrtc-srtp")?;
+        return Ok(exe);
     }
-    let (version, protect_pps, unprotect_pps) = run_peer(&exe, secs, reps, batch)?;
+    if !Path::new(manifest).exists() {
+        if exe.exists() {
+            return Ok(exe);
+        }
+        bail!("{manifest} not found (keysim runs outside its source tree)");
+    }
+    if !exe.exists() {
+        eprintln!("keysim bench: building the {bin} peer once ({rel}, {about})");
+    }
+    output_within(
+        Command::new("cargo")
+            .args(["build", "--release", "--quiet", "--manifest-path", manifest])
+            .env("CARGO_TARGET_DIR", &dir),
+        Duration::from_secs(900),
+    )
+    .with_context(|| format!("building {rel}"))?;
+    Ok(exe)
+}
+
+/// webrtc-srtp through `benches/peers/webrtc-srtp`: runs `<target>/peers/release/webrtc-srtp-bench`,
+/// building it first with cargo when `build` is set (about 90 s on two cores; the first build
+/// needs the crates from the registry).
+pub(crate) fn webrtc_srtp(secs: f64, reps: usize, batch: usize, build: bool) -> Result<Rates> {
+    let exe = cargo_peer("webrtc-srtp-bench", WEBRTC_MANIFEST, build, "about 90 s")?;
+    let Printed { version, protect_pps, unprotect_pps, .. } = run_peer(&exe, secs, reps, batch)?;
     Ok(Rates {
         version,
         crypto: "RustCrypto (aes 0.8, hmac 0.12, sha1 0.10)".to_owned(),
         protect_pps,
         unprotect_pps,
+    })
+}
+
+/// libsrtp with its OpenSSL backend through `benches/peers/libsrtp-openssl`: runs
+/// `<target>/peers/release/libsrtp-openssl-bench`, building it first with cargo when `build` is
+/// set (`srtp2-sys` runs bindgen, then libsrtp's `./configure --enable-openssl` and `make`: about
+/// a minute; it needs a C compiler, make, libclang and libssl-dev). The peer refuses to print
+/// figures unless libsrtp runs on OpenSSL; `crypto` is the OpenSSL version it linked.
+pub(crate) fn libsrtp_openssl(secs: f64, reps: usize, batch: usize, build: bool) -> Result<Rates> {
+    let exe = cargo_peer("libsrtp-openssl-bench", LIBSRTP_OPENSSL_MANIFEST, build, "about a minute")?;
+    let printed = run_peer(&exe, secs, reps, batch)?;
+    let crypto = printed
+        .crypto
+        .filter(|c| c.starts_with("OpenSSL"))
+        .ok_or_else(|| anyhow!("{} did not report the OpenSSL it runs on", exe.display()))?;
+    Ok(Rates {
+        version: format!("{} with {crypto}", printed.version),
+        crypto,
+        protect_pps: printed.protect_pps,
+        unprotect_pps: printed.unprotect_pps,
     })
 }

@@ -1,12 +1,11 @@
 //! webrtc-srtp 0.17 `Context::encrypt_rtp` / `decrypt_rtp` rates on the packets `keysim bench`
 //! uses (12-byte RTP header, PT 96, SSRC deadbeef, fresh sequence numbers, 1200 bytes of 0xa5),
 //! AES_CM_128_HMAC_SHA1_80, master key 2b*16, salt 17*14; one thread, timed on this thread's CPU
-//! clock (/proc/thread-self/schedstat), best of REPS runs of SECS seconds. Unprotect times
+//! clock (CLOCK_THREAD_CPUTIME_ID), best of REPS runs of SECS seconds. Unprotect times
 //! batches of BATCH packets protected untimed just before.
 //!
 //! `webrtc-srtp-bench SECS REPS BATCH` prints {"version", "protect_pps", "unprotect_pps"}.
 use std::hint::black_box;
-use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use webrtc_srtp::context::Context;
@@ -15,17 +14,17 @@ use webrtc_srtp::protection_profile::ProtectionProfile;
 const HEADER: usize = 12;
 const PAYLOAD: usize = 1200;
 
-struct Clock(std::fs::File);
+/// This thread's CPU time, from `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`, which is exact (the
+/// `/proc/thread-self/schedstat` figure only moves at scheduler ticks).
+struct Clock;
 
 impl Clock {
     fn now(&self) -> Duration {
-        let mut buf = [0u8; 96];
-        let n = self.0.read_at(&mut buf, 0).expect("schedstat");
-        let ns: u64 = std::str::from_utf8(&buf[..n])
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok())
-            .expect("schedstat run time");
-        Duration::from_nanos(ns)
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `t` is a valid, writable timespec; clock_gettime writes only it.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID");
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
     }
 }
 
@@ -53,7 +52,7 @@ fn main() {
     let secs: f64 = secs.parse().expect("SECS");
     let reps: usize = reps.parse().expect("REPS");
     let batch: usize = batch.parse().expect("BATCH");
-    let clock = Clock(std::fs::File::open("/proc/thread-self/schedstat").expect("schedstat"));
+    let clock = Clock;
     let (mut tx, mut tx2, mut rx) = (context(), context(), context());
     let mut packet = rtp(0);
     let (mut seq, mut useq) = (0u16, 0u16);
