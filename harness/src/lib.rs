@@ -3,6 +3,7 @@
 //! ([`paths`]).
 //!
 //! The binary only parses arguments and prints; what runs lives here, with its tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod differential;
 pub mod paths;

@@ -789,7 +789,9 @@ pub fn build_error(out: &mut [u8], init: &Hdr<'_>, t: u64, error_no: crate::Erro
 }
 
 /// Parses a message, for fuzzing: any input gives a message or an error, never a panic; a parsed
-/// message is walked completely (payloads, TP data, Ticket Data, Initiator Data, key data).
+/// message is walked completely (payloads, TP data, Ticket Data, Initiator Data, key data). Behind
+/// the `fuzz` feature: no library API.
+#[cfg(feature = "fuzz")]
 pub fn fuzz_parse(data: &[u8]) -> usize {
     let Ok(m) = Message::parse_ticket(data) else { return 0 };
     let mut n = 0;

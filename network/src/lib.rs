@@ -2,6 +2,7 @@
 //! and P-CSCF; the IMS core with its IMS ALG and IMS Access Gateway of TS 33.328), speaking the
 //! real wire formats over real sockets.
 #![deny(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 pub mod bmsc;
 pub mod bmsc_stream;
 pub mod bsf;

@@ -9,6 +9,7 @@
 //! - [`trace`]: decoded text, GSMTAP and pcap traces of every exchange, through [`Traced`].
 //! - [`profile`]: the subscriber profile a blank emulated card is personalized from.
 #![deny(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod bench;
 mod emulator;

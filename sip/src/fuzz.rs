@@ -3,7 +3,7 @@
 //! ordinary `cargo test`.
 
 // Panicking is how a fuzz target reports a failed property.
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::panic)]
 
 use crate::{Error, Message, SipUri};
 

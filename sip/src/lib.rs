@@ -17,7 +17,10 @@
 //! [`Message::to_bytes`] writes the length of the body it holds.
 #![deny(unsafe_code)]
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+/// The fuzz targets' bodies (behind the `fuzz` feature: they assert, so they are no library API).
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod header;
 pub mod message;

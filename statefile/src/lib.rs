@@ -25,6 +25,7 @@
 //! magic [8] | format version u16 | reserved u16 (0) | payload length u32 | payload
 //! | SHA-256 of everything before it [32]
 //! ```
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
