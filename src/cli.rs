@@ -600,4 +600,9 @@ pub struct DemoArgs {
     pub card: CardArgs,
     #[command(flatten)]
     pub trace: TraceArgs,
+    /// Write every packet the run's parts exchange (HTTP, SIP/SDP, MIKEY on UDP 2269, RTP/SRTP,
+    /// the APDUs as GSMTAP) into FILE, a pcapng file Wireshark decodes as it stands. The run gets a
+    /// network namespace of its own (root, or unprivileged user namespaces).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
 }

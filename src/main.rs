@@ -1,5 +1,6 @@
 //! `keysim`: the command line over the card, the readers, the ME and the simulated network.
 
+mod capture;
 mod cli;
 mod cmd;
 

@@ -304,7 +304,9 @@ impl PathRun<'_> {
     ) -> Result<()> {
         let Setting { args, profile, bsf, dir, .. } = *setting;
         let services: Vec<String> = (0..args.services).map(service_id).collect();
-        let (mikey_port, media_port) = (free_udp_port()?, free_udp_port()?);
+        // A captured run sends MIKEY to its registered port, where Wireshark looks for it.
+        let mikey_port = if args.capture.is_some() { crate::capture::MIKEY_PORT } else { free_udp_port()? };
+        let media_port = free_udp_port()?;
         let mikey_addr = SocketAddr::from(([127, 0, 0, 1], mikey_port));
         let media_addr = SocketAddr::from(([127, 0, 0, 1], media_port));
         let mut config = BmscConfig::new(BMSC_FQDN, bsf.addr());

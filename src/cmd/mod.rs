@@ -24,7 +24,10 @@ use crate::cli::{Cli, Command, GbaCommand, ProfileCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo(args) => demo::run(args),
+        Command::Demo(mut args) => {
+            let capture = crate::capture::begin(args.capture.as_deref(), Some(&mut args.trace))?;
+            crate::capture::end(capture, demo::run(args))
+        }
         Command::Apdu(args) => card::apdu(args),
         Command::Readers => card::readers(),
         Command::Vpcd(args) => card::vpcd(args),
@@ -36,7 +39,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mikey(m) => self::mikey::run(m),
         Command::Srtp(s) => Ok(self::srtp::run(s)),
         Command::Bench(args) => bench::run(args),
-        Command::Call(args) => call::run(args),
+        Command::Call(mut args) => {
+            let apdus = (args.security == call::Security::Kms).then_some(&mut args.trace);
+            let capture = crate::capture::begin(args.capture.as_deref(), apdus)?;
+            crate::capture::end(capture, call::run(args))
+        }
         Command::Tearing(args) => tearing::run(args),
     }
 }
