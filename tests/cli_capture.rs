@@ -32,15 +32,42 @@ fn keysim_json(args: &[&str]) -> Value {
 }
 
 fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark").args(args).output().expect("run tshark");
+    // A home of its own: a copy of the plugin installed in the user's Wireshark folders would
+    // otherwise load twice with -X lua_script, and change what "without the plugin" means.
+    let home = std::env::temp_dir().join(format!("keysim-tshark-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("tshark home");
+    let out = Command::new("tshark")
+        .args(args)
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .expect("run tshark");
     assert!(out.status.success(), "tshark {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// The plugin this repository ships for what Wireshark 4.0 does not decode.
+const PLUGIN: &str = concat!("lua_script:", env!("CARGO_MANIFEST_DIR"), "/wireshark/keysim.lua");
+
 /// The values of `fields` in the frames matching `filter`, one line per frame, tab-separated.
 fn fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
+    fields_with(file, &[], filter, fields)
+}
+
+/// `fields` with the keysim plugin loaded.
+fn plugin_fields(file: &Path, filter: &str, names: &[&str]) -> Vec<String> {
+    fields_with(file, &["-X", PLUGIN], filter, names)
+}
+
+fn plugin_count(file: &Path, filter: &str) -> usize {
+    plugin_fields(file, filter, &["frame.number"]).len()
+}
+
+fn fields_with(file: &Path, extra: &[&str], filter: &str, fields: &[&str]) -> Vec<String> {
     let file = file.to_str().expect("utf-8 path");
-    let mut args = vec!["-r", file, "-Y", filter, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"];
+    let mut args = vec!["-r", file];
+    args.extend_from_slice(extra);
+    args.extend(["-Y", filter, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]);
     for f in fields {
         args.extend(["-e", f]);
     }
@@ -51,18 +78,47 @@ fn count(file: &Path, filter: &str) -> usize {
     fields(file, filter, &["frame.number"]).len()
 }
 
-/// No malformed frame, no expert warning or error, frames in time order.
+/// No malformed frame, no expert warning or error (with and without the plugin), nothing left
+/// as raw data with the plugin, frames in time order.
 fn assert_clean(file: &Path) {
     assert_eq!(
         count(file, "_ws.malformed || _ws.expert.severity >= warning"),
         0,
         "malformed or expert items"
     );
+    let bad = plugin_fields(
+        file,
+        "_ws.malformed || _ws.expert.severity >= warning",
+        &["frame.number", "_ws.expert.message"],
+    );
+    assert!(bad.is_empty(), "with the plugin: {bad:?}");
+    // With the plugin nothing is left undecoded: no frame ends in raw data.
+    assert_eq!(plugin_count(file, "data"), 0, "frames left as raw data with the plugin");
     let times: Vec<f64> =
         fields(file, "frame", &["frame.time_epoch"]).iter().map(|t| t.parse().unwrap()).collect();
     assert!(times.len() > 10, "only {} frames", times.len());
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "frames out of time order");
 }
+
+/// Standard base64 (RFC 4648 §4), for the RAND inside a B-TID (TS 33.220 §4.5.2: base64(RAND)@domain).
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for c in text.bytes().take_while(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64 character") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The NAF FQDN of the keys in `keysim demo`: the BM-SC's, or with SIP signalling the SCF's.
+const BMSC_FQDN: &str = "bmsc.mnc001.mcc001.pub.3gppnetwork.org";
+const SCF_FQDN: &str = "scf-bmsc.mnc001.mcc001.pub.3gppnetwork.org";
 
 fn impi() -> String {
     keysim_json(&["profile", "show", "--json"])["impi"].as_str().expect("impi").to_owned()
@@ -120,6 +176,7 @@ fn demo_checks(args: &[&str], sip: bool) {
     let sent: u64 = paths.iter().map(|p| p["packets_sent"].as_u64().unwrap()).sum();
     let media = count(&file, "udp && udp.port != 4729 && !mikey && !sip && !icmp");
     assert_eq!(media as u64, sent, "media frames");
+    plugin_demo_checks(&file, &paths, if sip { SCF_FQDN } else { BMSC_FQDN });
     if sip {
         // Each INVITE crosses more than one hop: count the distinct transactions (Call-ID, CSeq).
         let mut invites = fields(&file, "sip.Method == \"INVITE\"", &["sip.Call-ID", "sip.CSeq"]);
@@ -132,6 +189,94 @@ fn demo_checks(args: &[&str], sip: bool) {
             .sum();
         assert_eq!(invites, expected, "INVITEs and re-INVITEs");
     }
+}
+
+/// What the plugin decodes in a demo capture, against what the run used.
+fn plugin_demo_checks(file: &Path, paths: &[&Value], naf_fqdn: &str) {
+    // Every GBA / MBMS AUTHENTICATE that Wireshark's own GSM SIM dissector sees (as a 2G RUN GSM
+    // ALGORITHM or raw) is the plugin's, and none is left to gsm_sim.
+    // Counted on the raw GSMTAP bytes (16-byte header, then CLA INS P1 P2): gsm_sim itself loses some.
+    let auth = "udp.port == 4729 && ((udp.payload[17:1] == 88 && udp.payload[19:1] == 84) || (udp.payload[17:1] == 89 && udp.payload[19:1] == 85))";
+    let plain = count(file, auth);
+    assert!(plain > 0, "no GBA or MBMS AUTHENTICATE in the capture");
+    assert_eq!(plugin_count(file, "keysim_uicc"), plain, "AUTHENTICATEs decoded by the plugin");
+    assert_eq!(
+        plugin_count(file, "gsm_sim"),
+        count(file, "gsm_sim") - plain,
+        "AUTHENTICATEs left to gsm_sim"
+    );
+    for p in paths.iter().filter(|p| p["gba"] == "GBA_U") {
+        // GBA bootstrap: the RAND of the B-TID the BSF issued.
+        let btid = p["btid"].as_str().expect("btid");
+        let rand = hex::encode(base64_decode(btid.split('@').next().unwrap_or_default()));
+        let rands = plugin_fields(
+            file,
+            "keysim_uicc.tag == 0xdd",
+            &["keysim_uicc.rand", "keysim_uicc.autn", "keysim_uicc.res"],
+        );
+        assert!(
+            rands.iter().any(|l| l.starts_with(&format!("{rand}\t")) && {
+                let f: Vec<&str> = l.split('\t').collect();
+                f.len() == 3 && f[1].len() == 32 && (8..=32).contains(&f[2].len())
+            }),
+            "RAND {rand} not in {rands:?}"
+        );
+        // NAF derivation: the BM-SC's FQDN, MBMS Ua protocol identifier, the IMPI, a 256-bit Ks_ext_NAF.
+        let naf = plugin_fields(
+            file,
+            "keysim_uicc.tag == 0xde",
+            &[
+                "keysim_uicc.naf_fqdn",
+                "keysim_uicc.ua_protocol",
+                "keysim_uicc.impi",
+                "keysim_uicc.ks_ext_naf",
+            ],
+        );
+        assert!(
+            naf.iter().any(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                f.len() == 4 && f[0] == naf_fqdn && f[1] == "0100000001" && f[2] == impi() && f[3].len() == 64
+            }),
+            "{naf:?}"
+        );
+        // MBMS: at least the MSKs and MTKs the UICC-based path accepted, each MTK with a salt.
+        let msk = plugin_count(file, "keysim_uicc.mbms_mode == 1") as u64;
+        assert!(msk >= p["msk_count"].as_u64().unwrap(), "{msk} MSK updates");
+        let mtks = plugin_fields(
+            file,
+            "keysim_uicc.mbms_mode == 2 && keysim_uicc.sw == 0x9000",
+            &["keysim_uicc.mtk", "keysim_uicc.salt"],
+        );
+        assert!(mtks.len() as u64 >= p["mtk_count"].as_u64().unwrap(), "{mtks:?}");
+        assert!(mtks.iter().all(|l| l.len() == 32 + 1 + 28), "MTK (16 bytes) and salt (14 bytes): {mtks:?}");
+    }
+    // MIKEY (the BM-SC's pre-shared-key messages): the empty CS ID map, Key IDs of Key Group 1 (the first service's), COUNTER timestamps.
+    let mikey = plugin_fields(
+        file,
+        "mikey && udp && mikey.type == 0",
+        &["keysim_mikey.cs_id_map_type", "keysim_mikey.msk_id", "keysim_mikey.ts_counter"],
+    );
+    assert!(!mikey.is_empty());
+    for l in &mikey {
+        let f: Vec<&str> = l.split('\t').collect();
+        assert_eq!(f.len(), 3, "{l}");
+        assert!(f[0].split(',').all(|m| m == "1"), "CS ID map type: {l}");
+        assert!(!f[1].is_empty() && f[1].split(',').all(|id| id.starts_with("0001")), "MSK ID: {l}");
+        assert!(f[2].parse::<u32>().is_ok(), "COUNTER: {l}");
+    }
+    // The MBMS XML bodies as XML.
+    let mbms_bodies = count(file, "http.content_type contains \"application/mbms-\"");
+    assert!(mbms_bodies > 0);
+    assert_eq!(
+        plugin_count(file, "http.content_type contains \"application/mbms-\" && xml"),
+        mbms_bodies,
+        "MBMS bodies as XML"
+    );
+    // The bearer's SRTP as RTP, with the services' SSRC.
+    let ssrcs = plugin_fields(file, "rtp", &["rtp.ssrc"]);
+    let sent: u64 = paths.iter().map(|p| p["packets_sent"].as_u64().unwrap()).sum();
+    assert_eq!(ssrcs.len() as u64, sent);
+    assert!(ssrcs.iter().all(|s| s == "0x4d424d00"), "SSRCs {:?}", ssrcs.first());
 }
 
 #[test]
@@ -172,6 +317,34 @@ fn call_kms_capture_decodes_without_decode_as() {
     assert_eq!(count(&file, "rtp") as u64, sent, "RTP frames");
     // The caller card's APDUs: GBA bootstrap and NAF derivation.
     assert!(count(&file, "gsm_sim.apdu.ins == 0x88") >= 2, "AUTHENTICATE of the caller card");
+    assert!(
+        plugin_count(&file, "keysim_uicc.tag == 0xdd") >= 1
+            && plugin_count(&file, "keysim_uicc.tag == 0xde") >= 1
+    );
+
+    // With the plugin: every media-level a=key-mgmt:mikey decoded, the offer a TRANSFER_INIT
+    // (RFC 6043) from the caller to the callee with a 3GPP ticket, the answer a TRANSFER_RESP.
+    let offers = count(&file, "sdp.media_attr contains \"key-mgmt:mikey \"");
+    assert_eq!(plugin_count(&file, "keysim_keymgmt"), offers, "a=key-mgmt decoded");
+    let init = plugin_fields(
+        &file,
+        "keysim_keymgmt && keysim_mikey.data_type == 14",
+        &["keysim_mikey.id", "keysim_mikey.ticket_type"],
+    );
+    let (caller_id, callee_id) = (caller.trim_start_matches("sip:"), callee.trim_start_matches("sip:"));
+    assert!(
+        !init.is_empty()
+            && init.iter().all(|l| l.starts_with(&format!("{caller_id},{callee_id},")) && l.ends_with("\t2")),
+        "{init:?} {caller_id} {callee_id}"
+    );
+    assert!(plugin_count(&file, "keysim_keymgmt && keysim_mikey.data_type == 15") > 0, "no TRANSFER_RESP");
+    // The KMS's HTTP: ticket request (REQUEST_INIT_PSK), its response, resolve and its response.
+    for t in [11, 13, 16, 18] {
+        assert!(
+            plugin_count(&file, &format!("http && keysim_mikey.data_type == {t}")) > 0,
+            "no MIKEY data type {t} over HTTP"
+        );
+    }
 }
 
 #[test]
