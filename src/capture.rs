@@ -23,6 +23,8 @@ use anyhow::{Context, Result, bail};
 
 /// Where the APDUs of a captured run go as GSMTAP (the port IANA assigns to GSMTAP, 4729).
 pub const GSMTAP_TARGET: &str = "127.0.0.1:4729";
+/// GSMTAP's port (IANA "gsmtap" 4729/udp).
+pub const GSMTAP_PORT: u16 = 4729;
 /// MIKEY's registered port (RFC 3830 §9, IANA "mikey" 2269/udp): MIKEY sent there needs no
 /// "Decode As" in Wireshark.
 pub const MIKEY_PORT: u16 = 2269;
@@ -34,7 +36,8 @@ const SNAPLEN: usize = 65_536 + 14;
 
 /// A capture running on the run's own loopback.
 pub struct Capture {
-    path: PathBuf,
+    path: Option<PathBuf>,
+    report: Option<(PathBuf, crate::report::RunKind)>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<std::io::Result<Vec<Frame>>>>,
     /// Keeps 127.0.0.1:4729 bound, so GSMTAP datagrams meet no ICMP "port unreachable".
@@ -43,8 +46,14 @@ pub struct Capture {
 
 /// Start a capture when `path` is given, before anything of the run exists; the card's APDUs
 /// (when `apdus` is given) go to it as GSMTAP.
-pub fn begin(path: Option<&Path>, apdus: Option<&mut crate::cli::TraceArgs>) -> Result<Option<Capture>> {
-    let Some(path) = path else { return Ok(None) };
+pub fn begin(
+    path: Option<&Path>,
+    report: Option<(&Path, crate::report::RunKind)>,
+    apdus: Option<&mut crate::cli::TraceArgs>,
+) -> Result<Option<Capture>> {
+    if path.is_none() && report.is_none() {
+        return Ok(None);
+    }
     if let Some(trace) = apdus {
         match &trace.gsmtap {
             Some(target) if target != GSMTAP_TARGET => {
@@ -55,7 +64,7 @@ pub fn begin(path: Option<&Path>, apdus: Option<&mut crate::cli::TraceArgs>) -> 
             _ => trace.gsmtap = Some(GSMTAP_TARGET.to_owned()),
         }
     }
-    Capture::start(path).map(Some)
+    Capture::start(path, report).map(Some)
 }
 
 /// Finish the capture (if any) after the run, whatever the run's outcome.
@@ -67,17 +76,24 @@ pub fn end<T>(capture: Option<Capture>, outcome: Result<T>) -> Result<T> {
 }
 
 /// One frame and when it was seen (nanoseconds since the Unix epoch).
-struct Frame {
-    time_ns: u64,
-    data: Vec<u8>,
+pub struct Frame {
+    /// When the packet socket read it.
+    pub time_ns: u64,
+    /// The frame from its Ethernet header on.
+    pub data: Vec<u8>,
 }
 
 impl Capture {
     /// Move the process into a network namespace of its own, bring its loopback up and start
     /// copying its frames. Call it before any thread exists.
-    pub fn start(path: &Path) -> Result<Capture> {
+    pub fn start(path: Option<&Path>, report: Option<(&Path, crate::report::RunKind)>) -> Result<Capture> {
         // Fail on an unwritable file now, not after the run.
-        File::create(path).with_context(|| format!("--capture {}", path.display()))?;
+        if let Some(path) = path {
+            File::create(path).with_context(|| format!("--capture {}", path.display()))?;
+        }
+        if let Some((path, _)) = report {
+            File::create(path).with_context(|| format!("--report {}", path.display()))?;
+        }
         sys::enter_network_namespace().context("--capture: entering a network namespace of the run's own")?;
         sys::loopback_up().context("--capture: bringing up the namespace's loopback")?;
         let socket =
@@ -90,7 +106,13 @@ impl Capture {
             .name("capture".into())
             .spawn(move || copy_frames(&socket, &flag))
             .context("--capture: starting the capture thread")?;
-        Ok(Capture { path: path.to_owned(), stop, thread: Some(thread), _gsmtap_sink: gsmtap_sink })
+        Ok(Capture {
+            path: path.map(Path::to_owned),
+            report: report.map(|(p, k)| (p.to_owned(), k)),
+            stop,
+            thread: Some(thread),
+            _gsmtap_sink: gsmtap_sink,
+        })
     }
 
     /// Stop copying (after every frame already sent is in) and write the file; returns the frame count.
@@ -100,11 +122,17 @@ impl Capture {
             Some(Ok(frames)) => frames.context("--capture: reading the packet socket")?,
             _ => bail!("--capture: the capture thread failed"),
         };
-        let file = File::create(&self.path).with_context(|| format!("--capture {}", self.path.display()))?;
-        let mut out = BufWriter::new(file);
-        write_pcapng(&mut out, &frames)
-            .and_then(|()| out.flush())
-            .with_context(|| format!("--capture: writing {}", self.path.display()))?;
+        if let Some(path) = &self.path {
+            let file = File::create(path).with_context(|| format!("--capture {}", path.display()))?;
+            let mut out = BufWriter::new(file);
+            write_pcapng(&mut out, &frames)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("--capture: writing {}", path.display()))?;
+        }
+        if let Some((path, kind)) = &self.report {
+            let title = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+            crate::report::write(path, &frames, *kind, &format!("keysim {title}"))?;
+        }
         Ok(frames.len())
     }
 }

@@ -3,6 +3,7 @@
 mod capture;
 mod cli;
 mod cmd;
+mod report;
 
 use std::process::ExitCode;
 

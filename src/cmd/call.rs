@@ -74,6 +74,11 @@ pub struct CallArgs {
     /// run gets a network namespace of its own (root, or unprivileged user namespaces).
     #[arg(long, value_name = "FILE")]
     pub capture: Option<PathBuf>,
+    /// Write a self-contained HTML page of the run into FILE: a message-sequence chart in SVG
+    /// (one lane per party, one arrow per message, key lifecycle marks, refusals in red, each
+    /// arrow's content on click) and a summary table. Taken from the same capture as --capture.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 impl CallArgs {

@@ -305,7 +305,11 @@ impl PathRun<'_> {
         let Setting { args, profile, bsf, dir, .. } = *setting;
         let services: Vec<String> = (0..args.services).map(service_id).collect();
         // A captured run sends MIKEY to its registered port, where Wireshark looks for it.
-        let mikey_port = if args.capture.is_some() { crate::capture::MIKEY_PORT } else { free_udp_port()? };
+        let mikey_port = if args.capture.is_some() || args.report.is_some() {
+            crate::capture::MIKEY_PORT
+        } else {
+            free_udp_port()?
+        };
         let media_port = free_udp_port()?;
         let mikey_addr = SocketAddr::from(([127, 0, 0, 1], mikey_port));
         let media_addr = SocketAddr::from(([127, 0, 0, 1], media_port));

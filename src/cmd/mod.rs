@@ -25,7 +25,8 @@ use crate::cli::{Cli, Command, GbaCommand, ProfileCommand};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo(mut args) => {
-            let capture = crate::capture::begin(args.capture.as_deref(), Some(&mut args.trace))?;
+            let report = args.report.as_deref().map(|p| (p, crate::report::RunKind::Demo));
+            let capture = crate::capture::begin(args.capture.as_deref(), report, Some(&mut args.trace))?;
             crate::capture::end(capture, demo::run(args))
         }
         Command::Apdu(args) => card::apdu(args),
@@ -41,7 +42,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Call(mut args) => {
             let apdus = (args.security == call::Security::Kms).then_some(&mut args.trace);
-            let capture = crate::capture::begin(args.capture.as_deref(), apdus)?;
+            let report = args.report.as_deref().map(|p| (p, crate::report::RunKind::Call));
+            let capture = crate::capture::begin(args.capture.as_deref(), report, apdus)?;
             crate::capture::end(capture, call::run(args))
         }
         Command::Tearing(args) => tearing::run(args),
