@@ -106,11 +106,12 @@ fn cut_http(stream: &mut Stream) -> Vec<(u64, String, Vec<u8>)> {
                 k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
             })
             .unwrap_or(0);
-        if stream.buf.len() < end + 4 + length {
+        let Some(total) = (end + 4).checked_add(length) else { break };
+        if stream.buf.len() < total {
             break;
         }
-        let body = stream.buf[end + 4..end + 4 + length].to_vec();
-        stream.buf.drain(..end + 4 + length);
+        let body = stream.buf[end + 4..total].to_vec();
+        stream.buf.drain(..total);
         out.push((stream.start_ns, head, body));
     }
     out
@@ -578,4 +579,72 @@ document.querySelectorAll('.arrow').forEach(function (g) {{
     );
     std::fs::write(path, page).with_context(|| format!("--report {}", path.display()))?;
     Ok(msgs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet/IPv4/UDP or TCP frame on lo carrying `payload`.
+    fn frame(tcp: bool, src: u16, dst: u16, payload: &[u8]) -> Frame {
+        let l4_len = if tcp { 20 } else { 8 };
+        let total = 20 + l4_len + payload.len();
+        let mut d = vec![0u8; 12];
+        d.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+        d.extend_from_slice(&(total as u16).to_be_bytes());
+        d.extend_from_slice(&[0, 0, 0, 0, 64, if tcp { 6 } else { 17 }, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        d.extend_from_slice(&src.to_be_bytes());
+        d.extend_from_slice(&dst.to_be_bytes());
+        if tcp {
+            d.extend_from_slice(&[0; 8]);
+            d.extend_from_slice(&[0x50, 0x18, 0, 0, 0, 0, 0, 0]);
+        } else {
+            d.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            d.extend_from_slice(&[0, 0]);
+        }
+        d.extend_from_slice(payload);
+        Frame { time_ns: 1, data: d }
+    }
+
+    #[test]
+    fn http_exchange_becomes_two_arrows_between_the_right_lanes() {
+        let req = b"GET / HTTP/1.1\r\nAuthorization: Digest username=\"u\", response=\"\"\r\n\r\n";
+        let resp = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest algorithm=AKAv1-MD5\r\nContent-Length: 2\r\n\r\nok";
+        let frames = [
+            frame(true, 40000, 8080, req),
+            frame(true, 8080, 40000, &resp[..50]),
+            frame(true, 8080, 40000, &resp[50..]),
+        ];
+        let m = messages(&frames, RunKind::Demo);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].from, m[0].to), (ME, BSF));
+        assert_eq!((m[1].from, m[1].to), (BSF, ME));
+        assert_eq!(m[1].name, "401 Digest AKA (RAND, AUTN)");
+    }
+
+    #[test]
+    fn truncated_and_odd_frames_never_panic() {
+        let gsmtap = [
+            [2u8, 4, 4, 0].as_slice(),
+            &[0; 12],
+            &[0x00, 0x89, 0x80, 0x85, 0x05, 0x53, 0x81, 0x02, 0x02],
+            &[0x90, 0x00],
+        ]
+        .concat();
+        let huge = b"POST /x HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n";
+        let mikey = [1u8, 0, 21, 0x80, 0, 0, 0, 1, 0, 1, 0, 3, 0, 255];
+        for (tcp, port, payload) in [
+            (false, GSMTAP_PORT_FOR_TEST, gsmtap.as_slice()),
+            (true, 80, huge.as_slice()),
+            (false, 2269, mikey.as_slice()),
+        ] {
+            let full = frame(tcp, 40000, port, payload);
+            for cut in 0..=full.data.len() {
+                let f = Frame { time_ns: 1, data: full.data[..cut].to_vec() };
+                let _ = messages(&[f], RunKind::Demo);
+            }
+        }
+    }
+
+    const GSMTAP_PORT_FOR_TEST: u16 = crate::capture::GSMTAP_PORT;
 }
