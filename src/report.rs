@@ -13,6 +13,31 @@ use sim_reader::trace::Decoder;
 
 use crate::capture::Frame;
 
+/// The run's own summary (what `--json` prints), handed over by the command before it prints it.
+static RUN_SUMMARY: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
+
+/// Keep the run's summary for the report's table.
+pub fn run_summary(summary: &serde_json::Value) {
+    if let Ok(mut s) = RUN_SUMMARY.lock() {
+        *s = Some(summary.clone());
+    }
+}
+
+/// The scalar fields of a JSON value as (dotted key, value) rows; arrays are left out.
+fn flatten(prefix: &str, v: &serde_json::Value, rows: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, rows);
+            }
+        }
+        serde_json::Value::Array(_) => {}
+        serde_json::Value::String(s) => rows.push((prefix.to_owned(), s.clone())),
+        other => rows.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
 /// The lanes, left to right.
 const LANES: [&str; 6] = ["UICC (card)", "ME", "BSF", "BM-SC", "SCF / KMS", "P-CSCF / IMS"];
 const CARD: usize = 0;
@@ -553,6 +578,18 @@ pub fn write(path: &Path, frames: &[Frame], kind: RunKind, title: &str) -> Resul
     let _ = writeln!(table, "<tr><td>refusals (red)</td><td>{refused}</td></tr>");
     let _ = writeln!(table, "<tr><td>packets captured</td><td>{}</td></tr>", frames.len());
     let _ = writeln!(table, "<tr><td>first to last message</td><td>{duration:.3} s</td></tr></table>");
+    let summary = RUN_SUMMARY.lock().ok().and_then(|s| s.clone());
+    if let Some(summary) = summary {
+        let mut rows = Vec::new();
+        flatten("", &summary, &mut rows);
+        table.push_str(
+            "<h2>Run summary</h2>\n<table id=\"run-summary\"><tr><th>key</th><th>value</th></tr>\n",
+        );
+        for (k, v) in rows {
+            let _ = writeln!(table, "<tr><td>{}</td><td>{}</td></tr>", esc(&k), esc(&v));
+        }
+        table.push_str("</table>\n");
+    }
 
     let page = format!(
         r#"<!DOCTYPE html>

@@ -141,6 +141,12 @@ fn check(name: &str, run: &[&str]) {
     assert_eq!(v["ok"], true);
 
     let page = std::fs::read_to_string(&report).expect("report");
+    // The run's own summary is in the page: its verdict and, for the demo, each path's B-TID.
+    assert!(page.contains("<tr><td>ok</td><td>true</td></tr>"), "no run summary");
+    for p in v["paths"].as_object().into_iter().flat_map(|m| m.values()) {
+        let btid = p["btid"].as_str().expect("btid");
+        assert!(page.contains(&format!("<td>{btid}</td>")), "B-TID {btid} not in the summary");
+    }
     // Self-contained: nothing fetched from anywhere.
     assert!(
         !page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("url(http"),

@@ -245,6 +245,7 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
         },
         "media_match": media_match,
     });
+    crate::report::run_summary(&out);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

@@ -202,6 +202,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         media_identical_across_paths: identical,
         ok,
     };
+    crate::report::run_summary(&serde_json::to_value(&report)?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
