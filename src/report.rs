@@ -598,10 +598,10 @@ pub fn write(path: &Path, frames: &[Frame], kind: RunKind, title: &str) -> Resul
 #panel{{position:fixed;right:0;top:0;width:34%;height:100%;overflow:auto;background:#f8f8f8;border-left:1px solid #ccc;padding:0 1em}}
 .arrow:hover text{{font-weight:bold}} pre{{white-space:pre-wrap;word-break:break-all}}</style></head>
 <body><h1>{title}</h1>
-{table}
 <p>Click an arrow for its content.</p>
 <div id="panel"><h2>Message</h2>{details}</div>
 {svg}
+{table}
 <script>
 document.querySelectorAll('.arrow').forEach(function (g) {{
   g.addEventListener('click', function () {{
