@@ -360,3 +360,27 @@ fn capture_to_an_unwritable_file_fails_before_the_run() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn refused_naf_derivation_decodes_without_malformed_frames() {
+    if !have_tshark() {
+        return;
+    }
+    // A NAF derivation the card refuses (no bootstrapping before it): the response is the SW alone.
+    let naf_id = [BMSC_FQDN.as_bytes(), &[0x01, 0x00, 0x00, 0x00, 0x01]].concat();
+    let impi = impi();
+    let data = [&[0xDE, naf_id.len() as u8][..], &naf_id, &[impi.len() as u8], impi.as_bytes()].concat();
+    let apdu = format!("00880084{:02x}{}", data.len(), hex::encode(&data));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("refused.pcap");
+    let out = keysim_json(&["apdu", "--emulator", "--json", "--pcap", file.to_str().unwrap(), &apdu]);
+    let sw = out[0]["sw"].as_str().expect("sw").to_owned();
+    assert_ne!(sw, "9000", "the card should refuse: {out}");
+    assert_eq!(plugin_count(&file, "_ws.malformed || _ws.expert.severity >= warning"), 0);
+    let f = plugin_fields(
+        &file,
+        "keysim_uicc",
+        &["keysim_uicc.naf_fqdn", "keysim_uicc.impi", "keysim_uicc.sw", "keysim_uicc.ks_ext_naf"],
+    );
+    assert_eq!(f, [format!("{BMSC_FQDN}\t{impi}\t0x{}\t", sw.to_lowercase())], "{f:?}");
+}
