@@ -315,11 +315,15 @@ fn call_kms_capture_decodes_without_decode_as() {
     let sent = report["caller"]["packets_sent"].as_u64().unwrap()
         + report["callee"]["packets_sent"].as_u64().unwrap();
     assert_eq!(count(&file, "rtp") as u64, sent, "RTP frames");
-    // The caller card's APDUs: GBA bootstrap and NAF derivation.
-    assert!(count(&file, "gsm_sim.apdu.ins == 0x88") >= 2, "AUTHENTICATE of the caller card");
+    // Both cards' APDUs: GBA bootstrap and NAF derivation each, from two GSMTAP senders.
+    assert!(count(&file, "gsm_sim.apdu.ins == 0x88") >= 4, "AUTHENTICATE of both cards");
+    let mut senders = fields(&file, "udp.dstport == 4729", &["udp.srcport"]);
+    senders.sort();
+    senders.dedup();
+    assert_eq!(senders.len(), 2, "GSMTAP senders {senders:?}");
     assert!(
-        plugin_count(&file, "keysim_uicc.tag == 0xdd") >= 1
-            && plugin_count(&file, "keysim_uicc.tag == 0xde") >= 1
+        plugin_count(&file, "keysim_uicc.tag == 0xdd") >= 2
+            && plugin_count(&file, "keysim_uicc.tag == 0xde") >= 2
     );
 
     // With the plugin: every media-level a=key-mgmt:mikey decoded, the offer a TRANSFER_INIT

@@ -69,8 +69,8 @@ pub struct CallArgs {
     /// With --security kms: where the caller card's APDUs are traced.
     #[command(flatten)]
     pub trace: TraceArgs,
-    /// Write every packet of the call (SIP/SDP, the KMS's HTTP, RTP/SRTP, with --security kms the
-    /// caller card's APDUs as GSMTAP) into FILE, a pcapng file Wireshark decodes as it stands. The
+    /// Write every packet of the call (SIP/SDP, the KMS's HTTP, RTP/SRTP, with --security kms both
+    /// cards' APDUs as GSMTAP) into FILE, a pcapng file Wireshark decodes as it stands. The
     /// run gets a network namespace of its own (root, or unprivileged user namespaces).
     #[arg(long, value_name = "FILE")]
     pub capture: Option<PathBuf>,
