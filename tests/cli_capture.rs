@@ -285,6 +285,11 @@ fn demo_both_paths_capture_decodes_without_decode_as() {
 }
 
 #[test]
+fn demo_multicast_capture_decodes_without_decode_as() {
+    demo_checks(&["--multicast"], false);
+}
+
+#[test]
 fn demo_sip_signalling_capture_decodes_without_decode_as() {
     demo_checks(&["--signalling", "sip"], true);
 }

@@ -306,11 +306,8 @@ impl PathRun<'_> {
         let Setting { args, profile, bsf, dir, .. } = *setting;
         let services: Vec<String> = (0..args.services).map(service_id).collect();
         // A captured run sends MIKEY to its registered port, where Wireshark looks for it.
-        let mikey_port = if args.capture.is_some() || args.report.is_some() {
-            crate::capture::MIKEY_PORT
-        } else {
-            free_udp_port()?
-        };
+        let captured = args.capture.is_some() || args.report.is_some();
+        let mikey_port = if captured { crate::capture::MIKEY_PORT } else { free_udp_port()? };
         let media_port = free_udp_port()?;
         let mikey_addr = SocketAddr::from(([127, 0, 0, 1], mikey_port));
         let media_addr = SocketAddr::from(([127, 0, 0, 1], media_port));
@@ -330,7 +327,10 @@ impl PathRun<'_> {
         config.ue_mikey_port = mikey_port;
         let groups = args.multicast.then(|| -> Result<_> {
             Ok((
-                std::net::SocketAddrV4::new(MULTICAST_GROUP, free_udp_port()?),
+                std::net::SocketAddrV4::new(
+                    MULTICAST_GROUP,
+                    if captured { mikey_port } else { free_udp_port()? },
+                ),
                 std::net::SocketAddrV4::new(MULTICAST_GROUP, free_udp_port()?),
             ))
         });
