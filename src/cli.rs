@@ -49,6 +49,9 @@ pub enum Command {
     Call(crate::cmd::call::CallArgs),
     /// Cut the power at every NVM write of every card and ME key-store flow, restart, check the invariants.
     Tearing(crate::cmd::tearing::TearingArgs),
+    /// The Wireshark plugin for what Wireshark does not decode in a keysim capture.
+    #[command(subcommand)]
+    Wireshark(crate::cmd::wireshark::WiresharkCommand),
 }
 
 #[derive(Debug, Subcommand)]

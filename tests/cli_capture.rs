@@ -393,3 +393,46 @@ fn refused_naf_derivation_decodes_without_malformed_frames() {
     );
     assert_eq!(f, [format!("{BMSC_FQDN}\t{impi}\t0x{}\t", sw.to_lowercase())], "{f:?}");
 }
+
+#[test]
+fn wireshark_install_puts_the_plugin_where_tshark_loads_it() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let out = Command::new(env!("CARGO_BIN_EXE_keysim"))
+        .args(["wireshark", "install"])
+        .env("HOME", &home)
+        .output()
+        .expect("run keysim");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let installed = home.join(".local/lib/wireshark/plugins/keysim.lua");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), installed.to_str().unwrap());
+    // tshark, with that home and no -X, decodes an AUTHENTICATE with the plugin.
+    let trace = dir.path().join("auth.pcap");
+    keysim_json(&["apdu", "--emulator", "--json", "--pcap", trace.to_str().unwrap(), "0088008402dd00"]);
+    let run = |home: &Path| {
+        let out = Command::new("tshark")
+            .args([
+                "-r",
+                trace.to_str().unwrap(),
+                "-Y",
+                "keysim_uicc",
+                "-T",
+                "fields",
+                "-e",
+                "keysim_uicc.tag",
+            ])
+            .env("HOME", home)
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .expect("run tshark");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(run(&home), "0xdd");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("empty home");
+    assert_eq!(run(&empty), "", "without the plugin installed, no keysim_uicc");
+}

@@ -15,6 +15,7 @@ mod netbench;
 mod scale;
 mod srtp;
 pub(crate) mod tearing;
+pub(crate) mod wireshark;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::capture::end(capture, call::run(args))
         }
         Command::Tearing(args) => tearing::run(args),
+        Command::Wireshark(w) => wireshark::run(w),
     }
 }
 
