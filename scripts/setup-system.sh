@@ -4,7 +4,8 @@
 #   tests:  pcscd, pcsc-tools, vsmartcard-vpcd (a real PC/SC stack with a virtual reader),
 #           tshark (independent dissection of MIKEY and GSMTAP traces), python3-venv,
 #           sip-tester (sipp: drives the SCF as an independent SIP UE), gcc and python3-dev
-#           (pySim's venv builds PyPI's pyscard from source against libpcsclite),
+#           (pySim's venv builds PyPI's pyscard from source against libpcsclite), chromium
+#           (headless: loads the --report pages and takes a screenshot),
 #           the SRTP peers of `keysim bench`: libsrtp2-dev (Debian's libsrtp2, on NSS), and for
 #           libsrtp with OpenSSL built from source by srtp2-sys (benches/peers/libsrtp-openssl):
 #           make, libclang-dev (bindgen), libssl-dev
@@ -13,7 +14,7 @@ set -euo pipefail
 
 want=(pkg-config libpcsclite-dev)
 if [ "${1:-test}" = test ]; then
-  want+=(pcscd pcsc-tools vsmartcard-vpcd tshark python3-venv sip-tester gcc python3-dev)
+  want+=(pcscd pcsc-tools vsmartcard-vpcd tshark python3-venv sip-tester gcc python3-dev chromium)
   want+=(libsrtp2-dev make libclang-dev libssl-dev)
 fi
 

@@ -52,6 +52,9 @@ pub enum Command {
     /// Conformance suite for a card in a PC/SC reader (or the emulated one): TS 102 221 basics,
     /// USIM/ISIM AKA, GBA_U and MBMS key management, checked against the network side's answers.
     CardTest(crate::cmd::card_test::CardTestArgs),
+    /// The Wireshark plugin for what Wireshark does not decode in a keysim capture.
+    #[command(subcommand)]
+    Wireshark(crate::cmd::wireshark::WiresharkCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -614,4 +617,14 @@ pub struct DemoArgs {
     pub card: CardArgs,
     #[command(flatten)]
     pub trace: TraceArgs,
+    /// Write every packet the run's parts exchange (HTTP, SIP/SDP, MIKEY on UDP 2269, RTP/SRTP,
+    /// the APDUs as GSMTAP) into FILE, a pcapng file Wireshark decodes as it stands. The run gets a
+    /// network namespace of its own (root, or unprivileged user namespaces).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// Write a self-contained HTML page of the run into FILE: a message-sequence chart in SVG
+    /// (one lane per party, one arrow per message, key lifecycle marks, refusals in red, each
+    /// arrow's content on click) and a summary table. Taken from the same capture as --capture.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }

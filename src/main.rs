@@ -1,7 +1,9 @@
 //! `keysim`: the command line over the card, the readers, the ME and the simulated network.
 
+mod capture;
 mod cli;
 mod cmd;
+mod report;
 
 use std::process::ExitCode;
 

@@ -69,6 +69,16 @@ pub struct CallArgs {
     /// With --security kms: where the caller card's APDUs are traced.
     #[command(flatten)]
     pub trace: TraceArgs,
+    /// Write every packet of the call (SIP/SDP, the KMS's HTTP, RTP/SRTP, with --security kms both
+    /// cards' APDUs as GSMTAP) into FILE, a pcapng file Wireshark decodes as it stands. The
+    /// run gets a network namespace of its own (root, or unprivileged user namespaces).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// Write a self-contained HTML page of the run into FILE: a message-sequence chart in SVG
+    /// (one lane per party, one arrow per message, key lifecycle marks, refusals in red, each
+    /// arrow's content on click) and a summary table. Taken from the same capture as --capture.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 impl CallArgs {
@@ -235,6 +245,7 @@ pub fn run(args: CallArgs) -> Result<ExitCode> {
         },
         "media_match": media_match,
     });
+    crate::report::run_summary(&out);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

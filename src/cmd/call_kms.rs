@@ -117,8 +117,13 @@ impl KmsSetup {
         let (caller_reader, caller_name) =
             open_card(&caller_profile, reader, trace).context("caller card")?;
         let callee_profile = CardProfile::callee();
+        // A captured call has both cards' APDUs: the callee's go to the capture's GSMTAP too.
+        let callee_trace = TraceArgs {
+            gsmtap: trace.gsmtap.clone().filter(|t| t == crate::capture::GSMTAP_TARGET),
+            ..TraceArgs::default()
+        };
         let (callee_reader, callee_name) =
-            open_card(&callee_profile, None, &TraceArgs::default()).context("callee card")?;
+            open_card(&callee_profile, None, &callee_trace).context("callee card")?;
         let subscribers = [&caller_profile, &callee_profile]
             .iter()
             .map(|p| Subscriber::from_profile_toml(&p.to_toml()))

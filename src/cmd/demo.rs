@@ -202,6 +202,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         media_identical_across_paths: identical,
         ok,
     };
+    crate::report::run_summary(&serde_json::to_value(&report)?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -304,7 +305,10 @@ impl PathRun<'_> {
     ) -> Result<()> {
         let Setting { args, profile, bsf, dir, .. } = *setting;
         let services: Vec<String> = (0..args.services).map(service_id).collect();
-        let (mikey_port, media_port) = (free_udp_port()?, free_udp_port()?);
+        // A captured run sends MIKEY to its registered port, where Wireshark looks for it.
+        let captured = args.capture.is_some() || args.report.is_some();
+        let mikey_port = if captured { crate::capture::MIKEY_PORT } else { free_udp_port()? };
+        let media_port = free_udp_port()?;
         let mikey_addr = SocketAddr::from(([127, 0, 0, 1], mikey_port));
         let media_addr = SocketAddr::from(([127, 0, 0, 1], media_port));
         let mut config = BmscConfig::new(BMSC_FQDN, bsf.addr());
@@ -323,7 +327,10 @@ impl PathRun<'_> {
         config.ue_mikey_port = mikey_port;
         let groups = args.multicast.then(|| -> Result<_> {
             Ok((
-                std::net::SocketAddrV4::new(MULTICAST_GROUP, free_udp_port()?),
+                std::net::SocketAddrV4::new(
+                    MULTICAST_GROUP,
+                    if captured { mikey_port } else { free_udp_port()? },
+                ),
                 std::net::SocketAddrV4::new(MULTICAST_GROUP, free_udp_port()?),
             ))
         });

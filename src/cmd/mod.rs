@@ -16,6 +16,7 @@ mod netbench;
 mod scale;
 mod srtp;
 pub(crate) mod tearing;
+pub(crate) mod wireshark;
 
 use std::process::ExitCode;
 
@@ -25,7 +26,11 @@ use crate::cli::{Cli, Command, GbaCommand, ProfileCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo(args) => demo::run(args),
+        Command::Demo(mut args) => {
+            let report = args.report.as_deref().map(|p| (p, crate::report::RunKind::Demo));
+            let capture = crate::capture::begin(args.capture.as_deref(), report, Some(&mut args.trace))?;
+            crate::capture::end(capture, demo::run(args))
+        }
         Command::Apdu(args) => card::apdu(args),
         Command::Readers => card::readers(),
         Command::Vpcd(args) => card::vpcd(args),
@@ -37,9 +42,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mikey(m) => self::mikey::run(m),
         Command::Srtp(s) => Ok(self::srtp::run(s)),
         Command::Bench(args) => bench::run(args),
-        Command::Call(args) => call::run(args),
+        Command::Call(mut args) => {
+            let apdus = (args.security == call::Security::Kms).then_some(&mut args.trace);
+            let report = args.report.as_deref().map(|p| (p, crate::report::RunKind::Call));
+            let capture = crate::capture::begin(args.capture.as_deref(), report, apdus)?;
+            crate::capture::end(capture, call::run(args))
+        }
         Command::Tearing(args) => tearing::run(args),
         Command::CardTest(args) => card_test::run(args),
+        Command::Wireshark(w) => wireshark::run(w),
     }
 }
 
