@@ -424,7 +424,7 @@ register_postdissector(mk)
 -- MBMS XML bodies as XML
 
 local media_types = DissectorTable.get("media_type")
-for _, t in ipairs({ "register", "register-response", "deregister", "msk-request", "msk-response",
+for _, t in ipairs({ "register", "register-response", "deregister", "msk", "msk-response",
     "authorize", "btid", "naf-key-info", "protocol-description", "user-service-description", "envelope" }) do
     media_types:add("application/mbms-" .. t .. "+xml", xml_dissector)
 end
