@@ -150,7 +150,12 @@ fn udp_payload(frame: &[u8]) -> Vec<u8> {
 }
 
 fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark").args(args).output().expect("run tshark");
+    let out = Command::new("tshark")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env_remove("XDG_CONFIG_HOME")
+        .args(args)
+        .output()
+        .expect("run tshark");
     assert!(out.status.success(), "tshark {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }

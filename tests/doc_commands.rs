@@ -224,7 +224,7 @@ fn every_documented_command_runs() {
     for doc in documents() {
         for block in blocks(&doc) {
             let dir = tempfile::tempdir().expect("temp dir");
-            for shared in ["tests", "vectors"] {
+            for shared in ["tests", "vectors", "wireshark"] {
                 std::os::unix::fs::symlink(root().join(shared), dir.path().join(shared)).expect("symlink");
             }
             let mut script = String::from("set -u\n");
@@ -249,6 +249,9 @@ fn every_documented_command_runs() {
                 .arg(&script)
                 .current_dir(dir.path())
                 .env("PATH", &path)
+                // A home of its own: `keysim wireshark install` must not reach the user's folders.
+                .env("HOME", dir.path())
+                .env_remove("XDG_CONFIG_HOME")
                 .status()
                 .expect("bash");
             assert!(status.success(), "the block's script itself failed: {script}");

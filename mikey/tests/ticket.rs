@@ -424,6 +424,8 @@ fn tshark_decodes_headers_and_known_payloads() {
     let path = std::env::temp_dir().join(format!("mikey-ticket-{}.pcap", std::process::id()));
     std::fs::write(&path, pcap(&[ti.clone(), ri.clone(), err])).unwrap();
     let out = Command::new("tshark")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env_remove("XDG_CONFIG_HOME")
         .args(["-r", path.to_str().unwrap(), "-T", "fields", "-E", "separator=|", "-E", "occurrence=a"])
         .args([
             "-e",

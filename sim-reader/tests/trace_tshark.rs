@@ -55,7 +55,12 @@ fn script() -> Vec<(&'static str, String)> {
 }
 
 fn tshark_available() -> bool {
-    let found = Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = Command::new("tshark")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env_remove("XDG_CONFIG_HOME")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         if std::env::var("KEYSIM_REQUIRE_ORACLES").as_deref() == Ok("1") {
             panic!("tshark is required (KEYSIM_REQUIRE_ORACLES=1) but was not found on PATH");
@@ -122,6 +127,8 @@ fn pcap_decodes_as_gsm_sim_in_tshark_and_matches_live_gsmtap() {
         return;
     }
     let out = Command::new("tshark")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env_remove("XDG_CONFIG_HOME")
         .args(["-r"])
         .arg(&pcap)
         .args([
@@ -152,8 +159,14 @@ fn pcap_decodes_as_gsm_sim_in_tshark_and_matches_live_gsmtap() {
     }
 
     // Wireshark finds nothing malformed.
-    let expert =
-        Command::new("tshark").arg("-r").arg(&pcap).args(["-q", "-z", "expert,error"]).output().unwrap();
+    let expert = Command::new("tshark")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env_remove("XDG_CONFIG_HOME")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-q", "-z", "expert,error"])
+        .output()
+        .unwrap();
     let report = String::from_utf8_lossy(&expert.stdout);
     assert!(!report.contains("Malformed"), "{report}");
 }
