@@ -47,10 +47,10 @@ pub(crate) mod ins {
     pub const MANAGE_CHANNEL: u8 = 0x70;
     /// GET RESPONSE.
     pub const GET_RESPONSE: u8 = 0xC0;
-    /// AUTHENTICATE, EVEN instruction (TS 31.102 §7.1.2).
-    pub const AUTHENTICATE_EVEN: u8 = 0x88;
-    /// AUTHENTICATE, ODD instruction (TS 31.102 §7.1.2).
-    pub const AUTHENTICATE_ODD: u8 = 0x89;
+    /// AUTHENTICATE, EVEN and ODD instructions (TS 31.102 §7.1.2).
+    pub use uicc_vocab::authenticate::{
+        INS_AUTHENTICATE_EVEN as AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD as AUTHENTICATE_ODD,
+    };
 }
 
 /// The two command classes of TS 102 221 §10.1.1 the card accepts on the basic channel.

@@ -12,12 +12,9 @@ pub const ISIM_AID: [u8; 16] =
 /// Shortest right-truncated AID SELECT accepts (TS 102 221 §11.1.1.2): the 5-byte RID of TS 101 220.
 pub const PARTIAL_AID_MIN: usize = 5;
 
-/// FID of the MF (TS 102 221 §8.2).
-pub const FID_MF: u16 = 0x3F00;
-/// FID that stands for the current application's ADF (TS 102 221 §8.3).
-pub const FID_CURRENT_ADF: u16 = 0x7FFF;
-/// FID of EF.ARR under the MF (TS 102 221 §13.4), referenced from every FCP's tag `8B`.
-pub const FID_ARR: u16 = 0x2F06;
+/// FIDs of the MF, of the current ADF and of EF.ARR (referenced from every FCP's tag `8B`).
+pub use uicc_vocab::files::{FID_ARR, FID_CURRENT_ADF, FID_MF};
+use uicc_vocab::files::{FID_DIR, FID_ICCID, FID_PL, isim, usim};
 
 /// Records in EF.DIR: one per application (TS 102 221 §13.1).
 pub const DIR_RECORDS: u8 = 2;
@@ -25,15 +22,15 @@ pub const DIR_RECORDS: u8 = 2;
 /// takes 26, and 40 matches the sample card of HARNESS.md §4.
 pub const DIR_RECORD_LEN: u8 = 40;
 /// EF.ICCID size (TS 102 221 §13.2).
-pub const ICCID_SIZE: u16 = 10;
+pub const ICCID_SIZE: u16 = uicc_vocab::ef::iccid::ICCID_LEN as u16;
 /// EF.PL size: five 2-byte language codes (TS 102 221 §13.3).
 pub const PL_SIZE: u16 = 10;
 /// EF.ARR record length: two AM_DO/SC_DO pairs of 11 bytes each, padded (TS 102 221 §9.2.4).
 pub const ARR_RECORD_LEN: u8 = 24;
 /// EF.IMSI size (TS 31.102 §4.2.2).
-pub const IMSI_SIZE: u16 = 9;
+pub const IMSI_SIZE: u16 = uicc_vocab::ef::imsi::IMSI_LEN as u16;
 /// EF.AD size: operation mode, two bytes of additional information, MNC length (TS 31.102 §4.2.18).
-pub const AD_SIZE: u16 = 4;
+pub const AD_SIZE: u16 = uicc_vocab::ef::ad::AD_LEN as u16;
 /// EF.UST size. Services up to n°69 need 9 bytes (TS 31.102 §4.2.8); three more stay free.
 pub const UST_SIZE: u16 = 12;
 /// EF.GBABP size (TS 31.102 §4.2.79): RAND LV (17) + B-TID LV + key lifetime LV. 128 bytes leave
@@ -46,9 +43,9 @@ pub const GBANL_RECORD_LEN: u8 = 160;
 /// EF.MSK records (TS 31.102 §4.2.80): one per (Key Domain ID, Key Group).
 pub const MSK_RECORDS: u8 = 4;
 /// MSK ID / Time Stamp Counter pairs per EF.MSK record ("n" of TS 31.102 §4.2.80).
-pub const MSK_PAIRS_PER_RECORD: u8 = 2;
+pub const MSK_PAIRS_PER_RECORD: u8 = uicc_vocab::open_values::MSKS_PER_KEY_GROUP as u8;
 /// EF.MSK record length, 8n + 4 (TS 31.102 §4.2.80).
-pub const MSK_RECORD_LEN: u8 = 8 * MSK_PAIRS_PER_RECORD + 4;
+pub const MSK_RECORD_LEN: u8 = uicc_vocab::ef::msk::RECORD_LEN as u8;
 /// EF.MUK records (TS 31.102 §4.2.81): one per BM-SC (MUK Idi).
 pub const MUK_RECORDS: u8 = 4;
 /// EF.MUK record length: `A0 L {80 L Idr, 82 L Idi} 81 L TS`, Idr and Idi up to about 64 bytes.
@@ -303,14 +300,16 @@ impl Ef {
         const ISIM: Df = Df::Adf(App::Isim);
         let (fid, parent, structure, sfi, arr_record) = match self {
             Ef::Dir => (
-                0x2F00,
+                FID_DIR,
                 MF,
                 LinearFixed { record_len: DIR_RECORD_LEN, records: DIR_RECORDS },
                 Some(0x1E),
                 ARR_READ_ALW_UPDATE_ADM,
             ),
-            Ef::Iccid => (0x2FE2, MF, Transparent { size: ICCID_SIZE }, Some(0x02), ARR_READ_ALW_UPDATE_ADM),
-            Ef::Pl => (0x2F05, MF, Transparent { size: PL_SIZE }, Some(0x05), ARR_READ_ALW_UPDATE_PIN),
+            Ef::Iccid => {
+                (FID_ICCID, MF, Transparent { size: ICCID_SIZE }, Some(0x02), ARR_READ_ALW_UPDATE_ADM)
+            }
+            Ef::Pl => (FID_PL, MF, Transparent { size: PL_SIZE }, Some(0x05), ARR_READ_ALW_UPDATE_PIN),
             Ef::Arr => (
                 FID_ARR,
                 MF,
@@ -319,54 +318,62 @@ impl Ef {
                 ARR_READ_ALW_UPDATE_ADM,
             ),
             Ef::UsimImsi => {
-                (0x6F07, USIM, Transparent { size: IMSI_SIZE }, Some(0x07), ARR_READ_PIN_UPDATE_ADM)
+                (usim::IMSI, USIM, Transparent { size: IMSI_SIZE }, Some(0x07), ARR_READ_PIN_UPDATE_ADM)
             }
-            Ef::UsimAd => (0x6FAD, USIM, Transparent { size: AD_SIZE }, Some(0x03), ARR_READ_ALW_UPDATE_ADM),
+            Ef::UsimAd => {
+                (usim::AD, USIM, Transparent { size: AD_SIZE }, Some(0x03), ARR_READ_ALW_UPDATE_ADM)
+            }
             Ef::UsimUst => {
-                (0x6F38, USIM, Transparent { size: UST_SIZE }, Some(0x04), ARR_READ_PIN_UPDATE_ADM)
+                (usim::UST, USIM, Transparent { size: UST_SIZE }, Some(0x04), ARR_READ_PIN_UPDATE_ADM)
             }
-            Ef::UsimGbabp => (0x6FD6, USIM, Transparent { size: GBABP_SIZE }, None, ARR_READ_PIN_UPDATE_PIN),
+            Ef::UsimGbabp => {
+                (usim::GBABP, USIM, Transparent { size: GBABP_SIZE }, None, ARR_READ_PIN_UPDATE_PIN)
+            }
             Ef::UsimGbanl => (
-                0x6FDA,
+                usim::GBANL,
                 USIM,
                 LinearFixed { record_len: GBANL_RECORD_LEN, records: GBANL_RECORDS },
                 None,
                 ARR_READ_PIN_UPDATE_ADM,
             ),
             Ef::UsimMsk => (
-                0x6FD7,
+                usim::MSK,
                 USIM,
                 LinearFixed { record_len: MSK_RECORD_LEN, records: MSK_RECORDS },
                 None,
                 ARR_READ_PIN_UPDATE_ADM,
             ),
             Ef::UsimMuk => (
-                0x6FD8,
+                usim::MUK,
                 USIM,
                 LinearFixed { record_len: MUK_RECORD_LEN, records: MUK_RECORDS },
                 None,
                 ARR_READ_PIN_UPDATE_ADM,
             ),
             Ef::IsimImpi => {
-                (0x6F02, ISIM, Transparent { size: IMPI_SIZE }, Some(0x02), ARR_READ_PIN_UPDATE_ADM)
+                (isim::IMPI, ISIM, Transparent { size: IMPI_SIZE }, Some(0x02), ARR_READ_PIN_UPDATE_ADM)
             }
             Ef::IsimDomain => {
-                (0x6F03, ISIM, Transparent { size: DOMAIN_SIZE }, Some(0x05), ARR_READ_PIN_UPDATE_ADM)
+                (isim::DOMAIN, ISIM, Transparent { size: DOMAIN_SIZE }, Some(0x05), ARR_READ_PIN_UPDATE_ADM)
             }
             Ef::IsimImpu => (
-                0x6F04,
+                isim::IMPU,
                 ISIM,
                 LinearFixed { record_len: IMPU_RECORD_LEN, records: IMPU_RECORDS },
                 Some(0x04),
                 ARR_READ_PIN_UPDATE_ADM,
             ),
-            Ef::IsimAd => (0x6FAD, ISIM, Transparent { size: AD_SIZE }, Some(0x03), ARR_READ_ALW_UPDATE_ADM),
-            Ef::IsimIst => {
-                (0x6F07, ISIM, Transparent { size: IST_SIZE }, Some(0x07), ARR_READ_PIN_UPDATE_ADM)
+            Ef::IsimAd => {
+                (isim::AD, ISIM, Transparent { size: AD_SIZE }, Some(0x03), ARR_READ_ALW_UPDATE_ADM)
             }
-            Ef::IsimGbabp => (0x6FD5, ISIM, Transparent { size: GBABP_SIZE }, None, ARR_READ_PIN_UPDATE_PIN),
+            Ef::IsimIst => {
+                (isim::IST, ISIM, Transparent { size: IST_SIZE }, Some(0x07), ARR_READ_PIN_UPDATE_ADM)
+            }
+            Ef::IsimGbabp => {
+                (isim::GBABP, ISIM, Transparent { size: GBABP_SIZE }, None, ARR_READ_PIN_UPDATE_PIN)
+            }
             Ef::IsimGbanl => (
-                0x6FD7,
+                isim::GBANL,
                 ISIM,
                 LinearFixed { record_len: GBANL_RECORD_LEN, records: ISIM_GBANL_RECORDS },
                 None,

@@ -19,9 +19,13 @@ use crate::fs::{
     App, Ef, GBANL_RECORD_LEN, GBANL_RECORDS, ISIM_GBANL_RECORDS, MSK_PAIRS_PER_RECORD, MUK_RECORD_LEN,
     Structure,
 };
-use crate::key_files::{RAND_LEN, parse_gbanl_record, parse_muk_record};
+use uicc_vocab::ef::RAND_LEN;
+use uicc_vocab::ef::gbanl::{self, GbanlRecord};
+use uicc_vocab::ef::muk::{self, MukId};
+
 use crate::layout::{self, GBA_CONTEXT_LEN, KS_INT_NAF_SLOT_LEN, MSK_SLOT_LEN, Region};
 use crate::nvm::Nvm;
+use crate::open_values::MUK_UA_SECURITY_PROTOCOL_ID;
 
 /// State byte of a slot in use (the erased state `FF`, or anything else, is free).
 pub(crate) const STATE_USED: u8 = 0x01;
@@ -227,10 +231,10 @@ pub(crate) fn muks_in_use<S: Nvm>(nvm: &S) -> Result<[bool; GBANL_RECORDS as usi
     let mut gbanl = [0u8; GBANL_RECORD_LEN as usize];
     for j in 0..records(Ef::UsimMuk) {
         read_record(nvm, Ef::UsimMuk, j, &mut muk)?;
-        let Some(record) = parse_muk_record(&muk) else { continue };
+        let Some(record) = muk::parse(&muk) else { continue };
         for (i, flag) in in_use.iter_mut().enumerate().take(list.count) {
             read_record(nvm, list.gbanl, i, &mut gbanl)?;
-            if parse_gbanl_record(&gbanl).is_some_and(|r| r.is_muk(&record.id)) {
+            if gbanl::parse(&gbanl).is_some_and(|r| is_muk(&r, &record.id)) {
                 *flag = true;
             }
         }
@@ -305,4 +309,14 @@ pub(crate) fn drop_older_msk(slots: &mut MskSlots) {
     if let Some(raw) = slots.get_mut(MSK_SLOT_LEN..2 * MSK_SLOT_LEN) {
         raw.fill(0xFF);
     }
+}
+
+/// Whether the Ks_int_NAF of an EF.GBANL record is the MUK `id` names (TS 33.246 §6.1, UICC-based:
+/// MUK = Ks_int_NAF): its NAF_Id is Idi ‖ the MBMS Ua security protocol id and its B-TID is Idr.
+pub(crate) fn is_muk(record: &GbanlRecord<'_>, id: &MukId<'_>) -> bool {
+    let Some(split) = record.naf_id.len().checked_sub(MUK_UA_SECURITY_PROTOCOL_ID.len()) else {
+        return false;
+    };
+    let (fqdn, ua) = record.naf_id.split_at(split);
+    fqdn == id.idi && ua == MUK_UA_SECURITY_PROTOCOL_ID && record.b_tid == id.idr
 }

@@ -49,7 +49,6 @@ mod command;
 mod ef;
 mod error;
 mod journal;
-mod key_files;
 mod keystore;
 mod personalize;
 mod time;

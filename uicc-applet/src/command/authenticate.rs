@@ -6,28 +6,26 @@
 //!
 //! Every check that can refuse a command runs before the command's one journal transaction, so a
 //! refusal never changes the NVM; the values the card keys its answer on are in
-//! [`crate::open_values`].
+//! [`crate::open_values`]. The framing is the vocabulary's (`uicc_vocab::authenticate`).
 
 mod aka;
 mod mbms;
 mod naf;
 
 use apdu::Status;
-use apdu::tlv::Tlv;
+use uicc_vocab::authenticate::{
+    self as framing, FramingError, GbaCommand, INS_AUTHENTICATE_ODD, MbmsCommand, P1_EVEN, P2_3G_CONTEXT,
+    P2_GBA_CONTEXT, P2_MBMS_CONTEXT,
+};
+use uicc_vocab::ef::muk::MukId;
+use uicc_vocab::ef::{AUTN_LEN, KEY_DOMAIN_ID_LEN, RAND_LEN};
+use uicc_vocab::open_values::P1_ODD_FIRST_BLOCK;
 
 use super::{Context, Reply};
 use crate::error::Error;
 use crate::fs::App;
-use crate::key_files::{self, KEY_DOMAIN_ID_LEN, MukId, RAND_LEN};
 use crate::nvm::Nvm;
-use crate::open_values::{
-    KEY_GROUP_LEN, MODE_MSK_DELETION, MODE_MSK_UPDATE, MODE_MTK_GENERATION, MODE_MUK_DELETION, P1_EVEN,
-    P1_ODD_FIRST_BLOCK, P2_3G_CONTEXT, P2_EVEN_CONTEXTS_NOT_SUPPORTED, P2_GBA_CONTEXT, P2_MBMS_CONTEXT,
-    P2_ODD_CONTEXTS_NOT_SUPPORTED, TAG_GBA_BOOTSTRAPPING, TAG_GBA_NAF_DERIVATION, TAG_MBMS_DATA,
-};
-
-/// Length of AUTN (TS 33.102 §6.3.2).
-const AUTN_LEN: usize = gba::aka::AUTN_LEN;
+use crate::open_values::{P2_EVEN_CONTEXTS_NOT_SUPPORTED, P2_ODD_CONTEXTS_NOT_SUPPORTED};
 
 /// A parsed AUTHENTICATE. No `Debug`: the data are challenges and key material in transit.
 #[derive(Clone, Copy)]
@@ -68,30 +66,19 @@ pub(crate) enum Authenticate<'a> {
     MukDeletion(MukId<'a>),
 }
 
-/// `L value` with a one-byte length at the front of `bytes`; the value and what follows.
-fn lv(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (&len, rest) = bytes.split_first()?;
-    Some((rest.get(..usize::from(len))?, rest.get(usize::from(len)..)?))
-}
-
-/// `10 RAND 10 AUTN` (TS 31.102 §7.1.2.1), exactly.
-fn rand_autn(data: &[u8]) -> Result<([u8; RAND_LEN], [u8; AUTN_LEN]), Error> {
-    if data.len() != 2 + RAND_LEN + AUTN_LEN {
-        return Err(Error::WrongLength);
+impl From<FramingError> for Error {
+    fn from(e: FramingError) -> Self {
+        match e {
+            FramingError::WrongLength => Error::WrongLength,
+            FramingError::IncorrectData => Error::IncorrectData,
+            FramingError::UnknownMode => Error::ContextNotSupported,
+        }
     }
-    let (rand, rest) = lv(data).ok_or(Error::IncorrectData)?;
-    let (autn, rest) = lv(rest).ok_or(Error::IncorrectData)?;
-    let rand = rand.try_into().map_err(|_| Error::IncorrectData)?;
-    let autn = autn.try_into().map_err(|_| Error::IncorrectData)?;
-    if !rest.is_empty() {
-        return Err(Error::IncorrectData);
-    }
-    Ok((rand, autn))
 }
 
 impl<'a> Authenticate<'a> {
     pub(crate) fn parse(c: &apdu::Command<'a>) -> Result<Self, Error> {
-        if c.ins == super::ins::AUTHENTICATE_ODD {
+        if c.ins == INS_AUTHENTICATE_ODD {
             return Self::parse_odd(c);
         }
         if c.p1 != P1_EVEN {
@@ -99,36 +86,18 @@ impl<'a> Authenticate<'a> {
         }
         match c.p2 {
             P2_3G_CONTEXT => {
-                let (rand, autn) = rand_autn(c.data)?;
+                let (rand, autn) = framing::parse_rand_autn(c.data)?;
                 Ok(Authenticate::Aka { rand, autn })
             }
-            P2_GBA_CONTEXT => Self::parse_gba(c.data),
+            P2_GBA_CONTEXT => match framing::parse_gba(c.data)? {
+                GbaCommand::Bootstrap { rand, autn } => Ok(Authenticate::GbaBootstrap { rand, autn }),
+                GbaCommand::NafDerivation { naf_id, impi } => {
+                    gba::NafId::from_bytes(naf_id).map_err(|_| Error::IncorrectData)?;
+                    Ok(Authenticate::NafDerivation { naf_id, impi })
+                }
+            },
             p2 if P2_EVEN_CONTEXTS_NOT_SUPPORTED.contains(&p2) => Err(Error::ContextNotSupported),
             _ => Err(Error::IncorrectP1P2),
-        }
-    }
-
-    /// `DD 10 RAND 10 AUTN*` or `DE Ln NAF_Id Li IMPI` (TS 31.102 §7.1.2.3, §7.1.2.4).
-    fn parse_gba(data: &'a [u8]) -> Result<Self, Error> {
-        let (&tag, body) = data.split_first().ok_or(Error::WrongLength)?;
-        match tag {
-            TAG_GBA_BOOTSTRAPPING => {
-                let (rand, autn) = rand_autn(body)?;
-                Ok(Authenticate::GbaBootstrap { rand, autn })
-            }
-            TAG_GBA_NAF_DERIVATION => {
-                let (naf_id, rest) = lv(body).ok_or(Error::WrongLength)?;
-                let (impi, rest) = lv(rest).ok_or(Error::WrongLength)?;
-                if !rest.is_empty() {
-                    return Err(Error::WrongLength);
-                }
-                gba::NafId::from_bytes(naf_id).map_err(|_| Error::IncorrectData)?;
-                if impi.is_empty() {
-                    return Err(Error::IncorrectData);
-                }
-                Ok(Authenticate::NafDerivation { naf_id, impi })
-            }
-            _ => Err(Error::IncorrectData),
         }
     }
 
@@ -142,32 +111,14 @@ impl<'a> Authenticate<'a> {
             p2 if P2_ODD_CONTEXTS_NOT_SUPPORTED.contains(&p2) => return Err(Error::ContextNotSupported),
             _ => return Err(Error::IncorrectP1P2),
         }
-        if c.data.is_empty() {
-            return Err(Error::WrongLength);
-        }
-        let (object, rest) = Tlv::parse(c.data).map_err(|_| Error::IncorrectData)?;
-        if object.tag != u32::from(TAG_MBMS_DATA) || !rest.is_empty() {
-            return Err(Error::IncorrectData);
-        }
-        let (&mode, data) = object.value.split_first().ok_or(Error::IncorrectData)?;
-        match mode {
-            MODE_MSK_UPDATE => Ok(Authenticate::MskUpdate(data)),
-            MODE_MTK_GENERATION => Ok(Authenticate::MtkGeneration(data)),
-            MODE_MSK_DELETION => {
-                if data.len() != KEY_DOMAIN_ID_LEN + KEY_GROUP_LEN {
-                    return Err(Error::IncorrectData);
-                }
-                let mut key_domain_id = [0u8; KEY_DOMAIN_ID_LEN];
-                key_domain_id.copy_from_slice(&data[..KEY_DOMAIN_ID_LEN]);
-                let key_group = u16::from_be_bytes([data[KEY_DOMAIN_ID_LEN], data[KEY_DOMAIN_ID_LEN + 1]]);
-                Ok(Authenticate::MskDeletion { key_domain_id, key_group })
+        Ok(match framing::parse_mbms(c.data)? {
+            MbmsCommand::MskUpdate(message) => Authenticate::MskUpdate(message),
+            MbmsCommand::MtkGeneration(message) => Authenticate::MtkGeneration(message),
+            MbmsCommand::MskDeletion { key_domain_id, key_group } => {
+                Authenticate::MskDeletion { key_domain_id, key_group }
             }
-            MODE_MUK_DELETION => match key_files::parse_muk_id(data) {
-                Some((id, [])) => Ok(Authenticate::MukDeletion(id)),
-                _ => Err(Error::IncorrectData),
-            },
-            _ => Err(Error::ContextNotSupported),
-        }
+            MbmsCommand::MukDeletion(id) => Authenticate::MukDeletion(id),
+        })
     }
 
     pub(crate) fn exec<N: Nvm>(&self, ctx: &mut Context<'_, N>, reply: &mut Reply) -> Result<Status, Error> {

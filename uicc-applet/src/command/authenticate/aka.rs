@@ -8,15 +8,18 @@ use gba::sqn::{SqnPolicy, USIM_SQN_STATE_LEN};
 use gba::{Ck, Ik, Ks, Milenage, UsimSqnArray};
 use zeroize::Zeroizing;
 
+use uicc_vocab::authenticate::{TAG_SUCCESS, TAG_SYNC_FAILURE};
+use uicc_vocab::ef::service_table::{IST_GBA, UST_GBA, UST_GSM_ACCESS};
+use uicc_vocab::ef::{RAND_LEN, gbabp};
+
 use super::{Context, Reply, push};
 use crate::error::Error;
-use crate::fs::{App, Ef};
+use crate::fs::{App, Ef, GBABP_SIZE};
 use crate::journal::Transaction;
-use crate::key_files::{self, RAND_LEN};
 use crate::keystore::{self, service_available};
 use crate::layout::{self, K, OPC, SQN_ARRAY};
 use crate::nvm::Nvm;
-use crate::open_values::{CHECK_AMF, IST_GBA, TAG_SUCCESS, TAG_SYNC_FAILURE, UST_GBA, UST_GSM_ACCESS};
+use crate::open_values::CHECK_AMF;
 
 /// Length of Kc (TS 33.102 §6.8.1.2).
 const KC_LEN: usize = 8;
@@ -146,7 +149,8 @@ pub(super) fn gba_bootstrap<N: Nvm>(
     let Some((ok, sqns)) = check(ctx, rand, autn_star, true, reply)? else { return Ok(()) };
     let ks = Ks::from_ck_ik(&ok.ck, &ok.ik);
     let context = keystore::encode_gba_context(&ks, rand);
-    let gbabp = key_files::gbabp_after_bootstrap(rand);
+    let mut gbabp = [0u8; GBABP_SIZE as usize];
+    gbabp::encode_after_bootstrap(rand, &mut gbabp).map_err(|_| Error::TechnicalProblem)?;
     let gbabp_file = match app {
         App::Usim => Ef::UsimGbabp,
         App::Isim => Ef::IsimGbabp,

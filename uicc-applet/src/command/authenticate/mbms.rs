@@ -11,21 +11,25 @@ use mikey::mbms::{
     self, MskDelivery, MskUpdate, build_verification_message, is_fresh, parse_msk_message, parse_mtk_message,
     verify_and_decrypt_msk, verify_and_decrypt_mtk,
 };
+use uicc_vocab::authenticate::encode_mbms_answer_head;
+use uicc_vocab::ef::msk::{MskPair, MskRecord};
+use uicc_vocab::ef::muk::{self, MukId};
+use uicc_vocab::ef::service_table::UST_MBMS_SECURITY;
+use uicc_vocab::ef::{KEY_DOMAIN_ID_LEN, gbanl};
+use uicc_vocab::open_values::{
+    EXPIRED_MUK_FOR_SOLICITED_PULL, FIRST_MTK_ID_ANY, MSK_TS_IS_MTK_ID, MSKS_PER_KEY_GROUP,
+    SOLICITED_PULL_MARKER, TIME_FROM_NTP_UTC_ONLY,
+};
 use zeroize::Zeroizing;
 
 use super::{Context, Reply, push};
 use crate::error::Error;
 use crate::fs::{App, Ef, GBANL_RECORD_LEN, MSK_RECORD_LEN, MUK_RECORD_LEN};
 use crate::journal::Transaction;
-use crate::key_files::{self, KEY_DOMAIN_ID_LEN, MskPair, MskRecord, MukId, parse_gbanl_record};
 use crate::keystore::{self, MSK_MTK_SEEN, NafKey, STATE_USED, service_available};
 use crate::layout::{KS_INT_NAF_SLOT_LEN, MSK_SLOT_LEN};
 use crate::nvm::Nvm;
-use crate::open_values::{
-    EXPIRED_MUK_FOR_SOLICITED_PULL, FIRST_MTK_ID_ANY, MSK_TS_IS_MTK_ID, MSKS_PER_KEY_GROUP,
-    SOLICITED_PULL_MARKER, SOLICITED_PULL_RECORDS_MUK, TAG_MBMS_DATA, TAG_SUCCESS, TIME_FROM_NTP_UTC_ONLY,
-    UST_MBMS_SECURITY,
-};
+use crate::open_values::SOLICITED_PULL_RECORDS_MUK;
 use crate::time::ntp_seconds;
 
 /// Largest verification message the card builds (the reply holds 256 bytes with its framing).
@@ -49,25 +53,23 @@ fn mikey_error(e: mikey::Error) -> Error {
 
 /// `53 L DB parts…`.
 fn answer(reply: &mut Reply, parts: &[&[u8]]) -> Result<(), Error> {
-    let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
-    let mut header = [0u8; 4];
-    header[0] = TAG_MBMS_DATA;
-    let n = apdu::tlv::write_length(len, &mut header[1..]).map_err(|_| Error::TechnicalProblem)?;
-    push(reply, header.get(..1 + n).ok_or(Error::TechnicalProblem)?)?;
-    push(reply, &[TAG_SUCCESS])?;
+    let mut head = [0u8; 6];
+    let n = encode_mbms_answer_head(parts.iter().map(|p| p.len()).sum(), &mut head)
+        .map_err(|_| Error::TechnicalProblem)?;
+    push(reply, head.get(..n).ok_or(Error::TechnicalProblem)?)?;
     for part in parts {
         push(reply, part)?;
     }
     Ok(())
 }
 
-/// The USIM Ks_int_NAF that is the MUK `id` names (see `key_files::GbanlRecord::is_muk`), with its slot.
+/// The USIM Ks_int_NAF that is the MUK `id` names (see `keystore::is_muk`), with its slot.
 fn find_muk<N: Nvm>(nvm: &N, id: &MukId<'_>) -> Result<Option<(usize, NafKey)>, Error> {
     let list = keystore::naf_key_list(App::Usim);
     let mut record = [0u8; GBANL_RECORD_LEN as usize];
     for i in 0..list.count {
         keystore::read_record(nvm, list.gbanl, i, &mut record)?;
-        if parse_gbanl_record(&record).is_some_and(|r| r.is_muk(id))
+        if gbanl::parse(&record).is_some_and(|r| keystore::is_muk(&r, id))
             && let Some(key) = keystore::read_naf_key(nvm, &list, i)?
         {
             return Ok(Some((i, key)));
@@ -80,7 +82,7 @@ fn find_muk<N: Nvm>(nvm: &N, id: &MukId<'_>) -> Result<Option<(usize, NafKey)>, 
 fn recorded_muk_is_newer<N: Nvm>(nvm: &N, j: usize, stamp: u32) -> Result<bool, Error> {
     let mut record = [0u8; MUK_RECORD_LEN as usize];
     keystore::read_record(nvm, Ef::UsimMuk, j, &mut record)?;
-    let Some(r) = key_files::parse_muk_record(&record) else { return Ok(false) };
+    let Some(r) = muk::parse(&record) else { return Ok(false) };
     Ok(find_muk(nvm, &r.id)?.is_some_and(|(_, recorded)| recorded.stamp > stamp))
 }
 
@@ -100,7 +102,7 @@ fn scan_muk_records<N: Nvm>(nvm: &N, id: &MukId<'_>) -> Result<MukRecords, Error
     let mut record = [0u8; MUK_RECORD_LEN as usize];
     for j in 0..keystore::records(Ef::UsimMuk) {
         keystore::read_record(nvm, Ef::UsimMuk, j, &mut record)?;
-        match key_files::parse_muk_record(&record) {
+        match muk::parse(&record) {
             Some(r) if r.id.idi == id.idi && r.id.idr == id.idr => {
                 found.this.get_or_insert((j, r.ts));
             }
@@ -245,7 +247,7 @@ pub(super) fn msk_update<N: Nvm>(
     }
     .filter(|_| record_muk);
     let mut muk_record = [0xFFu8; MUK_RECORD_LEN as usize];
-    key_files::encode_muk_record(id.idr, id.idi, ts, &mut muk_record).ok_or(Error::RecordTooSmall)?;
+    muk::encode(id.idr, id.idi, ts, &mut muk_record).map_err(|_| Error::RecordTooSmall)?;
     let msk = match &update {
         MskUpdate::Msk(delivery) => {
             Some(store_msk(ctx.nvm, delivery, crate::command::planted!(ctx, ThirdMskKept))?)

@@ -3,17 +3,17 @@
 //! and key lifetime; a full list loses its least recently used entry, never a MUK in use.
 
 use gba::{KsIntNaf, NafId};
+use uicc_vocab::authenticate::TAG_SUCCESS;
+use uicc_vocab::ef::{gbabp, gbanl, muk};
 
 use super::aka::require_gba;
 use super::{Context, Reply, push};
 use crate::error::Error;
 use crate::fs::{App, Ef, GBABP_SIZE, GBANL_RECORD_LEN, GBANL_RECORDS, MUK_RECORD_LEN};
 use crate::journal::Transaction;
-use crate::key_files::{self, parse_gbanl_record};
 use crate::keystore::{self, NafKeyList};
 use crate::layout;
 use crate::nvm::Nvm;
-use crate::open_values::TAG_SUCCESS;
 use crate::time::parse_key_lifetime;
 
 /// Where the new Ks_int_NAF goes.
@@ -68,7 +68,7 @@ fn place<N: Nvm>(
             Some(entry) => {
                 newest = newest.max(entry.stamp);
                 keystore::read_record(nvm, list.gbanl, i, &mut record)?;
-                match parse_gbanl_record(&record) {
+                match gbanl::parse(&record) {
                     Some(r) if r.naf_id == naf_id && r.b_tid == b_tid => {
                         Some((Placement::Same(i), entry.stamp))
                     }
@@ -113,7 +113,7 @@ pub(super) fn derive<N: Nvm>(
     };
     let mut gbabp = [0u8; GBABP_SIZE as usize];
     ctx.nvm.read(layout::ef(gbabp_file).offset, &mut gbabp)?;
-    let params = key_files::parse_gbabp(&gbabp).ok_or(Error::ConditionsNotSatisfied)?;
+    let params = gbabp::parse(&gbabp).ok_or(Error::ConditionsNotSatisfied)?;
     if params.rand != context.rand || params.b_tid.is_empty() {
         return Err(Error::ConditionsNotSatisfied);
     }
@@ -121,9 +121,8 @@ pub(super) fn derive<N: Nvm>(
     let b_tid = params.b_tid;
     // The identifiers must fit EF.GBANL, and on the USIM also EF.MUK should the key become a MUK.
     let fqdn_len = naf.fqdn().len();
-    if key_files::gbanl_record_len(naf_id.len(), b_tid.len()) > usize::from(GBANL_RECORD_LEN)
-        || (app == App::Usim
-            && key_files::muk_record_len(b_tid.len(), fqdn_len) > usize::from(MUK_RECORD_LEN))
+    if gbanl::record_len(naf_id.len(), b_tid.len()) > usize::from(GBANL_RECORD_LEN)
+        || (app == App::Usim && muk::record_len(b_tid.len(), fqdn_len) > usize::from(MUK_RECORD_LEN))
     {
         return Err(Error::RecordTooSmall);
     }
@@ -135,7 +134,7 @@ pub(super) fn derive<N: Nvm>(
             .map_err(|_| Error::IncorrectData)?;
     let entry = keystore::encode_naf_key(&int, lifetime, stamp);
     let mut record = [0xFFu8; GBANL_RECORD_LEN as usize];
-    key_files::encode_gbanl_record(naf_id, b_tid, &mut record).ok_or(Error::RecordTooSmall)?;
+    gbanl::encode(naf_id, b_tid, &mut record).map_err(|_| Error::RecordTooSmall)?;
     let slot_region = list.slot(slot).ok_or(Error::TechnicalProblem)?;
     let record_region = keystore::record(list.gbanl, slot).ok_or(Error::TechnicalProblem)?;
     push(reply, &[TAG_SUCCESS, gba::KsExtNaf::LEN as u8])?;
