@@ -106,6 +106,14 @@ impl App {
         }
     }
 
+    /// The application's name, `USIM` or `ISIM`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            App::Usim => "USIM",
+            App::Isim => "ISIM",
+        }
+    }
+
     /// RID ‖ application code: what every AID of this application starts with.
     pub const fn aid_prefix(self) -> &'static [u8; 7] {
         match self {

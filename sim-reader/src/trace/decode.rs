@@ -3,35 +3,22 @@
 //! derivation (tag `DE`) and the MBMS modes (INS `89`, P2 `85`, tag `53`).
 
 use apdu::{Command, Response};
-
-/// AID prefix (RID + application code) of the USIM (TS 101 220 Annex E, TS 31.102).
-pub const AID_USIM: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02];
-/// AID prefix of the ISIM (TS 31.103).
-pub const AID_ISIM: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x04];
-
-/// Tag of the GBA bootstrapping mode command data (TS 31.102 §7.1.2.4).
-pub const TAG_GBA_BOOTSTRAP: u8 = 0xDD;
-/// Tag of the GBA NAF derivation mode command data.
-pub const TAG_GBA_NAF_DERIVATION: u8 = 0xDE;
-/// Tag wrapping non-TLV data of ODD-INS AUTHENTICATE (TS 31.102 §7.1.2, MBMS).
-pub const TAG_ODD_AUTH_DATA: u8 = 0x53;
-/// MBMS mode bytes (TS 31.102 §7.1.1; the codes are those of the uicc-gba digest §2.6).
-pub const MBMS_MSK_UPDATE: u8 = 0x01;
-/// MBMS MTK generation mode.
-pub const MBMS_MTK_GENERATION: u8 = 0x02;
-/// MBMS MSK deletion mode.
-pub const MBMS_MSK_DELETION: u8 = 0x03;
-/// MBMS MUK deletion mode.
-pub const MBMS_MUK_DELETION: u8 = 0x04;
+use uicc_vocab::LvFields;
+use uicc_vocab::authenticate::{
+    INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, TAG_GBA_BOOTSTRAPPING, TAG_GBA_NAF_DERIVATION, TAG_SUCCESS,
+    TAG_SYNC_FAILURE, context_name, odd_block_name, odd_object_value,
+};
+use uicc_vocab::files::{App, common_file_name};
+use uicc_vocab::open_values::{
+    MODE_MSK_DELETION, MODE_MSK_UPDATE, MODE_MTK_GENERATION, MODE_MUK_DELETION, P1_ODD_FIRST_BLOCK,
+    TAG_MBMS_DATA,
+};
 
 /// The application a trace believes is selected, to name the EFs whose FIDs differ per application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Application {
-    /// ADF.USIM.
-    Usim,
-    /// ADF.ISIM.
-    Isim,
-}
+pub use uicc_vocab::files::App as Application;
+
+/// Length of the Ua security protocol identifier that ends a NAF_Id (TS 33.220 Annex H).
+const UA_SECURITY_PROTOCOL_ID_LEN: usize = 5;
 
 /// A command decoder that follows application selection.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +51,10 @@ impl Decoder {
     /// Decode one raw exchange and follow any application selection it made.
     pub fn decode(&mut self, command: &[u8], response: &[u8]) -> Decoded {
         let Ok(cmd) = Command::parse(command) else {
-            let name = command.get(1).map_or("(too short)", |&ins| ins_name(command[0], ins));
+            let name = match command {
+                [cla, ins, ..] => ins_name(*cla, *ins),
+                _ => "(too short)",
+            };
             return Decoded { name, detail: "malformed APDU".into(), response: None };
         };
         let rsp = Response::parse(response).ok();
@@ -78,9 +68,9 @@ impl Decoder {
             (_, 0x20 | 0x24 | 0x26 | 0x28 | 0x2C) => pin(&cmd),
             (_, 0xF2) => status(&cmd),
             (_, 0xC0 | 0x12) => format!("Le {}", cmd.ne.unwrap_or(0)),
-            (0xA0, 0x88) => format!("RAND {}", hex::encode(cmd.data)),
-            (_, 0x88) => authenticate_even(&cmd),
-            (_, 0x89) => authenticate_odd(&cmd),
+            (0xA0, INS_AUTHENTICATE_EVEN) => format!("RAND {}", hex::encode(cmd.data)),
+            (_, INS_AUTHENTICATE_EVEN) => authenticate_even(&cmd),
+            (_, INS_AUTHENTICATE_ODD) => authenticate_odd(&cmd),
             (_, 0x70) => match cmd.p1 {
                 0x00 if cmd.p2 == 0 => "open a logical channel (card assigns)".into(),
                 0x00 => format!("open logical channel {}", cmd.p2),
@@ -119,7 +109,7 @@ impl Decoder {
         }
         let target = match cmd.p1 {
             0x04 => {
-                let app = application_of(cmd.data);
+                let app = Application::of_aid(cmd.data);
                 if ok && cmd.p2 & 0x60 == 0 {
                     self.app = app;
                 }
@@ -144,41 +134,8 @@ impl Decoder {
             return format!("'{}'", hex::encode(fid));
         };
         let fid = u16::from_be_bytes([hi, lo]);
-        let name = match fid {
-            0x3F00 => Some("MF"),
-            0x2FE2 => Some("EF.ICCID"),
-            0x2F00 => Some("EF.DIR"),
-            0x2F05 => Some("EF.PL"),
-            0x2F06 => Some("EF.ARR"),
-            0x7FFF => Some("current ADF"),
-            0x7F10 => Some("DF.TELECOM"),
-            0x7F20 => Some("DF.GSM"),
-            _ => None,
-        };
-        let app_name = |app| match (app, fid) {
-            (Application::Usim, 0x6F07) => Some("EF.IMSI"),
-            (Application::Usim, 0x6F08) => Some("EF.Keys"),
-            (Application::Usim, 0x6F09) => Some("EF.KeysPS"),
-            (Application::Usim, 0x6F38) => Some("EF.UST"),
-            (Application::Usim, 0x6F7E) => Some("EF.LOCI"),
-            (Application::Usim, 0x6F78) => Some("EF.ACC"),
-            (Application::Usim, 0x6F56) => Some("EF.EST"),
-            (Application::Usim, 0x6FD6) => Some("EF.GBABP"),
-            (Application::Usim, 0x6FD7) => Some("EF.MSK"),
-            (Application::Usim, 0x6FD8) => Some("EF.MUK"),
-            (Application::Usim, 0x6FDA) => Some("EF.GBANL"),
-            (Application::Isim, 0x6F02) => Some("EF.IMPI"),
-            (Application::Isim, 0x6F03) => Some("EF.DOMAIN"),
-            (Application::Isim, 0x6F04) => Some("EF.IMPU"),
-            (Application::Isim, 0x6F07) => Some("EF.IST"),
-            (Application::Isim, 0x6F09) => Some("EF.P-CSCF"),
-            (Application::Isim, 0x6FD5) => Some("EF.GBABP"),
-            (Application::Isim, 0x6FD7) => Some("EF.GBANL"),
-            (_, 0x6FAD) => Some("EF.AD"),
-            (_, 0x6F06) => Some("EF.ARR"),
-            (_, 0x6FDD) => Some("EF.NAFKCA"),
-            _ => None,
-        };
+        let name = common_file_name(fid);
+        let app_name = |app: App| app.ef_name(fid);
         let name = name.map(str::to_owned).or_else(|| match self.app {
             Some(app) => app_name(app).map(str::to_owned),
             None => {
@@ -194,16 +151,6 @@ impl Decoder {
             Some(n) => format!("{fid:04X} = {n}"),
             None => format!("{fid:04X}"),
         }
-    }
-}
-
-fn application_of(aid: &[u8]) -> Option<Application> {
-    if aid.starts_with(&AID_USIM) {
-        Some(Application::Usim)
-    } else if aid.starts_with(&AID_ISIM) {
-        Some(Application::Isim)
-    } else {
-        None
     }
 }
 
@@ -328,38 +275,17 @@ fn status(cmd: &Command<'_>) -> String {
     format!("{p1}, {p2}")
 }
 
-/// Split a chain of one-byte length-value fields.
-fn lv_fields(mut data: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while let Some((&len, rest)) = data.split_first() {
-        let Some(value) = rest.get(..usize::from(len)) else {
-            out.push(rest);
-            break;
-        };
-        out.push(value);
-        data = &rest[usize::from(len)..];
-    }
-    out
-}
-
-fn context_name(p2: u8) -> &'static str {
-    match p2 & 0x07 {
-        0 => "GSM context",
-        1 => "3G context",
-        2 => "VGCS/VBS context",
-        4 => "GBA context",
-        5 => "MBMS context",
-        6 => "local key establishment context",
-        _ => "RFU context",
-    }
+/// Split a chain of one-byte length-value fields, as far as it goes.
+fn lv_fields(data: &[u8]) -> Vec<&[u8]> {
+    LvFields::new(data).collect()
 }
 
 fn authenticate_even(cmd: &Command<'_>) -> String {
     let reference = if cmd.p2 & 0x80 != 0 { "" } else { " (P2 b8 not set: no specific reference data)" };
     let context = context_name(cmd.p2);
     match (cmd.p2 & 0x07, cmd.data.first()) {
-        (4, Some(&TAG_GBA_BOOTSTRAP)) => {
-            let f = lv_fields(&cmd.data[1..]);
+        (4, Some(&TAG_GBA_BOOTSTRAPPING)) => {
+            let f = lv_fields(cmd.data.get(1..).unwrap_or_default());
             format!(
                 "{context}, bootstrapping mode (tag DD){reference}: RAND {} AUTN {}",
                 hex::encode(f.first().copied().unwrap_or_default()),
@@ -367,9 +293,9 @@ fn authenticate_even(cmd: &Command<'_>) -> String {
             )
         }
         (4, Some(&TAG_GBA_NAF_DERIVATION)) => {
-            let f = lv_fields(&cmd.data[1..]);
+            let f = lv_fields(cmd.data.get(1..).unwrap_or_default());
             let naf_id = f.first().copied().unwrap_or_default();
-            let (fqdn, ua) = naf_id.split_at(naf_id.len().saturating_sub(5));
+            let (fqdn, ua) = naf_id.split_at(naf_id.len().saturating_sub(UA_SECURITY_PROTOCOL_ID_LEN));
             format!(
                 "{context}, NAF derivation mode (tag DE){reference}: NAF_Id {} + Ua security protocol {} IMPI {}",
                 String::from_utf8_lossy(fqdn),
@@ -395,25 +321,19 @@ fn authenticate_even(cmd: &Command<'_>) -> String {
 }
 
 fn authenticate_odd(cmd: &Command<'_>) -> String {
-    let block = match cmd.p1 {
-        0x80 => "first block of authentication data",
-        0x00 => "next block of authentication data",
-        0xA0 => "retrieve first block of response data",
-        0x20 => "retrieve next block of response data",
-        _ => "P1 unknown",
-    };
-    let context = if matches!(cmd.p1, 0x80 | 0x00) { context_name(cmd.p2) } else { "" };
+    let block = odd_block_name(cmd.p1);
+    let context = if matches!(cmd.p1, P1_ODD_FIRST_BLOCK | 0x00) { context_name(cmd.p2) } else { "" };
     let mut out = if context.is_empty() { block.to_owned() } else { format!("{context}, {block}") };
-    if cmd.p2 & 0x07 == 5 && cmd.data.first() == Some(&TAG_ODD_AUTH_DATA) {
-        let body = tlv_value(cmd.data).unwrap_or_default();
+    if cmd.p2 & 0x07 == 5 && cmd.data.first() == Some(&TAG_MBMS_DATA) {
+        let body = odd_object_value(cmd.data).unwrap_or_default();
         let mode = body.first().copied();
         let data = body.get(1..).unwrap_or_default();
         let mode_text = match mode {
-            Some(MBMS_MSK_UPDATE) => format!("MSK update mode (01): MIKEY message of {} bytes", data.len()),
-            Some(MBMS_MTK_GENERATION) => {
+            Some(MODE_MSK_UPDATE) => format!("MSK update mode (01): MIKEY message of {} bytes", data.len()),
+            Some(MODE_MTK_GENERATION) => {
                 format!("MTK generation mode (02): MIKEY message of {} bytes", data.len())
             }
-            Some(MBMS_MSK_DELETION) => match data {
+            Some(MODE_MSK_DELETION) => match data {
                 [a, b, c, g1, g2, ..] => format!(
                     "MSK deletion mode (03): Key Domain ID {} Key Group {}",
                     hex::encode([*a, *b, *c]),
@@ -421,7 +341,7 @@ fn authenticate_odd(cmd: &Command<'_>) -> String {
                 ),
                 _ => format!("MSK deletion mode (03): {}", hex::encode(data)),
             },
-            Some(MBMS_MUK_DELETION) => format!("MUK deletion mode (04): MUK ID {}", hex::encode(data)),
+            Some(MODE_MUK_DELETION) => format!("MUK deletion mode (04): MUK ID {}", hex::encode(data)),
             Some(m) => format!("unknown MBMS mode {m:02X}"),
             None => "no MBMS mode byte".to_owned(),
         };
@@ -431,25 +351,13 @@ fn authenticate_odd(cmd: &Command<'_>) -> String {
     out
 }
 
-/// The value of a BER-TLV object with a one-byte tag (short or `81`/`82` long length).
-fn tlv_value(data: &[u8]) -> Option<&[u8]> {
-    let (&len, rest) = data.get(1..)?.split_first()?;
-    let (len, rest) = match len {
-        0x81 => (usize::from(*rest.first()?), rest.get(1..)?),
-        0x82 => (usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])), rest.get(2..)?),
-        l if l < 0x80 => (usize::from(l), rest),
-        _ => return None,
-    };
-    rest.get(..len)
-}
-
 fn describe_response(cmd: &Command<'_>, data: &[u8]) -> Option<String> {
     if data.is_empty() {
         return None;
     }
     match (cmd.cla, cmd.ins, cmd.p2 & 0x07) {
-        (0xA0, 0x88, _) => None,
-        (_, 0x88, ctx) => {
+        (0xA0, INS_AUTHENTICATE_EVEN, _) => None,
+        (_, INS_AUTHENTICATE_EVEN, ctx) => {
             let (&tag, rest) = data.split_first()?;
             let f = lv_fields(rest);
             let lens = |names: &[&str]| {
@@ -461,19 +369,21 @@ fn describe_response(cmd: &Command<'_>, data: &[u8]) -> Option<String> {
                     .join(", ")
             };
             Some(match (tag, ctx, cmd.data.first()) {
-                (0xDC, _, _) => format!("synchronisation failure: {}", lens(&["AUTS"])),
-                (0xDB, 4, Some(&TAG_GBA_NAF_DERIVATION)) => format!("success: {}", lens(&["Ks_ext_NAF"])),
-                (0xDB, 4, _) => format!("success: {}", lens(&["RES"])),
-                (0xDB, 0, _) => format!("success: {}", lens(&["SRES", "Kc"])),
-                (0xDB, _, _) => format!("success: {}", lens(&["RES", "CK", "IK", "Kc"])),
+                (TAG_SYNC_FAILURE, _, _) => format!("synchronisation failure: {}", lens(&["AUTS"])),
+                (TAG_SUCCESS, 4, Some(&TAG_GBA_NAF_DERIVATION)) => {
+                    format!("success: {}", lens(&["Ks_ext_NAF"]))
+                }
+                (TAG_SUCCESS, 4, _) => format!("success: {}", lens(&["RES"])),
+                (TAG_SUCCESS, 0, _) => format!("success: {}", lens(&["SRES", "Kc"])),
+                (TAG_SUCCESS, _, _) => format!("success: {}", lens(&["RES", "CK", "IK", "Kc"])),
                 _ => return None,
             })
         }
-        (_, 0x89, 5) => {
-            let body = tlv_value(data)?;
+        (_, INS_AUTHENTICATE_ODD, 5) => {
+            let body = odd_object_value(data)?;
             match body.split_first() {
-                Some((0xDB, [])) => Some("success".into()),
-                Some((0xDB, rest)) => Some(format!("success, {} bytes follow DB", rest.len())),
+                Some((&TAG_SUCCESS, [])) => Some("success".into()),
+                Some((&TAG_SUCCESS, rest)) => Some(format!("success, {} bytes follow DB", rest.len())),
                 _ => None,
             }
         }

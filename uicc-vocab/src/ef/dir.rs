@@ -1,7 +1,7 @@
 //! EF.DIR records (TS 102 221 §13.1, ISO/IEC 7816-4 §8.2.1.1): one application template `61 L`
 //! holding the AID (`4F`) and the label (`50`), padded with `FF`.
 
-use super::ims_identity::find;
+use super::find;
 
 /// Tag of an application template.
 pub const TAG_APPLICATION_TEMPLATE: u8 = 0x61;

@@ -1,23 +1,10 @@
 //! EF.IMPI, EF.DOMAIN and EF.IMPU (TS 31.103 §4.2.2 to §4.2.4): one `80 L value` data object (the
 //! NAI, the home network domain name, a SIP or TEL URI), then `FF` padding.
 
-use apdu::tlv::Tlv;
+use super::find;
 
 /// Tag of the value of EF.IMPI, EF.DOMAIN and an EF.IMPU record.
 pub const TAG: u8 = 0x80;
-
-/// The value of the first top-level data object tagged `tag` in `data`; padding (`FF` or `00`) or
-/// a malformed object ends the search.
-pub fn find(mut data: &[u8], tag: u8) -> Option<&[u8]> {
-    while !data.is_empty() {
-        let (object, rest) = Tlv::parse(data).ok()?;
-        if object.tag == u32::from(tag) {
-            return Some(object.value);
-        }
-        data = rest;
-    }
-    None
-}
 
 /// The identity `80 L value` holds (the IMPI's NAI, the domain, the IMPU's URI).
 pub fn decode(raw: &[u8]) -> Option<&[u8]> {

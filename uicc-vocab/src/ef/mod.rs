@@ -22,6 +22,21 @@ pub const KEY_DOMAIN_ID_LEN: usize = 3;
 /// Length of the Key Group part of an MSK ID (TS 31.102 §4.2.80).
 pub const KEY_GROUP_LEN: usize = 2;
 
+use apdu::tlv::Tlv;
+
+/// The value of the first top-level data object tagged `tag` in `data`; padding (`FF` or `00`) or
+/// a malformed object ends the search.
+pub fn find(mut data: &[u8], tag: u8) -> Option<&[u8]> {
+    while !data.is_empty() {
+        let (object, rest) = Tlv::parse(data).ok()?;
+        if object.tag == u32::from(tag) {
+            return Some(object.value);
+        }
+        data = rest;
+    }
+    None
+}
+
 /// Whether every byte after the objects is `FF` padding.
 pub(crate) fn padded(rest: &[u8]) -> bool {
     rest.iter().all(|&b| b == 0xFF)
