@@ -32,11 +32,9 @@ fn mbms_authenticate_framing_matches_the_nokia_tsy() {
     // Nokia Symbian modem TSY, cmmcustommesshandler.cpp: KOddInstructionCode 0x89,
     // KFirstBlockOfAuthenticationData 0x80, KMBMSAuthenticationContext 0x85,
     // KMBMSDataObjectTag 0x53, KMskUpdateMode 1, KMtkGenerationMode 2, KMskDeletionMode 3.
-    use me::open_values as m;
-    assert_eq!((m::INS_AUTHENTICATE_ODD, m::P1_ODD_FIRST_BLOCK, m::P2_MBMS_CONTEXT), (0x89, 0x80, 0x85));
+    use uicc_vocab::authenticate as a;
+    use uicc_vocab::open_values as m;
+    assert_eq!((a::INS_AUTHENTICATE_ODD, m::P1_ODD_FIRST_BLOCK, a::P2_MBMS_CONTEXT), (0x89, 0x80, 0x85));
     assert_eq!(m::TAG_MBMS_DATA, 0x53);
     assert_eq!((m::MODE_MSK_UPDATE, m::MODE_MTK_GENERATION, m::MODE_MSK_DELETION), (1, 2, 3));
-    use uicc_applet::open_values as c;
-    assert_eq!((c::P1_ODD_FIRST_BLOCK, c::P2_MBMS_CONTEXT, c::TAG_MBMS_DATA), (0x80, 0x85, 0x53));
-    assert_eq!((c::MODE_MSK_UPDATE, c::MODE_MTK_GENERATION, c::MODE_MSK_DELETION), (1, 2, 3));
 }

@@ -9,64 +9,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sim_reader::{Reader, Session};
 
-use crate::error::{Error, Result};
-use crate::open_values::{INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN, P1_ODD_FIRST_BLOCK};
+use uicc_vocab::authenticate::{INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN};
+use uicc_vocab::ef::{ad, dir, iccid, ims_identity, imsi, service_table};
+use uicc_vocab::files::FID_MF;
+use uicc_vocab::open_values::P1_ODD_FIRST_BLOCK;
 
-/// Registered application provider of 3GPP applications (TS 101 220 Annex E).
-pub const RID_3GPP: [u8; 5] = [0xA0, 0x00, 0x00, 0x00, 0x87];
-/// Application code of the USIM (TS 101 220 Annex E).
-pub const APP_CODE_USIM: [u8; 2] = [0x10, 0x02];
-/// Application code of the ISIM (TS 101 220 Annex E).
-pub const APP_CODE_ISIM: [u8; 2] = [0x10, 0x04];
-/// EF.DIR (TS 102 221 §13.1).
-pub const FID_DIR: u16 = 0x2F00;
-/// EF.ICCID (TS 102 221 §13.2).
-pub const FID_ICCID: u16 = 0x2FE2;
-/// USIM EF.IMSI (TS 31.102 §4.2.2).
-pub const FID_USIM_IMSI: u16 = 0x6F07;
-/// USIM EF.AD (TS 31.102 §4.2.18).
-pub const FID_USIM_AD: u16 = 0x6FAD;
-/// USIM EF.UST (TS 31.102 §4.2.8).
-pub const FID_USIM_UST: u16 = 0x6F38;
-/// USIM EF.GBABP (TS 31.102 §4.2.79).
-pub const FID_USIM_GBABP: u16 = 0x6FD6;
-/// USIM EF.MSK (TS 31.102 §4.2.80): one record per Key Domain and Key Group.
-pub const FID_USIM_MSK: u16 = 0x6FD7;
-/// ISIM EF.IMPI (TS 31.103 §4.2.2).
-pub const FID_ISIM_IMPI: u16 = 0x6F02;
-/// ISIM EF.GBABP (TS 31.103 §4.2.9).
-pub const FID_ISIM_GBABP: u16 = 0x6FD5;
+use crate::error::{Error, Result};
+
+/// The card applications the ME uses, the 3GPP RID and application codes (TS 101 220 Annex E).
+pub use uicc_vocab::files::{APP_CODE_ISIM, APP_CODE_USIM, App, RID_3GPP};
+/// The files the ME reads and writes (TS 102 221 §13, TS 31.102 §4.2, TS 31.103 §4.2).
+pub use uicc_vocab::files::{
+    FID_DIR, FID_ICCID, isim::GBABP as FID_ISIM_GBABP, isim::IMPI as FID_ISIM_IMPI, usim::AD as FID_USIM_AD,
+    usim::GBABP as FID_USIM_GBABP, usim::IMSI as FID_USIM_IMSI, usim::MSK as FID_USIM_MSK,
+    usim::UST as FID_USIM_UST,
+};
 /// PIN1 key reference (TS 102 221 §9.5.1, Table 9.3).
 pub const KEY_REF_PIN1: u8 = 0x01;
 /// PIN block length: the digits in ASCII, padded with `FF` (TS 102 221 §9.5.x).
 pub const PIN_BLOCK_LEN: usize = 8;
 /// Largest short-APDU data field (ISO/IEC 7816-4 §5.1); longer commands go extended.
-pub const SHORT_LC_MAX: usize = 255;
-
-/// A card application the ME uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum App {
-    /// The USIM (TS 31.102).
-    Usim,
-    /// The ISIM (TS 31.103).
-    Isim,
-}
-
-impl App {
-    fn name(self) -> &'static str {
-        match self {
-            App::Usim => "USIM",
-            App::Isim => "ISIM",
-        }
-    }
-
-    fn code(self) -> [u8; 2] {
-        match self {
-            App::Usim => APP_CODE_USIM,
-            App::Isim => APP_CODE_ISIM,
-        }
-    }
-}
+pub const SHORT_LC_MAX: usize = apdu::SHORT_NC_MAX;
 
 /// The applications listed in EF.DIR, with their AIDs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,15 +49,14 @@ impl Applications {
     }
 }
 
-/// A service table (EF.UST, TS 31.102 §4.2.8): service n is bit (n-1) mod 8 of byte (n-1) div 8.
+/// A service table (EF.UST, TS 31.102 §4.2.8; coded as `uicc_vocab::ef::service_table` reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceTable(pub Vec<u8>);
 
 impl ServiceTable {
     /// Whether service `n` (1-based) is available.
     pub fn has(&self, n: u16) -> bool {
-        let Some(i) = n.checked_sub(1) else { return false };
-        self.0.get(usize::from(i / 8)).is_some_and(|b| b & (1 << (i % 8)) != 0)
+        service_table::has(&self.0, n)
     }
 }
 
@@ -172,7 +134,9 @@ impl<R: Reader> Card<R> {
             return Err(Error::InvalidInput("PIN1 is 4 to 8 decimal digits".into()));
         }
         let mut block = zeroize::Zeroizing::new([0xFFu8; PIN_BLOCK_LEN]);
-        block[..pin.len()].copy_from_slice(pin.as_bytes());
+        for (slot, digit) in block.iter_mut().zip(pin.bytes()) {
+            *slot = digit;
+        }
         let mut apdu = zeroize::Zeroizing::new(vec![0x00, 0x20, 0x00, KEY_REF_PIN1, PIN_BLOCK_LEN as u8]);
         apdu.extend_from_slice(&block[..]);
         let mut inner = self.lock()?;
@@ -188,7 +152,7 @@ impl<R: Reader> Card<R> {
     /// The ICCID (EF.ICCID, TS 102 221 §13.2) as its decimal digits.
     pub fn iccid(&self) -> Result<String> {
         let raw = self.lock()?.read_transparent(None, FID_ICCID, "EF.ICCID")?;
-        let digits = decode_swapped_bcd(&raw);
+        let digits: String = iccid::digits(&raw).collect();
         if digits.is_empty() {
             return Err(Error::CardResponse { command: "READ EF.ICCID", reason: "no digits" });
         }
@@ -203,16 +167,15 @@ impl<R: Reader> Card<R> {
     /// The IMSI digits (EF.IMSI, TS 31.102 §4.2.2). Needs PIN1.
     pub fn imsi(&self) -> Result<String> {
         let raw = self.lock()?.read_transparent(Some(App::Usim), FID_USIM_IMSI, "EF.IMSI")?;
-        decode_imsi(&raw).ok_or(Error::CardResponse { command: "READ EF.IMSI", reason: "not an IMSI" })
+        imsi::decode(&raw)
+            .map(|d| d.as_str().to_owned())
+            .ok_or(Error::CardResponse { command: "READ EF.IMSI", reason: "not an IMSI" })
     }
 
     /// The number of MNC digits (EF.AD byte 4, TS 31.102 §4.2.18); 2 when the card does not say.
     pub fn mnc_length(&self) -> Result<usize> {
         let raw = self.lock()?.read_transparent(Some(App::Usim), FID_USIM_AD, "EF.AD")?;
-        Ok(match raw.get(3).map(|b| b & 0x0F) {
-            Some(3) => 3,
-            _ => 2,
-        })
+        Ok(ad::mnc_length(&raw))
     }
 
     /// The IMPI for GBA (TS 33.220 §4.3.1): the ISIM's EF.IMPI when the card has an ISIM, else the
@@ -220,7 +183,7 @@ impl<R: Reader> Card<R> {
     pub fn impi(&self) -> Result<String> {
         if self.applications()?.isim.is_some() {
             let raw = self.lock()?.read_transparent(Some(App::Isim), FID_ISIM_IMPI, "EF.IMPI")?;
-            let nai = tlv_value(&raw, 0x80)
+            let nai = ims_identity::decode(&raw)
                 .ok_or(Error::CardResponse { command: "READ EF.IMPI", reason: "no NAI TLV (tag 80)" })?;
             return String::from_utf8(nai.to_vec())
                 .map_err(|_| Error::CardResponse { command: "READ EF.IMPI", reason: "NAI is not UTF-8" });
@@ -309,16 +272,13 @@ impl<R: Reader> Inner<R> {
             if r.sw != 0x9000 {
                 return Err(Error::CardStatus { command: "READ RECORD EF.DIR", sw: r.sw });
             }
-            let Some(template) = tlv_value(&r.data, 0x61) else { continue };
-            let Some(aid) = tlv_value(template, 0x4F) else { continue };
-            for app in [App::Usim, App::Isim] {
-                if aid.len() >= 7 && aid[..5] == RID_3GPP && aid[5..7] == app.code() {
-                    let slot = match app {
-                        App::Usim => &mut apps.usim,
-                        App::Isim => &mut apps.isim,
-                    };
-                    slot.get_or_insert_with(|| aid.to_vec());
-                }
+            let Some(aid) = dir::decode_aid(&r.data) else { continue };
+            if let Some(app) = App::of_aid(aid) {
+                let slot = match app {
+                    App::Usim => &mut apps.usim,
+                    App::Isim => &mut apps.isim,
+                };
+                slot.get_or_insert_with(|| aid.to_vec());
             }
         }
         self.current = None;
@@ -327,7 +287,8 @@ impl<R: Reader> Inner<R> {
     }
 
     fn select_mf(&mut self) -> Result<()> {
-        let r = self.transmit(&[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00])?;
+        let [hi, lo] = FID_MF.to_be_bytes();
+        let r = self.transmit(&[0x00, 0xA4, 0x00, 0x0C, 0x02, hi, lo])?;
         self.current = None;
         match r.sw {
             0x9000 => Ok(()),
@@ -420,9 +381,10 @@ struct Fcp {
 
 impl Fcp {
     fn parse(data: &[u8]) -> Option<Fcp> {
-        let body = tlv_value(data, 0x62)?;
-        let size = tlv_value(body, 0x80).and_then(|v| Some(u16::from_be_bytes(v.get(..2)?.try_into().ok()?)));
-        let records = tlv_value(body, 0x82).and_then(|d| match *d {
+        let body = fcp_object(data, 0x62)?;
+        let size =
+            fcp_object(body, 0x80).and_then(|v| Some(u16::from_be_bytes(v.get(..2)?.try_into().ok()?)));
+        let records = fcp_object(body, 0x82).and_then(|d| match *d {
             [_, _, _, len, count, ..] => Some((len, count)),
             [_, _, len, count] => Some((len, count)),
             _ => None,
@@ -432,103 +394,19 @@ impl Fcp {
     }
 }
 
+/// The value of the first object with `tag` in an FCP template or its body (TS 102 221 §11.1.1.3).
+fn fcp_object(data: &[u8], tag: u8) -> Option<&[u8]> {
+    uicc_vocab::ef::find(data, tag)
+}
+
 /// A command APDU (ISO/IEC 7816-4 §5.1), case 4 with Le = 00 (short) or 00 00 (extended when the
 /// data is longer than [`SHORT_LC_MAX`]).
 pub fn command_apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Result<Vec<u8>> {
-    let mut apdu = vec![cla, ins, p1, p2];
-    if data.len() <= SHORT_LC_MAX {
-        apdu.push(data.len() as u8);
-        apdu.extend_from_slice(data);
-        apdu.push(0x00);
-    } else {
-        let lc = u16::try_from(data.len())
-            .map_err(|_| Error::InvalidInput("command data over 65535 bytes".into()))?;
-        apdu.push(0x00);
-        apdu.extend_from_slice(&lc.to_be_bytes());
-        apdu.extend_from_slice(data);
-        apdu.extend_from_slice(&[0x00, 0x00]);
-    }
-    Ok(apdu)
-}
-
-/// Appends a BER-TLV length (ISO/IEC 8825-1 §8.1.3): one byte below 128, else `81 xx` / `82 xx xx`.
-pub fn push_ber_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
-    match len {
-        0..=0x7F => out.push(len as u8),
-        0x80..=0xFF => out.extend_from_slice(&[0x81, len as u8]),
-        0x100..=0xFFFF => {
-            out.push(0x82);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => return Err(Error::InvalidInput("TLV value over 65535 bytes".into())),
-    }
-    Ok(())
-}
-
-/// Splits one BER-TLV object with a one-byte tag off `data`: (tag, value, rest).
-pub(crate) fn split_tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = data.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = match first {
-        0x00..=0x7F => (usize::from(first), rest),
-        0x81 => (usize::from(*rest.first()?), rest.get(1..)?),
-        0x82 => (usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)), rest.get(2..)?),
-        _ => return None,
-    };
-    let value = rest.get(..len)?;
-    Some((tag, value, rest.get(len..)?))
-}
-
-/// The value of the first top-level object with `tag` (padding `FF` ends the search).
-pub(crate) fn tlv_value(mut data: &[u8], tag: u8) -> Option<&[u8]> {
-    while let Some(&first) = data.first() {
-        if first == 0xFF || first == 0x00 {
-            return None;
-        }
-        let (t, value, rest) = split_tlv(data)?;
-        if t == tag {
-            return Some(value);
-        }
-        data = rest;
-    }
-    None
-}
-
-/// Digits of a nibble-swapped BCD string (EF.ICCID), stopping at the filler `F`.
-pub fn decode_swapped_bcd(raw: &[u8]) -> String {
-    let mut s = String::new();
-    for b in raw {
-        for nibble in [b & 0x0F, b >> 4] {
-            if nibble > 9 {
-                return s;
-            }
-            s.push(char::from(b'0' + nibble));
-        }
-    }
-    s
-}
-
-/// The IMSI digits of EF.IMSI (TS 31.102 §4.2.2): length byte, then the digits in swapped BCD
-/// with the parity nibble first.
-pub fn decode_imsi(raw: &[u8]) -> Option<String> {
-    let (&len, rest) = raw.split_first()?;
-    let bytes = rest.get(..usize::from(len))?;
-    let (&first, more) = bytes.split_first()?;
-    let mut digits = String::new();
-    let high = first >> 4;
-    if high <= 9 {
-        digits.push(char::from(b'0' + high));
-    }
-    for b in more {
-        for nibble in [b & 0x0F, b >> 4] {
-            if nibble <= 9 {
-                digits.push(char::from(b'0' + nibble));
-            } else if nibble != 0x0F {
-                return None;
-            }
-        }
-    }
-    (6..=15).contains(&digits.len()).then_some(digits)
+    let ne = if data.len() <= SHORT_LC_MAX { apdu::SHORT_NE_MAX } else { apdu::EXTENDED_NE_MAX };
+    let command = apdu::Command::new(cla, ins, p1, p2).with_data(data).with_ne(ne);
+    let mut out = vec![0; command.encoded_len()];
+    command.encode(&mut out).map_err(|_| Error::InvalidInput("command data over 65535 bytes".into()))?;
+    Ok(out)
 }
 
 /// The IMSI-derived IMPI of TS 23.003 §13.3: `<IMSI>@ims.mnc<MNC>.mcc<MCC>.3gppnetwork.org`, the
@@ -547,22 +425,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn iccid_bcd_as_in_ts_102_221() {
-        // The card's doc example: 98 88 12 01 00 00 40 03 10 F0 is 8988211000000430010.
-        let raw = [0x98, 0x88, 0x12, 0x01, 0x00, 0x00, 0x40, 0x03, 0x10, 0xF0];
-        assert_eq!(decode_swapped_bcd(&raw), "8988211000000430010");
-    }
-
-    #[test]
-    fn imsi_decoding() {
-        // TS 31.102 §4.2.2 coding of 001010123456789 (15 digits, odd parity 9).
-        let raw = [0x08, 0x09, 0x10, 0x10, 0x10, 0x32, 0x54, 0x76, 0x98];
-        assert_eq!(decode_imsi(&raw).as_deref(), Some("001010123456789"));
-        assert_eq!(decode_imsi(&[0x08, 0x09]), None);
-        assert_eq!(decode_imsi(&[]), None);
-    }
-
-    #[test]
     fn impi_per_ts_23_003() {
         // TS 23.003 §13.3 example: IMSI 234150999999999, MNC 15 -> mnc015.mcc234.
         assert_eq!(
@@ -570,25 +432,6 @@ mod tests {
             Some("234150999999999@ims.mnc015.mcc234.3gppnetwork.org")
         );
         assert_eq!(imsi_derived_impi("31", 2), None);
-    }
-
-    #[test]
-    fn service_bits() {
-        // n°68 is byte 9 mask 08, n°69 byte 9 mask 10 (spec digest §3).
-        let mut ust = vec![0u8; 12];
-        ust[8] = 0x10;
-        let t = ServiceTable(ust);
-        assert!(t.has(69) && !t.has(68) && !t.has(0) && !t.has(200));
-    }
-
-    #[test]
-    fn tlv_codec() {
-        assert_eq!(tlv_value(&[0x80, 0x02, 1, 2, 0xFF], 0x80), Some(&[1u8, 2][..]));
-        assert_eq!(tlv_value(&[0x81, 0x01, 9, 0x80, 0x81, 0x01, 7], 0x80), Some(&[7u8][..]));
-        assert_eq!(tlv_value(&[0x80, 0x05, 1], 0x80), None);
-        let mut v = Vec::new();
-        push_ber_len(&mut v, 300).unwrap();
-        assert_eq!(v, [0x82, 0x01, 0x2C]);
     }
 
     #[test]

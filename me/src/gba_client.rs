@@ -15,15 +15,17 @@ use gba::{Auts, BTid, Ks, KsExtNaf, KsNaf, Mrk, Muk, NafId, Rand};
 use sim_reader::Reader;
 use zeroize::Zeroizing;
 
+use uicc_vocab::authenticate::{
+    self as framing, P2_3G_CONTEXT, P2_GBA_CONTEXT, TAG_SUCCESS, TAG_SYNC_FAILURE,
+};
+use uicc_vocab::ef::gbabp;
+use uicc_vocab::lv;
+
 use crate::card::{App, Card, FID_USIM_GBABP};
 use crate::error::{Error, Result};
-use crate::open_values::{P2_3G_CONTEXT, P2_GBA_CONTEXT, TAG_GBA_BOOTSTRAPPING, TAG_GBA_NAF_DERIVATION};
-use crate::open_values::{TAG_SUCCESS, TAG_SYNC_FAILURE};
 
-/// RAND length on the wire and in EF.GBABP (TS 33.102 §6.3.2).
-pub const RAND_LEN: usize = 16;
-/// AUTN length (TS 33.102 §6.3.2).
-pub const AUTN_LEN: usize = 16;
+/// RAND and AUTN lengths on the wire and in EF.GBABP (TS 33.102 §6.3.2).
+pub use uicc_vocab::ef::{AUTN_LEN, RAND_LEN};
 /// Longest B-TID or key lifetime the ME writes: one length byte each in EF.GBABP.
 pub const GBABP_FIELD_MAX: usize = 255;
 
@@ -156,14 +158,10 @@ impl<R: Reader> GbaClient<R> {
     /// Runs AKA on the card for a BSF challenge: GBA Bootstrapping Mode (`DD`, GBA_U, AUTN* as
     /// received) or the 3G context (GBA_ME).
     pub fn bootstrap(&mut self, rand: &Rand, autn: &[u8; AUTN_LEN]) -> Result<BootstrapOutcome> {
-        let mut data = Vec::with_capacity(35);
-        if self.variant == GbaVariant::GbaU {
-            data.push(TAG_GBA_BOOTSTRAPPING);
-        }
-        data.push(RAND_LEN as u8);
-        data.extend_from_slice(rand);
-        data.push(AUTN_LEN as u8);
-        data.extend_from_slice(autn);
+        let data = match self.variant {
+            GbaVariant::GbaU => framing::encode_gba_bootstrap(rand, autn).to_vec(),
+            GbaVariant::GbaMe => framing::encode_rand_autn(rand, autn).to_vec(),
+        };
         let (p2, command) = match self.variant {
             GbaVariant::GbaU => (P2_GBA_CONTEXT, "AUTHENTICATE (GBA bootstrapping)"),
             GbaVariant::GbaMe => (P2_3G_CONTEXT, "AUTHENTICATE (3G)"),
@@ -220,18 +218,17 @@ impl<R: Reader> GbaClient<R> {
         match self.variant {
             GbaVariant::GbaU => {
                 let gbabp = self.card.read_transparent(Some(App::Usim), FID_USIM_GBABP)?;
-                let (rand, _) = lv(&gbabp).ok_or(Error::NoBootstrap("EF.GBABP holds no RAND"))?;
+                let rand = gbabp::rand(&gbabp).ok_or(Error::NoBootstrap("EF.GBABP holds no RAND"))?;
                 if rand.len() != RAND_LEN || rand != parsed.rand() {
                     return Err(Error::InvalidInput(
                         "the B-TID does not name the card's bootstrap RAND".into(),
                     ));
                 }
-                let mut data = Vec::with_capacity(2 + btid.len() + lifetime.len());
-                data.push(btid.len() as u8);
-                data.extend_from_slice(btid.as_bytes());
-                data.push(lifetime.len() as u8);
-                data.extend_from_slice(lifetime.as_bytes());
-                let offset = 1 + rand.len() as u16;
+                let mut data = vec![0; 2 + btid.len() + lifetime.len()];
+                gbabp::encode_b_tid_lifetime(btid.as_bytes(), lifetime.as_bytes(), &mut data).map_err(
+                    |_| Error::InvalidInput("B-TID and lifetime are at most 255 bytes each".into()),
+                )?;
+                let offset = gbabp::b_tid_offset(rand.len()) as u16;
                 self.card.update_binary(App::Usim, FID_USIM_GBABP, offset, &data)
             }
             GbaVariant::GbaMe => {
@@ -251,12 +248,10 @@ impl<R: Reader> GbaClient<R> {
         match self.variant {
             GbaVariant::GbaU => {
                 let gbabp = self.card.read_transparent(Some(App::Usim), FID_USIM_GBABP)?;
-                let none = Error::NoBootstrap("EF.GBABP");
-                let (_rand, rest) = lv(&gbabp).ok_or(Error::NoBootstrap("EF.GBABP"))?;
-                let (btid, rest) = lv(rest).ok_or(Error::NoBootstrap("EF.GBABP"))?;
-                let (lifetime, _) = lv(rest).ok_or(Error::NoBootstrap("EF.GBABP"))?;
+                let fields = gbabp::parse(&gbabp).ok_or(Error::NoBootstrap("EF.GBABP"))?;
+                let (btid, lifetime) = (fields.b_tid, fields.lifetime);
                 if btid.is_empty() || lifetime.is_empty() {
-                    return Err(none);
+                    return Err(Error::NoBootstrap("EF.GBABP"));
                 }
                 let text =
                     |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| Error::NoBootstrap("EF.GBABP"));
@@ -282,12 +277,9 @@ impl<R: Reader> GbaClient<R> {
                 if naf.len() > 255 || impi.len() > 255 {
                     return Err(Error::InvalidInput("NAF_Id and IMPI are at most 255 bytes each".into()));
                 }
-                let mut data = Vec::with_capacity(3 + naf.len() + impi.len());
-                data.push(TAG_GBA_NAF_DERIVATION);
-                data.push(naf.len() as u8);
-                data.extend_from_slice(naf);
-                data.push(impi.len() as u8);
-                data.extend_from_slice(impi.as_bytes());
+                let mut data = vec![0; framing::naf_derivation_len(naf.len(), impi.len())];
+                framing::encode_naf_derivation(naf, impi.as_bytes(), &mut data)
+                    .map_err(|_| Error::InvalidInput("NAF_Id and IMPI are at most 255 bytes each".into()))?;
                 let command = "AUTHENTICATE (NAF derivation)";
                 let r = Zeroizing::new(self.card.authenticate_even(App::Usim, P2_GBA_CONTEXT, &data)?);
                 match r.sw {
@@ -323,11 +315,4 @@ impl<R: Reader> GbaClient<R> {
             }
         }
     }
-}
-
-/// Splits `L value` off the front (one length byte).
-fn lv(data: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (&len, rest) = data.split_first()?;
-    let value = rest.get(..usize::from(len))?;
-    Some((value, &rest[usize::from(len)..]))
 }

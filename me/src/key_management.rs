@@ -7,7 +7,9 @@ use sim_reader::Reader;
 
 use crate::card::Card;
 use crate::error::{Error, Result};
-use crate::open_values::{SALT_WHEN_ABSENT, UST_MBMS_SECURITY, mki};
+use uicc_vocab::ef::service_table::UST_MBMS_SECURITY;
+
+use crate::open_values::{SALT_WHEN_ABSENT, mki};
 
 /// Where the MBMS keys live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::gba_client::NafKeys;
 use crate::key_management::{KeyManagementPath, MbmsKeyManagement, MskOutcome, MtkOutcome, malformed};
 use crate::key_store::{KeyStore, StoredMrk, StoredMtk, StoredMuk};
-use crate::open_values::{
-    EXPIRED_MUK_FOR_SOLICITED_PULL, FIRST_MTK_ID_ANY, MSKS_PER_KEY_GROUP, is_expired, parse_key_lifetime,
-};
+use uicc_vocab::open_values::{EXPIRED_MUK_FOR_SOLICITED_PULL, FIRST_MTK_ID_ANY, MSKS_PER_KEY_GROUP};
+
+use crate::open_values::{is_expired, parse_key_lifetime};
 
 /// Largest verification message the ME builds.
 const VERIFICATION_MAX: usize = 512;

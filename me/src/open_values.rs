@@ -9,87 +9,7 @@
 //! `uicc-applet/src/open_values.rs`; the ME never links the card code.
 
 use mikey::NTP_UNIX_OFFSET;
-
-// ---------------------------------------------------------------------------------------------
-// AUTHENTICATE framing (TS 31.102 §7.1.2; docs/card-interface.md)
-
-/// INS of AUTHENTICATE, EVEN instruction (TS 31.102 §7.1.2): 3G and GBA contexts.
-pub const INS_AUTHENTICATE_EVEN: u8 = 0x88;
-/// INS of AUTHENTICATE, ODD instruction (TS 31.102 §7.1.2): the MBMS context.
-pub const INS_AUTHENTICATE_ODD: u8 = 0x89;
-/// P1 of the EVEN instruction.
-pub const P1_EVEN: u8 = 0x00;
-/// P1 of the ODD instruction: first block of authentication data (TS 31.102 §7.1.2; `0x80` is
-/// `KFirstBlockOfAuthenticationData` of the Nokia Symbian modem TSY,
-/// adaptationlayer/tsy/nokiatsy_dll/src/cmmcustommesshandler.cpp). The ME sends every MBMS command
-/// as one block (extended APDU when long).
-pub const P1_ODD_FIRST_BLOCK: u8 = 0x80;
-/// P2 of the 3G security context (TS 31.102 Table 7.1.2-1).
-pub const P2_3G_CONTEXT: u8 = 0x81;
-/// P2 of the GBA security context (TS 31.102 Table 7.1.2-1).
-pub const P2_GBA_CONTEXT: u8 = 0x84;
-/// P2 of the MBMS security context (TS 31.102 Table 7.1.2-2).
-pub const P2_MBMS_CONTEXT: u8 = 0x85;
-/// Tag of a successful AUTHENTICATE response (TS 31.102 §7.1.2.1).
-pub const TAG_SUCCESS: u8 = 0xDB;
-/// Tag of a synchronisation failure (TS 31.102 §7.1.2.1).
-pub const TAG_SYNC_FAILURE: u8 = 0xDC;
-/// GBA security context, Bootstrapping Mode (TS 31.102 §7.1.2.3).
-pub const TAG_GBA_BOOTSTRAPPING: u8 = 0xDD;
-/// GBA security context, NAF Derivation Mode (TS 31.102 §7.1.2.4).
-pub const TAG_GBA_NAF_DERIVATION: u8 = 0xDE;
-/// BER-TLV object wrapping the MBMS data (TS 31.102 §7.1.2, Nokia TSY `KMBMSDataObjectTag`).
-pub const TAG_MBMS_DATA: u8 = 0x53;
-/// The BER-TLV wrapper the card may use instead for BER-TLV content (TS 31.102 §7.1.2); accepted
-/// in responses.
-pub const TAG_MBMS_DATA_BER: u8 = 0x73;
-/// MBMS mode "MSK Update" (TS 31.102 §7.1.1.6): `KMskUpdateMode = 0x01` of the Nokia Symbian
-/// modem TSY (cmmcustommesshandler.cpp), the one public ME that builds these commands.
-pub const MODE_MSK_UPDATE: u8 = 0x01;
-/// MBMS mode "MTK Generation": `KMtkGenerationMode = 0x02` of the Nokia Symbian modem TSY.
-pub const MODE_MTK_GENERATION: u8 = 0x02;
-/// MBMS mode "MSK Deletion": `KMskDeletionMode = 0x03` of the Nokia Symbian modem TSY.
-pub const MODE_MSK_DELETION: u8 = 0x03;
-/// MBMS mode "MUK Deletion". UNCONFIRMED (TS 31.102 §7.1.1.9): the Nokia TSY defines modes 01
-/// to 03 only, and the Symbian API (`TMbmsMukDeleteDataV8`) carries no mode byte; `04` is the
-/// next value. Sources tried: Nokia TSY, Symbian etelmm docs, pySim, tech-invite TS 31.102 §7.1.
-pub const MODE_MUK_DELETION: u8 = 0x04;
-/// First byte after `DB` when MSK Update verified a solicited pull: `00` ‖ Key Domain ID ‖ Key Group
-/// ‖ [verification message] (the card's convention, `docs/card-interface.md`; a MIKEY message
-/// starts with its version `01`, so the two cannot be confused).
-pub const SOLICITED_PULL_MARKER: u8 = 0x00;
-/// Tag of the MUK ID template in MUK Deletion mode data (TS 31.102 §4.2.81).
-pub const TAG_MUK_ID: u8 = 0xA0;
-/// Tag of MUK Idr (the B-TID) inside the MUK ID (TS 31.102 §4.2.81).
-pub const TAG_MUK_IDR: u8 = 0x80;
-/// Tag of MUK Idi (the BM-SC FQDN) inside the MUK ID (TS 31.102 §4.2.81).
-pub const TAG_MUK_IDI: u8 = 0x82;
-/// Length of the Key Group part of an MSK ID (TS 31.102 §4.2.80).
-pub const KEY_GROUP_LEN: usize = 2;
-
-// ---------------------------------------------------------------------------------------------
-// Services (TS 31.102 §4.2.8 EF.UST)
-
-/// USIM service n°68, GBA.
-pub const UST_GBA: u16 = 68;
-/// USIM service n°69, MBMS security: when available, the ME uses the UICC-based key management
-/// (TS 33.246 §6.1: "Storing the MSKs on the UICC requires a UICC that contains the MBMS
-/// management functions").
-pub const UST_MBMS_SECURITY: u16 = 69;
-
-// ---------------------------------------------------------------------------------------------
-// MUK and MSK bookkeeping in the ME (TS 33.246 §6.1, §6.3.2.1; the same rules as the card)
-
-/// Most MSKs kept per Key Domain ID and Key Group; a further one deletes the older
-/// (TS 33.246 §6.3.2.1 as changed by CR 021; TS 31.102 §4.2.80).
-pub const MSKS_PER_KEY_GROUP: usize = 2;
-/// A freshly delivered MSK accepts any MTK ID, 0 included, for its first MTK; later MTKs need a
-/// greater MTK ID (MGV-F, TS 33.246 §6.3.3). The card's choice (`FIRST_MTK_ID_ANY`), mirrored.
-pub const FIRST_MTK_ID_ANY: bool = true;
-/// An expired MUK is still accepted to verify a solicited pull when it is the most recently used
-/// MUK of that BM-SC (TS 33.246 §6.1 and §6.3.2.2.4 as changed by CR 027 and CR 021). It is
-/// accepted for nothing else.
-pub const EXPIRED_MUK_FOR_SOLICITED_PULL: bool = true;
+use uicc_vocab::open_values::TIME_FROM_NTP_UTC_ONLY;
 
 // ---------------------------------------------------------------------------------------------
 // From MTK to SRTP (spec digest mikey-srtp.md §2.7)
@@ -107,11 +27,6 @@ pub const SALT_WHEN_ABSENT: [u8; 14] = [0; 14];
 
 // ---------------------------------------------------------------------------------------------
 // Time (TS 33.220 §4.5.2 key lifetime; RFC 3830 §6.6 NTP timestamps)
-
-/// Only an NTP-UTC timestamp (RFC 3830 type 0) tells the time; NTP (type 1) and COUNTER (type 2)
-/// mean "time unknown", so no MUK is expired by them. UNCONFIRMED (TS 33.246 MIKEY profile); the
-/// card reads it the same way (`TIME_FROM_NTP_UTC_ONLY`).
-pub const TIME_FROM_NTP_UTC_ONLY: bool = true;
 
 /// A point in time as an NTP 64-bit fixed-point value counted from 1900-01-01 in era 0 and beyond
 /// (seconds in the upper 32+ bits, fraction in the lower 32), so that key lifetimes and MIKEY

@@ -7,14 +7,16 @@ use mikey::mbms::{KeyDomainId, Mtk, MtkSalt};
 use sim_reader::Reader;
 use zeroize::Zeroizing;
 
-use crate::card::{Card, push_ber_len, split_tlv};
+use uicc_vocab::authenticate::{self as framing, MbmsAnswerError, P2_MBMS_CONTEXT};
+use uicc_vocab::ef::KEY_GROUP_LEN;
+use uicc_vocab::ef::muk::encode_muk_id;
+use uicc_vocab::open_values::{
+    MODE_MSK_DELETION, MODE_MSK_UPDATE, MODE_MTK_GENERATION, MODE_MUK_DELETION, SOLICITED_PULL_MARKER,
+};
+
+use crate::card::Card;
 use crate::error::{Error, Result};
 use crate::key_management::{KeyManagementPath, MbmsKeyManagement, MskOutcome, MtkOutcome, malformed};
-use crate::open_values::{
-    KEY_GROUP_LEN, MODE_MSK_DELETION, MODE_MSK_UPDATE, MODE_MTK_GENERATION, MODE_MUK_DELETION,
-    P2_MBMS_CONTEXT, SOLICITED_PULL_MARKER, TAG_MBMS_DATA, TAG_MBMS_DATA_BER, TAG_MUK_ID, TAG_MUK_IDI,
-    TAG_MUK_IDR, TAG_SUCCESS,
-};
 
 /// The UICC-based key management over a shared card handle. PIN1 must be verified.
 pub struct UiccBased<R> {
@@ -47,11 +49,9 @@ impl<R: Reader> UiccBased<R> {
         command: &'static str,
         on_6985: Error,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let mut body = Vec::with_capacity(4 + data.len() + 1);
-        body.push(TAG_MBMS_DATA);
-        push_ber_len(&mut body, 1 + data.len())?;
-        body.push(mode);
-        body.extend_from_slice(data);
+        let mut body = vec![0; framing::mbms_len(data.len())];
+        framing::encode_mbms(mode, data, &mut body)
+            .map_err(|_| Error::InvalidInput("TLV value over 65535 bytes".into()))?;
         let r = Zeroizing::new(self.card.authenticate_odd(P2_MBMS_CONTEXT, &body)?);
         match r.sw {
             0x9000 => {}
@@ -61,13 +61,11 @@ impl<R: Reader> UiccBased<R> {
             }
         }
         let bad = |reason| Error::CardResponse { command, reason };
-        let (tag, value, rest) = split_tlv(&r.data).ok_or(bad("no 53 object"))?;
-        if !(tag == TAG_MBMS_DATA || tag == TAG_MBMS_DATA_BER) || !rest.is_empty() {
-            return Err(bad("not one 53 object"));
-        }
-        match value.split_first() {
-            Some((&TAG_SUCCESS, after)) => Ok(Zeroizing::new(after.to_vec())),
-            _ => Err(bad("no DB tag")),
+        match framing::parse_mbms_answer(&r.data) {
+            Ok(after) => Ok(Zeroizing::new(after.to_vec())),
+            Err(MbmsAnswerError::NoObject) => Err(bad("no 53 object")),
+            Err(MbmsAnswerError::NotOneObject) => Err(bad("not one 53 object")),
+            Err(MbmsAnswerError::NoSuccessTag) => Err(bad("no DB tag")),
         }
     }
 }
@@ -129,8 +127,7 @@ impl<R: Reader> MbmsKeyManagement for UiccBased<R> {
 
     fn delete_msk(&mut self, key_domain_id: KeyDomainId, key_group: u16) -> Result<()> {
         let command = "AUTHENTICATE (MBMS MSK Deletion)";
-        let mut data = key_domain_id.0.to_vec();
-        data.extend_from_slice(&key_group.to_be_bytes());
+        let data = framing::msk_deletion_data(&key_domain_id.0, key_group);
         let out = self.mbms(MODE_MSK_DELETION, &data, command, Error::CardStatus { command, sw: 0x6985 })?;
         if !out.is_empty() {
             return Err(Error::CardResponse { command, reason: "data after DB" });
@@ -140,16 +137,9 @@ impl<R: Reader> MbmsKeyManagement for UiccBased<R> {
 
     fn delete_muk(&mut self, idi: &[u8], idr: &[u8]) -> Result<()> {
         let command = "AUTHENTICATE (MBMS MUK Deletion)";
-        let mut inner = Vec::new();
-        inner.push(TAG_MUK_IDR);
-        push_ber_len(&mut inner, idr.len())?;
-        inner.extend_from_slice(idr);
-        inner.push(TAG_MUK_IDI);
-        push_ber_len(&mut inner, idi.len())?;
-        inner.extend_from_slice(idi);
-        let mut data = vec![TAG_MUK_ID];
-        push_ber_len(&mut data, inner.len())?;
-        data.extend_from_slice(&inner);
+        let mut data = vec![0; uicc_vocab::ef::muk::muk_id_len(idr.len(), idi.len())];
+        encode_muk_id(idr, idi, &mut data)
+            .map_err(|_| Error::InvalidInput("TLV value over 65535 bytes".into()))?;
         let out = self.mbms(MODE_MUK_DELETION, &data, command, Error::CardStatus { command, sw: 0x6985 })?;
         if !out.is_empty() {
             return Err(Error::CardResponse { command, reason: "data after DB" });

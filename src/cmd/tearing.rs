@@ -43,6 +43,15 @@ use uicc_applet::testing::{PowerCutNvm, Tear};
 use uicc_applet::{
     NVM_SIZE, Nvm, NvmError, PIN1_MAX_TRIES, PUK1_MAX_TRIES, Personalization, RESPONSE_MAX, RamNvm, Uicc,
 };
+use uicc_vocab::authenticate::{
+    self as framing, INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN, P2_GBA_CONTEXT, P2_MBMS_CONTEXT,
+    TAG_SUCCESS, TAG_SYNC_FAILURE,
+};
+use uicc_vocab::ef::muk::{encode_muk_id, muk_id_len};
+use uicc_vocab::ef::{RAND_LEN, gbabp};
+use uicc_vocab::open_values::{
+    MODE_MSK_DELETION, MODE_MSK_UPDATE, MODE_MTK_GENERATION, MODE_MUK_DELETION, P1_ODD_FIRST_BLOCK,
+};
 
 /// `keysim tearing` arguments.
 #[derive(Debug, clap::Args)]
@@ -216,7 +225,7 @@ const BMSC: &str = "bmsc.example.org";
 const B_TID: &str = "I1U8vpY3qJ0hiuZNrke/NQ==@bsf.example.org";
 const LIFETIME: &str = "2030-12-31T23:59:59Z";
 /// Ua security protocol identifier of MBMS (TS 33.220 Annex H.3).
-const UA_MBMS: [u8; 5] = [1, 0, 0, 0, 1];
+const UA_MBMS: [u8; 5] = gba::UaSecurityProtocolId::MBMS.0;
 const KDI: [u8; 3] = [0x00, 0xF1, 0x10];
 const MSK_1: [u8; 16] = [0x11; 16];
 const MSK_2: [u8; 16] = [0x22; 16];
@@ -429,23 +438,22 @@ struct CardFlow {
 /// `00 89 80 85 Lc | 53 L mode data | Le` (TS 31.102 §7.1.2.3), extended when it does not fit,
 /// built as the ME builds it.
 fn mbms_apdu(mode: u8, data: &[u8]) -> Vec<u8> {
-    let mut object = vec![0x53];
+    let mut object = vec![0; framing::mbms_len(data.len())];
     #[allow(clippy::expect_used)] // the campaign's messages are far below 64 KiB
-    me::card::push_ber_len(&mut object, data.len() + 1).expect("MBMS data object length");
-    object.push(mode);
-    object.extend(data);
+    framing::encode_mbms(mode, data, &mut object).expect("MBMS data object length");
     #[allow(clippy::expect_used)]
-    me::card::command_apdu(0x00, 0x89, 0x80, 0x85, &object).expect("MBMS AUTHENTICATE APDU")
+    me::card::command_apdu(0x00, INS_AUTHENTICATE_ODD, P1_ODD_FIRST_BLOCK, P2_MBMS_CONTEXT, &object)
+        .expect("MBMS AUTHENTICATE APDU")
 }
 
 /// UPDATE BINARY of B-TID and key lifetime into EF.GBABP after its RAND (TS 31.102 §4.2.79).
 fn gbabp_update_apdu() -> Vec<u8> {
-    let mut body = vec![B_TID.len() as u8];
-    body.extend(B_TID.as_bytes());
-    body.push(LIFETIME.len() as u8);
-    body.extend(LIFETIME.as_bytes());
-    let mut apdu = vec![0x00, 0xD6, 0x00, 0x11, body.len() as u8];
-    apdu.extend(body);
+    let mut body = [0u8; 255];
+    #[allow(clippy::expect_used)] // both fields are constants far below 255 bytes
+    let n = gbabp::encode_b_tid_lifetime(B_TID.as_bytes(), LIFETIME.as_bytes(), &mut body)
+        .expect("EF.GBABP tail");
+    let mut apdu = vec![0x00, 0xD6, 0x00, gbabp::b_tid_offset(RAND_LEN) as u8, n as u8];
+    apdu.extend(&body[..n]);
     apdu
 }
 
@@ -453,14 +461,12 @@ fn gbabp_update_apdu() -> Vec<u8> {
 fn naf_apdu() -> Vec<u8> {
     let mut naf_id = BMSC.as_bytes().to_vec();
     naf_id.extend(UA_MBMS);
-    let mut data = vec![0xDE, naf_id.len() as u8];
-    data.extend(&naf_id);
-    data.push(IMPI.len() as u8);
-    data.extend(IMPI.as_bytes());
-    let mut apdu = vec![0x00, 0x88, 0x00, 0x84, data.len() as u8];
-    apdu.extend(data);
-    apdu.push(0x00);
-    apdu
+    let mut data = vec![0; framing::naf_derivation_len(naf_id.len(), IMPI.len())];
+    #[allow(clippy::expect_used)] // NAF_Id and IMPI are constants far below 255 bytes
+    framing::encode_naf_derivation(&naf_id, IMPI.as_bytes(), &mut data).expect("NAF derivation data");
+    #[allow(clippy::expect_used)]
+    me::card::command_apdu(0x00, INS_AUTHENTICATE_EVEN, P1_EVEN, P2_GBA_CONTEXT, &data)
+        .expect("NAF derivation APDU")
 }
 
 fn card_flows() -> Vec<CardFlow> {
@@ -472,16 +478,15 @@ fn card_flows() -> Vec<CardFlow> {
         p
     };
     let (m1, m2, m3, t1, t2) = (
-        mbms_apdu(1, &m.m1),
-        mbms_apdu(1, &m.m2),
-        mbms_apdu(1, &m.m3),
-        mbms_apdu(2, &m.t1),
-        mbms_apdu(2, &m.t2),
+        mbms_apdu(MODE_MSK_UPDATE, &m.m1),
+        mbms_apdu(MODE_MSK_UPDATE, &m.m2),
+        mbms_apdu(MODE_MSK_UPDATE, &m.m3),
+        mbms_apdu(MODE_MTK_GENERATION, &m.t1),
+        mbms_apdu(MODE_MTK_GENERATION, &m.t2),
     );
-    let mut muk_id = vec![0xA0, 0x3C, 0x80, 0x28];
-    muk_id.extend(B_TID.as_bytes());
-    muk_id.extend([0x82, 0x10]);
-    muk_id.extend(BMSC.as_bytes());
+    let mut muk_id = vec![0; muk_id_len(B_TID.len(), BMSC.len())];
+    #[allow(clippy::expect_used)] // B-TID and BM-SC FQDN are constants far below 127 bytes
+    encode_muk_id(B_TID.as_bytes(), BMSC.as_bytes(), &mut muk_id).expect("MUK ID");
     let flow = |name, prepare, op, check, last_accepted| CardFlow {
         name,
         select: SELECT_USIM,
@@ -526,16 +531,30 @@ fn card_flows() -> Vec<CardFlow> {
         flow("naf-derivation", gba[..3].to_vec(), naf_apdu(), CardCheck::Repeatable, None),
         flow("msk-update", gba.clone(), m1.clone(), CardCheck::Mikey, None),
         flow("msk-update-key-group", with(&[&m1, &m2]), m3, CardCheck::Mikey, Some((m2.clone(), 0x9865))),
-        flow("msk-update-solicited-pull", with(&[&m1]), mbms_apdu(1, &m.late_pull), CardCheck::Mikey, {
-            Some((m1.clone(), 0x9865))
-        }),
+        flow(
+            "msk-update-solicited-pull",
+            with(&[&m1]),
+            mbms_apdu(MODE_MSK_UPDATE, &m.late_pull),
+            CardCheck::Mikey,
+            Some((m1.clone(), 0x9865)),
+        ),
         flow("mtk-generation", with(&[&m1]), t1.clone(), CardCheck::Mikey, Some((m1.clone(), 0x9865))),
         flow("mtk-generation-next", with(&[&m1, &t1]), t2, CardCheck::Mikey, Some((t1, 0x9865))),
-        flow("msk-deletion", with(&[&m1, &m2]), mbms_apdu(3, &h("00F1100001")), CardCheck::Deletion, {
-            Some((m2, 0x9865))
-        }),
+        flow(
+            "msk-deletion",
+            with(&[&m1, &m2]),
+            mbms_apdu(MODE_MSK_DELETION, &framing::msk_deletion_data(&KDI, 0x0001)),
+            CardCheck::Deletion,
+            Some((m2, 0x9865)),
+        ),
         // Once the MUK is gone its messages find no key (69 85); before, the counter refuses them.
-        flow("muk-deletion", with(&[&m1]), mbms_apdu(4, &muk_id), CardCheck::Deletion, Some((m1, 0x6985))),
+        flow(
+            "muk-deletion",
+            with(&[&m1]),
+            mbms_apdu(MODE_MUK_DELETION, &muk_id),
+            CardCheck::Deletion,
+            Some((m1, 0x6985)),
+        ),
     ]
 }
 
@@ -736,7 +755,7 @@ fn check_card_restart(flow: &CardFlow, r: &CardReference, image: &RamNvm<NVM_SIZ
     let answer = send(&mut card, &flow.op);
     let bad = match flow.check {
         CardCheck::Aka => {
-            let tag = if landed { 0xDC } else { 0xDB };
+            let tag = if landed { TAG_SYNC_FAILURE } else { TAG_SUCCESS };
             (answer.first() != Some(&tag) || sw(&answer) != 0x9000)
                 .then(|| format!("AKA replay answered tag {:02X?}, SW {:04X}", answer.first(), sw(&answer)))
         }
