@@ -17,6 +17,12 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 use srtp::transform::{Strategy, aes_batch};
 use srtp::{CryptoSuite, MasterKey, Policy, SrtpContext};
+use uicc_vocab::authenticate::{
+    self as framing, INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN, P2_GBA_CONTEXT, P2_MBMS_CONTEXT,
+};
+use uicc_vocab::ef::gbabp;
+use uicc_vocab::files::usim;
+use uicc_vocab::open_values::{MODE_MSK_UPDATE, MODE_MTK_GENERATION, P1_ODD_FIRST_BLOCK};
 
 use crate::cli::{BenchArgs, BenchCommand};
 
@@ -899,10 +905,8 @@ fn cpu_model() -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // MTK Generation on the emulated card (docs/card-interface.md, TS 31.102 §7.1.2, TS 33.246 §6.3)
 
-/// MBMS mode bytes of AUTHENTICATE (docs/card-interface.md; the Nokia Symbian modem TSY's
-/// `KMskUpdateMode` / `KMtkGenerationMode`, see the card's MBMS profile module).
-const MODE_MSK_UPDATE: u8 = 0x01;
-const MODE_MTK_GENERATION: u8 = 0x02;
+/// CLA INS P1 P2 of AUTHENTICATE in the GBA context (TS 31.102 §7.1.2).
+const GBA_CONTEXT_HEADER: [u8; 4] = [0x00, INS_AUTHENTICATE_EVEN, P1_EVEN, P2_GBA_CONTEXT];
 /// SQN step to the next vector with the same IND (TS 33.102 Annex C.3.2, 5 IND bits).
 const SQN_STEP: u64 = 1 << 5;
 /// 2032-01-01T00:00:00Z (Unix): the MSK messages' time, inside the MUK's key lifetime.
@@ -941,15 +945,12 @@ fn short_apdu(header: [u8; 4], data: &[u8], le: bool) -> Result<Vec<u8>> {
 
 /// AUTHENTICATE in the MBMS context: ODD instruction, P1 80, P2 85, data `53 L mode message`.
 fn mbms_authenticate(mode: u8, message: &[u8]) -> Result<Vec<u8>> {
-    let mut data = vec![0x53];
-    match message.len() + 1 {
-        n if n < 0x80 => data.push(n as u8),
-        n if n <= 0xFF => data.extend([0x81, n as u8]),
-        _ => bail!("MIKEY message too long for one short APDU"),
+    if message.len() + 1 > 0xFF {
+        bail!("MIKEY message too long for one short APDU");
     }
-    data.push(mode);
-    data.extend_from_slice(message);
-    short_apdu([0x00, 0x89, 0x80, 0x85], &data, true)
+    let mut data = vec![0; framing::mbms_len(message.len())];
+    framing::encode_mbms(mode, message, &mut data).map_err(|e| anyhow!("MBMS data: {e}"))?;
+    short_apdu([0x00, INS_AUTHENTICATE_ODD, P1_ODD_FIRST_BLOCK, P2_MBMS_CONTEXT], &data, true)
 }
 
 /// The card with a MUK: ADF.USIM selected, PIN1 verified, GBA_U bootstrap (TS 33.220 §5.3.2) with
@@ -993,33 +994,33 @@ pub(crate) fn card_with_naf_keys(
         gba::Sqn::new(gba::Sqn::from_bytes(profile.sqn()).value() + SQN_STEP).map_err(|e| anyhow!("{e}"))?;
     let av =
         gba::AuthVector::generate(&gba::Milenage::new(profile.k(), profile.opc()), &rand, sqn, profile.amf());
-    let mut data = vec![0xDD, 0x10];
-    data.extend_from_slice(&rand);
-    data.push(0x10);
-    data.extend_from_slice(&av.gba_u_autn().to_bytes());
-    let answer = card_ok(&mut s, "GBA bootstrap", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, true)?)?;
+    let data = framing::encode_gba_bootstrap(&rand, &av.gba_u_autn().to_bytes());
+    let answer = card_ok(&mut s, "GBA bootstrap", &short_apdu(GBA_CONTEXT_HEADER, &data, true)?)?;
     match answer.as_slice() {
         [0xDB, len, res @ ..] if usize::from(*len) == res.len() && av.verify_res(res) => {}
         other => bail!("GBA bootstrap: expected DB L RES with RES = XRES, got {}", hex::encode(other)),
     }
     let btid = gba::BTid::new(&rand, BSF_DOMAIN).map_err(|e| anyhow!("B-TID: {e}"))?;
-    card_ok(&mut s, "SELECT EF.GBABP", &short_apdu([0x00, 0xA4, 0x00, 0x0C], &[0x6F, 0xD6], false)?)?;
-    let mut data = vec![u8::try_from(btid.as_str().len())?];
-    data.extend_from_slice(btid.as_str().as_bytes());
-    data.push(u8::try_from(KEY_LIFETIME.len())?);
-    data.extend_from_slice(KEY_LIFETIME.as_bytes());
-    // EF.GBABP (TS 31.102 §4.2.79): L RAND, then L B-TID L lifetime at offset 1 + 16.
-    card_ok(&mut s, "UPDATE BINARY EF.GBABP", &short_apdu([0x00, 0xD6, 0x00, 1 + 16], &data, false)?)?;
+    card_ok(
+        &mut s,
+        "SELECT EF.GBABP",
+        &short_apdu([0x00, 0xA4, 0x00, 0x0C], &usim::GBABP.to_be_bytes(), false)?,
+    )?;
+    let mut data = vec![0; 2 + btid.as_str().len() + KEY_LIFETIME.len()];
+    gbabp::encode_b_tid_lifetime(btid.as_str().as_bytes(), KEY_LIFETIME.as_bytes(), &mut data)
+        .map_err(|e| anyhow!("EF.GBABP: {e}"))?;
+    // EF.GBABP (TS 31.102 §4.2.79): L RAND, then L B-TID L lifetime after the RAND.
+    let offset = u8::try_from(gbabp::b_tid_offset(rand.len()))?;
+    card_ok(&mut s, "UPDATE BINARY EF.GBABP", &short_apdu([0x00, 0xD6, 0x00, offset], &data, false)?)?;
 
     let naf_id = gba::NafId::new(BMSC_FQDN, gba::UaSecurityProtocolId::MBMS).map_err(|e| anyhow!("{e}"))?;
     let impi = profile.impi().as_bytes();
     let (ext, int) =
         gba::kdf::derive_gba_u_naf_keys(&av.ks(), &rand, impi, &naf_id).map_err(|e| anyhow!("{e}"))?;
-    let mut data = vec![0xDE, u8::try_from(naf_id.as_bytes().len())?];
-    data.extend_from_slice(naf_id.as_bytes());
-    data.push(u8::try_from(impi.len())?);
-    data.extend_from_slice(impi);
-    let answer = card_ok(&mut s, "NAF derivation", &short_apdu([0x00, 0x88, 0x00, 0x84], &data, true)?)?;
+    let mut data = vec![0; framing::naf_derivation_len(naf_id.as_bytes().len(), impi.len())];
+    framing::encode_naf_derivation(naf_id.as_bytes(), impi, &mut data)
+        .map_err(|e| anyhow!("NAF derivation: {e}"))?;
+    let answer = card_ok(&mut s, "NAF derivation", &short_apdu(GBA_CONTEXT_HEADER, &data, true)?)?;
     if answer.get(2..) != Some(&ext.expose()[..]) {
         bail!("NAF derivation: the card's Ks_ext_NAF differs from the network's");
     }
@@ -1099,7 +1100,10 @@ fn card_mtk_rate(secs: f64) -> Result<f64> {
             let n =
                 mbms::build_mtk_message(&Msk::new(msk), &params, &Mtk::new(mtk), Some(&salt_key), &mut out)
                     .map_err(|e| anyhow!("{e}"))?;
-            let mut expected = vec![0x53, 1 + 16 + 14, 0xDB];
+            let mut expected = vec![0; 3];
+            let head = framing::encode_mbms_answer_head(mtk.len() + salt.len(), &mut expected)
+                .map_err(|e| anyhow!("{e}"))?;
+            expected.truncate(head);
             expected.extend_from_slice(&mtk);
             expected.extend_from_slice(&salt);
             messages.push((mbms_authenticate(MODE_MTK_GENERATION, &out[..n])?, expected));

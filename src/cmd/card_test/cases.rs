@@ -3,10 +3,13 @@
 //! card as it found it, except for what a phone does too (AKA moves the SQN, a GBA bootstrap
 //! replaces Ks, B-TID and lifetime); MSKs and MUKs it delivers are deleted again.
 
+use uicc_vocab::authenticate::{INS_AUTHENTICATE_EVEN, P1_EVEN, P2_GBA_CONTEXT};
+use uicc_vocab::files::{FID_DIR, FID_ICCID, usim};
+
 use super::net::{
     App, Bmsc, Ctx, EF_MSK, EF_MUK, Facts, ISIM_AID_PREFIX, LIFETIME, OTHER_NAF_FQDN, Step, Stop,
     USIM_AID_PREFIX, apdu, decode_gbabp, decode_gbanl_record, ensure, fail, fcp_tag, hx, mbms_answer,
-    mbms_apdu, mismatch, ntp_utc, pin_field,
+    mbms_apdu, mismatch, naf_derivation_data, ntp_utc, pin_field,
 };
 
 /// Clause of ISO/IEC 7816-4 and TS 102 221 (file system, PIN, channels, transport).
@@ -468,7 +471,7 @@ mod basics {
 
     pub(super) fn select_ef_fcp(ctx: &mut Ctx) -> Step {
         ctx.select(0x3F00, "MF")?;
-        let fcp = ctx.select_fcp(0x2FE2, "EF.ICCID")?;
+        let fcp = ctx.select_fcp(FID_ICCID, "EF.ICCID")?;
         common_fcp(&fcp, Some(0x2FE2), "EF.ICCID")?;
         let d = fcp_tag(&fcp, 0x82).unwrap_or_default();
         ensure(d.first().is_some_and(|b| b & 0x07 == 0x01), || {
@@ -568,7 +571,7 @@ mod basics {
 
     pub(super) fn read_binary(ctx: &mut Ctx) -> Step {
         let expected = iccid_bytes(ctx.profile.iccid());
-        ctx.select(0x2FE2, "EF.ICCID")?;
+        ctx.select(FID_ICCID, "EF.ICCID")?;
         let ex = ctx.expect("READ BINARY EF.ICCID", &apdu(0x00, 0xB0, 0x00, 0x00, &[], Some(10)), 0x9000)?;
         if ex.data != expected {
             return mismatch(
@@ -590,7 +593,7 @@ mod basics {
     }
 
     pub(super) fn read_record(ctx: &mut Ctx) -> Step {
-        let records = ctx.read_records(0x2F00, "EF.DIR")?;
+        let records = ctx.read_records(FID_DIR, "EF.DIR")?;
         let usim = records.iter().any(|r| {
             apdu::tlv::Tlv::parse(r).is_ok_and(|(t, _)| {
                 t.tag == 0x61
@@ -613,11 +616,11 @@ mod basics {
 
     pub(super) fn access_pin(ctx: &mut Ctx) -> Step {
         ctx.select_app(App::Usim)?;
-        ctx.select(0x6F07, "EF.IMSI")?;
+        ctx.select(usim::IMSI, "EF.IMSI")?;
         ctx.expect("READ BINARY EF.IMSI before VERIFY", &apdu(0x00, 0xB0, 0x00, 0x00, &[], Some(9)), 0x6982)?;
         ctx.verify_pin()?;
         let ex = ctx.expect("READ BINARY EF.IMSI", &apdu(0x00, 0xB0, 0x00, 0x00, &[], Some(9)), 0x9000)?;
-        let imsi = me::card::decode_imsi(&ex.data);
+        let imsi = uicc_vocab::ef::imsi::decode(&ex.data);
         if imsi.as_deref() != Some(ctx.profile.imsi()) {
             return mismatch("EF.IMSI holds the profile's IMSI", ctx.profile.imsi().to_owned(), hx(&ex.data));
         }
@@ -669,14 +672,14 @@ mod basics {
 
     pub(super) fn update_adm(ctx: &mut Ctx) -> Step {
         ctx.open(App::Usim)?;
-        let imsi = ctx.read_binary(0x6F07, "EF.IMSI")?;
+        let imsi = ctx.read_binary(usim::IMSI, "EF.IMSI")?;
         ctx.expect(
             "UPDATE BINARY EF.IMSI under PIN1 only",
             &apdu(0x00, 0xD6, 0x00, 0x00, &imsi, None),
             0x6982,
         )?;
         ctx.select(0x3F00, "MF")?;
-        let dir = ctx.read_records(0x2F00, "EF.DIR")?;
+        let dir = ctx.read_records(FID_DIR, "EF.DIR")?;
         let first = dir.first().cloned().unwrap_or_default();
         ctx.expect(
             "UPDATE RECORD EF.DIR under PIN1 only",
@@ -702,7 +705,7 @@ mod basics {
             0x9000,
         )?;
         ctx.select_app(App::Usim)?;
-        ctx.select(0x6F07, "EF.IMSI")?;
+        ctx.select(usim::IMSI, "EF.IMSI")?;
         ctx.expect(
             "UPDATE BINARY EF.IMSI under ADM1 (same content)",
             &apdu(0x00, 0xD6, 0x00, 0x00, &imsi, None),
@@ -891,7 +894,7 @@ mod basics {
         if ctx.protocol() != sim_reader::Protocol::T0 {
             return Err(Stop::NotApplicable("the card runs T=1".into()));
         }
-        ctx.select(0x2FE2, "EF.ICCID")?;
+        ctx.select(FID_ICCID, "EF.ICCID")?;
         let r = ctx.raw(&[0x00, 0xB0, 0x00, 0x00, 0x20])?;
         if r != [0x6C, 0x0A] {
             return mismatch("READ BINARY EF.ICCID with Le 20 under T=0", "6C 0A", hx(&r));
@@ -1198,11 +1201,8 @@ mod gba {
 
     fn naf_apdu(ctx: &Ctx, app: App, naf_id: &[u8]) -> Vec<u8> {
         let impi = ctx.impi(app);
-        let mut data = vec![0xDE, naf_id.len() as u8];
-        data.extend_from_slice(naf_id);
-        data.push(impi.len() as u8);
-        data.extend_from_slice(impi.as_bytes());
-        apdu(0x00, 0x88, 0x00, 0x84, &data, Some(0))
+        let data = naf_derivation_data(naf_id, impi.as_bytes());
+        apdu(0x00, INS_AUTHENTICATE_EVEN, P1_EVEN, P2_GBA_CONTEXT, &data, Some(0))
     }
 
     pub(super) fn refuse_no_btid(ctx: &mut Ctx) -> Step {
@@ -1261,12 +1261,10 @@ mod gba {
         ctx.require_gba(App::Usim)?;
         ctx.open(App::Usim)?;
         let naf_id = other_naf_id();
-        let mut data = vec![0xDE, naf_id.len() as u8];
-        data.extend_from_slice(&naf_id);
-        data.push(0);
+        let data = naf_derivation_data(&naf_id, b"");
         ctx.expect_any(
             "NAF derivation with an empty IMPI",
-            &apdu(0x00, 0x88, 0x00, 0x84, &data, Some(0)),
+            &apdu(0x00, INS_AUTHENTICATE_EVEN, P1_EVEN, P2_GBA_CONTEXT, &data, Some(0)),
             &[0x6A80, 0x6985],
         )?;
         let c = naf_apdu(ctx, App::Usim, &naf_id);

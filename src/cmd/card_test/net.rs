@@ -12,6 +12,15 @@ use mikey::mbms::{self, KeyDomainId, Msk, MskId, MskMessageParams, Mtk, MtkId, M
 use mikey::{CsIdMap, KeyValidity, Timestamp};
 use sim_reader::{CardProfile, Exchange, RawExchange, Reader, Session};
 
+use uicc_vocab::authenticate::{
+    self as framing, INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN, P2_3G_CONTEXT, P2_GBA_CONTEXT,
+    P2_MBMS_CONTEXT, TAG_SUCCESS,
+};
+use uicc_vocab::ef::gbanl;
+use uicc_vocab::ef::muk::{TAG_MUK_ID, TAG_MUK_IDI, TAG_MUK_IDR, TAG_MUK_TS, encode_muk_id, muk_id_len};
+use uicc_vocab::files::{FID_DIR, isim, usim};
+use uicc_vocab::open_values::{P1_ODD_FIRST_BLOCK, TAG_MBMS_DATA};
+
 use super::cases::Case;
 use super::report::{CaseResult, Verdict};
 
@@ -73,10 +82,8 @@ pub(crate) fn ensure(cond: bool, message: impl FnOnce() -> String) -> Step {
 // ------------------------------------------------------------------------------------------------
 // Card facts
 
-/// RID ‖ PIX of the USIM (TS 101 220 Annex E).
-pub(crate) const USIM_AID_PREFIX: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x02];
-/// RID ‖ PIX of the ISIM.
-pub(crate) const ISIM_AID_PREFIX: [u8; 7] = [0xA0, 0x00, 0x00, 0x00, 0x87, 0x10, 0x04];
+/// RID ‖ PIX of the USIM and of the ISIM (TS 101 220 Annex E).
+pub(crate) use uicc_vocab::files::{AID_PREFIX_ISIM as ISIM_AID_PREFIX, AID_PREFIX_USIM as USIM_AID_PREFIX};
 
 /// An application of the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +98,15 @@ impl App {
     /// EF.GBABP (TS 31.102 §4.2.79, TS 31.103 §4.2.9).
     pub(crate) fn gbabp(self) -> u16 {
         match self {
-            App::Usim => 0x6FD6,
-            App::Isim => 0x6FD5,
+            App::Usim => usim::GBABP,
+            App::Isim => isim::GBABP,
         }
     }
     /// EF.GBANL (TS 31.102 §4.2.83, TS 31.103 §4.2.10).
     pub(crate) fn gbanl(self) -> u16 {
         match self {
-            App::Usim => 0x6FDA,
-            App::Isim => 0x6FD7,
+            App::Usim => usim::GBANL,
+            App::Isim => isim::GBANL,
         }
     }
     /// The name.
@@ -112,9 +119,9 @@ impl App {
 }
 
 /// EF.MSK of the USIM (TS 31.102 §4.2.80).
-pub(crate) const EF_MSK: u16 = 0x6FD7;
+pub(crate) const EF_MSK: u16 = usim::MSK;
 /// EF.MUK of the USIM (TS 31.102 §4.2.81).
-pub(crate) const EF_MUK: u16 = 0x6FD8;
+pub(crate) const EF_MUK: u16 = usim::MUK;
 
 /// What the card says about itself, read once at the start.
 #[derive(Debug, Default, Clone)]
@@ -159,16 +166,13 @@ pub(crate) fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8], le: Option<u8>
     c
 }
 
-/// A BER-TLV data object with a one-byte tag (ISO/IEC 8825-1 definite length).
-pub(crate) fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    match value.len() {
-        n if n < 0x80 => out.push(n as u8),
-        n if n <= 0xFF => out.extend([0x81, n as u8]),
-        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
-    }
-    out.extend_from_slice(value);
-    out
+/// `DE Ln NAF_Id Li IMPI` (TS 31.102 §7.1.2.4); NAF_Id and IMPI cut to 255 bytes each.
+pub(crate) fn naf_derivation_data(naf_id: &[u8], impi: &[u8]) -> Vec<u8> {
+    let (naf_id, impi) = (&naf_id[..naf_id.len().min(255)], &impi[..impi.len().min(255)]);
+    let mut data = vec![0; framing::naf_derivation_len(naf_id.len(), impi.len())];
+    let n = framing::encode_naf_derivation(naf_id, impi, &mut data).unwrap_or(0);
+    data.truncate(n);
+    data
 }
 
 /// A PIN field: ASCII digits padded with `FF` to 8 bytes (TS 102 221 §9.5.1).
@@ -332,21 +336,24 @@ impl Bmsc {
 
     /// MUK ID `A0 L { 80 L IDr, 82 L IDi }` (TS 31.102 §4.2.81).
     pub(crate) fn muk_id_tlv(&self) -> Vec<u8> {
-        let mut inner = tlv(0x80, &self.idr);
-        inner.extend(tlv(0x82, &self.idi));
-        tlv(0xA0, &inner)
+        let mut out = vec![0; muk_id_len(self.idr.len(), self.idi.len())];
+        let n = encode_muk_id(&self.idr, &self.idi, &mut out).unwrap_or(0);
+        out.truncate(n);
+        out
     }
 }
 
 /// AUTHENTICATE, MBMS context (ODD INS, P1 `80`, P2 `85`): `53 L mode data`.
 pub(crate) fn mbms_apdu(mode: u8, data: &[u8]) -> Vec<u8> {
-    let mut inner = vec![mode];
-    inner.extend_from_slice(data);
-    let body = tlv(0x53, &inner);
+    let mut body = vec![0; framing::mbms_len(data.len())];
+    let n = framing::encode_mbms(mode, data, &mut body).unwrap_or(0);
+    body.truncate(n);
+    let header = [0x00, INS_AUTHENTICATE_ODD, P1_ODD_FIRST_BLOCK, P2_MBMS_CONTEXT];
     if body.len() <= 255 {
-        apdu(0x00, 0x89, 0x80, 0x85, &body, Some(0))
+        apdu(header[0], header[1], header[2], header[3], &body, Some(0))
     } else {
-        let mut c = vec![0x00, 0x89, 0x80, 0x85, 0x00, (body.len() >> 8) as u8, body.len() as u8];
+        let mut c = header.to_vec();
+        c.extend([0x00, (body.len() >> 8) as u8, body.len() as u8]);
         c.extend_from_slice(&body);
         c.extend([0x00, 0x00]);
         c
@@ -358,11 +365,11 @@ pub(crate) fn mbms_answer(what: &str, data: &[u8]) -> Step<Vec<u8>> {
     let Ok((object, rest)) = apdu::tlv::Tlv::parse(data) else {
         return mismatch(format!("{what}: the answer is no BER-TLV object"), "53 L DB ...", hx(data));
     };
-    if object.tag != 0x53 || !rest.is_empty() {
+    if object.tag != u32::from(TAG_MBMS_DATA) || !rest.is_empty() {
         return mismatch(format!("{what}: the answer is not one 53 object"), "53 L DB ...", hx(data));
     }
     match object.value.split_first() {
-        Some((0xDB, d)) => Ok(d.to_vec()),
+        Some((&TAG_SUCCESS, d)) => Ok(d.to_vec()),
         _ => mismatch(format!("{what}: the 53 object does not start with DB"), "53 L DB ...", hx(data)),
     }
 }
@@ -411,10 +418,11 @@ pub(crate) fn decode_muk_record(r: &[u8]) -> Step<Option<MukRecord>> {
     };
     let Ok((id, rest)) = apdu::tlv::Tlv::parse(r) else { return bad() };
     let Ok((ts, _)) = apdu::tlv::Tlv::parse(rest) else { return bad() };
-    if id.tag != 0xA0 || ts.tag != 0x81 {
+    if id.tag != u32::from(TAG_MUK_ID) || ts.tag != u32::from(TAG_MUK_TS) {
         return bad();
     }
-    let (Ok(Some(idr)), Ok(Some(idi))) = (apdu::tlv::find(id.value, 0x80), apdu::tlv::find(id.value, 0x82))
+    let (Ok(Some(idr)), Ok(Some(idi))) =
+        (apdu::tlv::find(id.value, TAG_MUK_IDR.into()), apdu::tlv::find(id.value, TAG_MUK_IDI.into()))
     else {
         return bad();
     };
@@ -446,7 +454,7 @@ pub(crate) fn decode_gbanl_record(r: &[u8]) -> Step<Option<(Vec<u8>, Vec<u8>)>> 
     let bad = || mismatch("EF.GBANL record is not 80 NAF_Id 81 B-TID", "80 L NAF_Id 81 L B-TID", hx(r));
     let Ok((naf, rest)) = apdu::tlv::Tlv::parse(r) else { return bad() };
     let Ok((btid, _)) = apdu::tlv::Tlv::parse(rest) else { return bad() };
-    if naf.tag != 0x80 || btid.tag != 0x81 {
+    if naf.tag != u32::from(gbanl::TAG_NAF_ID) || btid.tag != u32::from(gbanl::TAG_B_TID) {
         return bad();
     }
     Ok(Some((naf.value.to_vec(), btid.value.to_vec())))
@@ -511,7 +519,7 @@ impl Ctx {
     /// EF.DIR, EF.UST, EF.AD, and with an ISIM EF.IST and EF.IMPI.
     fn probe(&mut self) -> Step {
         self.expect("SELECT MF", &apdu(0x00, 0xA4, 0x00, 0x0C, &[0x3F, 0x00], None), 0x9000)?;
-        for record in self.read_records(0x2F00, "EF.DIR")? {
+        for record in self.read_records(FID_DIR, "EF.DIR")? {
             if let Ok((app, _)) = apdu::tlv::Tlv::parse(&record)
                 && app.tag == 0x61
                 && let Ok(Some(aid)) = apdu::tlv::find(app.value, 0x4F)
@@ -523,16 +531,16 @@ impl Ctx {
             return fail("EF.DIR lists no USIM");
         }
         self.open(App::Usim)?;
-        self.facts.ust = self.read_binary(0x6F38, "EF.UST")?;
-        let ad = self.read_binary(0x6FAD, "EF.AD")?;
+        self.facts.ust = self.read_binary(usim::UST, "EF.UST")?;
+        let ad = self.read_binary(usim::AD, "EF.AD")?;
         self.facts.mnc_len = match ad.get(3) {
             Some(&n @ 2..=3) => usize::from(n),
             _ => 2,
         };
         if self.facts.aid(&ISIM_AID_PREFIX).is_some() {
             self.open(App::Isim)?;
-            self.facts.ist = self.read_binary(0x6F07, "EF.IST")?;
-            let impi = self.read_binary(0x6F02, "EF.IMPI")?;
+            self.facts.ist = self.read_binary(isim::IST, "EF.IST")?;
+            let impi = self.read_binary(isim::IMPI, "EF.IMPI")?;
             if let Ok((nai, _)) = apdu::tlv::Tlv::parse(&impi)
                 && nai.tag == 0x80
             {
@@ -821,15 +829,12 @@ impl Ctx {
 
     /// The command of the 3G context (`10 RAND 10 AUTN`) or of GBA bootstrapping (`DD ...`).
     pub(crate) fn aka_apdu(cla: u8, rand: &[u8; 16], autn: &[u8; 16], bootstrap: bool) -> Vec<u8> {
-        let mut data = Vec::with_capacity(35);
-        if bootstrap {
-            data.push(0xDD);
-        }
-        data.push(0x10);
-        data.extend_from_slice(rand);
-        data.push(0x10);
-        data.extend_from_slice(autn);
-        apdu(cla, 0x88, 0x00, if bootstrap { 0x84 } else { 0x81 }, &data, Some(0))
+        let (p2, data) = if bootstrap {
+            (P2_GBA_CONTEXT, framing::encode_gba_bootstrap(rand, autn).to_vec())
+        } else {
+            (P2_3G_CONTEXT, framing::encode_rand_autn(rand, autn).to_vec())
+        };
+        apdu(cla, INS_AUTHENTICATE_EVEN, P1_EVEN, p2, &data, Some(0))
     }
 
     /// Learn SQN_MS from a `DC 0E AUTS` answer (MAC-S checked with f1*, TS 33.102 §6.3.5).
@@ -926,11 +931,12 @@ impl Ctx {
     pub(crate) fn derive(&mut self, app: App, boot: &Bootstrap, naf_id: &[u8]) -> Step<NafKeys> {
         let keys = self.naf_keys(boot, app, naf_id)?;
         let impi = self.impi(app);
-        let mut data = vec![0xDE, naf_id.len() as u8];
-        data.extend_from_slice(naf_id);
-        data.push(impi.len() as u8);
-        data.extend_from_slice(impi.as_bytes());
-        let ex = self.expect("NAF derivation", &apdu(0x00, 0x88, 0x00, 0x84, &data, Some(0)), 0x9000)?;
+        let data = naf_derivation_data(naf_id, impi.as_bytes());
+        let ex = self.expect(
+            "NAF derivation",
+            &apdu(0x00, INS_AUTHENTICATE_EVEN, P1_EVEN, P2_GBA_CONTEXT, &data, Some(0)),
+            0x9000,
+        )?;
         let mut expected = vec![0xDB, 0x20];
         expected.extend_from_slice(&keys.ext);
         if ex.data != expected {
