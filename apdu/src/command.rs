@@ -84,55 +84,50 @@ impl<'a> Command<'a> {
     /// an extended Le is accepted whether or not the card's ATR announced extended lengths.
     /// Everything else must be exact: a body whose length matches no case is [`ApduError::WrongLength`].
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ApduError> {
-        if bytes.len() < 4 {
+        let &[cla, ins, p1, p2, ref body @ ..] = bytes else {
             return Err(ApduError::TooShort);
-        }
-        let (cla, ins, p1, p2) = (bytes[0], bytes[1], bytes[2], bytes[3]);
-        let body = &bytes[4..];
+        };
         let base = Command { cla, ins, p1, p2, data: &[], ne: None, extended: false };
-        match body.len() {
+        match *body {
             // Case 1.
-            0 => Ok(base),
+            [] => Ok(base),
             // Case 2 short.
-            1 => Ok(Command { ne: Some(short_ne(body[0])), ..base }),
-            _ if body[0] != 0 => {
+            [le] => Ok(Command { ne: Some(short_ne(le)), ..base }),
+            [lc, ref rest @ ..] if lc != 0 => {
                 // Short Lc: case 3 short or case 4 short.
-                let nc = body[0] as usize;
-                let rest = &body[1..];
-                if rest.len() == nc {
-                    Ok(Command { data: rest, ..base })
-                } else if rest.len() == nc + 1 {
-                    Ok(Command { data: &rest[..nc], ne: Some(short_ne(rest[nc])), ..base })
-                } else if rest.len() == nc + 2 && nc > 0 {
-                    // Lenient: short Lc followed by a 2-byte (extended-style) Le, as some modems send.
-                    let le = u16::from_be_bytes([rest[nc], rest[nc + 1]]);
-                    Ok(Command { data: &rest[..nc], ne: Some(extended_ne(le)), extended: true, ..base })
-                } else {
-                    Err(ApduError::WrongLength)
-                }
+                let (data, le) = rest.split_at_checked(lc as usize).ok_or(ApduError::WrongLength)?;
+                Self::with_body(base, data, le, false)
             }
-            // body[0] == 0 and at least two bytes: extended form.
-            3 => {
-                // Case 2 extended: 00 Le1 Le2.
-                let le = u16::from_be_bytes([body[1], body[2]]);
-                Ok(Command { ne: Some(extended_ne(le)), extended: true, ..base })
+            // Case 2 extended: 00 Le1 Le2.
+            [0, le1, le2] => {
+                Ok(Command { ne: Some(extended_ne(u16::from_be_bytes([le1, le2]))), extended: true, ..base })
             }
-            n if n >= 3 => {
-                let nc = u16::from_be_bytes([body[1], body[2]]) as usize;
+            // Extended Lc: case 3 extended or case 4 extended.
+            [0, lc1, lc2, ref rest @ ..] => {
+                let nc = u16::from_be_bytes([lc1, lc2]) as usize;
                 if nc == 0 {
                     return Err(ApduError::WrongLength);
                 }
-                let rest = &body[3..];
-                if rest.len() == nc {
-                    Ok(Command { data: rest, extended: true, ..base })
-                } else if rest.len() == nc + 2 {
-                    let le = u16::from_be_bytes([rest[nc], rest[nc + 1]]);
-                    Ok(Command { data: &rest[..nc], ne: Some(extended_ne(le)), extended: true, ..base })
-                } else {
-                    Err(ApduError::WrongLength)
-                }
+                let (data, le) = rest.split_at_checked(nc).ok_or(ApduError::WrongLength)?;
+                Self::with_body(base, data, le, true)
             }
             // Two bytes starting with 00: neither short nor extended.
+            _ => Err(ApduError::WrongLength),
+        }
+    }
+
+    /// `base` with its data and the Le field after them: none, one byte (after a short Lc), or two
+    /// bytes (extended; leniently also after a short Lc, as some modems send).
+    fn with_body(base: Self, data: &'a [u8], le: &[u8], extended: bool) -> Result<Self, ApduError> {
+        match *le {
+            [] => Ok(Command { data, extended, ..base }),
+            [le] if !extended => Ok(Command { data, ne: Some(short_ne(le)), ..base }),
+            [le1, le2] => Ok(Command {
+                data,
+                ne: Some(extended_ne(u16::from_be_bytes([le1, le2]))),
+                extended: true,
+                ..base
+            }),
             _ => Err(ApduError::WrongLength),
         }
     }
@@ -168,40 +163,40 @@ impl<'a> Command<'a> {
             return Err(ApduError::InvalidNe);
         }
         let len = self.encoded_len();
-        if out.len() < len {
-            return Err(ApduError::BufferTooSmall);
-        }
-        out[..4].copy_from_slice(&[self.cla, self.ins, self.p1, self.p2]);
-        let mut at = 4;
+        let out = out.get_mut(..len).ok_or(ApduError::BufferTooSmall)?;
+        let mut at = 0;
+        put(out, &mut at, &[self.cla, self.ins, self.p1, self.p2])?;
         let ext = self.needs_extended();
         if nc > 0 {
             if ext {
-                out[at] = 0;
-                out[at + 1..at + 3].copy_from_slice(&(nc as u16).to_be_bytes());
-                at += 3;
+                put(out, &mut at, &[0])?;
+                put(out, &mut at, &(nc as u16).to_be_bytes())?;
             } else {
-                out[at] = nc as u8;
-                at += 1;
+                put(out, &mut at, &[nc as u8])?;
             }
-            out[at..at + nc].copy_from_slice(self.data);
-            at += nc;
+            put(out, &mut at, self.data)?;
         }
         if let Some(ne) = self.ne {
             if ext {
                 if nc == 0 {
-                    out[at] = 0;
-                    at += 1;
+                    put(out, &mut at, &[0])?;
                 }
-                out[at..at + 2].copy_from_slice(&((ne % EXTENDED_NE_MAX) as u16).to_be_bytes());
-                at += 2;
+                put(out, &mut at, &((ne % EXTENDED_NE_MAX) as u16).to_be_bytes())?;
             } else {
-                out[at] = (ne % SHORT_NE_MAX) as u8;
-                at += 1;
+                put(out, &mut at, &[(ne % SHORT_NE_MAX) as u8])?;
             }
         }
         debug_assert_eq!(at, len);
         Ok(at)
     }
+}
+
+/// Copies `bytes` into `out` at `*at` and advances `*at`.
+fn put(out: &mut [u8], at: &mut usize, bytes: &[u8]) -> Result<(), ApduError> {
+    let end = *at + bytes.len();
+    out.get_mut(*at..end).ok_or(ApduError::BufferTooSmall)?.copy_from_slice(bytes);
+    *at = end;
+    Ok(())
 }
 
 fn short_ne(le: u8) -> usize {

@@ -14,11 +14,8 @@ pub struct Response<'a> {
 impl<'a> Response<'a> {
     /// Split `bytes` into data and status word.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ApduError> {
-        if bytes.len() < 2 {
-            return Err(ApduError::TooShort);
-        }
-        let (data, sw) = bytes.split_at(bytes.len() - 2);
-        Ok(Response { data, status: Status::from_bytes(sw[0], sw[1]) })
+        let (data, &[sw1, sw2]) = bytes.split_last_chunk::<2>().ok_or(ApduError::TooShort)?;
+        Ok(Response { data, status: Status::from_bytes(sw1, sw2) })
     }
 
     /// The raw status word.
@@ -29,11 +26,9 @@ impl<'a> Response<'a> {
     /// Write data and status word into `out`; return the length written.
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, ApduError> {
         let len = self.data.len() + 2;
-        if out.len() < len {
-            return Err(ApduError::BufferTooSmall);
-        }
-        out[..self.data.len()].copy_from_slice(self.data);
-        out[self.data.len()..len].copy_from_slice(&self.status.to_u16().to_be_bytes());
+        let (data, sw) = out.get_mut(..len).ok_or(ApduError::BufferTooSmall)?.split_at_mut(self.data.len());
+        data.copy_from_slice(self.data);
+        sw.copy_from_slice(&self.status.to_u16().to_be_bytes());
         Ok(len)
     }
 }

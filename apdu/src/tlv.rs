@@ -76,8 +76,9 @@ impl<'a> Tlv<'a> {
             field.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize)
         };
         let end = at.checked_add(len).ok_or(TlvError::InvalidLength)?;
-        let value = bytes.get(at..end).ok_or(TlvError::Truncated)?;
-        Ok((Tlv { tag, value }, &bytes[end..]))
+        let (head, rest) = bytes.split_at_checked(end).ok_or(TlvError::Truncated)?;
+        let value = head.get(at..).ok_or(TlvError::Truncated)?;
+        Ok((Tlv { tag, value }, rest))
     }
 
     /// Whether the tag marks a constructed object (bit 6 of its first byte).
@@ -163,11 +164,12 @@ pub fn write_length(len: usize, out: &mut [u8]) -> Result<usize, TlvError> {
         return Err(TlvError::InvalidLength);
     }
     let out = out.get_mut(..n).ok_or(TlvError::BufferTooSmall)?;
+    let (first, rest) = out.split_first_mut().ok_or(TlvError::BufferTooSmall)?;
     if n == 1 {
-        out[0] = len as u8;
+        *first = len as u8;
     } else {
-        out[0] = 0x80 | (n as u8 - 1);
-        for (i, b) in out[1..].iter_mut().enumerate() {
+        *first = 0x80 | (n as u8 - 1);
+        for (i, b) in rest.iter_mut().enumerate() {
             *b = (len >> (8 * (n - 2 - i))) as u8;
         }
     }

@@ -99,7 +99,9 @@ pub fn encode_pin(pin: &str) -> Option<[u8; PIN_LEN]> {
         return None;
     }
     let mut out = [0xFFu8; PIN_LEN];
-    out[..digits.len()].copy_from_slice(digits);
+    for (slot, &digit) in out.iter_mut().zip(digits) {
+        *slot = digit;
+    }
     Some(out)
 }
 

@@ -111,7 +111,7 @@ fn replay<N: Nvm>(nvm: &mut N, used: usize) -> Result<(), NvmError> {
         let mut done = 0;
         while done < len {
             let n = (len - done).min(COPY_CHUNK);
-            let buf = &mut chunk[..n];
+            let buf = chunk.get_mut(..n).ok_or(NvmError::OutOfRange)?;
             nvm.read(source + done, buf)?;
             nvm.write(offset + done, buf)?;
             done += n;

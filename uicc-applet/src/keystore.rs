@@ -52,6 +52,19 @@ fn read_secret<const N: usize, S: Nvm>(nvm: &S, offset: usize) -> Result<Zeroizi
     Ok(buf)
 }
 
+/// The `len` bytes at `at` of a slot; the layouts keep every field inside its slot, so an error
+/// here is a technical problem.
+fn field(raw: &[u8], at: usize, len: usize) -> Result<&[u8], Error> {
+    raw.get(at..at + len).ok_or(Error::TechnicalProblem)
+}
+
+/// Writes `bytes` at `at` of a slot (every field lies inside its slot by the layout).
+fn set(raw: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = raw.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
 /// The `index`-th (0-based) `len`-byte piece of `region`, if it lies inside.
 fn nth(region: Region, len: usize, index: usize) -> Option<Region> {
     let offset = region.offset.checked_add(index.checked_mul(len)?)?;
@@ -119,21 +132,20 @@ pub(crate) const fn gba_context_region(app: App) -> Region {
 /// The stored context, or `None` before the first bootstrapping.
 pub(crate) fn read_gba_context<S: Nvm>(nvm: &S, app: App) -> Result<Option<GbaContext>, Error> {
     let raw = read_secret::<GBA_CONTEXT_LEN, S>(nvm, gba_context_region(app).offset)?;
-    if raw[0] != STATE_USED {
+    if raw.first() != Some(&STATE_USED) {
         return Ok(None);
     }
-    let ks = Ks::from_slice(&raw[CTX_KS..CTX_KS + Ks::LEN]).map_err(|_| Error::TechnicalProblem)?;
-    let mut rand = [0u8; RAND_LEN];
-    rand.copy_from_slice(&raw[CTX_RAND..CTX_RAND + RAND_LEN]);
+    let ks = Ks::from_slice(field(&raw[..], CTX_KS, Ks::LEN)?).map_err(|_| Error::TechnicalProblem)?;
+    let rand = field(&raw[..], CTX_RAND, RAND_LEN)?.try_into().map_err(|_| Error::TechnicalProblem)?;
     Ok(Some(GbaContext { ks, rand }))
 }
 
 /// The slot bytes of a context.
 pub(crate) fn encode_gba_context(ks: &Ks, rand: &[u8; RAND_LEN]) -> Zeroizing<[u8; GBA_CONTEXT_LEN]> {
     let mut raw = Zeroizing::new([0xFFu8; GBA_CONTEXT_LEN]);
-    raw[0] = STATE_USED;
-    raw[CTX_KS..CTX_KS + Ks::LEN].copy_from_slice(ks.expose());
-    raw[CTX_RAND..CTX_RAND + RAND_LEN].copy_from_slice(rand);
+    set(&mut raw[..], 0, &[STATE_USED]);
+    set(&mut raw[..], CTX_KS, ks.expose());
+    set(&mut raw[..], CTX_RAND, rand);
     raw
 }
 
@@ -193,15 +205,13 @@ pub(crate) fn read_naf_key<S: Nvm>(
 ) -> Result<Option<NafKey>, Error> {
     let region = list.slot(index).ok_or(Error::TechnicalProblem)?;
     let raw = read_secret::<KS_INT_NAF_SLOT_LEN, S>(nvm, region.offset)?;
-    if raw[0] != STATE_USED {
+    if raw.first() != Some(&STATE_USED) {
         return Ok(None);
     }
-    let key =
-        KsIntNaf::from_slice(&raw[NAF_KEY..NAF_KEY + KsIntNaf::LEN]).map_err(|_| Error::TechnicalProblem)?;
-    let mut lifetime = [0u8; 8];
-    lifetime.copy_from_slice(&raw[NAF_LIFETIME..NAF_LIFETIME + 8]);
-    let mut stamp = [0u8; 4];
-    stamp.copy_from_slice(&raw[NAF_STAMP..NAF_STAMP + 4]);
+    let key = KsIntNaf::from_slice(field(&raw[..], NAF_KEY, KsIntNaf::LEN)?)
+        .map_err(|_| Error::TechnicalProblem)?;
+    let lifetime = field(&raw[..], NAF_LIFETIME, 8)?.try_into().map_err(|_| Error::TechnicalProblem)?;
+    let stamp = field(&raw[..], NAF_STAMP, 4)?.try_into().map_err(|_| Error::TechnicalProblem)?;
     Ok(Some(NafKey { key, lifetime: u64::from_be_bytes(lifetime), stamp: u32::from_be_bytes(stamp) }))
 }
 
@@ -212,10 +222,10 @@ pub(crate) fn encode_naf_key(
     stamp: u32,
 ) -> Zeroizing<[u8; KS_INT_NAF_SLOT_LEN]> {
     let mut raw = Zeroizing::new([0xFFu8; KS_INT_NAF_SLOT_LEN]);
-    raw[0] = STATE_USED;
-    raw[NAF_KEY..NAF_KEY + KsIntNaf::LEN].copy_from_slice(key.expose());
-    raw[NAF_LIFETIME..NAF_LIFETIME + 8].copy_from_slice(&lifetime.to_be_bytes());
-    raw[NAF_STAMP..NAF_STAMP + 4].copy_from_slice(&stamp.to_be_bytes());
+    set(&mut raw[..], 0, &[STATE_USED]);
+    set(&mut raw[..], NAF_KEY, key.expose());
+    set(&mut raw[..], NAF_LIFETIME, &lifetime.to_be_bytes());
+    set(&mut raw[..], NAF_STAMP, &stamp.to_be_bytes());
     raw
 }
 
@@ -271,7 +281,7 @@ pub(crate) struct MskKey {
 /// The MSK in pair `pair` of `slots`, or `None` if that slot is free.
 pub(crate) fn msk_in(slots: &MskSlots, pair: usize) -> Option<MskKey> {
     let raw = slots.get(pair * MSK_SLOT_LEN..(pair + 1) * MSK_SLOT_LEN)?;
-    if raw[0] != STATE_USED {
+    if raw.first() != Some(&STATE_USED) {
         return None;
     }
     let msk = Msk::from_slice(raw.get(MSK_KEY..MSK_KEY + MSK_LEN)?).ok()?;
@@ -282,9 +292,9 @@ pub(crate) fn msk_in(slots: &MskSlots, pair: usize) -> Option<MskKey> {
 pub(crate) fn put_msk(slots: &mut MskSlots, pair: usize, msk: &Msk) {
     if let Some(raw) = slots.get_mut(pair * MSK_SLOT_LEN..(pair + 1) * MSK_SLOT_LEN) {
         raw.fill(0xFF);
-        raw[0] = STATE_USED;
-        raw[MSK_KEY..MSK_KEY + MSK_LEN].copy_from_slice(msk.as_bytes());
-        raw[MSK_MTK_SEEN] = 0x00;
+        set(raw, 0, &[STATE_USED]);
+        set(raw, MSK_KEY, msk.as_bytes());
+        set(raw, MSK_MTK_SEEN, &[0x00]);
     }
 }
 

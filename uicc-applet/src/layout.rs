@@ -111,6 +111,8 @@ pub const MSK_KEYS: Region =
 /// Start of the EF bodies.
 const EF_DATA_START: usize = MSK_KEYS.end();
 
+// Evaluated by the compiler: an index out of range here fails the build, never the card.
+#[allow(clippy::indexing_slicing)]
 const EF_OFFSETS: [usize; Ef::COUNT] = {
     let mut offsets = [0; Ef::COUNT];
     let mut at = EF_DATA_START;
@@ -124,6 +126,8 @@ const EF_OFFSETS: [usize; Ef::COUNT] = {
 };
 
 /// All EF bodies.
+// Evaluated by the compiler: an index out of range here fails the build, never the card.
+#[allow(clippy::indexing_slicing)]
 pub const EF_DATA: Region = {
     let last = Ef::ALL[Ef::COUNT - 1];
     Region {
@@ -134,7 +138,12 @@ pub const EF_DATA: Region = {
 
 /// The body of `ef`.
 pub const fn ef(ef: Ef) -> Region {
-    Region { offset: EF_OFFSETS[ef.index()], len: ef.info().structure.size() }
+    let offset = match EF_OFFSETS.split_at_checked(ef.index()) {
+        Some((_, [offset, ..])) => *offset,
+        // Unreachable: `Ef::index` is below `Ef::COUNT`.
+        _ => 0,
+    };
+    Region { offset, len: ef.info().structure.size() }
 }
 
 /// First byte that transactions may write: everything from here to [`USED`] is persistent state.

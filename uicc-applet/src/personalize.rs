@@ -49,8 +49,9 @@ pub(crate) fn format<N: Nvm>(nvm: &mut N, p: &Personalization<'_>) -> Result<(),
     }
 
     let mut header = [0xFFu8; HEADER.len];
-    header[..HEADER_MAGIC.len()].copy_from_slice(&HEADER_MAGIC);
-    header[HEADER_MAGIC.len()] = LAYOUT_VERSION;
+    for (slot, &b) in header.iter_mut().zip(HEADER_MAGIC.iter().chain(&[LAYOUT_VERSION])) {
+        *slot = b;
+    }
     nvm.write(HEADER.offset, &header)
 }
 
@@ -81,7 +82,7 @@ fn fill<N: Nvm>(nvm: &mut N, region: Region, byte: u8) -> Result<(), NvmError> {
     let mut at = 0;
     while at < region.len {
         let n = (region.len - at).min(chunk.len());
-        nvm.write(region.offset + at, &chunk[..n])?;
+        nvm.write(region.offset + at, chunk.get(..n).ok_or(NvmError::OutOfRange)?)?;
         at += n;
     }
     Ok(())
@@ -100,7 +101,7 @@ fn write_record<N: Nvm>(nvm: &mut N, ef: Ef, len: usize, record: usize, data: &[
 fn write_tag80<N: Nvm>(nvm: &mut N, offset: usize, value: &str) -> Result<(), NvmError> {
     let mut buf = [0xFFu8; 256];
     let n = ef::encode_tag80(value.as_bytes(), &mut buf).ok_or(NvmError::OutOfRange)?;
-    nvm.write(offset, &buf[..n])
+    nvm.write(offset, buf.get(..n).ok_or(NvmError::OutOfRange)?)
 }
 
 fn write_ef<N: Nvm>(nvm: &mut N, ef: Ef, p: &Personalization<'_>) -> Result<(), NvmError> {

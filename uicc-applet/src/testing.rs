@@ -93,19 +93,20 @@ impl<N: Nvm> Nvm for PowerCutNvm<N> {
             return self.inner.write(offset, data);
         }
         self.dead = true;
-        let half = data.len() / 2;
+        let (first_half, second_half) = data.split_at(data.len() / 2);
         match self.tear.get() {
             Tear::Nothing => {}
-            Tear::Half => self.inner.write(offset, &data[..half])?,
-            Tear::AllButLast => self.inner.write(offset, &data[..data.len().saturating_sub(1)])?,
+            Tear::Half => self.inner.write(offset, first_half)?,
+            Tear::AllButLast => {
+                self.inner.write(offset, data.split_last().map_or(&[][..], |(_, head)| head))?
+            }
             Tear::Garbage => {
-                self.inner.write(offset, &data[..half])?;
+                self.inner.write(offset, first_half)?;
                 let garbage = [0xA5u8; 64];
-                let mut at = half;
-                while at < data.len() {
-                    let n = (data.len() - at).min(garbage.len());
-                    self.inner.write(offset + at, &garbage[..n])?;
-                    at += n;
+                let mut at = offset + first_half.len();
+                for chunk in second_half.chunks(garbage.len()) {
+                    self.inner.write(at, garbage.get(..chunk.len()).unwrap_or_default())?;
+                    at += chunk.len();
                 }
             }
         }

@@ -44,8 +44,10 @@ fn sqn_array<N: Nvm>(nvm: &N) -> Result<UsimSqnArray, Error> {
 fn c3(ck: &Ck, ik: &Ik) -> Zeroizing<[u8; KC_LEN]> {
     let (ck, ik) = (ck.expose(), ik.expose());
     let mut kc = Zeroizing::new([0u8; KC_LEN]);
-    for (i, b) in kc.iter_mut().enumerate() {
-        *b = ck[i] ^ ck[i + KC_LEN] ^ ik[i] ^ ik[i + KC_LEN];
+    let (ck1, ck2) = ck.split_at(KC_LEN);
+    let (ik1, ik2) = ik.split_at(KC_LEN);
+    for (b, (((c1, c2), i1), i2)) in kc.iter_mut().zip(ck1.iter().zip(ck2).zip(ik1).zip(ik2)) {
+        *b = c1 ^ c2 ^ i1 ^ i2;
     }
     kc
 }
