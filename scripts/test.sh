@@ -28,7 +28,7 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "no_std, no-alloc probe of the card crates (apdu, gba, mikey, uicc-applet)"
+step "no_std, no-alloc probe of the card crates (apdu, uicc-vocab, gba, mikey, uicc-applet)"
 cargo build --manifest-path nostd-probe/Cargo.toml
 
 step "cargo test --workspace"

@@ -19,7 +19,8 @@ pub unsafe extern "C" fn probe_entry(apdu: *const u8, apdu_len: usize, out: *mut
     let (apdu, out) =
         unsafe { (core::slice::from_raw_parts(apdu, apdu_len), core::slice::from_raw_parts_mut(out, out_len)) };
     let parsed = apdu::Command::parse(apdu).map(|c| c.ins).unwrap_or(0);
+    let framed = uicc_vocab::authenticate::parse_mbms(apdu).is_ok();
     let mut card = Uicc::power_on(RamNvm::<{ uicc_applet::NVM_SIZE }>::new());
     let n = card.process(apdu, out);
-    n + parsed as usize + card.nvm().capacity()
+    n + parsed as usize + framed as usize + card.nvm().capacity()
 }
