@@ -33,6 +33,12 @@ pub struct MskRecord {
 }
 
 impl MskRecord {
+    /// A record of `key_domain_id` holding `pairs`, older first; `None` for more than
+    /// [`MSKS_PER_KEY_GROUP`] pairs.
+    pub fn new(key_domain_id: [u8; KEY_DOMAIN_ID_LEN], pairs: &[MskPair]) -> Option<MskRecord> {
+        Some(MskRecord { key_domain_id, pairs: heapless::Vec::from_slice(pairs).ok()? })
+    }
+
     /// The Key Group of the record (of its first pair); `None` if it has none.
     pub fn key_group(&self) -> Option<u16> {
         self.pairs.first().map(|p| (p.msk_id >> 16) as u16)
