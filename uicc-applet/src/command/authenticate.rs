@@ -17,8 +17,7 @@ use uicc_vocab::authenticate::{
     self as framing, FramingError, GbaCommand, INS_AUTHENTICATE_ODD, MbmsCommand, P1_EVEN, P2_3G_CONTEXT,
     P2_GBA_CONTEXT, P2_MBMS_CONTEXT,
 };
-use uicc_vocab::ef::muk::MukId;
-use uicc_vocab::ef::{AUTN_LEN, KEY_DOMAIN_ID_LEN, RAND_LEN};
+use uicc_vocab::ef::{AUTN_LEN, RAND_LEN};
 use uicc_vocab::open_values::P1_ODD_FIRST_BLOCK;
 
 use super::{Context, Reply};
@@ -27,7 +26,8 @@ use crate::fs::App;
 use crate::nvm::Nvm;
 use crate::open_values::{P2_EVEN_CONTEXTS_NOT_SUPPORTED, P2_ODD_CONTEXTS_NOT_SUPPORTED};
 
-/// A parsed AUTHENTICATE. No `Debug`: the data are challenges and key material in transit.
+/// A parsed AUTHENTICATE: the vocabulary's framing of each context. No `Debug`: the data are
+/// challenges and key material in transit.
 #[derive(Clone, Copy)]
 pub(crate) enum Authenticate<'a> {
     /// 3G context: RAND, AUTN.
@@ -37,33 +37,11 @@ pub(crate) enum Authenticate<'a> {
         /// AUTN.
         autn: [u8; AUTN_LEN],
     },
-    /// GBA context, Bootstrapping Mode: RAND, AUTN* (GBA_U).
-    GbaBootstrap {
-        /// RAND.
-        rand: [u8; RAND_LEN],
-        /// AUTN* (MAC masked, TS 33.220 §5.3.2).
-        autn: [u8; AUTN_LEN],
-    },
-    /// GBA context, NAF Derivation Mode.
-    NafDerivation {
-        /// NAF_Id (checked to be FQDN ‖ Ua security protocol id).
-        naf_id: &'a [u8],
-        /// IMPI, as its UTF-8 octets.
-        impi: &'a [u8],
-    },
-    /// MBMS context, MSK Update mode: a MIKEY MSK message (or solicited pull).
-    MskUpdate(&'a [u8]),
-    /// MBMS context, MTK Generation mode: a MIKEY MTK message.
-    MtkGeneration(&'a [u8]),
-    /// MBMS context, MSK Deletion mode.
-    MskDeletion {
-        /// Key Domain ID.
-        key_domain_id: [u8; KEY_DOMAIN_ID_LEN],
-        /// Key Group part of the MSK IDs to delete.
-        key_group: u16,
-    },
-    /// MBMS context, MUK Deletion mode.
-    MukDeletion(MukId<'a>),
+    /// GBA context: Bootstrapping Mode (RAND, AUTN*) or NAF Derivation Mode (NAF_Id checked to be
+    /// FQDN ‖ Ua security protocol id, IMPI).
+    Gba(GbaCommand<'a>),
+    /// MBMS context: MSK Update, MTK Generation, MSK Deletion, MUK Deletion.
+    Mbms(MbmsCommand<'a>),
 }
 
 impl From<FramingError> for Error {
@@ -89,13 +67,13 @@ impl<'a> Authenticate<'a> {
                 let (rand, autn) = framing::parse_rand_autn(c.data)?;
                 Ok(Authenticate::Aka { rand, autn })
             }
-            P2_GBA_CONTEXT => match framing::parse_gba(c.data)? {
-                GbaCommand::Bootstrap { rand, autn } => Ok(Authenticate::GbaBootstrap { rand, autn }),
-                GbaCommand::NafDerivation { naf_id, impi } => {
+            P2_GBA_CONTEXT => {
+                let command = framing::parse_gba(c.data)?;
+                if let GbaCommand::NafDerivation { naf_id, .. } = command {
                     gba::NafId::from_bytes(naf_id).map_err(|_| Error::IncorrectData)?;
-                    Ok(Authenticate::NafDerivation { naf_id, impi })
                 }
-            },
+                Ok(Authenticate::Gba(command))
+            }
             p2 if P2_EVEN_CONTEXTS_NOT_SUPPORTED.contains(&p2) => Err(Error::ContextNotSupported),
             _ => Err(Error::IncorrectP1P2),
         }
@@ -111,28 +89,27 @@ impl<'a> Authenticate<'a> {
             p2 if P2_ODD_CONTEXTS_NOT_SUPPORTED.contains(&p2) => return Err(Error::ContextNotSupported),
             _ => return Err(Error::IncorrectP1P2),
         }
-        Ok(match framing::parse_mbms(c.data)? {
-            MbmsCommand::MskUpdate(message) => Authenticate::MskUpdate(message),
-            MbmsCommand::MtkGeneration(message) => Authenticate::MtkGeneration(message),
-            MbmsCommand::MskDeletion { key_domain_id, key_group } => {
-                Authenticate::MskDeletion { key_domain_id, key_group }
-            }
-            MbmsCommand::MukDeletion(id) => Authenticate::MukDeletion(id),
-        })
+        Ok(Authenticate::Mbms(framing::parse_mbms(c.data)?))
     }
 
     pub(crate) fn exec<N: Nvm>(&self, ctx: &mut Context<'_, N>, reply: &mut Reply) -> Result<Status, Error> {
         let app = authorize(ctx)?;
         match self {
             Authenticate::Aka { rand, autn } => aka::three_g(ctx, app, rand, autn, reply),
-            Authenticate::GbaBootstrap { rand, autn } => aka::gba_bootstrap(ctx, app, rand, autn, reply),
-            Authenticate::NafDerivation { naf_id, impi } => naf::derive(ctx, app, naf_id, impi, reply),
-            Authenticate::MskUpdate(message) => mbms::msk_update(ctx, app, message, reply),
-            Authenticate::MtkGeneration(message) => mbms::mtk_generation(ctx, app, message, reply),
-            Authenticate::MskDeletion { key_domain_id, key_group } => {
+            Authenticate::Gba(GbaCommand::Bootstrap { rand, autn }) => {
+                aka::gba_bootstrap(ctx, app, rand, autn, reply)
+            }
+            Authenticate::Gba(GbaCommand::NafDerivation { naf_id, impi }) => {
+                naf::derive(ctx, app, naf_id, impi, reply)
+            }
+            Authenticate::Mbms(MbmsCommand::MskUpdate(message)) => mbms::msk_update(ctx, app, message, reply),
+            Authenticate::Mbms(MbmsCommand::MtkGeneration(message)) => {
+                mbms::mtk_generation(ctx, app, message, reply)
+            }
+            Authenticate::Mbms(MbmsCommand::MskDeletion { key_domain_id, key_group }) => {
                 mbms::msk_deletion(ctx, app, key_domain_id, *key_group, reply)
             }
-            Authenticate::MukDeletion(id) => mbms::muk_deletion(ctx, app, id, reply),
+            Authenticate::Mbms(MbmsCommand::MukDeletion(id)) => mbms::muk_deletion(ctx, app, id, reply),
         }?;
         Ok(Status::Ok)
     }
