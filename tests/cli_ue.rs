@@ -31,18 +31,32 @@ fn keysim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keysim")).args(args).output().expect("run keysim")
 }
 
+/// `keysim` with the words of `line` as arguments.
+fn keysim_line(line: &str) -> Output {
+    keysim(&line.split_whitespace().collect::<Vec<_>>())
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: stdout {} stderr {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{e}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
 fn explain(out: &Output) -> String {
-    format!("{:?}\nstdout {}\nstderr {}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{:?}\nstdout {}\nstderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn bsf(profiles: &[CardProfile]) -> Bsf {
@@ -83,8 +97,18 @@ fn network(profiles: &[CardProfile]) -> Net {
 
 fn ue_args<'a>(net: &'a Net, bsf: &'a str, bmsc: &'a str) -> Vec<&'a str> {
     vec![
-        "ue", "--emulator", "--bsf", bsf, "--bmsc", bmsc, "--mikey-bind", &net.mikey, "--bearer-media", &net.media,
-        "--json", "--quiet",
+        "ue",
+        "--emulator",
+        "--bsf",
+        bsf,
+        "--bmsc",
+        bmsc,
+        "--mikey-bind",
+        &net.mikey,
+        "--bearer-media",
+        &net.media,
+        "--json",
+        "--quiet",
     ]
 }
 
@@ -93,7 +117,12 @@ fn path_report<'a>(j: &'a serde_json::Value, tag: &str) -> &'a serde_json::Value
 }
 
 fn step<'a>(p: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    p["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}: {p}"))
+    p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {p}"))
 }
 
 /// The media-out file against the BM-SC's source: each SSRC's bytes are the test-signal frames
@@ -136,7 +165,8 @@ fn full_session_on_both_paths_with_media_out() {
         let j = json(&out);
         assert_eq!(j["ok"], true);
         let p = path_report(&j, tag);
-        let names: Vec<&str> = p["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            p["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
         for s in STEPS {
             assert!(names.contains(&s), "{s} missing from {names:?}");
             assert_eq!(step(p, s)["ok"], true, "{s}: {p}");
@@ -184,8 +214,12 @@ fn me_state_keeps_the_last_used_muk_and_another_card_wipes_it() {
 
     let second = run(&[]);
     assert_eq!(second["ue"]["me_state"]["card_change"], "same card");
-    let kept: Vec<&str> =
-        second["ue"]["me_state"]["muks_at_power_on"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let kept: Vec<&str> = second["ue"]["me_state"]["muks_at_power_on"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(kept.contains(&btid1.as_str()), "{kept:?}");
     assert_eq!(second["ue"]["me_state"]["last_used_muk_at_power_on"], btid1.as_str());
     let btid2 = path_report(&second, "me")["btid"].as_str().unwrap().to_owned();
@@ -216,7 +250,8 @@ fn sip_registration_through_the_pcscf_and_scf() {
     let impu = profile.impu()[0].clone();
     let mut c = network::scf::ScfConfig::new(SCF_DOMAIN, bsf.addr());
     c.services = vec![network::scf::ScfService::new(SERVICE, SCF_FQDN, bmsc.addr(), 1)];
-    c.subscribers = vec![network::scf::ScfSubscriber { impu: impu.clone(), services: vec![SERVICE.to_owned()] }];
+    c.subscribers =
+        vec![network::scf::ScfSubscriber { impu: impu.clone(), services: vec![SERVICE.to_owned()] }];
     c.mode = network::scf::ScfMode::SipBased;
     let scf = network::scf::Scf::start(c).unwrap();
     let mut p = network::pcscf::PcscfConfig::new(scf.addr());
@@ -230,10 +265,13 @@ fn sip_registration_through_the_pcscf_and_scf() {
 
     let pcscf_uri = format!("sip:{}", pcscf.addr());
     let (mikey, media) = (format!("127.0.0.1:{mikey_port}"), format!("127.0.0.1:{media_port}"));
-    let out = keysim(&[
-        "ue", "--emulator", "--bsf", &bsf.url(), "--pcscf", &pcscf_uri, "--mikey-bind", &mikey, "--bearer-media",
-        &media, "--path", "me", "--duration", "1.5", "--json", "--quiet",
-    ]);
+    let out = keysim_line(&format!(
+        "ue --emulator --bsf {} --pcscf {} --mikey-bind {} --bearer-media {} --path me --duration 1.5 --json --quiet",
+        bsf.url(),
+        pcscf_uri,
+        mikey,
+        media
+    ));
     assert!(out.status.success(), "{}", explain(&out));
     let j = json(&out);
     let p = path_report(&j, "me");
@@ -263,10 +301,13 @@ fn twenty_ues_against_one_bmsc() {
     config.schedule = Some(schedule());
     let bmsc = Bmsc::start(config).unwrap();
     let (mikey, media) = (format!("127.0.0.1:{mikey_port}"), format!("127.0.0.1:{media_port}"));
-    let out = keysim(&[
-        "ue", "--emulator", "--ues", "20", "--bsf", &bsf.url(), "--bmsc", &bmsc.url(), "--mikey-bind", &mikey,
-        "--bearer-media", &media, "--path", "me", "--duration", "2", "--json", "--quiet",
-    ]);
+    let out = keysim_line(&format!(
+        "ue --emulator --ues 20 --bsf {} --bmsc {} --mikey-bind {} --bearer-media {} --path me --duration 2 --json --quiet",
+        bsf.url(),
+        bmsc.url(),
+        mikey,
+        media
+    ));
     assert!(out.status.success(), "{}", explain(&out));
     let j = json(&out);
     for key in ["ok_count", "registered", "with_msk", "with_mtk", "decrypting"] {
@@ -305,7 +346,7 @@ fn bad_arguments_are_refused_clearly() {
     let out = keysim(&["ue", "--emulator", "--bsf", "http://192.0.2.1/", "--bmsc", "http://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(no_panic(&out).contains("loopback"));
-    let out = keysim(&["ue", "--emulator", "--bsf", "http://127.0.0.1:1/", "--bmsc", "http://127.0.0.1:1", "--duration", "0"]);
+    let out = keysim_line("ue --emulator --bsf http://127.0.0.1:1/ --bmsc http://127.0.0.1:1 --duration 0");
     assert_eq!(out.status.code(), Some(2));
     assert!(no_panic(&out).contains("--duration"));
     // Nobody listens on the BSF port: the bootstrap fails, the run says so in its report.
@@ -313,10 +354,10 @@ fn bad_arguments_are_refused_clearly() {
     let url = format!("http://127.0.0.1:{closed}/");
     let mikey = format!("127.0.0.1:{}", free_udp_port());
     let media = format!("127.0.0.1:{}", free_udp_port());
-    let out = keysim(&[
-        "ue", "--emulator", "--bsf", &url, "--bmsc", "http://127.0.0.1:1", "--mikey-bind", &mikey, "--bearer-media",
-        &media, "--json", "--quiet",
-    ]);
+    let out = keysim_line(&format!(
+        "ue --emulator --bsf {} --bmsc http://127.0.0.1:1 --mikey-bind {} --bearer-media {} --json --quiet",
+        url, mikey, media
+    ));
     assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
     no_panic(&out);
     let j = json(&out);
@@ -324,18 +365,25 @@ fn bad_arguments_are_refused_clearly() {
     assert_eq!(step(path_report(&j, "uicc"), "gba_bootstrap")["ok"], false);
 }
 
-#[test]
-fn a_refused_registration_fails_the_run() {
-    let profile = CardProfile::default();
-    let net = network(std::slice::from_ref(&profile));
+/// A UE against a fresh network with `extra` arguments that must make it fail (exit 1, `ok`
+/// false in the JSON); the network and the JSON come back.
+fn failing_run(extra: &[&str]) -> (Net, serde_json::Value) {
+    let net = network(&[CardProfile::default()]);
     let (bsf, bmsc) = (net.bsf.url(), net.bmsc.url());
     let mut args = ue_args(&net, &bsf, &bmsc);
-    args.extend(["--service", "urn:keysim:mbms:service:not-offered", "--duration", "1"]);
+    args.extend(extra);
+    args.extend(["--duration", "1"]);
     let out = keysim(&args);
     assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
     let j = json(&out);
-    let p = path_report(&j, "uicc");
     assert_eq!(j["ok"], false);
+    (net, j)
+}
+
+#[test]
+fn a_refused_registration_fails_the_run() {
+    let (_net, j) = failing_run(&["--service", "urn:keysim:mbms:service:not-offered"]);
+    let p = path_report(&j, "uicc");
     let r = step(p, "registration");
     assert_eq!(r["ok"], false);
     assert!(r["detail"].as_str().unwrap().contains("404"), "{r}");
@@ -347,15 +395,7 @@ fn a_refused_registration_fails_the_run() {
 /// fail).
 #[test]
 fn a_wrong_naf_fqdn_fails_registration() {
-    let profile = CardProfile::default();
-    let net = network(std::slice::from_ref(&profile));
-    let (bsf, bmsc) = (net.bsf.url(), net.bmsc.url());
-    let mut args = ue_args(&net, &bsf, &bmsc);
-    args.extend(["--naf-fqdn", "other-bmsc.mnc001.mcc001.pub.3gppnetwork.org", "--duration", "1"]);
-    let out = keysim(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
-    let j = json(&out);
-    assert_eq!(j["ok"], false);
+    let (net, j) = failing_run(&["--naf-fqdn", "other-bmsc.mnc001.mcc001.pub.3gppnetwork.org"]);
     assert_eq!(step(path_report(&j, "uicc"), "registration")["ok"], false, "{j}");
     assert_eq!(net.bmsc.stats().registrations, 0);
 }

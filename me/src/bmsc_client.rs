@@ -81,7 +81,10 @@ impl BmscClient {
         if bmsc_fqdn.is_empty() || bmsc_fqdn.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(Error::InvalidInput(format!("'{bmsc_fqdn}' is no BM-SC FQDN")));
         }
-        Ok(BmscClient { http: HttpClient::with_source(PEER, bmsc_url, timeout, source)?, fqdn: bmsc_fqdn.to_owned() })
+        Ok(BmscClient {
+            http: HttpClient::with_source(PEER, bmsc_url, timeout, source)?,
+            fqdn: bmsc_fqdn.to_owned(),
+        })
     }
 
     /// The BM-SC FQDN.

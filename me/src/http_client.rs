@@ -126,7 +126,9 @@ impl HttpClient {
             .build();
         let agent = match source {
             None => config.into(),
-            Some(source) => ureq::Agent::with_parts(config, BoundConnector { source }, DefaultResolver::default()),
+            Some(source) => {
+                ureq::Agent::with_parts(config, BoundConnector { source }, DefaultResolver::default())
+            }
         };
         let base = format!("http://{}", uri.authority().map(|a| a.as_str()).unwrap_or(host));
         Ok(HttpClient { agent, base, addr, peer })
@@ -187,7 +189,11 @@ struct BoundConnector {
 impl Connector for BoundConnector {
     type Out = BoundTransport;
 
-    fn connect(&self, details: &ConnectionDetails, chained: Option<()>) -> core::result::Result<Option<BoundTransport>, ureq::Error> {
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> core::result::Result<Option<BoundTransport>, ureq::Error> {
         let _ = chained;
         let mut last = None;
         for addr in details.addrs.iter() {
@@ -233,7 +239,11 @@ impl Transport for BoundTransport {
         &mut self.buffers
     }
 
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> core::result::Result<(), ureq::Error> {
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+    ) -> core::result::Result<(), ureq::Error> {
         let timeout = timeout.for_write();
         self.stream.set_write_timeout(timeout.not_zero().map(|t| *t))?;
         let output = self.buffers.output().get(..amount).unwrap_or_default();
@@ -266,7 +276,8 @@ impl Transport for BoundTransport {
             return false;
         }
         let mut probe = [0u8; 1];
-        let open = matches!(self.stream.peek(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        let open =
+            matches!(self.stream.peek(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
         open && self.stream.set_nonblocking(false).is_ok()
     }
 }

@@ -40,11 +40,11 @@ pub mod me_based;
 pub mod media_keying;
 pub mod mikey_listener;
 pub mod open_values;
+pub mod report;
 pub mod sdes;
 pub mod sip_client;
-pub mod ub_client;
-pub mod report;
 pub mod standalone;
+pub mod ub_client;
 pub mod ue;
 pub mod uicc_based;
 

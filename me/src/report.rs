@@ -31,6 +31,62 @@ impl Step {
     }
 }
 
+/// The steps of a run as they happen: each is recorded and shown to a caller's hook as it ends.
+pub struct StepLog<'a> {
+    steps: Vec<Step>,
+    on_step: Box<dyn FnMut(&Step) + 'a>,
+}
+
+impl<'a> StepLog<'a> {
+    /// An empty log calling `on_step` for each step as it ends.
+    pub fn new(on_step: impl FnMut(&Step) + 'a) -> Self {
+        StepLog { steps: Vec::new(), on_step: Box::new(on_step) }
+    }
+
+    /// Records a step measured by the caller.
+    pub fn record(&mut self, name: &'static str, ok: bool, elapsed: Duration, detail: String) {
+        let s = Step::new(name, ok, elapsed, detail);
+        (self.on_step)(&s);
+        self.steps.push(s);
+    }
+
+    /// Runs `f` (which gives a value and the step's detail), records it as a step (failed: with
+    /// the error's text) and passes its result on.
+    pub fn step<T, E: std::fmt::Display>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce() -> Result<(T, String), E>,
+    ) -> Result<T, E> {
+        let start = std::time::Instant::now();
+        match f() {
+            Ok((v, detail)) => {
+                self.record(name, true, start.elapsed(), detail);
+                Ok(v)
+            }
+            Err(e) => {
+                self.record(name, false, start.elapsed(), format!("{e:#}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// The steps so far.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The steps.
+    pub fn into_steps(self) -> Vec<Step> {
+        self.steps
+    }
+}
+
+impl core::fmt::Debug for StepLog<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StepLog").field("steps", &self.steps).finish_non_exhaustive()
+    }
+}
+
 /// One key-management path of a run.
 #[derive(Debug, Serialize, Default)]
 pub struct PathReport {

@@ -24,7 +24,7 @@ use statefile::StateFile;
 use crate::error::{Error, Result};
 use crate::key_management::KeyManagementPath;
 use crate::key_store::{CardChange, KeyStore};
-use crate::report::{PathReport, Step};
+use crate::report::{PathReport, Step, StepLog};
 use crate::ue::{MtkInstall, ReceivedFrame, Signalling, Ue, UeConfig, UeStats};
 
 /// The longest the UE waits for the MSK push after registration.
@@ -98,32 +98,13 @@ pub struct Run {
     pub mikey_addr: Option<SocketAddr>,
 }
 
-/// Steps of one run, each shown to the caller as it ends.
-struct Steps<'a> {
-    steps: Vec<Step>,
-    on_step: &'a mut dyn FnMut(&Step),
-}
-
-impl Steps<'_> {
-    fn record(&mut self, name: &'static str, ok: bool, elapsed: Duration, detail: String) {
-        let s = Step::new(name, ok, elapsed, detail);
-        (self.on_step)(&s);
-        self.steps.push(s);
-    }
-
-    fn step<T>(&mut self, name: &'static str, f: impl FnOnce() -> Result<(T, String)>) -> Result<T> {
-        let start = Instant::now();
-        match f() {
-            Ok((v, detail)) => {
-                self.record(name, true, start.elapsed(), detail);
-                Ok(v)
-            }
-            Err(e) => {
-                self.record(name, false, start.elapsed(), e.to_string());
-                Err(e)
-            }
-        }
-    }
+/// [`StepLog::step`] with this crate's errors.
+fn step<T>(
+    steps: &mut StepLog<'_>,
+    name: &'static str,
+    f: impl FnOnce() -> Result<(T, String)>,
+) -> Result<T> {
+    steps.step(name, f)
 }
 
 fn muk_btids(store: &KeyStore, idi: &[u8]) -> (Vec<String>, Option<String>) {
@@ -158,6 +139,20 @@ fn change_name(c: CardChange) -> &'static str {
     }
 }
 
+impl Run {
+    fn empty(report: PathReport) -> Self {
+        Run {
+            report,
+            frames: Vec::new(),
+            mtk_installs: Vec::new(),
+            stats: UeStats::default(),
+            me_state: None,
+            registration: None,
+            mikey_addr: None,
+        }
+    }
+}
+
 /// Runs one UE with the (powered) card in `reader`: every step is recorded, a failed step ends
 /// the run (deregistration and power-down are still tried once registered). `on_step` sees each
 /// step as it ends.
@@ -172,22 +167,14 @@ pub fn run<R: Reader>(reader: R, mut config: StandaloneConfig, on_step: &mut dyn
         Signalling::Http => "http",
         Signalling::Sip { .. } => "sip",
     };
-    let mut steps = Steps { steps: Vec::new(), on_step };
-    let mut run = Run {
-        report: PathReport::default(),
-        frames: Vec::new(),
-        mtk_installs: Vec::new(),
-        stats: UeStats::default(),
-        me_state: None,
-        registration: None,
-        mikey_addr: None,
-    };
+    let mut steps = StepLog::new(on_step);
+    let mut run = Run::empty(PathReport::default());
     let result = run_steps(reader, &config, &mut steps, &mut report, &mut run);
     if let Err(e) = &result {
         report.error = Some(e.to_string());
     }
-    report.ok = result.is_ok() && steps.steps.iter().all(|s| s.ok);
-    report.set_steps(steps.steps);
+    report.ok = result.is_ok() && steps.steps().iter().all(|s| s.ok);
+    report.set_steps(steps.into_steps());
     run.report = report;
     run
 }
@@ -195,13 +182,13 @@ pub fn run<R: Reader>(reader: R, mut config: StandaloneConfig, on_step: &mut dyn
 fn run_steps<R: Reader>(
     reader: R,
     config: &StandaloneConfig,
-    steps: &mut Steps<'_>,
+    steps: &mut StepLog<'_>,
     report: &mut PathReport,
     run: &mut Run,
 ) -> Result<()> {
     let idi = config.ue.naf_fqdn().as_bytes().to_vec();
     let power_on = Instant::now();
-    let mut ue = steps.step("power_on", || {
+    let mut ue = step(steps, "power_on", || {
         let mut ue = Ue::new(reader, config.ue.clone())?;
         let mut detail = format!("ICCID {}, IMPI {}, {} path", ue.iccid(), ue.impi(), ue.path());
         if let Some(dir) = &config.me_state {
@@ -211,7 +198,12 @@ fn run_steps<R: Reader>(
                 ue.wipe_me_keys()?;
             }
             let (muks, last) = muk_btids(ue.key_store(), &idi);
-            detail.push_str(&format!(", ME key store {}: {}, {} MUK(s) kept", dir.display(), change_name(change), muks.len()));
+            detail.push_str(&format!(
+                ", ME key store {}: {}, {} MUK(s) kept",
+                dir.display(),
+                change_name(change),
+                muks.len()
+            ));
             run.me_state = Some(MeStateReport {
                 dir: dir.display().to_string(),
                 card_change: change_name(change),
@@ -225,7 +217,7 @@ fn run_steps<R: Reader>(
     run.mikey_addr = Some(ue.mikey_addr());
     let result = session(&mut ue, config, steps, report, run, power_on);
     // Power-down whatever happened: the key store keeps the last used MUK.
-    let down = steps.step("power_down", || {
+    let down = step(steps, "power_down", || {
         ue.power_down()?;
         Ok(((), "ME key store saved (last used MUK kept), card powered off".to_owned()))
     });
@@ -246,22 +238,28 @@ fn run_steps<R: Reader>(
 fn session<R: Reader>(
     ue: &mut Ue<R>,
     config: &StandaloneConfig,
-    steps: &mut Steps<'_>,
+    steps: &mut StepLog<'_>,
     report: &mut PathReport,
     run: &mut Run,
     power_on: Instant,
 ) -> Result<()> {
     let path = ue.path();
-    steps.step("gba_bootstrap", || {
+    step(steps, "gba_bootstrap", || {
         let b = ue.bootstrap()?;
         let variant = match b.variant {
             crate::GbaVariant::GbaU => "GBA_U",
             crate::GbaVariant::GbaMe => "GBA_ME",
         };
         let resync = if b.resynchronisations > 0 { ", SQN resynchronised" } else { "" };
-        Ok(((), format!("{variant}: B-TID {}, lifetime {}, {} HTTP requests{resync}", b.btid, b.lifetime, b.http_requests)))
+        Ok((
+            (),
+            format!(
+                "{variant}: B-TID {}, lifetime {}, {} HTTP requests{resync}",
+                b.btid, b.lifetime, b.http_requests
+            ),
+        ))
     })?;
-    steps.step("naf_derivation", || {
+    step(steps, "naf_derivation", || {
         let k = ue.derive_naf_keys()?;
         let held = match path {
             KeyManagementPath::UiccBased => "Ks_int_NAF (MUK) kept on the card, Ks_ext_NAF (MRK) to the ME",
@@ -271,7 +269,7 @@ fn session<R: Reader>(
     })?;
     let n = config.ue.service_ids.len() as u64;
     let start = Instant::now();
-    let registered = steps.step("registration", || {
+    let registered = step(steps, "registration", || {
         let r = ue.register()?;
         if !r.refused.is_empty() {
             return Err(Error::InvalidInput(format!("services refused: {:?}", r.refused)));
@@ -282,7 +280,7 @@ fn session<R: Reader>(
     let result = registered.and_then(|()| listen(ue, config, steps, n, power_on, report));
     // Deregistration of what is registered, whatever happened after registration.
     if !ue.registered().is_empty() {
-        let dereg = steps.step("deregistration", || {
+        let dereg = step(steps, "deregistration", || {
             let r = ue.deregister()?;
             if !r.refused.is_empty() {
                 return Err(Error::InvalidInput(format!("deregistration refused: {:?}", r.refused)));
@@ -297,13 +295,13 @@ fn session<R: Reader>(
 fn listen<R: Reader>(
     ue: &mut Ue<R>,
     config: &StandaloneConfig,
-    steps: &mut Steps<'_>,
+    steps: &mut StepLog<'_>,
     n: u64,
     power_on: Instant,
     report: &mut PathReport,
 ) -> Result<()> {
     let pushed = Instant::now();
-    steps.step("msk_push", || {
+    step(steps, "msk_push", || {
         ue.poll_until(Instant::now() + MSK_PUSH_TIMEOUT, |s| s.msk_count >= n)?;
         let s = ue.stats();
         if s.msk_count < n {
@@ -312,7 +310,13 @@ fn listen<R: Reader>(
                 s.msk_count
             )));
         }
-        Ok(((), format!("{} MSK(s) over MIKEY/UDP, {} verification message(s) sent", s.msk_count, s.verifications_sent)))
+        Ok((
+            (),
+            format!(
+                "{} MSK(s) over MIKEY/UDP, {} verification message(s) sent",
+                s.msk_count, s.verifications_sent
+            ),
+        ))
     })?;
     let before = ue.stats();
     let listen_start = Instant::now();
@@ -366,7 +370,10 @@ fn listen<R: Reader>(
             "solicited_pull",
             d.basic_msk_requests >= d.solicited_pulls,
             Duration::ZERO,
-            format!("{} pull(s) (MSK ID 0) → {} basic MSK request(s)", d.solicited_pulls, d.basic_msk_requests),
+            format!(
+                "{} pull(s) (MSK ID 0) → {} basic MSK request(s)",
+                d.solicited_pulls, d.basic_msk_requests
+            ),
         );
     }
     polled.map(|_| ())
@@ -408,7 +415,8 @@ pub struct MediaOut {
 }
 
 /// The format of a media-out file, as `--json` names it.
-pub const MEDIA_OUT_FORMAT: &str = "rtp-payloads: per SSRC (ascending), the decrypted RTP payloads in RTP sequence order, concatenated";
+pub const MEDIA_OUT_FORMAT: &str =
+    "rtp-payloads: per SSRC (ascending), the decrypted RTP payloads in RTP sequence order, concatenated";
 
 /// The frames of each SSRC in RTP sequence order (extended over wrap-around from arrival order),
 /// each sequence number once.
@@ -435,7 +443,8 @@ pub fn frames_in_sequence(frames: &[ReceivedFrame]) -> BTreeMap<u32, Vec<(i64, &
 
 /// Writes the decrypted media to `path` in [`MEDIA_OUT_FORMAT`] (replacing the file).
 pub fn write_media_out(frames: &[ReceivedFrame], path: &Path) -> Result<MediaOut> {
-    let mut out = MediaOut { file: path.display().to_string(), format: MEDIA_OUT_FORMAT, ..MediaOut::default() };
+    let mut out =
+        MediaOut { file: path.display().to_string(), format: MEDIA_OUT_FORMAT, ..MediaOut::default() };
     let mut bytes = Vec::new();
     for (ssrc, seq) in frames_in_sequence(frames) {
         let (Some(first), Some(last)) = (seq.first(), seq.last()) else { continue };
@@ -454,7 +463,8 @@ pub fn write_media_out(frames: &[ReceivedFrame], path: &Path) -> Result<MediaOut
         });
     }
     out.bytes = bytes.len() as u64;
-    std::fs::write(path, &bytes).map_err(|source| Error::Io { context: "writing the media-out file", source })?;
+    std::fs::write(path, &bytes)
+        .map_err(|source| Error::Io { context: "writing the media-out file", source })?;
     Ok(out)
 }
 
@@ -479,7 +489,9 @@ pub struct Fanout {
 /// The MTK fan-out latency: for each MTK (Key Domain, MSK ID, MTK ID) installed by at least two
 /// UEs, the time between the first and the last UE installing it.
 pub fn mtk_fanout(runs: &[&[MtkInstall]]) -> Fanout {
-    let mut by_mtk: BTreeMap<([u8; 3], u32, u32), (Instant, Instant, usize)> = BTreeMap::new();
+    /// (Key Domain ID, MSK ID, MTK ID) → (first install, last install, UEs).
+    type Seen = BTreeMap<([u8; 3], u32, u32), (Instant, Instant, usize)>;
+    let mut by_mtk = Seen::new();
     for installs in runs {
         for m in installs.iter() {
             let key = (m.key_domain_id.0, m.msk_id.0, m.mtk_id.0);
@@ -521,28 +533,23 @@ pub fn run_many<R: Reader + Send + 'static>(ues: Vec<(R, StandaloneConfig)>) -> 
         .into_iter()
         .enumerate()
         .map(|(i, (reader, config))| {
-            std::thread::Builder::new()
-                .name(format!("ue {i}"))
-                .spawn(move || {
-                    run(reader, config, &mut |s: &Step| {
-                        tracing::info!(ue = i, ok = s.ok, ms = s.latency_ms, "{}: {}", s.name, s.detail);
-                    })
+            std::thread::Builder::new().name(format!("ue {i}")).spawn(move || {
+                run(reader, config, &mut |s: &Step| {
+                    tracing::info!(ue = i, ok = s.ok, ms = s.latency_ms, "{}: {}", s.name, s.detail);
                 })
+            })
         })
         .collect();
     handles
         .into_iter()
-        .map(|h| match h.map_err(|e| e.to_string()).and_then(|h| h.join().map_err(|_| "the UE thread panicked".to_owned())) {
-            Ok(r) => r,
-            Err(e) => Run {
-                report: PathReport { error: Some(e), ..PathReport::default() },
-                frames: Vec::new(),
-                mtk_installs: Vec::new(),
-                stats: UeStats::default(),
-                me_state: None,
-                registration: None,
-                mikey_addr: None,
-            },
+        .map(|h| {
+            match h
+                .map_err(|e| e.to_string())
+                .and_then(|h| h.join().map_err(|_| "the UE thread panicked".to_owned()))
+            {
+                Ok(r) => r,
+                Err(e) => Run::empty(PathReport { error: Some(e), ..PathReport::default() }),
+            }
         })
         .collect()
 }
@@ -568,7 +575,12 @@ mod tests {
 
     #[test]
     fn media_out_orders_by_extended_sequence() {
-        let f = |ssrc: u32, seq: u16, b: u8| ReceivedFrame { ssrc, sequence_number: seq, timestamp: 0, payload: vec![b; 2] };
+        let f = |ssrc: u32, seq: u16, b: u8| ReceivedFrame {
+            ssrc,
+            sequence_number: seq,
+            timestamp: 0,
+            payload: vec![b; 2],
+        };
         // Arrival order with a wrap-around, a reordering, a duplicate and a gap; two SSRCs.
         let frames = [f(9, 65534, 1), f(5, 10, 7), f(9, 0, 3), f(9, 65535, 2), f(9, 0, 3), f(9, 2, 5)];
         let dir = std::env::temp_dir().join(format!("keysim-media-out-{}", std::process::id()));
@@ -579,7 +591,10 @@ mod tests {
         assert_eq!(m.streams.len(), 2);
         assert_eq!((m.streams[0].ssrc, m.streams[0].frames, m.streams[0].offset), (5, 1, 0));
         let s = &m.streams[1];
-        assert_eq!((s.ssrc, s.first_seq, s.last_seq, s.frames, s.missing, s.offset, s.bytes), (9, 65534, 2, 4, 1, 2, 8));
+        assert_eq!(
+            (s.ssrc, s.first_seq, s.last_seq, s.frames, s.missing, s.offset, s.bytes),
+            (9, 65534, 2, 4, 1, 2, 8)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -628,8 +628,12 @@ impl<R: Reader> Ue<R> {
         store.on_card_inserted(&iccid)?;
         let naf_id = NafId::new(config.naf_fqdn(), UaSecurityProtocolId::MBMS)?;
         let ub = UbClient::with_source(&config.bsf_url, config.http_timeout, config.http_source)?;
-        let bmsc =
-            BmscClient::with_source(&config.bmsc_url, &config.bmsc_fqdn, config.http_timeout, config.http_source)?;
+        let bmsc = BmscClient::with_source(
+            &config.bmsc_url,
+            &config.bmsc_fqdn,
+            config.http_timeout,
+            config.http_source,
+        )?;
         let sip = match &config.signalling {
             Signalling::Http => None,
             Signalling::Sip { pcscf, scf_uri, impu, .. } => Some(SipClient::new(

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use me::report::{PathReport, Report, Step, path_tag as tag};
+use me::report::{PathReport, Report, Step, StepLog, path_tag as tag};
 use me::ue::UeStats;
 use me::{KeyManagementPath, Ue, UeConfig};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::{BmscStreamConfig, MediaFile};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sim_reader::trace::MemoryTrace;
-use sim_reader::{CardProfile, PcscReader, Reader, ReaderSelector};
+use sim_reader::{CardProfile, Reader};
 
 use crate::cli::DemoArgs;
 
@@ -85,21 +85,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let log = Log { quiet: args.quiet };
 
     // One card for every path: the emulated one, or the card in the named reader.
-    let (reader, card_name): (Box<dyn Reader>, String) = match &args.reader {
-        Some(name) => {
-            let selector: ReaderSelector = name.parse().unwrap_or(ReaderSelector::Name(name.clone()));
-            let r = PcscReader::open(&selector).with_context(|| format!("opening reader {name}"))?;
-            let n = r.reader_name().to_string_lossy().into_owned();
-            (Box::new(r), format!("PC/SC reader {n}"))
-        }
-        None => {
-            let name = match &args.card.profile {
-                Some(p) => format!("emulated card ({})", p.display()),
-                None => "emulated card (built-in profile)".into(),
-            };
-            (Box::new(super::card::emulator(&args.card)?), name)
-        }
-    };
+    let (reader, card_name) = super::card::open_card(args.reader.as_deref(), &args.card)?;
     let apdus = MemoryTrace::new();
     let mut reader = super::card::traced(reader, &args.trace)?;
     reader.add_sink(apdus.clone());
@@ -185,43 +171,32 @@ struct Setting<'a> {
 fn run_path<R: Reader>(setting: &Setting<'_>, reader: &mut R, path: KeyManagementPath) -> PathReport {
     let Setting { args, log, .. } = *setting;
     let mut report = PathReport::for_path(path, usize::from(args.services));
-    let mut run = PathRun { tag: tag(path), log, steps: Vec::new() };
+    let tag = tag(path);
+    let mut run = PathRun { tag, log, steps: StepLog::new(move |s: &Step| log.step(tag, s)) };
     let result = run.all(setting, reader, path, &mut report);
     if let Err(e) = &result {
         report.error = Some(format!("{e:#}"));
         log.note(run.tag, &format!("stopped: {e:#}"));
     }
-    report.ok = result.is_ok() && run.steps.iter().all(|s| s.ok) && report.media_match;
-    report.set_steps(run.steps);
+    report.ok = result.is_ok() && run.steps.steps().iter().all(|s| s.ok) && report.media_match;
+    report.set_steps(run.steps.into_steps());
     report
 }
 
 struct PathRun<'a> {
     tag: &'static str,
     log: &'a Log,
-    steps: Vec<Step>,
+    steps: StepLog<'a>,
 }
 
 impl PathRun<'_> {
     fn record(&mut self, name: &'static str, ok: bool, elapsed: Duration, detail: String) {
-        let s = Step::new(name, ok, elapsed, detail);
-        self.log.step(self.tag, &s);
-        self.steps.push(s);
+        self.steps.record(name, ok, elapsed, detail);
     }
 
     /// Runs `f`, records it as a step and passes its error on.
     fn step<T>(&mut self, name: &'static str, f: impl FnOnce() -> Result<(T, String)>) -> Result<T> {
-        let start = Instant::now();
-        match f() {
-            Ok((v, detail)) => {
-                self.record(name, true, start.elapsed(), detail);
-                Ok(v)
-            }
-            Err(e) => {
-                self.record(name, false, start.elapsed(), format!("{e:#}"));
-                Err(e.context(name))
-            }
-        }
+        self.steps.step(name, f).map_err(|e| e.context(name))
     }
 
     fn all<R: Reader>(

@@ -12,7 +12,7 @@ use me::report::{PathReport, Report, Step, path_tag};
 use me::standalone::{self, Fanout, MeStateReport, MediaOut, StandaloneConfig};
 use me::{KeyManagementPath, Signalling, UeConfig};
 use serde::Serialize;
-use sim_reader::{CardProfile, Emulator, PcscReader, Protocol, Reader, ReaderSelector};
+use sim_reader::{CardProfile, Emulator, Protocol, Reader};
 use wire::mbms_key_management::DEFAULT_BMSC_FQDN;
 use wire::sip_based_mbms::{DEFAULT_SCF_DOMAIN, DEFAULT_SCF_NAF_FQDN};
 
@@ -177,7 +177,9 @@ fn plan(args: &UeArgs, profile: &CardProfile) -> Result<Plan> {
     }
     let bearer_media = loopback("--bearer-media", &args.bearer_media)?;
     if !(bearer_media.ip().is_loopback() || bearer_media.ip().is_multicast()) || bearer_media.port() == 0 {
-        bail!("--bearer-media {bearer_media}: a loopback address or an IPv4 239.x multicast group, with a port");
+        bail!(
+            "--bearer-media {bearer_media}: a loopback address or an IPv4 239.x multicast group, with a port"
+        );
     }
     for (what, addr) in [("--bearer-mikey", bearer_mikey), ("--bearer-media", Some(bearer_media))] {
         if let Some(a) = addr
@@ -187,7 +189,8 @@ fn plan(args: &UeArgs, profile: &CardProfile) -> Result<Plan> {
             bail!("{what} {a}: only IPv4 multicast groups");
         }
     }
-    let services = if args.services.is_empty() { vec![super::demo::service_id(0)] } else { args.services.clone() };
+    let services =
+        if args.services.is_empty() { vec![super::demo::service_id(0)] } else { args.services.clone() };
     let mut base = UeConfig::new(&args.bsf, &bmsc_url, &naf_fqdn, PathBuf::new());
     base.service_ids = services;
     base.signalling = signalling;
@@ -261,21 +264,7 @@ pub fn run(args: UeArgs) -> Result<ExitCode> {
     }
     let log = Log { quiet: args.quiet };
     let tag = path_tag(plan.path);
-    let (reader, card_name): (Box<dyn Reader>, String) = match &args.reader {
-        Some(name) => {
-            let selector: ReaderSelector = name.parse().unwrap_or(ReaderSelector::Name(name.clone()));
-            let r = PcscReader::open(&selector).with_context(|| format!("opening reader {name}"))?;
-            let n = r.reader_name().to_string_lossy().into_owned();
-            (Box::new(r), format!("PC/SC reader {n}"))
-        }
-        None => {
-            let name = match &args.card.profile {
-                Some(p) => format!("emulated card ({})", p.display()),
-                None => "emulated card (built-in profile)".into(),
-            };
-            (Box::new(super::card::emulator(&args.card)?), name)
-        }
-    };
+    let (reader, card_name) = super::card::open_card(args.reader.as_deref(), &args.card)?;
     let mut reader = super::card::traced(reader, &args.trace)?;
     reader.power_on().context("powering the card on")?;
     let _temp;
@@ -293,7 +282,16 @@ pub fn run(args: UeArgs) -> Result<ExitCode> {
     };
     let config = StandaloneConfig { ue: plan.ue_config(None, key_store), listen: plan.listen, me_state };
     let peer = plan.bmsc.as_deref().or(plan.pcscf.as_deref()).unwrap_or_default();
-    log.note(tag, &format!("BSF {}, {} {peer}, NAF {}, listening {:.1} s", plan.bsf, if plan.bmsc.is_some() { "BM-SC" } else { "P-CSCF" }, plan.naf_fqdn, plan.listen.as_secs_f64()));
+    log.note(
+        tag,
+        &format!(
+            "BSF {}, {} {peer}, NAF {}, listening {:.1} s",
+            plan.bsf,
+            if plan.bmsc.is_some() { "BM-SC" } else { "P-CSCF" },
+            plan.naf_fqdn,
+            plan.listen.as_secs_f64()
+        ),
+    );
     let mut run = standalone::run(reader, config, &mut |s: &Step| log.step(tag, s));
     let media_out = match &args.media_out {
         Some(path) => match standalone::write_media_out(&run.frames, path) {
@@ -343,7 +341,13 @@ fn print_summary(r: &UeReport) {
     for (tag, p) in &r.run.paths {
         println!("keysim ue: {} ({}), {} path, B-TID {}", r.run.card, tag, p.path, p.btid);
         for s in &p.steps {
-            println!("  {:<16} {:<6} {:>9.2} ms  {}", s.name, if s.ok { "ok" } else { "FAILED" }, s.latency_ms, s.detail);
+            println!(
+                "  {:<16} {:<6} {:>9.2} ms  {}",
+                s.name,
+                if s.ok { "ok" } else { "FAILED" },
+                s.latency_ms,
+                s.detail
+            );
         }
         println!(
             "  MSKs {} / MTKs {} / SRTP received {} decrypted {} failed {}",
@@ -390,7 +394,8 @@ fn run_many(args: &UeArgs, plan: &Plan, profile: &CardProfile) -> Result<ExitCod
     for i in 0..n {
         let p = profile.nth_subscriber(i as u64).map_err(|e| anyhow!("subscriber {i}: {e}"))?;
         let ip = standalone::ue_loopback_address(i)?;
-        let mut card = Emulator::open(&p, None).with_context(|| format!("emulated card {i}"))?.with_protocol(protocol);
+        let mut card =
+            Emulator::open(&p, None).with_context(|| format!("emulated card {i}"))?.with_protocol(protocol);
         card.power_on().with_context(|| format!("powering card {i} on"))?;
         let dir = root.join(format!("ue-{i}"));
         private_dir(&dir)?;
@@ -403,7 +408,14 @@ fn run_many(args: &UeArgs, plan: &Plan, profile: &CardProfile) -> Result<ExitCod
         ues.push((card, config));
     }
     let log = Log { quiet: args.quiet };
-    log.note("ues", &format!("{n} UEs on 127.0.1.1 … {}, listening {:.1} s", who.last().map(|w| w.0.to_string()).unwrap_or_default(), plan.listen.as_secs_f64()));
+    log.note(
+        "ues",
+        &format!(
+            "{n} UEs on 127.0.1.1 … {}, listening {:.1} s",
+            who.last().map(|w| w.0.to_string()).unwrap_or_default(),
+            plan.listen.as_secs_f64()
+        ),
+    );
     let started = Instant::now();
     let runs = standalone::run_many(ues);
     let hwm = standalone::proc_status_kib("VmHWM");
@@ -444,7 +456,13 @@ fn run_many(args: &UeArgs, plan: &Plan, profile: &CardProfile) -> Result<ExitCod
             .into_iter()
             .zip(who)
             .enumerate()
-            .map(|(index, (r, (ip, imsi)))| ManyUe { index, address: ip.to_string(), imsi, ok: r.report.ok, report: r.report })
+            .map(|(index, (r, (ip, imsi)))| ManyUe {
+                index,
+                address: ip.to_string(),
+                imsi,
+                ok: r.report.ok,
+                report: r.report,
+            })
             .collect(),
     };
     if args.json {
@@ -452,7 +470,13 @@ fn run_many(args: &UeArgs, plan: &Plan, profile: &CardProfile) -> Result<ExitCod
     } else {
         for u in report.per_ue.iter().filter(|u| !u.ok) {
             let failed: Vec<&str> = u.report.steps.iter().filter(|s| !s.ok).map(|s| s.name).collect();
-            println!("UE {} ({}) failed: {:?} {}", u.index, u.address, failed, u.report.error.clone().unwrap_or_default());
+            println!(
+                "UE {} ({}) failed: {:?} {}",
+                u.index,
+                u.address,
+                failed,
+                u.report.error.clone().unwrap_or_default()
+            );
         }
         println!(
             "keysim ue: {}/{} UEs ok in {:.1} s; registered {}, MSK {}, MTK {}, decrypting {}; {:.1} registrations/s; \
