@@ -399,3 +399,96 @@ fn a_wrong_naf_fqdn_fails_registration() {
     assert_eq!(step(path_report(&j, "uicc"), "registration")["ok"], false, "{j}");
     assert_eq!(net.bmsc.stats().registrations, 0);
 }
+
+/// Same ICCID, another subscriber (IMPI): the key store is wiped as for another card.
+#[test]
+fn another_impi_behind_the_same_iccid_wipes_the_me_keys() {
+    let base = CardProfile::default();
+    let other = base.nth_subscriber(3).unwrap();
+    assert_eq!(base.iccid(), other.iccid());
+    let net = network(&[base, other.clone()]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("me");
+    let other_file = dir.path().join("other.toml");
+    std::fs::write(&other_file, other.to_toml()).unwrap();
+    let (bsf, bmsc) = (net.bsf.url(), net.bmsc.url());
+    let run = |extra: &[&str]| {
+        let mut args = ue_args(&net, &bsf, &bmsc);
+        args.extend(["--path", "me", "--duration", "1", "--me-state", state.to_str().unwrap()]);
+        args.extend(extra);
+        let out = keysim(&args);
+        assert!(out.status.success(), "{}", explain(&out));
+        json(&out)
+    };
+    let first = run(&[]);
+    let btid = path_report(&first, "me")["btid"].as_str().unwrap().to_owned();
+    let second = run(&["--profile", other_file.to_str().unwrap()]);
+    assert_eq!(second["ue"]["me_state"]["card_change"], "different card");
+    assert_eq!(second["ue"]["me_state"]["muks_at_power_on"].as_array().unwrap().len(), 0);
+    let s = me::KeyStore::snapshot(state.join("me-keys.bin")).unwrap();
+    assert!(s.muks().iter().all(|m| m.idr != btid.as_bytes()));
+}
+
+/// --card-state keeps the card's memory: a card whose SQN went ahead with one BSF makes a fresh
+/// BSF (starting from the profile's SQN) resynchronise, which a card started afresh does not.
+/// (The kept card also remembers the MTK IDs of the first BM-SC, whose restarted twin counts
+/// from the start again: its MTKs are refused as replays, so only the bootstrap is looked at.)
+#[test]
+fn card_state_keeps_the_cards_sqn() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card.state");
+    let card_name = card.to_str().unwrap().to_owned();
+    let run = |net: &Net, extra: &[&str]| {
+        let (bsf, bmsc) = (net.bsf.url(), net.bmsc.url());
+        let mut args = ue_args(net, &bsf, &bmsc);
+        args.extend(["--duration", "1"]);
+        args.extend(extra);
+        let out = keysim(&args);
+        let j = json(&out);
+        let boot = step(path_report(&j, "uicc"), "gba_bootstrap");
+        assert_eq!(boot["ok"], true, "{}", explain(&out));
+        (out.status.success(), boot["detail"].as_str().unwrap().contains("resynchronised"))
+    };
+    let first = network(&[CardProfile::default()]);
+    assert_eq!(run(&first, &["--card-state", &card_name]), (true, false));
+    assert_eq!(run(&first, &["--card-state", &card_name]), (true, false));
+    drop(first);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&card).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let fresh = network(&[CardProfile::default()]);
+    assert_eq!(run(&fresh, &[]), (true, false), "a fresh card is in step with a fresh BSF");
+    let fresh = network(&[CardProfile::default()]);
+    assert!(run(&fresh, &["--card-state", &card_name]).1, "the kept card is ahead of a fresh BSF");
+}
+
+/// The bearer on a multicast group: every UE joins it on loopback, MSK pushes stay unicast.
+#[test]
+fn three_ues_over_a_multicast_bearer() {
+    const N: usize = 3;
+    let base = CardProfile::default();
+    let profiles: Vec<CardProfile> = (0..N as u64).map(|i| base.nth_subscriber(i).unwrap()).collect();
+    let bsf = bsf(&profiles);
+    let (mikey_port, group_mtk, group_media) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let group = std::net::Ipv4Addr::new(239, 255, 77, 79);
+    let mut config = BmscConfig::new(FQDN, bsf.addr());
+    config.services = vec![BmscService::new(SERVICE, 1, SEED)];
+    config.ue_mikey_port = mikey_port;
+    config.bearer_mikey = vec![SocketAddr::from((group, group_mtk))];
+    config.bearer_media = vec![SocketAddr::from((group, group_media))];
+    config.schedule = Some(schedule());
+    let bmsc = Bmsc::start(config).unwrap();
+    let out = keysim_line(&format!(
+        "ue --emulator --ues {N} --bsf {} --bmsc {} --mikey-bind 127.0.0.1:{mikey_port} --bearer-mikey {group}:{group_mtk} \
+         --bearer-media {group}:{group_media} --duration 1.5 --json --quiet",
+        bsf.url(),
+        bmsc.url()
+    ));
+    assert!(out.status.success(), "{}", explain(&out));
+    let j = json(&out);
+    assert_eq!(j["ok_count"], N);
+    assert_eq!(j["decrypt_failures"], 0);
+    assert_eq!(bmsc.stats().registrations, N as u64);
+}

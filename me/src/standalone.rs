@@ -331,13 +331,15 @@ fn listen<R: Reader>(
     let d = ue.stats().since(&before);
     report.time_to_first_media_ms = first_media.map(|t| t.duration_since(power_on).as_secs_f64() * 1e3);
     let installs: Vec<Instant> = ue.mtk_installs().map(|m| m.at).filter(|t| *t >= pushed).collect();
-    let first_mtk = installs.first().map(|t| t.duration_since(listen_start)).unwrap_or_default();
+    let first_mtk = installs.first().map(|t| t.duration_since(pushed)).unwrap_or_default();
     steps.record(
         "mtk_update",
-        d.mtk_count > 0,
+        !installs.is_empty(),
         first_mtk,
         format!(
-            "{} MTK(s) from the BM-SC in {:.1} s (latency: listening start → first MTK installed)",
+            "{} MTK(s) from the BM-SC since registration, {} while listening {:.1} s (latency: registration \
+             done → first MTK installed)",
+            installs.len(),
             d.mtk_count,
             config.listen.as_secs_f64()
         ),
