@@ -286,23 +286,26 @@ fn sip_registration_through_the_pcscf_and_scf() {
 
 #[test]
 fn twenty_ues_against_one_bmsc() {
-    const N: usize = 20;
+    // KEYSIM_TEST_UES=N runs the same with N UEs (a measurement; the figures go to stderr).
+    let n: usize = std::env::var("KEYSIM_TEST_UES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let n_arg = n.to_string();
     let base = CardProfile::default();
-    let profiles: Vec<CardProfile> = (0..N as u64).map(|i| base.nth_subscriber(i).unwrap()).collect();
+    let profiles: Vec<CardProfile> = (0..n as u64).map(|i| base.nth_subscriber(i).unwrap()).collect();
     let bsf = bsf(&profiles);
     let (mikey_port, media_port) = (free_udp_port(), free_udp_port());
     let mut config = BmscConfig::new(FQDN, bsf.addr());
     config.services = vec![BmscService::new(SERVICE, 1, SEED)];
     config.ue_mikey_port = mikey_port;
     // The bearer: one unicast copy per UE, at each UE's own loopback address.
-    let ue_ip = |i: usize| std::net::Ipv4Addr::new(127, 0, 1, 1 + i as u8);
-    config.bearer_mikey = (0..N).map(|i| SocketAddr::from((ue_ip(i), mikey_port))).collect();
-    config.bearer_media = (0..N).map(|i| SocketAddr::from((ue_ip(i), media_port))).collect();
+    let ue_ip = |i: usize| me::standalone::ue_loopback_address(i).unwrap();
+    config.bearer_mikey = (0..n).map(|i| SocketAddr::from((ue_ip(i), mikey_port))).collect();
+    config.bearer_media = (0..n).map(|i| SocketAddr::from((ue_ip(i), media_port))).collect();
     config.schedule = Some(schedule());
     let bmsc = Bmsc::start(config).unwrap();
     let (mikey, media) = (format!("127.0.0.1:{mikey_port}"), format!("127.0.0.1:{media_port}"));
     let out = keysim_line(&format!(
-        "ue --emulator --ues 20 --bsf {} --bmsc {} --mikey-bind {} --bearer-media {} --path me --duration 2 --json --quiet",
+        "ue --emulator --ues {} --bsf {} --bmsc {} --mikey-bind {} --bearer-media {} --path me --duration 2 --json --quiet",
+        n_arg,
         bsf.url(),
         bmsc.url(),
         mikey,
@@ -310,8 +313,12 @@ fn twenty_ues_against_one_bmsc() {
     ));
     assert!(out.status.success(), "{}", explain(&out));
     let j = json(&out);
+    eprintln!(
+        "{n} UEs: {} registrations/s, MTK fan-out {}, VmHWM {} KiB, {} KiB per UE",
+        j["registrations_per_s"], j["mtk_fanout"], j["vm_hwm_kib"], j["memory_per_ue_kib"]
+    );
     for key in ["ok_count", "registered", "with_msk", "with_mtk", "decrypting"] {
-        assert_eq!(j[key], N, "{key}: {j}");
+        assert_eq!(j[key], n, "{key}: {j}");
     }
     assert_eq!(j["decrypt_failures"], 0);
     assert!(j["registrations_per_s"].as_f64().unwrap() > 0.0);
@@ -319,12 +326,12 @@ fn twenty_ues_against_one_bmsc() {
     assert!(j["memory_per_ue_kib"].as_f64().is_some());
     let imsis: std::collections::BTreeSet<&str> =
         j["per_ue"].as_array().unwrap().iter().map(|u| u["imsi"].as_str().unwrap()).collect();
-    assert_eq!(imsis.len(), N);
+    assert_eq!(imsis.len(), n);
     // The BM-SC's own counts: twenty registrations from twenty B-TIDs, MSKs pushed to each.
     let st = bmsc.stats();
-    assert_eq!(st.registrations, N as u64);
-    assert_eq!(st.deregistrations, N as u64);
-    assert!(st.msk_pushes >= N as u64);
+    assert_eq!(st.registrations, n as u64);
+    assert_eq!(st.deregistrations, n as u64);
+    assert!(st.msk_pushes >= n as u64);
 }
 
 #[test]

@@ -114,21 +114,17 @@ fn muk_btids(store: &KeyStore, idi: &[u8]) -> (Vec<String>, Option<String>) {
     (names, last)
 }
 
-/// Reads and updates [`CARD_FILE`]: whether the card (ICCID, IMPI) is the one the directory's key
-/// store belongs to. The file is locked while it is read and written.
-fn check_card_identity(dir: &Path, iccid: &str, impi: &str) -> Result<CardChange> {
-    let path = dir.join(CARD_FILE);
-    let (file, payload) = StateFile::open(&path, CARD_FORMAT)?;
+/// Reads [`CARD_FILE`] (locked until the returned file is dropped): whether the card (ICCID,
+/// IMPI) is the one the directory's key store belongs to, and the payload to store for it.
+fn check_card_identity(dir: &Path, iccid: &str, impi: &str) -> Result<(StateFile, CardChange, String)> {
+    let (file, payload) = StateFile::open(&dir.join(CARD_FILE), CARD_FORMAT)?;
     let now = format!("{iccid}\n{impi}");
     let change = match payload {
         None => CardChange::FirstCard,
         Some(p) if p.as_slice() == now.as_bytes() => CardChange::SameCard,
         Some(_) => CardChange::DifferentCard,
     };
-    if change != CardChange::SameCard {
-        file.store(now.as_bytes())?;
-    }
-    Ok(change)
+    Ok((file, change, now))
 }
 
 fn change_name(c: CardChange) -> &'static str {
@@ -193,9 +189,13 @@ fn run_steps<R: Reader>(
         let mut detail = format!("ICCID {}, IMPI {}, {} path", ue.iccid(), ue.impi(), ue.path());
         if let Some(dir) = &config.me_state {
             // The key store binds itself to the ICCID; the IMPI is checked here.
-            let change = check_card_identity(dir, ue.iccid(), ue.impi())?;
+            let (file, change, identity) = check_card_identity(dir, ue.iccid(), ue.impi())?;
+            // The keys go before the new identity is written: a crash in between wipes again.
             if change == CardChange::DifferentCard {
                 ue.wipe_me_keys()?;
+            }
+            if change != CardChange::SameCard {
+                file.store(identity.as_bytes())?;
             }
             let (muks, last) = muk_btids(ue.key_store(), &idi);
             detail.push_str(&format!(
