@@ -591,7 +591,7 @@ pub struct UeArgs {
     /// A PC/SC reader, by index (0, 1, ...) or by a substring of its name, holding the card.
     #[arg(long, value_name = "NAME")]
     pub reader: Option<String>,
-    /// The ME key store lives in DIR across runs (created 0700): the last used MUK stays over a
+    /// The ME key store lives in DIR across runs (created 0700 when absent): the last used MUK stays over a
     /// power cycle, a card of another ICCID or IMPI wipes every key. With --ues, DIR/ue-<i>.
     /// Default: a temporary directory removed at the end.
     #[arg(long, value_name = "DIR")]
