@@ -499,3 +499,45 @@ fn three_ues_over_a_multicast_bearer() {
     assert_eq!(j["decrypt_failures"], 0);
     assert_eq!(bmsc.stats().registrations, N as u64);
 }
+
+/// `keysim ue --reader` with the emulated card behind a real pcscd (vsmartcard's vpcd, reader
+/// `KEYSIM_PCSC_READER`), against a BSF and a BM-SC started here, on both paths. Needs the set-up
+/// of `scripts/pcsc-tests.sh`, which runs it; ignored in a plain `cargo test`.
+#[test]
+#[ignore = "needs pcscd and a keysim vpcd card: scripts/pcsc-tests.sh"]
+fn ue_through_pcscd() {
+    let reader =
+        std::env::var("KEYSIM_PCSC_READER").expect("KEYSIM_PCSC_READER (scripts/pcsc-tests.sh sets it)");
+    let net = network(&[CardProfile::default()]);
+    let (bsf, bmsc) = (net.bsf.url(), net.bmsc.url());
+    for tag in ["uicc", "me"] {
+        let out = keysim(&[
+            "ue",
+            "--reader",
+            &reader,
+            "--bsf",
+            &bsf,
+            "--bmsc",
+            &bmsc,
+            "--mikey-bind",
+            &net.mikey,
+            "--bearer-media",
+            &net.media,
+            "--path",
+            tag,
+            "--duration",
+            "2",
+            "--json",
+            "--quiet",
+        ]);
+        assert!(out.status.success(), "{}", explain(&out));
+        let j = json(&out);
+        let p = path_report(&j, tag);
+        assert!(j["card"].as_str().unwrap().starts_with("PC/SC reader"));
+        assert!(p["packets_decrypted"].as_u64().unwrap() > 0);
+        eprintln!(
+            "keysim ue through pcscd, {tag} path: {} MTKs, {} packets decrypted, power-on to first media {} ms",
+            p["mtk_count"], p["packets_decrypted"], p["time_to_first_media_ms"]
+        );
+    }
+}
