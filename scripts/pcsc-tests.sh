@@ -14,8 +14,8 @@
 #   5. the whole UE on that card against the BSF and BM-SC on both key-management paths
 #      (tests/pcsc_network.rs), with power-on → first-media and MTK-update figures; after step 4,
 #      because it bootstraps the card again,
-#   6. `keysim demo`, `keysim compare --random 50` and `keysim call --security kms` with the card
-#      in the vpcd reader,
+#   6. `keysim demo`, `keysim ue --reader` (tests/cli_ue.rs, ignored there), `keysim compare
+#      --random 50` and `keysim call --security kms` with the card in the vpcd reader,
 #   7. `keysim card-test` (--destructive) on the emulated card in-process and on the `keysim vpcd`
 #      card through pcscd, JUnit into target/card-test/; last, because it bootstraps the card and
 #      blocks and unblocks PIN1.
@@ -62,6 +62,9 @@ cargo test -q --test pcsc_network -- --ignored --nocapture
 # The main job on the card behind pcscd: `keysim demo` through the PC/SC reader, both paths.
 "$KEYSIM" demo --reader "$KEYSIM_PCSC_READER" --duration 1 --json -q > "$KEYSIM_PCSCD_DIR/demo.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [print("keysim demo through pcscd, %s path: %d/%d packets, power-on to first media %.1f ms" % (k, p["packets_decrypted"], p["packets_sent"], p["time_to_first_media_ms"])) for k, p in d["paths"].items()]; sys.exit(0 if d["ok"] else 1)' "$KEYSIM_PCSCD_DIR/demo.json"
+
+# The standalone UE through the PC/SC reader, against a BSF and a BM-SC the test starts.
+cargo test -q --test cli_ue -- --ignored --nocapture
 
 # The differential validation with the UICC-based path's card behind pcscd (the ME-based path's
 # card emulated): 50 random histories, each difference either allowed with its clause or fatal.

@@ -23,6 +23,11 @@ pub enum Command {
     /// updates → SRTP media checked against the source → MSK rotation → solicited pull →
     /// deregistration, on the UICC-based path, the ME-based path, or both.
     Demo(DemoArgs),
+    /// One UE (or N) against a running BSF and BM-SC (keysim's in another process, or anyone's):
+    /// power-on, GBA bootstrap, NAF keys, registration over HTTP or SIP, MSK push, then the MTKs,
+    /// media, MSK rotations and solicited pulls the BM-SC sends on its own schedule for --duration
+    /// seconds, deregistration. Exit 0 only when every step succeeded.
+    Ue(UeArgs),
     /// Send APDUs to a card, in order, in one card session, and print each response with its meaning.
     Apdu(ApduArgs),
     /// List the PC/SC readers and the cards in them.
@@ -574,6 +579,83 @@ pub struct CompareArgs {
     /// (me-stale-mtk-id: an MTK ID not above the last one is accepted).
     #[arg(long, value_name = "DEFECT", value_parser = ["me-stale-mtk-id"], hide = true)]
     pub plant: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("card_source").required(true).args(["emulator", "reader"])))]
+#[command(group(clap::ArgGroup::new("key_management_peer").required(true).args(["bmsc", "pcscf"])))]
+pub struct UeArgs {
+    /// The emulated card (personalized from --profile, its memory kept in --card-state).
+    #[arg(long)]
+    pub emulator: bool,
+    /// A PC/SC reader, by index (0, 1, ...) or by a substring of its name, holding the card.
+    #[arg(long, value_name = "NAME")]
+    pub reader: Option<String>,
+    /// The ME key store lives in DIR across runs (created 0700 when absent): the last used MUK stays over a
+    /// power cycle, a card of another ICCID or IMPI wipes every key. With --ues, DIR/ue-<i>.
+    /// Default: a temporary directory removed at the end.
+    #[arg(long, value_name = "DIR")]
+    pub me_state: Option<std::path::PathBuf>,
+    /// The BSF's Ub URL (http://host:port/, loopback).
+    #[arg(long, value_name = "URL")]
+    pub bsf: String,
+    /// The BM-SC's base URL (http://host:port, loopback): registration by HTTP Digest.
+    #[arg(long, value_name = "URL")]
+    pub bmsc: Option<String>,
+    /// The P-CSCF (sip:host:port, loopback UDP): registration by SIP to the SCF (TS 26.237 §10.4.2).
+    #[arg(long, value_name = "SIP-URI")]
+    pub pcscf: Option<String>,
+    /// With --pcscf: the SCF's Request-URI.
+    #[arg(long, value_name = "SIP-URI")]
+    pub scf_uri: Option<String>,
+    /// With --pcscf: the UE's public identity (default: the profile's first IMPU).
+    #[arg(long, value_name = "URI")]
+    pub impu: Option<String>,
+    /// Key-management path: uicc (GBA_U, MUK and MSKs on the card) or me (GBA_ME, keys in the ME).
+    #[arg(long, value_name = "PATH", default_value = "uicc", value_parser = ["uicc", "me"])]
+    pub path: String,
+    /// A User Service ID to register (repeat for more; default: the first service of keysim demo).
+    #[arg(long = "service", value_name = "ID")]
+    pub services: Vec<String>,
+    /// Seconds to listen to the BM-SC after the MSK push.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub duration: f64,
+    /// Write the decrypted media into FILE: per SSRC (ascending) the RTP payloads in sequence
+    /// order, concatenated (raw G.711 for G.711 media: compare with the source's sample data).
+    #[arg(long, value_name = "FILE")]
+    pub media_out: Option<std::path::PathBuf>,
+    /// Print the report as JSON (the step log stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No step log on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// The NAF FQDN: the BM-SC's (NAF_Id, MIKEY IDi, Digest realms), or with --pcscf the SCF's.
+    /// Default: the URL's host when it is a name, else keysim's default FQDN.
+    #[arg(long, value_name = "FQDN")]
+    pub naf_fqdn: Option<String>,
+    /// The UDP address MSK pushes come to (the BM-SC sends them to the HTTP source address and its
+    /// configured UE MIKEY port: the port must be that one). With --ues, the port on each UE's address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2269")]
+    pub mikey_bind: String,
+    /// The MBMS bearer's MTK address: an IPv4 239.x multicast group:port joined on loopback, or the
+    /// --mikey-bind address (default).
+    #[arg(long, value_name = "ADDR")]
+    pub bearer_mikey: Option<String>,
+    /// The MBMS bearer's SRTP address: a loopback address to bind, or a 239.x multicast group:port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5004")]
+    pub bearer_media: String,
+    /// PIN1 (default: the profile's).
+    #[arg(long, value_name = "PIN")]
+    pub pin: Option<String>,
+    /// N UEs with N emulated cards (card i: the profile with its own IMSI, IMPI and K) at once,
+    /// UE i on its own loopback address 127.0.(1+i/254).(1+i%254).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub ues: u32,
+    #[command(flatten)]
+    pub card: CardArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,10 @@ const EXCLUDED: &[(&str, &str)] = &[
     ),
     ("cargo bench", "criterion measurements, minutes"),
     ("benches/pcsc-bench.sh", "needs pcscd + vpcd and minutes of timing"),
+    (
+        "keysim ue --emulator",
+        "needs a running keysim serve; tests/cli_ue.rs runs keysim ue against a BSF and a BM-SC started in the test",
+    ),
     ("keysim readers", "needs pcscd: run by scripts/pcsc-tests.sh against the emulated card in vpcd"),
     ("keysim apdu --reader", "needs pcscd: run by scripts/pcsc-tests.sh against the emulated card in vpcd"),
     (

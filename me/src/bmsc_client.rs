@@ -66,10 +66,25 @@ impl BmscClient {
 
     /// [`Self::new`] with a time limit per HTTP exchange.
     pub fn with_timeout(bmsc_url: &str, bmsc_fqdn: &str, timeout: Duration) -> Result<Self> {
+        Self::with_source(bmsc_url, bmsc_fqdn, timeout, None)
+    }
+
+    /// [`Self::with_timeout`] with the requests leaving from the loopback address `source`: the
+    /// BM-SC pushes the MSKs to that address (TS 33.246 §6.3.2.2), so each UE of one host needs its
+    /// own.
+    pub fn with_source(
+        bmsc_url: &str,
+        bmsc_fqdn: &str,
+        timeout: Duration,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Self> {
         if bmsc_fqdn.is_empty() || bmsc_fqdn.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(Error::InvalidInput(format!("'{bmsc_fqdn}' is no BM-SC FQDN")));
         }
-        Ok(BmscClient { http: HttpClient::new(PEER, bmsc_url, timeout)?, fqdn: bmsc_fqdn.to_owned() })
+        Ok(BmscClient {
+            http: HttpClient::with_source(PEER, bmsc_url, timeout, source)?,
+            fqdn: bmsc_fqdn.to_owned(),
+        })
     }
 
     /// The BM-SC FQDN.

@@ -2,8 +2,14 @@
 //! (TS 33.246 §6.2–§6.3, TS 24.109 §5): one blocking `ureq` agent, loopback peers only, no proxy,
 //! no redirects, HTTP error statuses returned as answers (the procedures read 401 themselves).
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
+};
 
 use sha2::{Digest, Sha256};
 
@@ -75,6 +81,23 @@ impl core::fmt::Debug for HttpClient {
 impl HttpClient {
     /// A client of `url` (`http://host:port[/...]`, host resolving to loopback only).
     pub fn new(peer: &'static str, url: &str, timeout: Duration) -> Result<Self> {
+        Self::with_source(peer, url, timeout, None)
+    }
+
+    /// A client of `url` whose connections leave from the loopback address `source` (its own
+    /// address for each UE of one host: the BM-SC pushes MSKs to the request's source address);
+    /// `None`: the system's choice.
+    pub fn with_source(
+        peer: &'static str,
+        url: &str,
+        timeout: Duration,
+        source: Option<IpAddr>,
+    ) -> Result<Self> {
+        if let Some(ip) = source
+            && !ip.is_loopback()
+        {
+            return Err(Error::InvalidInput(format!("{peer} client: source address {ip} is not loopback")));
+        }
         let uri: ureq::http::Uri =
             url.parse().map_err(|e| Error::InvalidInput(format!("{peer} URL '{url}': {e}")))?;
         if uri.scheme_str() != Some("http") {
@@ -95,13 +118,18 @@ impl HttpClient {
                 )));
             }
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
             .max_redirects(0)
             .timeout_global(Some(timeout))
-            .build()
-            .into();
+            .build();
+        let agent = match source {
+            None => config.into(),
+            Some(source) => {
+                ureq::Agent::with_parts(config, BoundConnector { source }, DefaultResolver::default())
+            }
+        };
         let base = format!("http://{}", uri.authority().map(|a| a.as_str()).unwrap_or(host));
         Ok(HttpClient { agent, base, addr, peer })
     }
@@ -148,6 +176,109 @@ impl HttpClient {
         let body = response.body_mut().with_config().limit(MAX_BODY_LEN).read_to_vec().map_err(fail)?;
         tracing::debug!(peer, method, path, status, len = body.len(), "HTTP exchange");
         Ok(Answer { status, headers, body })
+    }
+}
+
+/// TCP connections from a given source address: ureq's own connector cannot bind one. Each UE of
+/// a host gets its own loopback address this way.
+#[derive(Debug)]
+struct BoundConnector {
+    source: IpAddr,
+}
+
+impl Connector for BoundConnector {
+    type Out = BoundTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> core::result::Result<Option<BoundTransport>, ureq::Error> {
+        let _ = chained;
+        let mut last = None;
+        for addr in details.addrs.iter() {
+            match connect_from(self.source, *addr, details.timeout.not_zero().map(|t| *t)) {
+                Ok(stream) => {
+                    let config = details.config;
+                    let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+                    return Ok(Some(BoundTransport { stream, buffers }));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(ureq::Error::Io(last.unwrap_or_else(|| std::io::Error::other("no address to connect to"))))
+    }
+}
+
+fn connect_from(source: IpAddr, to: SocketAddr, timeout: Option<Duration>) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    match timeout {
+        Some(t) => socket.connect_timeout(&to.into(), t)?,
+        None => socket.connect(&to.into())?,
+    }
+    socket.set_tcp_nodelay(true)?;
+    Ok(socket.into())
+}
+
+/// A plain TCP transport over a bound stream (what ureq's own TCP transport does, minus the
+/// connection-level shutdown hooks the ME does not use).
+#[derive(Debug)]
+struct BoundTransport {
+    stream: TcpStream,
+    buffers: LazyBuffers,
+}
+
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+}
+
+impl Transport for BoundTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+    ) -> core::result::Result<(), ureq::Error> {
+        let timeout = timeout.for_write();
+        self.stream.set_write_timeout(timeout.not_zero().map(|t| *t))?;
+        let output = self.buffers.output().get(..amount).unwrap_or_default();
+        match self.stream.write_all(output) {
+            Ok(()) => Ok(()),
+            Err(e) if timed_out(&e) => Err(ureq::Error::Timeout(timeout.reason)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> core::result::Result<bool, ureq::Error> {
+        let timeout = timeout.for_read();
+        self.stream.set_read_timeout(timeout.not_zero().map(|t| *t))?;
+        let input = self.buffers.input_append_buf();
+        let n = loop {
+            match self.stream.read(input) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if timed_out(&e) => return Err(ureq::Error::Timeout(timeout.reason)),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.buffers.input_appended(n);
+        Ok(n > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        // Pooled connections are probed: readable data or an error now means the peer closed it.
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let open =
+            matches!(self.stream.peek(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        open && self.stream.set_nonblocking(false).is_ok()
     }
 }
 

@@ -17,6 +17,8 @@
 //! | [`ims_ue`] | an IMS UE call agent: REGISTER, INVITE / answer, SRTP media, BYE | TS 33.328 §7, RFC 3261 |
 //! | [`sip_client`] | IMS-based registration, deregistration, MSK request: INVITE / re-INVITE to the SCF | TS 26.237 §10.4.2, RFC 3261 |
 //! | [`ub_client`] | GBA bootstrapping over Ub: HTTP Digest AKA with the BSF | TS 24.109 §4–5, RFC 3310 |
+//! | [`report`] | the step report of a UE run (`keysim demo`, `keysim ue`) | TS 33.246 §6 |
+//! | [`standalone`] | the standalone UE: one or N UEs against any BSF and BM-SC for a time | TS 33.246 §6 |
 //! | [`ue`] | a whole UE: GBA, registration, MSK/MTK over UDP, SRTP, power and card changes | TS 33.246 §6 |
 //! | [`open_values`] | the values the specifications leave open, in one place | — |
 #![deny(unsafe_code)]
@@ -38,8 +40,10 @@ pub mod me_based;
 pub mod media_keying;
 pub mod mikey_listener;
 pub mod open_values;
+pub mod report;
 pub mod sdes;
 pub mod sip_client;
+pub mod standalone;
 pub mod ub_client;
 pub mod ue;
 pub mod uicc_based;

@@ -67,7 +67,12 @@ impl UbClient {
 
     /// [`Self::new`] with a time limit per HTTP exchange.
     pub fn with_timeout(bsf_url: &str, timeout: Duration) -> Result<Self> {
-        let http = HttpClient::new(PEER, bsf_url, timeout)?;
+        Self::with_source(bsf_url, timeout, None)
+    }
+
+    /// [`Self::with_timeout`] with the requests leaving from the loopback address `source`.
+    pub fn with_source(bsf_url: &str, timeout: Duration, source: Option<std::net::IpAddr>) -> Result<Self> {
+        let http = HttpClient::with_source(PEER, bsf_url, timeout, source)?;
         // The first request carries a realm before the BSF has named one (TS 24.109 §4.3.1): the
         // BSF's host name as the ME addresses it. The answers use the challenge's realm.
         let realm = bsf_url

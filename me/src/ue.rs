@@ -15,6 +15,7 @@
 //! | MIKEY MTK message | the path's MTK generation; the MTK to the SRTP receiver |
 //! | MTK message naming an MSK the UE lacks | basic MSK request for that MSK; the message waits for it |
 //! | SRTP packet | unprotected with the MTK its MKI names; payload kept and hashed |
+//! | SRTP packet naming no MTK held | kept up to [`UNKEYED_PACKET_HOLD`] for its MTK message, then refused |
 //!
 //! Anything malformed or refused is counted ([`UeStats`]) and logged and changes no stored key;
 //! only local failures (reader, key-store file, sockets) end a poll with an error.
@@ -72,6 +73,12 @@ pub const PARKED_MTK_MESSAGES: usize = 16;
 /// An MTK message naming an unknown MSK triggers a basic MSK request for it at most this often (a
 /// forged message cannot be told apart before the MSK is there, so this bounds what it can cause).
 pub const MSK_REQUEST_HOLDOFF: Duration = Duration::from_secs(2);
+/// SRTP packets whose MKI names no MTK the UE holds are kept this long for the MTK message that
+/// may be right behind them: MTK messages and media come on different sockets, so a packet sent
+/// just after its MTK message can be taken first. Refused (counted failed) when still unkeyed.
+pub const UNKEYED_PACKET_HOLD: Duration = Duration::from_millis(300);
+/// At most this many such packets are kept; the oldest is refused beyond it.
+pub const UNKEYED_PACKETS_KEPT: usize = 64;
 /// After a failed renewal of expired GBA keys, the next attempt waits this long.
 pub const RENEWAL_RETRY: Duration = Duration::from_secs(1);
 
@@ -132,6 +139,10 @@ pub struct UeConfig {
     pub http_timeout: Duration,
     /// HTTP to the BM-SC or SIP to the SCF.
     pub signalling: Signalling,
+    /// The loopback address HTTP requests leave from (the BM-SC pushes MSKs to the request's
+    /// source address, so several UEs of one host each need their own); `None`: the system's
+    /// choice.
+    pub http_source: Option<std::net::IpAddr>,
 }
 
 impl UeConfig {
@@ -156,6 +167,7 @@ impl UeConfig {
             frames_kept: 100_000,
             http_timeout: DEFAULT_HTTP_TIMEOUT,
             signalling: Signalling::Http,
+            http_source: None,
         }
     }
 
@@ -177,6 +189,10 @@ pub struct UeStats {
     pub packets_decrypted: u64,
     /// SRTP packets refused (unknown MKI, authentication, replay, malformed).
     pub packets_failed: u64,
+    /// Of [`Self::packets_failed`]: those whose MKI named no MTK the UE held within
+    /// [`UNKEYED_PACKET_HOLD`] (media sent before the UE had its keys, or under an MTK whose
+    /// message never came); the others failed authentication, replay or parsing.
+    pub packets_unkeyed: u64,
     /// MSKs accepted (MIKEY MSK messages with a key).
     pub msk_count: u64,
     /// MTKs accepted.
@@ -207,6 +223,7 @@ impl UeStats {
             packets_received: self.packets_received - earlier.packets_received,
             packets_decrypted: self.packets_decrypted - earlier.packets_decrypted,
             packets_failed: self.packets_failed - earlier.packets_failed,
+            packets_unkeyed: self.packets_unkeyed - earlier.packets_unkeyed,
             msk_count: self.msk_count - earlier.msk_count,
             mtk_count: self.mtk_count - earlier.mtk_count,
             mikey_received: self.mikey_received - earlier.mikey_received,
@@ -219,6 +236,22 @@ impl UeStats {
             datagrams_overflowed: self.datagrams_overflowed - earlier.datagrams_overflowed,
         }
     }
+}
+
+/// MTK installs [`Ue::mtk_installs`] keeps.
+pub const MTK_INSTALLS_KEPT: usize = 4096;
+
+/// An MTK handed to the SRTP receiver, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MtkInstall {
+    /// Its Key Domain.
+    pub key_domain_id: KeyDomainId,
+    /// The MSK it was derived under.
+    pub msk_id: MskId,
+    /// Its MTK ID.
+    pub mtk_id: mikey::mbms::MtkId,
+    /// When the UE installed it.
+    pub at: Instant,
 }
 
 /// One decrypted media frame.
@@ -297,6 +330,16 @@ pub struct CardReport {
     pub bootstrap_kept: bool,
     /// Wall time.
     pub elapsed: Duration,
+}
+
+/// What became of one SRTP packet.
+enum MediaOutcome {
+    /// Unprotected: the RTP packet.
+    Decrypted(Vec<u8>),
+    /// Its MKI names no MTK held (yet).
+    NoKey,
+    /// Refused (authentication, replay, malformed).
+    Refused(Error),
 }
 
 /// Where a datagram came in.
@@ -541,6 +584,9 @@ pub struct Ue<R: Reader> {
     stats: UeStats,
     frames: VecDeque<ReceivedFrame>,
     media_hash: Sha256,
+    mtk_installs: VecDeque<MtkInstall>,
+    /// SRTP packets naming no MTK held yet, with their arrival time ([`UNKEYED_PACKET_HOLD`]).
+    unkeyed: VecDeque<(Instant, Vec<u8>)>,
 }
 
 impl<R: Reader> core::fmt::Debug for Ue<R> {
@@ -581,8 +627,13 @@ impl<R: Reader> Ue<R> {
         let mut store = KeyStore::open(&config.key_store_path)?;
         store.on_card_inserted(&iccid)?;
         let naf_id = NafId::new(config.naf_fqdn(), UaSecurityProtocolId::MBMS)?;
-        let ub = UbClient::with_timeout(&config.bsf_url, config.http_timeout)?;
-        let bmsc = BmscClient::with_timeout(&config.bmsc_url, &config.bmsc_fqdn, config.http_timeout)?;
+        let ub = UbClient::with_source(&config.bsf_url, config.http_timeout, config.http_source)?;
+        let bmsc = BmscClient::with_source(
+            &config.bmsc_url,
+            &config.bmsc_fqdn,
+            config.http_timeout,
+            config.http_source,
+        )?;
         let sip = match &config.signalling {
             Signalling::Http => None,
             Signalling::Sip { pcscf, scf_uri, impu, .. } => Some(SipClient::new(
@@ -616,6 +667,8 @@ impl<R: Reader> Ue<R> {
             stats: UeStats::default(),
             frames: VecDeque::new(),
             media_hash: Sha256::new(),
+            mtk_installs: VecDeque::new(),
+            unkeyed: VecDeque::new(),
             config,
         };
         ue.recover_bootstrap();
@@ -675,6 +728,12 @@ impl<R: Reader> Ue<R> {
     /// The last [`UeConfig::frames_kept`] decrypted frames, oldest first.
     pub fn frames(&self) -> impl Iterator<Item = &ReceivedFrame> {
         self.frames.iter()
+    }
+
+    /// The last [`MTK_INSTALLS_KEPT`] MTKs handed to the SRTP receiver, oldest first (MTKs
+    /// reloaded from the ME key store at power-on included).
+    pub fn mtk_installs(&self) -> impl Iterator<Item = &MtkInstall> {
+        self.mtk_installs.iter()
     }
 
     /// SHA-256 over every decrypted payload, in the order of decryption.
@@ -949,13 +1008,17 @@ impl<R: Reader> Ue<R> {
         let before = self.stats();
         loop {
             self.renew_if_expired()?;
+            self.expire_unkeyed();
             if done(&self.stats()) {
                 break;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
                 break;
             };
-            let wait = self.until_renewal().map_or(left, |t| left.min(t));
+            let mut wait = self.until_renewal().map_or(left, |t| left.min(t));
+            if let Some((at, _)) = self.unkeyed.front() {
+                wait = wait.min((*at + UNKEYED_PACKET_HOLD).saturating_duration_since(Instant::now()));
+            }
             match self.sockets.queue.recv_timeout(wait) {
                 Ok(d) => self.handle(d)?,
                 Err(RecvTimeoutError::Timeout) => {}
@@ -1126,8 +1189,60 @@ impl<R: Reader> Ue<R> {
             self.streams.push((mtk.key_domain_id, key_group, id));
         }
         self.receiver.add_mtk(mtk)?;
+        if self.mtk_installs.len() >= MTK_INSTALLS_KEPT {
+            self.mtk_installs.pop_front();
+        }
+        self.mtk_installs.push_back(MtkInstall {
+            key_domain_id: mtk.key_domain_id,
+            msk_id: mtk.msk_id,
+            mtk_id: mtk.mtk_id,
+            at: Instant::now(),
+        });
         tracing::debug!(msk_id = ?mtk.msk_id, mtk_id = ?mtk.mtk_id, "MTK to the SRTP receiver");
+        for (at, packet) in std::mem::take(&mut self.unkeyed) {
+            match self.try_unprotect(&packet) {
+                MediaOutcome::NoKey => self.unkeyed.push_back((at, packet)),
+                outcome => self.count_media(outcome),
+            }
+        }
         Ok(())
+    }
+
+    /// Refuses the unkeyed packets older than [`UNKEYED_PACKET_HOLD`].
+    fn expire_unkeyed(&mut self) {
+        let now = Instant::now();
+        while self.unkeyed.front().is_some_and(|(at, _)| now.duration_since(*at) >= UNKEYED_PACKET_HOLD) {
+            self.unkeyed.pop_front();
+            self.stats.packets_failed += 1;
+            self.stats.packets_unkeyed += 1;
+            tracing::debug!("SRTP packet for no MTK the UE holds");
+        }
+    }
+
+    fn try_unprotect(&mut self, data: &[u8]) -> MediaOutcome {
+        for &(_, _, id) in &self.streams {
+            let mut packet = data.to_vec();
+            match self.receiver.unprotect(id, &mut packet) {
+                Ok(()) => return MediaOutcome::Decrypted(packet),
+                Err(Error::Srtp(srtp::Error::UnknownMki)) => continue,
+                Err(e) => return MediaOutcome::Refused(e),
+            }
+        }
+        MediaOutcome::NoKey
+    }
+
+    fn count_media(&mut self, outcome: MediaOutcome) {
+        match outcome {
+            MediaOutcome::Decrypted(packet) => {
+                self.stats.packets_decrypted += 1;
+                self.record_frame(&packet);
+            }
+            MediaOutcome::Refused(e) => {
+                self.stats.packets_failed += 1;
+                tracing::debug!(%e, "SRTP packet refused");
+            }
+            MediaOutcome::NoKey => {}
+        }
     }
 
     /// An MTK message naming an MSK the UE does not hold: park it and ask the BM-SC for the MSK.
@@ -1156,24 +1271,18 @@ impl<R: Reader> Ue<R> {
 
     fn handle_media(&mut self, data: &[u8]) {
         self.stats.packets_received += 1;
-        for &(_, _, id) in &self.streams {
-            let mut packet = data.to_vec();
-            match self.receiver.unprotect(id, &mut packet) {
-                Ok(()) => {
-                    self.stats.packets_decrypted += 1;
-                    self.record_frame(&packet);
-                    return;
-                }
-                Err(Error::Srtp(srtp::Error::UnknownMki)) => continue,
-                Err(e) => {
+        match self.try_unprotect(data) {
+            MediaOutcome::NoKey => {
+                if self.unkeyed.len() >= UNKEYED_PACKETS_KEPT {
+                    self.unkeyed.pop_front();
                     self.stats.packets_failed += 1;
-                    tracing::debug!(%e, len = data.len(), "SRTP packet refused");
-                    return;
+                    self.stats.packets_unkeyed += 1;
+                    tracing::debug!("SRTP packet for no MTK the UE holds");
                 }
+                self.unkeyed.push_back((Instant::now(), data.to_vec()));
             }
+            outcome => self.count_media(outcome),
         }
-        self.stats.packets_failed += 1;
-        tracing::debug!(len = data.len(), "SRTP packet for no MTK the UE holds");
     }
 
     fn record_frame(&mut self, packet: &[u8]) {
@@ -1210,6 +1319,30 @@ impl<R: Reader> Ue<R> {
         })??;
         let iccid = power_on_card(&self.card, self.config.pin1.as_deref())?;
         self.restart_me(self.card.clone(), iccid, self.path, self.impi.clone(), start)
+    }
+
+    /// Power-down at the end of the UE's life (TS 33.246 §6.1): the ME key store keeps or drops
+    /// MRK, MSK and MTK by [`UeConfig::keep_keys_at_power_down`] (the last used MUK always stays)
+    /// and is saved; the card is powered off.
+    pub fn power_down(&mut self) -> Result<()> {
+        self.me.store_mut().power_down(self.config.keep_keys_at_power_down)?;
+        self.card.with_session(|s| s.reader_mut().power_off())??;
+        Ok(())
+    }
+
+    /// Deletes every key of the ME key store and saves it (the ICCID binding stays): what the ME
+    /// does when the subscriber behind the same ICCID changed (another IMPI). Registrations are
+    /// forgotten.
+    pub fn wipe_me_keys(&mut self) -> Result<()> {
+        let store = self.me.store_mut();
+        store.wipe_keys();
+        store.save()?;
+        self.registered.clear();
+        self.registered_btid = None;
+        self.session = None;
+        self.bootstrapped = None;
+        self.recover_bootstrap();
+        Ok(())
     }
 
     /// A (possibly different) card is inserted and the UE powers on with it. Another ICCID wipes
@@ -1252,6 +1385,7 @@ impl<R: Reader> Ue<R> {
         self.bootstrapped = None;
         self.receiver = MbmsReceiver::new();
         self.streams.clear();
+        self.unkeyed.clear();
         self.parked.clear();
         self.requested.clear();
         self.next_renewal = None;

@@ -570,8 +570,12 @@ fn end_to_end(path: KeyManagementPath) {
             junk.send_to(&forged, w.ue.media_addr()).unwrap();
         }
     }
+    // Junk that parses as SRTP with an MKI of no MTK held waits up to UNKEYED_PACKET_HOLD for an
+    // MTK message before it is refused.
     w.poll_until("junk counted", |s| {
-        s.mikey_received == before.mikey_received + 4 && s.packets_received == before.packets_received + 5
+        s.mikey_received == before.mikey_received + 4
+            && s.packets_received == before.packets_received + 5
+            && s.packets_failed == before.packets_failed + 5
     });
     let d = w.ue.stats().since(&before);
     assert_eq!((d.mikey_dropped, d.packets_failed, d.packets_decrypted), (4, 5, 0), "{d:?}");

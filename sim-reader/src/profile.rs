@@ -148,6 +148,30 @@ impl CardProfile {
         CardProfile::from_toml_str(CALLEE_PROFILE_TOML).expect("the built-in callee profile is valid")
     }
 
+    /// Subscriber `index` of a population made from this profile (many UEs against one network):
+    /// IMSI `00101` followed by `index` in ten digits (test PLMN 001/01), IMPI
+    /// `<IMSI>@ims.mnc001.mcc001.3gppnetwork.org` (TS 23.003 §13.3), K = `index` as 8 bytes
+    /// big-endian followed by eight 0x4B; every other field (ICCID, OPc, SQN, IMPUs, PINs) is the
+    /// base's. Distinct indices give distinct IMSIs, IMPIs and Ks; a BSF given the same derivation
+    /// knows every subscriber.
+    pub fn nth_subscriber(&self, index: u64) -> Result<CardProfile, ProfileError> {
+        if index >= 10_000_000_000 {
+            return Err(ProfileError::Field {
+                path: None,
+                field: "imsi",
+                reason: format!("subscriber index {index} does not fit the ten MSIN digits"),
+            });
+        }
+        let mut f = self.to_fields();
+        let imsi = format!("00101{index:010}");
+        f.impi = format!("{imsi}@ims.mnc001.mcc001.3gppnetwork.org");
+        f.imsi = imsi;
+        let mut k = [0x4bu8; 16];
+        k[..8].copy_from_slice(&index.to_be_bytes());
+        f.k = hex::encode(k);
+        CardProfile::try_from(f)
+    }
+
     /// Load and check a TOML profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path)
@@ -435,6 +459,20 @@ pub fn luhn_valid(digits: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn nth_subscriber_has_its_own_identity_and_key() {
+        let base = CardProfile::default();
+        let p = base.nth_subscriber(7).unwrap();
+        assert_eq!(p.imsi(), "001010000000007");
+        assert_eq!(p.impi(), "001010000000007@ims.mnc001.mcc001.3gppnetwork.org");
+        assert_eq!(hex::encode(p.k()), "00000000000000074b4b4b4b4b4b4b4b");
+        assert_eq!(p.iccid(), base.iccid());
+        assert_eq!(p.opc(), base.opc());
+        assert_ne!(base.nth_subscriber(8).unwrap().k(), p.k());
+        assert!(base.nth_subscriber(10_000_000_000).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -37,6 +37,26 @@ pub(crate) fn emulator(card: &CardArgs) -> Result<Emulator> {
     Ok(emulator)
 }
 
+/// The card of a run and its name for reports: the one in PC/SC reader `reader` (by index or a
+/// substring of its name), or the emulated one of `card`.
+pub(crate) fn open_card(reader: Option<&str>, card: &CardArgs) -> Result<(Box<dyn Reader>, String)> {
+    Ok(match reader {
+        Some(name) => {
+            let selector: ReaderSelector = name.parse().unwrap_or(ReaderSelector::Name(name.to_owned()));
+            let r = PcscReader::open(&selector).with_context(|| format!("opening reader {name}"))?;
+            let n = r.reader_name().to_string_lossy().into_owned();
+            (Box::new(r), format!("PC/SC reader {n}"))
+        }
+        None => {
+            let name = match &card.profile {
+                Some(p) => format!("emulated card ({})", p.display()),
+                None => "emulated card (built-in profile)".into(),
+            };
+            (Box::new(emulator(card)?), name)
+        }
+    })
+}
+
 /// Wrap a reader with the trace sinks asked for.
 pub(crate) fn traced<R: Reader>(reader: R, trace: &TraceArgs) -> Result<Traced<R>> {
     let mut traced = Traced::new(reader);

@@ -11,19 +11,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use me::report::{PathReport, Report, Step, StepLog, path_tag as tag};
 use me::ue::UeStats;
 use me::{KeyManagementPath, Ue, UeConfig};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::{BmscStreamConfig, MediaFile};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
-use serde::Serialize;
 use sim_reader::trace::MemoryTrace;
-use sim_reader::{CardProfile, PcscReader, Reader, ReaderSelector};
+use sim_reader::{CardProfile, Reader};
 
 use crate::cli::DemoArgs;
 
 /// The BM-SC's FQDN (its NAF_Id with the MBMS Ua protocol identifier, its Digest realms).
-pub(crate) const BMSC_FQDN: &str = "bmsc.mnc001.mcc001.pub.3gppnetwork.org";
+pub(crate) const BMSC_FQDN: &str = wire::mbms_key_management::DEFAULT_BMSC_FQDN;
 /// Media frames per second and service (20 ms frames of the test signal).
 const PACKETS_PER_SECOND: f64 = 50.0;
 /// Media is sent in bursts this often, with the UE polling in between.
@@ -38,77 +38,28 @@ const AFTER_ROTATION: Duration = Duration::from_millis(400);
 /// and media, so their decrypted output can be compared.
 const STREAM_SEED: [u8; 32] = *b"keysim demo BM-SC key generator.";
 /// The SCF's SIP domain (Request-URI `sip:scf@…`) with --signalling sip.
-const SCF_DOMAIN: &str = "scf.mnc001.mcc001.pub.3gppnetwork.org";
+const SCF_DOMAIN: &str = wire::sip_based_mbms::DEFAULT_SCF_DOMAIN;
 /// The SCF's FQDN for the BM-SC: the NAF FQDN of the services with --signalling sip.
-const SCF_FQDN: &str = "scf-bmsc.mnc001.mcc001.pub.3gppnetwork.org";
+const SCF_FQDN: &str = wire::sip_based_mbms::DEFAULT_SCF_NAF_FQDN;
 /// The bearer's multicast group with --multicast (administratively scoped, RFC 2365).
 const MULTICAST_GROUP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(239, 255, 77, 77);
 /// The SSRC of the first service's stream; service i uses SSRC_BASE + i.
 const SSRC_BASE: u32 = 0x4D42_4D00;
 
-#[derive(Serialize, Clone)]
-struct Step {
-    name: &'static str,
-    ok: bool,
-    latency_ms: f64,
-    detail: String,
-}
-
-#[derive(Serialize, Default)]
-struct PathReport {
-    ok: bool,
-    path: &'static str,
-    gba: &'static str,
-    keys_held_by: &'static str,
-    btid: String,
-    services: usize,
-    packets_sent: u64,
-    packets_received: u64,
-    packets_decrypted: u64,
-    packets_failed: u64,
-    media_match: bool,
-    msk_count: u64,
-    mtk_count: u64,
-    basic_msk_requests: u64,
-    rebootstraps: u64,
-    mikey_dropped: u64,
-    signalling: &'static str,
-    /// With SIP signalling: the SCF's counts of INVITEs, re-INVITEs and posts to the BM-SC.
-    scf_invites: Option<u64>,
-    scf_reinvites: Option<u64>,
-    scf_bmsc_requests: Option<u64>,
-    apdus: usize,
-    time_to_first_media_ms: Option<f64>,
-    media_sha256: String,
-    steps: Vec<Step>,
-    latency_ms: BTreeMap<&'static str, f64>,
-    error: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Report {
-    card: String,
-    services: u16,
-    duration_s: f64,
-    paths: BTreeMap<&'static str, PathReport>,
-    media_identical_across_paths: Option<bool>,
-    ok: bool,
-}
-
 /// The step log on stderr.
-struct Log {
-    quiet: bool,
+pub(crate) struct Log {
+    pub(crate) quiet: bool,
 }
 
 impl Log {
-    fn step(&self, tag: &str, s: &Step) {
+    pub(crate) fn step(&self, tag: &str, s: &Step) {
         if !self.quiet {
             let mark = if s.ok { "ok " } else { "FAIL" };
             eprintln!("[{tag:<4}] {mark} {:<22} {:>9.2} ms  {}", s.name, s.latency_ms, s.detail);
         }
     }
 
-    fn note(&self, tag: &str, text: &str) {
+    pub(crate) fn note(&self, tag: &str, text: &str) {
         if !self.quiet {
             eprintln!("[{tag:<4}]      {text}");
         }
@@ -134,21 +85,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let log = Log { quiet: args.quiet };
 
     // One card for every path: the emulated one, or the card in the named reader.
-    let (reader, card_name): (Box<dyn Reader>, String) = match &args.reader {
-        Some(name) => {
-            let selector: ReaderSelector = name.parse().unwrap_or(ReaderSelector::Name(name.clone()));
-            let r = PcscReader::open(&selector).with_context(|| format!("opening reader {name}"))?;
-            let n = r.reader_name().to_string_lossy().into_owned();
-            (Box::new(r), format!("PC/SC reader {n}"))
-        }
-        None => {
-            let name = match &args.card.profile {
-                Some(p) => format!("emulated card ({})", p.display()),
-                None => "emulated card (built-in profile)".into(),
-            };
-            (Box::new(super::card::emulator(&args.card)?), name)
-        }
-    };
+    let (reader, card_name) = super::card::open_card(args.reader.as_deref(), &args.card)?;
     let apdus = MemoryTrace::new();
     let mut reader = super::card::traced(reader, &args.trace)?;
     reader.add_sink(apdus.clone());
@@ -211,14 +148,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn tag(path: KeyManagementPath) -> &'static str {
-    match path {
-        KeyManagementPath::UiccBased => "uicc",
-        KeyManagementPath::MeBased => "me",
-    }
-}
-
-fn service_id(i: u16) -> String {
+pub(crate) fn service_id(i: u16) -> String {
     format!("urn:keysim:mbms:service:{}", i + 1)
 }
 
@@ -240,60 +170,33 @@ struct Setting<'a> {
 /// One path from power-on to deregistration; failures end the path and are reported in it.
 fn run_path<R: Reader>(setting: &Setting<'_>, reader: &mut R, path: KeyManagementPath) -> PathReport {
     let Setting { args, log, .. } = *setting;
-    let mut report = PathReport {
-        path: match path {
-            KeyManagementPath::UiccBased => "UICC-based",
-            KeyManagementPath::MeBased => "ME-based",
-        },
-        gba: match path {
-            KeyManagementPath::UiccBased => "GBA_U",
-            KeyManagementPath::MeBased => "GBA_ME",
-        },
-        keys_held_by: match path {
-            KeyManagementPath::UiccBased => "UICC (Ks, MUK, MSK); ME: MRK, MTK",
-            KeyManagementPath::MeBased => "ME (Ks_NAF, MUK, MRK, MSK, MTK)",
-        },
-        services: usize::from(args.services),
-        ..PathReport::default()
-    };
-    let mut run = PathRun { tag: tag(path), log, steps: Vec::new() };
+    let mut report = PathReport::for_path(path, usize::from(args.services));
+    let tag = tag(path);
+    let mut run = PathRun { tag, log, steps: StepLog::new(move |s: &Step| log.step(tag, s)) };
     let result = run.all(setting, reader, path, &mut report);
     if let Err(e) = &result {
         report.error = Some(format!("{e:#}"));
         log.note(run.tag, &format!("stopped: {e:#}"));
     }
-    report.latency_ms = run.steps.iter().map(|s| (s.name, s.latency_ms)).collect();
-    report.ok = result.is_ok() && run.steps.iter().all(|s| s.ok) && report.media_match;
-    report.steps = run.steps;
+    report.ok = result.is_ok() && run.steps.steps().iter().all(|s| s.ok) && report.media_match;
+    report.set_steps(run.steps.into_steps());
     report
 }
 
 struct PathRun<'a> {
     tag: &'static str,
     log: &'a Log,
-    steps: Vec<Step>,
+    steps: StepLog<'a>,
 }
 
 impl PathRun<'_> {
     fn record(&mut self, name: &'static str, ok: bool, elapsed: Duration, detail: String) {
-        let s = Step { name, ok, latency_ms: elapsed.as_secs_f64() * 1e3, detail };
-        self.log.step(self.tag, &s);
-        self.steps.push(s);
+        self.steps.record(name, ok, elapsed, detail);
     }
 
     /// Runs `f`, records it as a step and passes its error on.
     fn step<T>(&mut self, name: &'static str, f: impl FnOnce() -> Result<(T, String)>) -> Result<T> {
-        let start = Instant::now();
-        match f() {
-            Ok((v, detail)) => {
-                self.record(name, true, start.elapsed(), detail);
-                Ok(v)
-            }
-            Err(e) => {
-                self.record(name, false, start.elapsed(), format!("{e:#}"));
-                Err(e.context(name))
-            }
-        }
+        self.steps.step(name, f).map_err(|e| e.context(name))
     }
 
     fn all<R: Reader>(
@@ -595,7 +498,7 @@ impl PathRun<'_> {
         report.media_match = mismatches == 0 && complete;
         let s = ue.stats();
         report.packets_sent = sent;
-        fill(report, &s);
+        report.fill(&s);
         report.media_sha256 = hex::encode(ue.media_digest());
         report.signalling = if sip { "sip" } else { "http" };
         if let Some((scf, _)) = &ims {
@@ -617,17 +520,6 @@ impl PathRun<'_> {
         );
         Ok(())
     }
-}
-
-fn fill(report: &mut PathReport, s: &UeStats) {
-    report.packets_received = s.packets_received;
-    report.packets_decrypted = s.packets_decrypted;
-    report.packets_failed = s.packets_failed;
-    report.msk_count = s.msk_count;
-    report.mtk_count = s.mtk_count;
-    report.basic_msk_requests = s.basic_msk_requests;
-    report.rebootstraps = s.rebootstraps;
-    report.mikey_dropped = s.mikey_dropped;
 }
 
 /// Polls until `done`, or fails after [`STEP_TIMEOUT`].

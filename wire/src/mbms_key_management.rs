@@ -129,6 +129,17 @@ pub fn digest_password(mrk: &[u8; 32]) -> String {
 /// default.
 pub const DEFAULT_UE_MIKEY_PORT: u16 = 2269;
 
+/// The UDP port of the MBMS bearer's SRTP media a UE listens on when nothing else is configured:
+/// 5004, the IANA port of RTP media (RFC 3551 §8, "avt-profile-1"). A real UE learns it from the
+/// session description of the User Service Description (TS 26.346 §5.2); keysim has no service
+/// announcement, so this is configuration with this default.
+pub const DEFAULT_BEARER_MEDIA_PORT: u16 = 5004;
+
+/// The FQDN of keysim's BM-SC when nothing else names it: its NAF_Id (with the MBMS Ua protocol
+/// identifier), the IDi of its MIKEY messages, its Digest realms. The public-service subdomain of
+/// the test PLMN 001/01 (TS 23.003 §15.5 and §28: `<name>.mnc<MNC>.mcc<MCC>.pub.3gppnetwork.org`).
+pub const DEFAULT_BMSC_FQDN: &str = "bmsc.mnc001.mcc001.pub.3gppnetwork.org";
+
 // ------------------------------------------------------------------------------------------------
 // XML: namespaces, element names, status codes, key IDs
 

@@ -43,6 +43,13 @@ use crate::xml::XML_DECLARATION;
 // ------------------------------------------------------------------------------------------------
 // Request types, headers, MIME types, names and open values (TS 26.237 §10.4.2, Annex I, CR §10.2)
 
+/// The SCF's SIP domain of keysim when nothing else names it: Request-URI `sip:scf@<it>` (test
+/// PLMN 001/01, TS 23.003 §15.5 public-service subdomain).
+pub const DEFAULT_SCF_DOMAIN: &str = "scf.mnc001.mcc001.pub.3gppnetwork.org";
+/// The SCF's FQDN as the NAF of SIP-based MBMS services when nothing else names it: NAF_Id = it ‖
+/// MBMS Ua protocol identifier, and the IDi of the BM-SC's MSK messages (TS 26.237 §10.4.2).
+pub const DEFAULT_SCF_NAF_FQDN: &str = "scf-bmsc.mnc001.mcc001.pub.3gppnetwork.org";
+
 /// `requesttype` of the SCF's registration of a UE at the BM-SC (TS 26.237 §10.4.2.1).
 pub const REQUEST_TYPE_SIP_BASED_REGISTER: &str = "sip-based-register";
 /// `requesttype` of the SCF's deregistration of a UE (TS 26.237 §10.4.2.1A).
