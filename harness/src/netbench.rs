@@ -21,9 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gba::{KsNaf, Mrk};
-use me::{BmscClient, Credentials, KeyManagementPath, Ue, UeConfig, UeStats};
+use me::{BmscClient, BmscSession, Credentials, KeyManagementPath, Ue, UeConfig, UeStats};
 use mikey::mbms::{MtkId, mki};
-use network::bmsc::client::KeyManagementClient;
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::test_signal_frame;
 use network::bsf::{Bsf, BsfConfig, Subscriber};
@@ -458,11 +457,11 @@ pub fn measure_mtk_updates_per_second<R: Reader>(
 /// How the Digest challenges of a run of registrations come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Challenges {
-    /// One challenge for the run: `network::bmsc::client::KeyManagementClient` answers every
-    /// request on the same nonce with a rising nonce count (one round trip per registration).
+    /// One challenge for the run: `me::BmscSession` answers every request on the same nonce with
+    /// a rising nonce count (one round trip per registration).
     OneNonce,
-    /// A fresh challenge per registration with the same client code (a new
-    /// `KeyManagementClient` each time: `401`, then the answer, two round trips).
+    /// A fresh challenge per registration with the same client code (a new `me::BmscSession`
+    /// each time: `401`, then the answer, two round trips).
     FreshPerRegistration,
     /// The UE's own client, `me::BmscClient`, which asks for a fresh challenge on every request.
     MeClient,
@@ -490,7 +489,7 @@ pub struct Registrations {
     _push_sink: UdpSocket,
     mrk: Mrk,
     services: Vec<String>,
-    one_nonce: KeyManagementClient,
+    one_nonce: BmscSession,
     me_client: BmscClient,
 }
 
@@ -514,7 +513,7 @@ impl Registrations {
             impus: Vec::new(),
         })
         .map_err(|e| Error::Other(format!("Zn answer: {e}")))?;
-        let one_nonce = KeyManagementClient::new(bmsc.addr(), REGISTRATION_BTID, mrk.expose(), false);
+        let one_nonce = BmscSession::new(REGISTRATION_BTID, mrk.clone(), false);
         let me_client = BmscClient::new(&bmsc.url(), BMSC_FQDN)?;
         Ok(Registrations {
             bmsc,
@@ -541,11 +540,10 @@ impl Registrations {
         let start = Instant::now();
         for _ in 0..n {
             let answer = match how {
-                Challenges::OneNonce => self.one_nonce.register(&self.services).map_err(Error::lower)?,
+                Challenges::OneNonce => self.one_nonce.register(&self.me_client, &self.services)?,
                 Challenges::FreshPerRegistration => {
-                    KeyManagementClient::new(self.bmsc.addr(), REGISTRATION_BTID, self.mrk.expose(), false)
-                        .register(&self.services)
-                        .map_err(Error::lower)?
+                    BmscSession::new(REGISTRATION_BTID, self.mrk.clone(), false)
+                        .register(&self.me_client, &self.services)?
                 }
                 Challenges::MeClient => {
                     let credentials =

@@ -25,9 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use me::{MbmsKeyManagement, MskOutcome, UiccBased};
+use me::{BmscClient, BmscSession, MbmsKeyManagement, MskOutcome, UiccBased};
 use mikey::mbms::{MskId, MtkId};
-use network::bmsc::client::KeyManagementClient;
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use serde_json::{Value, json};
 use wire::mbms_key_management::MskKeyId;
@@ -58,13 +57,13 @@ const PHASE_WAIT: Duration = Duration::from_secs(120);
 
 type Km = UiccBased<sim_reader::Emulator>;
 
-/// One UE: its card behind the UICC-based key management, its BM-SC client, what it holds.
+/// One UE: its card behind the UICC-based key management, its BM-SC session, what it holds.
 struct ScaleUe {
     index: usize,
     /// Its BM-SC (see [`UES_PER_BMSC`]).
     shard: usize,
     km: Km,
-    client: KeyManagementClient,
+    session: BmscSession,
     msk: Option<MskId>,
     mtks: u64,
     /// When it holds the MSK the storm is about.
@@ -158,6 +157,8 @@ struct Worker {
     events: Receiver<Event>,
     reports: Sender<(usize, Report)>,
     admission: Arc<dyn Admission>,
+    /// The HTTP client of each BM-SC its UEs use.
+    clients: HashMap<usize, BmscClient>,
     /// The User Service every UE registers for.
     service_id: Arc<str>,
     /// Per UE (by index): it holds the MSK of the storm.
@@ -193,9 +194,12 @@ impl Worker {
                     impus: Vec::new(),
                 },
             )?;
-            let client = KeyManagementClient::new(bmsc, &btid, mrk.expose(), true);
+            if let std::collections::hash_map::Entry::Vacant(e) = self.clients.entry(shard) {
+                e.insert(BmscClient::new(&format!("http://{bmsc}"), BMSC_FQDN)?);
+            }
+            let session = BmscSession::new(&btid, mrk, true);
             let km = UiccBased::new(me::Card::from_session(card));
-            self.ues.push(ScaleUe { index, shard, km, client, msk: None, mtks: 0, storm_done: None });
+            self.ues.push(ScaleUe { index, shard, km, session, msk: None, mtks: 0, storm_done: None });
             btids.push((btid, local, index));
         }
         Ok(btids)
@@ -235,7 +239,11 @@ impl Worker {
             MskOutcome::SolicitedPull { key_domain_id, key_group, .. } => {
                 counts.0 += 1;
                 let key = MskKeyId::any_in_group(key_domain_id, key_group);
-                if let Err(e) = ue.client.msk_request(&[key]) {
+                let answer = match self.clients.get(&ue.shard) {
+                    Some(client) => ue.session.msk_request(client, &[key]),
+                    None => Err(me::Error::InvalidInput(format!("no client of BM-SC {}", ue.shard))),
+                };
+                if let Err(e) = answer {
                     counts.1 += 1;
                     tracing::warn!(ue = ue.index, "MSK request: {e}");
                 }
@@ -311,7 +319,11 @@ impl Worker {
         let mut counts = (0, 0);
         for local in 0..self.ues.len() {
             let ue = &mut self.ues[local];
-            match ue.client.register(&services) {
+            let client = self
+                .clients
+                .get(&ue.shard)
+                .ok_or_else(|| Error::Other(format!("no client of BM-SC {}", ue.shard)))?;
+            match ue.session.register(client, &services) {
                 Ok(answer) if answer.code_of(&self.service_id) == Some(200) => {}
                 Ok(answer) => bail!("UE {}: registration refused: {answer:?}", ue.index),
                 Err(e) => {
@@ -500,6 +512,7 @@ impl UeFleet {
                     events: rx,
                     reports,
                     admission,
+                    clients: HashMap::new(),
                     service_id,
                     storm_flags,
                     refused: 0,

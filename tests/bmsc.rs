@@ -17,9 +17,9 @@
 //! Without python3 the Python checks are skipped with a printed reason (they fail under
 //! `KEYSIM_REQUIRE_ORACLES=1`).
 
-mod support;
+mod peers_support;
 
-use support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
+use peers_support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use gba::{NafId, UaSecurityProtocolId};
 use hmac::{Hmac, KeyInit, Mac};
+use me::{BmscClient, BmscSession};
 use mikey::mbms::{self, KeyDomainId, MskId};
-use network::bmsc::client::{ClientError, KeyManagementClient};
 use network::bmsc::{Bmsc, BmscConfig, BmscSchedule, BmscService};
 use network::bmsc_stream::{mki, test_signal_frame};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
@@ -948,7 +948,7 @@ fn bad_input_gets_4xx_and_changes_nothing() {
     assert_eq!(reply.status, 401, "{reply:?}");
 }
 
-/// The benchmark pieces: a Zn answer put in directly, the blocking client registering and
+/// The benchmark pieces: a Zn answer put in directly, the UE's session registering and
 /// deregistering on one nonce (one challenge in all), MSK requests, and rspauth checked.
 #[test]
 fn client_reuses_one_nonce() {
@@ -971,15 +971,16 @@ fn client_reuses_one_nonce() {
     let fc = gba::mbms_keys::FC_MBMS_ME_KEYS;
     let mrk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MRK]);
     let muk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MUK]);
-    let mut client = KeyManagementClient::new(bmsc.addr(), &answer.btid, &mrk, false);
+    let client = BmscClient::new(&bmsc.url(), FQDN).unwrap();
+    let mut session = BmscSession::new(&answer.btid, gba::Mrk::new(mrk), false);
     let ids = strings(&[SVC_A]);
     for _ in 0..5 {
-        assert_eq!(client.register(&ids).unwrap().code_of(SVC_A), Some(200));
-        assert_eq!(client.deregister(&ids).unwrap().code_of(SVC_A), Some(200));
+        assert_eq!(session.register(&client, &ids).unwrap().code_of(SVC_A), Some(200));
+        assert_eq!(session.deregister(&client, &ids).unwrap().code_of(SVC_A), Some(200));
     }
-    client.register(&ids).unwrap();
+    session.register(&client, &ids).unwrap();
     let any = MskKeyId::any_in_group(KEY_DOMAIN, 1);
-    assert_eq!(client.msk_request(&[any]).unwrap().code_of(&any), Some(200));
+    assert_eq!(session.msk_request(&client, &[any]).unwrap().code_of(&any), Some(200));
     let s = bmsc.stats();
     assert_eq!((s.challenges, s.registrations, s.deregistrations, s.msk_pushes), (1, 6, 5, 7), "{s:?}");
     for _ in 0..7 {
@@ -987,11 +988,11 @@ fn client_reuses_one_nonce() {
         let (n, _) = socket.recv_from(&mut buf).unwrap();
         open_msk_message(&buf[..n], &answer.btid, &muk);
     }
-    // The UICC realm with GBA_ME keys, and a wrong MRK: Unauthorized.
-    let mut uicc = KeyManagementClient::new(bmsc.addr(), &answer.btid, &mrk, true);
-    assert!(matches!(uicc.register(&ids), Err(ClientError::Unauthorized)));
-    let mut wrong = KeyManagementClient::new(bmsc.addr(), &answer.btid, &[0; 32], false);
-    assert!(matches!(wrong.register(&ids), Err(ClientError::Unauthorized)));
+    // The UICC realm with GBA_ME keys, and a wrong MRK: the B-TID is refused.
+    let mut uicc = BmscSession::new(&answer.btid, gba::Mrk::new(mrk), true);
+    assert!(matches!(uicc.register(&client, &ids), Err(me::Error::BtidRejected { .. })));
+    let mut wrong = BmscSession::new(&answer.btid, gba::Mrk::new([0; 32]), false);
+    assert!(matches!(wrong.register(&client, &ids), Err(me::Error::BtidRejected { .. })));
 }
 
 /// The background sender: with a schedule, MTK messages and media flow on their own (no timing

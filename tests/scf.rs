@@ -17,9 +17,9 @@
 //! - the emulated card: after its NAF derivation for the SCF's NAF_Id, its MSK Update mode accepts
 //!   the pushed message with the Ks_int_NAF it keeps.
 
-mod support;
+mod peers_support;
 
-use support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
+use peers_support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
