@@ -105,7 +105,11 @@ fn mtk_generation(c: &mut Criterion) {
         let messages: Vec<Vec<u8>> = (1..=MTK_MESSAGES)
             .map(|id| {
                 let (msk_id, msk) = (ready.msk.msk_id, ready.msk.msk);
-                let msg = ready.bmsc.mtk_message(msk_id, &msk, id, id, &[0x5A; 16], Some(&[0xA5; 14]));
+                let msg = ready
+                    .bmsc
+                    .keys
+                    .mtk_message(msk_id, &msk, id, id, &[0x5A; 16], Some(&[0xA5; 14]))
+                    .expect("MTK message");
                 mbms_run::mbms(mbms_run::mode::MTK_GENERATION, &msg)
             })
             .collect();

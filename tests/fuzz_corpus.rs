@@ -297,9 +297,13 @@ fn write_seed_corpus() {
     write_seed(
         "mikey_parse",
         "mtk-salt",
-        &bmsc.mtk_message(0x0001_0001, &msk, 7, 7, &[0x77; 16], Some(&[0x5A; 14])),
+        &bmsc.keys.mtk_message(0x0001_0001, &msk, 7, 7, &[0x77; 16], Some(&[0x5A; 14])).expect("MTK message"),
     );
-    write_seed("mikey_parse", "mtk", &bmsc.mtk_message(0x0001_0001, &msk, 8, 8, &[0x78; 16], None));
+    write_seed(
+        "mikey_parse",
+        "mtk",
+        &bmsc.keys.mtk_message(0x0001_0001, &msk, 8, 8, &[0x78; 16], None).expect("MTK message"),
+    );
     let verification = run.steps_named("MSK Update 00010001").next().expect("MSK 1");
     let answer = mbms_run::mbms_answer("MSK 1", &verification.exchange).expect("answer");
     write_seed("mikey_parse", "verification", &answer);

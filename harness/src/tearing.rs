@@ -30,11 +30,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use me::key_store::{self, KeyStore, StoredMrk, WriteStep};
 use me::{MbmsKeyManagement, MeBased};
-use mikey::mbms::{
-    self, KeyDomainId, MskId, MskMessageParams, MtkId, MtkMessageParams, SolicitedPullParams,
-    profile::EMPTY_MAP_CS_COUNT,
-};
-use mikey::{CsIdMap, KeyValidity, Timestamp};
+use mikey::Timestamp;
+use mikey::mbms::{self, KeyDomainId, MskId, MskMessageParams, MtkId, MtkMessageParams, SolicitedPullParams};
 use serde::Serialize;
 use uicc_applet::layout::{JOURNAL_BODY, JOURNAL_MARK, PIN1_TRIES, PIN1_VALUE, PUK1_TRIES};
 use uicc_applet::testing::{PowerCutNvm, Tear};
@@ -202,19 +199,9 @@ fn muk() -> mbms::Muk {
 #[allow(clippy::expect_used)] // constant fields, far below the buffer; run by the tests
 fn msk_message(ts: Timestamp, msk_id: u32, msk: &[u8; 16], v_bit: bool) -> Vec<u8> {
     let rand = [0x5Au8; 16];
-    let params = MskMessageParams {
-        csb_id: msk_id >> 16,
-        v_bit,
-        timestamp: ts,
-        rand: &rand,
-        idi: BMSC.as_bytes(),
-        idr: B_TID.as_bytes(),
-        key_domain_id: KeyDomainId(KDI),
-        msk_id: MskId(msk_id),
-        cs_id_map: CsIdMap::Empty { cs_count: EMPTY_MAP_CS_COUNT },
-        policy: None,
-        validity: KeyValidity::Null,
-    };
+    let params =
+        MskMessageParams::new(BMSC.as_bytes(), B_TID.as_bytes(), KeyDomainId(KDI), MskId(msk_id), ts, &rand)
+            .with_v_bit(v_bit);
     let mut out = [0u8; 512];
     let n = mbms::build_msk_message(&muk(), &params, &mbms::Msk::new(*msk), &mut out).expect("MSK message");
     out[..n].to_vec()
@@ -223,15 +210,8 @@ fn msk_message(ts: Timestamp, msk_id: u32, msk: &[u8; 16], v_bit: bool) -> Vec<u
 #[allow(clippy::expect_used)] // constant fields, far below the buffer; run by the tests
 fn solicited_pull(ts: Timestamp, key_group: u16) -> Vec<u8> {
     let rand = [0xA5u8; 16];
-    let params = SolicitedPullParams {
-        csb_id: u32::from(key_group),
-        timestamp: ts,
-        rand: &rand,
-        idi: BMSC.as_bytes(),
-        idr: B_TID.as_bytes(),
-        key_domain_id: KeyDomainId(KDI),
-        key_group,
-    };
+    let params =
+        SolicitedPullParams::new(BMSC.as_bytes(), B_TID.as_bytes(), KeyDomainId(KDI), key_group, ts, &rand);
     let mut out = [0u8; 512];
     let n = mbms::build_solicited_pull(&muk(), &params, &mut out).expect("solicited pull");
     out[..n].to_vec()
@@ -241,14 +221,7 @@ fn solicited_pull(ts: Timestamp, key_group: u16) -> Vec<u8> {
 fn mtk_message(msk: &[u8; 16], msk_id: u32, mtk_id: u32, salt: Option<&[u8; 14]>) -> Vec<u8> {
     let params = MtkMessageParams {
         csb_id: msk_id,
-        timestamp: Timestamp::Counter(mtk_id),
-        rand: None,
-        key_domain_id: KeyDomainId(KDI),
-        msk_id: MskId(msk_id),
-        mtk_id: MtkId(mtk_id),
-        cs_id_map: CsIdMap::Empty { cs_count: EMPTY_MAP_CS_COUNT },
-        policy: None,
-        validity: KeyValidity::Null,
+        ..MtkMessageParams::new(KeyDomainId(KDI), MskId(msk_id), MtkId(mtk_id), Timestamp::Counter(mtk_id))
     };
     let salt = salt.map(|s| mbms::MtkSalt::new(*s));
     let mut out = [0u8; 512];

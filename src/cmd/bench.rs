@@ -940,30 +940,25 @@ fn card_with_muk() -> Result<(Card, mikey::mbms::Muk, String, mikey::mbms::KeyDo
 /// are built untimed in batches, then sent one AUTHENTICATE each; only those exchanges are timed,
 /// and every answer must be `53 1F DB` with the MTK and salt that were sent.
 fn card_mtk_rate(secs: f64) -> Result<f64> {
+    use mikey::Timestamp;
     use mikey::mbms::{self, Msk, MskId, MskMessageParams, Mtk, MtkId, MtkMessageParams, MtkSalt};
-    use mikey::{CsIdMap, KeyValidity, Timestamp};
 
     let (mut card, muk, btid, key_domain_id) = card_with_muk()?;
-    let empty_map = CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT };
     let mut msk_number = 0u32;
     let mut new_msk = |card: &mut Card| -> Result<(MskId, [u8; 16])> {
         msk_number += 1;
         let msk_id = MskId(0x0001_0000 | msk_number);
         let msk = [msk_number as u8 ^ 0x3C; 16];
         let rand = [msk_number as u8; 16];
-        let params = MskMessageParams {
-            csb_id: u32::from(msk_id.key_group()),
-            v_bit: false,
-            timestamp: Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + mikey::NTP_UNIX_OFFSET) << 32),
-            rand: &rand,
-            idi: BMSC_FQDN.as_bytes(),
-            idr: btid.as_bytes(),
+        let timestamp = Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + mikey::NTP_UNIX_OFFSET) << 32);
+        let params = MskMessageParams::new(
+            BMSC_FQDN.as_bytes(),
+            btid.as_bytes(),
             key_domain_id,
             msk_id,
-            cs_id_map: empty_map,
-            policy: None,
-            validity: KeyValidity::Null,
-        };
+            timestamp,
+            &rand,
+        );
         let mut out = [0u8; 512];
         let n =
             mbms::build_msk_message(&muk, &params, &Msk::new(msk), &mut out).map_err(|e| anyhow!("{e}"))?;
@@ -981,17 +976,8 @@ fn card_mtk_rate(secs: f64) -> Result<f64> {
             }
             mtk_id += 1;
             let (mtk, salt) = ([mtk_id as u8; 16], [(mtk_id >> 8) as u8; 14]);
-            let params = MtkMessageParams {
-                csb_id: u32::from(msk_id.key_group()),
-                timestamp: Timestamp::Counter(mtk_id),
-                rand: None,
-                key_domain_id,
-                msk_id,
-                mtk_id: MtkId(mtk_id),
-                cs_id_map: empty_map,
-                policy: None,
-                validity: KeyValidity::Null,
-            };
+            let params =
+                MtkMessageParams::new(key_domain_id, msk_id, MtkId(mtk_id), Timestamp::Counter(mtk_id));
             let mut out = [0u8; 512];
             let salt_key = MtkSalt::new(salt);
             let n =
