@@ -5,16 +5,14 @@
 //! `KEYSIM_WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_corpus -- --ignored write_seed_corpus`
 //! rewrites the recorded seeds from a run of the MBMS scenario on the emulated card.
 
-mod support;
-
 #[path = "../fuzz/src/lib.rs"]
 mod targets;
 
 use std::path::{Path, PathBuf};
 
 use sim_reader::{CardProfile, Emulator, Protocol};
-use support::mbms_run;
 use targets::{CardInput, op};
+use test_kit::mbms_run;
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)

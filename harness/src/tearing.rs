@@ -31,7 +31,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use me::key_store::{self, KeyStore, StoredMrk, WriteStep};
 use me::{MbmsKeyManagement, MeBased};
 use mikey::Timestamp;
-use mikey::mbms::{self, KeyDomainId, MskId, MskMessageParams, MtkId, MtkMessageParams, SolicitedPullParams};
+use mikey::mbms::{self, KeyDomainId};
+use network::muk_bmsc::MukBmsc;
 use serde::Serialize;
 use uicc_applet::layout::{JOURNAL_BODY, JOURNAL_MARK, PIN1_TRIES, PIN1_VALUE, PUK1_TRIES};
 use uicc_applet::testing::{PowerCutNvm, Tear};
@@ -196,44 +197,30 @@ fn muk() -> mbms::Muk {
     mbms::Muk::new(h(KS_INT_NAF).try_into().expect("32 bytes"))
 }
 
+/// The BM-SC of the flows: [`BMSC`] to [`B_TID`], with the MUK of [`KS_INT_NAF`].
+#[allow(clippy::expect_used)] // a 32-byte constant
+fn bmsc() -> MukBmsc {
+    MukBmsc {
+        muk: h(KS_INT_NAF).try_into().expect("32 bytes"),
+        idi: BMSC.as_bytes().to_vec(),
+        idr: B_TID.as_bytes().to_vec(),
+        key_domain_id: KeyDomainId(KDI),
+    }
+}
+
 #[allow(clippy::expect_used)] // constant fields, far below the buffer; run by the tests
 fn msk_message(ts: Timestamp, msk_id: u32, msk: &[u8; 16], v_bit: bool) -> Vec<u8> {
-    let rand = [0x5Au8; 16];
-    let params =
-        MskMessageParams::new(BMSC.as_bytes(), B_TID.as_bytes(), KeyDomainId(KDI), MskId(msk_id), ts, &rand)
-            .with_v_bit(v_bit);
-    let mut out = [0u8; 512];
-    let n = mbms::build_msk_message(&muk(), &params, &mbms::Msk::new(*msk), &mut out).expect("MSK message");
-    out[..n].to_vec()
+    bmsc().msk_message(&[0x5A; 16], msk_id, msk, ts, v_bit).expect("MSK message")
 }
 
 #[allow(clippy::expect_used)] // constant fields, far below the buffer; run by the tests
 fn solicited_pull(ts: Timestamp, key_group: u16) -> Vec<u8> {
-    let rand = [0xA5u8; 16];
-    let params =
-        SolicitedPullParams::new(BMSC.as_bytes(), B_TID.as_bytes(), KeyDomainId(KDI), key_group, ts, &rand);
-    let mut out = [0u8; 512];
-    let n = mbms::build_solicited_pull(&muk(), &params, &mut out).expect("solicited pull");
-    out[..n].to_vec()
+    bmsc().solicited_pull(&[0xA5; 16], key_group, ts).expect("solicited pull")
 }
 
 #[allow(clippy::expect_used)] // constant fields, far below the buffer; run by the tests
 fn mtk_message(msk: &[u8; 16], msk_id: u32, mtk_id: u32, salt: Option<&[u8; 14]>) -> Vec<u8> {
-    let params = MtkMessageParams {
-        csb_id: msk_id,
-        ..MtkMessageParams::new(KeyDomainId(KDI), MskId(msk_id), MtkId(mtk_id), Timestamp::Counter(mtk_id))
-    };
-    let salt = salt.map(|s| mbms::MtkSalt::new(*s));
-    let mut out = [0u8; 512];
-    let n = mbms::build_mtk_message(
-        &mbms::Msk::new(*msk),
-        &params,
-        &mbms::Mtk::new(MTK),
-        salt.as_ref(),
-        &mut out,
-    )
-    .expect("MTK message");
-    out[..n].to_vec()
+    bmsc().mtk_message(msk_id, msk, mtk_id, mtk_id, &MTK, salt).expect("MTK message")
 }
 
 /// The messages of the flows, card and ME alike.

@@ -3,7 +3,7 @@
 //! with the AUTHENTICATE contract of docs/card-interface.md (TS 31.102 §7.1).
 //!
 //! The network computes every key itself: Milenage vectors and AUTN* through `gba`, checked
-//! against the `milenage` crate and SHA-1 ([`super::independent`]); Ks_ext_NAF / Ks_int_NAF
+//! against the `milenage` crate and SHA-1 ([`crate::independent`]); Ks_ext_NAF / Ks_int_NAF
 //! through `gba::kdf`, checked against an HMAC-SHA-256 KDF written out here; MIKEY messages built
 //! with `mikey::mbms`. The card's answers are compared with those values, and every exchange is
 //! kept (raw APDUs included) so callers can walk the traffic.
@@ -20,7 +20,7 @@ use network::muk_bmsc::MukBmsc;
 use sha2::{Digest, Sha256};
 use sim_reader::{CardProfile, Exchange, Reader, Session};
 
-use super::independent;
+use crate::independent;
 
 /// Status words of the contract (docs/card-interface.md and the status words of the card's MBMS
 /// profile module it points to; TS 31.102 §7.3 via the spec digest §6).
@@ -134,7 +134,7 @@ impl<R: Reader> CardLink<R> {
 // Command encodings (TS 31.102 §7.1.2, TS 102 221 §11)
 
 /// A short case-3 or case-4 command APDU.
-fn short_apdu(header: [u8; 4], data: &[u8], le: Option<u8>) -> Vec<u8> {
+pub fn short_apdu(header: [u8; 4], data: &[u8], le: Option<u8>) -> Vec<u8> {
     let lc = u8::try_from(data.len()).expect("short APDU data fits in 255 bytes");
     let mut c = header.to_vec();
     c.push(lc);
