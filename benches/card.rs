@@ -4,19 +4,16 @@
 //!   and salt out;
 //! - MSK Update: one MIKEY MSK message in, verified and stored (journaled NVM writes).
 //!
-//! The MBMS benchmarks set the card up with the network side of `tests/support/mbms_run.rs`
+//! The MBMS benchmarks set the card up with the network side of `test_kit::mbms_run`
 //! (bootstrap, B-TID, NAF derivation, a first MSK); a card that refuses any of it is reported and
 //! those benchmarks are skipped. Figures only: nothing here asserts a time.
-
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sim_reader::{CardProfile, Emulator, Protocol};
-use support::mbms_run::{self, Bmsc, CardLink, Delivered, Subscriber};
+use test_kit::mbms_run::{self, Bmsc, CardLink, Delivered, Subscriber};
 
 /// SELECT MF by file ID, no data returned (TS 102 221 §11.1.1).
 const SELECT_MF: [u8; 7] = [0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00];
@@ -105,7 +102,11 @@ fn mtk_generation(c: &mut Criterion) {
         let messages: Vec<Vec<u8>> = (1..=MTK_MESSAGES)
             .map(|id| {
                 let (msk_id, msk) = (ready.msk.msk_id, ready.msk.msk);
-                let msg = ready.bmsc.mtk_message(msk_id, &msk, id, id, &[0x5A; 16], Some(&[0xA5; 14]));
+                let msg = ready
+                    .bmsc
+                    .keys
+                    .mtk_message(msk_id, &msk, id, id, &[0x5A; 16], Some(&[0xA5; 14]))
+                    .expect("MTK message");
                 mbms_run::mbms(mbms_run::mode::MTK_GENERATION, &msg)
             })
             .collect();

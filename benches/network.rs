@@ -7,20 +7,15 @@
 //! - BM-SC registrations over HTTP Digest: one nonce with a rising nonce count, and for reference
 //!   a fresh challenge per registration (the same client, and the UE's own `me::BmscClient`).
 //!
-//! The measuring code is `src/cmd/netbench.rs`, shared with `keysim bench`; each measured unit is
+//! The measuring code is `harness::netbench`, shared with `keysim bench`; each measured unit is
 //! checked there (decrypted payloads equal the test signal, MKIs, the BM-SC's counters). Figures
 //! only: nothing here asserts a time.
-
-// `keysim bench` uses the `measure_*` wrappers, this file the pieces under them.
-#[allow(dead_code)]
-#[path = "../src/cmd/netbench.rs"]
-mod netbench;
 
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use harness::netbench::{self, Challenges, MtkRig, Network, Registrations};
 use me::KeyManagementPath;
-use netbench::{Challenges, MtkRig, Network, Registrations};
 use sim_reader::{CardProfile, Emulator};
 
 const PATHS: [KeyManagementPath; 2] = [KeyManagementPath::UiccBased, KeyManagementPath::MeBased];

@@ -7,11 +7,9 @@
 //! - Python's `hashlib.md5` recomputing every digest response and rspauth from the raw header
 //!   text at test time (`KEYSIM_REQUIRE_ORACLES=1`: a missing python3 fails the test; otherwise
 //!   the check is skipped with a printed reason), and Python's `base64` for the B-TID;
-//! - the `milenage` crate for RES / CK / IK / AK* (tests/support/independent.rs), and the GBA KDF
+//! - the `milenage` crate for RES / CK / IK / AK* (test-kit/src/independent.rs), and the GBA KDF
 //!   written out over `hmac` + `sha2` for Ks_NAF / Ks_ext_NAF / Ks_int_NAF;
 //! - the card itself, whose Ks_ext_NAF (NAF Derivation Mode) must equal the BSF's over Zn.
-
-mod support;
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -19,10 +17,11 @@ use std::time::Duration;
 use gba::{NafId, UaSecurityProtocolId};
 use network::bsf::{Bsf, BsfConfig, Subscriber, ZnError, zn_query};
 use sim_reader::{CardProfile, Emulator, Protocol};
-use support::independent;
-use support::mbms_run::{
+use test_kit::independent;
+use test_kit::mbms_run::{
     CardLink, SELECT_USIM, authenticate_3g, gba_bootstrap, naf_derivation, select_fid, sw, verify_pin1,
 };
+use test_kit::{DIGEST_ORACLE, python};
 use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use wire::ub::{self, AkaNonce, BootstrappingInfo};
 use wire::zn::{self, GbaType, NafKeyMaterial, ZnErrorCode, ZnRequest};
@@ -35,61 +34,14 @@ const UA_ME: &str = "keysim-test/0.1 3gpp-gba";
 // ------------------------------------------------------------------------------------------------
 // Oracles
 
-/// Runs a Python 3 snippet with arguments; `None` (reason printed) when python3 is missing and
-/// `KEYSIM_REQUIRE_ORACLES` is unset.
-fn python(script: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("python3").arg("-c").arg(script).args(args).output();
-    match out {
-        Ok(o) if o.status.success() => {
-            Some(String::from_utf8(o.stdout).expect("python prints UTF-8").trim().to_owned())
-        }
-        Ok(o) => panic!("python3 failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) if std::env::var_os("KEYSIM_REQUIRE_ORACLES").is_some() => {
-            panic!("python3 is required (KEYSIM_REQUIRE_ORACLES is set): {e}")
-        }
-        Err(e) => {
-            eprintln!("python3 not available ({e}): skipping the Python cross-check");
-            None
-        }
-    }
-}
-
-/// RFC 2617 §3.2.2 / §3.2.3 in Python, from the raw header text: parses the auth-params with a
-/// regular expression of its own and computes the request-digest (`response` mode) or rspauth.
-const PY_DIGEST: &str = r#"
-import hashlib, re, sys
-def params(h):
-    h = re.sub(r'^\s*Digest\s+', '', h)
-    out = {}
-    for m in re.finditer(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]+))', h):
-        v = re.sub(r'\\(.)', r'\1', m.group(2)) if m.group(2) is not None else m.group(3)
-        out[m.group(1).lower()] = v
-    return out
-H = lambda b: hashlib.md5(b).hexdigest()
-def digest(p, pw, method, body):
-    ha1 = H(p['username'].encode() + b':' + p['realm'].encode() + b':' + pw)
-    a2 = method + ':' + p['uri']
-    if p.get('qop') == 'auth-int':
-        a2 += ':' + H(body)
-    ha2 = H(a2.encode())
-    if 'qop' in p:
-        return H(':'.join([ha1, p['nonce'], p['nc'], p['cnonce'], p['qop'], ha2]).encode())
-    return H(':'.join([ha1, p['nonce'], ha2]).encode())
-mode, auth, pw = sys.argv[1], params(sys.argv[2]), bytes.fromhex(sys.argv[3])
-if mode == 'response':
-    print(digest(auth, pw, sys.argv[4], bytes.fromhex(sys.argv[5])))
-else:
-    print(digest(auth, pw, '', bytes.fromhex(sys.argv[4])))
-"#;
-
 /// The request-digest Python computes for a sent Authorization header.
 fn py_response(authorization: &str, password: &[u8], method: &str, body: &[u8]) -> Option<String> {
-    python(PY_DIGEST, &["response", authorization, &hex::encode(password), method, &hex::encode(body)])
+    python(DIGEST_ORACLE, &["response", authorization, &hex::encode(password), method, &hex::encode(body)])
 }
 
 /// The rspauth Python computes for a request's Authorization header and the response body.
 fn py_rspauth(authorization: &str, password: &[u8], response_body: &[u8]) -> Option<String> {
-    python(PY_DIGEST, &["rspauth", authorization, &hex::encode(password), &hex::encode(response_body)])
+    python(DIGEST_ORACLE, &["rspauth", authorization, &hex::encode(password), &hex::encode(response_body)])
 }
 
 /// base64(RAND) "@" domain computed by Python's base64 module.

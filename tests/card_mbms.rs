@@ -1,19 +1,17 @@
 //! GBA_U bootstrap, NAF derivation and the MBMS modes of AUTHENTICATE (docs/card-interface.md;
 //! TS 31.102 §7.1, TS 33.220 §5.3.2, TS 33.246 §6.3) driven through `Session` on the in-process
-//! card, under T=1 and T=0, with the network side of `tests/support/mbms_run.rs`.
+//! card, under T=1 and T=0, with the network side of `test_kit::mbms_run` (`test-kit/src/mbms_run.rs`).
 //!
 //! Besides the scenario's own checks, the APDU trace of a whole run is walked: no byte string of
 //! Ks, of a MUK (Ks_int_NAF) or of an MSK, nor any 8-byte window of one, may cross the interface,
 //! while RES, Ks_ext_NAF, MTK and salt must (so the walk is not vacuous).
 
-mod support;
-
 use std::collections::HashSet;
 
 use sim_reader::trace::MemoryTrace;
 use sim_reader::{CardProfile, Emulator, Protocol, Traced};
-use support::independent;
-use support::mbms_run::{self, MbmsRun};
+use test_kit::independent;
+use test_kit::mbms_run::{self, MbmsRun};
 
 const TEST_PROFILE: &str = include_str!("data/applet-test-profile.toml");
 

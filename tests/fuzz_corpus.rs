@@ -5,16 +5,14 @@
 //! `KEYSIM_WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_corpus -- --ignored write_seed_corpus`
 //! rewrites the recorded seeds from a run of the MBMS scenario on the emulated card.
 
-mod support;
-
 #[path = "../fuzz/src/lib.rs"]
 mod targets;
 
 use std::path::{Path, PathBuf};
 
 use sim_reader::{CardProfile, Emulator, Protocol};
-use support::mbms_run;
 use targets::{CardInput, op};
+use test_kit::mbms_run;
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)
@@ -297,9 +295,13 @@ fn write_seed_corpus() {
     write_seed(
         "mikey_parse",
         "mtk-salt",
-        &bmsc.mtk_message(0x0001_0001, &msk, 7, 7, &[0x77; 16], Some(&[0x5A; 14])),
+        &bmsc.keys.mtk_message(0x0001_0001, &msk, 7, 7, &[0x77; 16], Some(&[0x5A; 14])).expect("MTK message"),
     );
-    write_seed("mikey_parse", "mtk", &bmsc.mtk_message(0x0001_0001, &msk, 8, 8, &[0x78; 16], None));
+    write_seed(
+        "mikey_parse",
+        "mtk",
+        &bmsc.keys.mtk_message(0x0001_0001, &msk, 8, 8, &[0x78; 16], None).expect("MTK message"),
+    );
     let verification = run.steps_named("MSK Update 00010001").next().expect("MSK 1");
     let answer = mbms_run::mbms_answer("MSK 1", &verification.exchange).expect("answer");
     write_seed("mikey_parse", "verification", &answer);

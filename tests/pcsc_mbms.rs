@@ -1,4 +1,4 @@
-//! The GBA_U + MBMS scenario of `tests/support/mbms_run.rs` through a real pcscd: libpcsclite and
+//! The GBA_U + MBMS scenario of `test_kit::mbms_run` (`test-kit/src/mbms_run.rs`) through a real pcscd: libpcsclite and
 //! the `pcsc` crate on this side, pcscd's vsmartcard vpcd driver and `keysim vpcd` (slot 0,
 //! reader `KEYSIM_PCSC_READER`) serving the card with the built-in profile on the other.
 //!
@@ -16,7 +16,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use sim_reader::{PcscReader, Reader, ReaderSelector, list_readers, measure_select_mf};
-use support::mbms_run::{self, CardLink};
+use test_kit::mbms_run::{self, CardLink};
 
 /// MTK generations timed through pcscd.
 const MTK_GENERATIONS: usize = 200;

@@ -15,14 +15,10 @@
 
 mod support;
 
-#[allow(dead_code)]
-#[path = "../src/cmd/netbench.rs"]
-mod netbench;
-
 use std::time::{Duration, Instant};
 
+use harness::netbench::{self, Network};
 use me::{KeyManagementPath, Ue};
-use netbench::Network;
 use network::bmsc_stream::test_signal_frame;
 use sim_reader::{PcscReader, Reader, ReaderSelector, list_readers};
 
@@ -38,7 +34,7 @@ fn reader_name() -> String {
 }
 
 /// Connects to the card (which powers it), once pcscd shows it present.
-fn open_reader() -> anyhow::Result<PcscReader> {
+fn open_reader() -> harness::Result<PcscReader> {
     let name = reader_name();
     let start = Instant::now();
     loop {
@@ -46,10 +42,9 @@ fn open_reader() -> anyhow::Result<PcscReader> {
         if readers.iter().any(|r| r.name == name && r.card_present) {
             return Ok(PcscReader::open(&ReaderSelector::Name(name))?);
         }
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(10),
-            "no card in '{name}' after 10 s: {readers:?}"
-        );
+        if start.elapsed() >= Duration::from_secs(10) {
+            return Err(harness::Error::Other(format!("no card in '{name}' after 10 s: {readers:?}")));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -139,14 +139,31 @@ impl BmscClient {
     /// One request: without credentials, then answering the challenge of our realm; returns the
     /// 200 body after checking rspauth and the Content-Type.
     fn authenticated(&self, credentials: &Credentials<'_>, kind: RequestType, body: &str) -> Result<String> {
+        self.authenticated_keeping(credentials, kind, body, &mut None)
+    }
+
+    /// [`Self::authenticated`], answering the challenge in `kept` (with the next nonce count) when
+    /// there is one instead of asking for a new one; `kept` holds the challenge last answered.
+    fn authenticated_keeping(
+        &self,
+        credentials: &Credentials<'_>,
+        kind: RequestType,
+        body: &str,
+        kept: &mut Option<(DigestChallenge, u32)>,
+    ) -> Result<String> {
         let uri = kind.path_and_query();
         let content_type = kind.request_content_type();
-        let first = self.http.exchange("POST", &uri, &[], Some((content_type, body.as_bytes())))?;
-        if first.status != 401 {
-            return Err(status_error(&first, "expected a Digest challenge"));
-        }
         let realm = self.realm(credentials.uicc_realm);
-        let mut challenge = pick_challenge(&first, &realm)?;
+        let (mut challenge, mut nc) = match kept.take() {
+            Some((challenge, nc)) => (challenge, nc.saturating_add(1)),
+            None => {
+                let first = self.http.exchange("POST", &uri, &[], Some((content_type, body.as_bytes())))?;
+                if first.status != 401 {
+                    return Err(status_error(&first, "expected a Digest challenge"));
+                }
+                (pick_challenge(&first, &realm)?, 1)
+            }
+        };
         let password = Zeroizing::new(mbms_key_management::digest_password(credentials.mrk.expose()));
         let request = DigestRequest { method: "POST", uri: &uri, entity_body: body.as_bytes() };
         let mut stale_retry = true;
@@ -157,7 +174,7 @@ impl BmscClient {
                 password.as_bytes(),
                 &request,
                 &fresh_cnonce(),
-                1,
+                nc,
             );
             let header = auth.to_header_value().map_err(|e| Error::InvalidInput(format!("B-TID: {e}")))?;
             let answer = self.http.exchange(
@@ -174,7 +191,7 @@ impl BmscClient {
                     match pick_challenge(&answer, &realm) {
                         Ok(fresh) if fresh.stale && stale_retry => {
                             stale_retry = false;
-                            challenge = fresh;
+                            (challenge, nc) = (fresh, 1);
                             continue;
                         }
                         _ => {}
@@ -206,7 +223,66 @@ impl BmscClient {
             Some(t) if mbms_key_management::content_type_matches(t, expected) => {}
             other => return Err(malformed(format!("Content-Type {other:?}, expected {expected}"))),
         }
-        answer.text().map(str::to_owned).map_err(malformed)
+        let text = answer.text().map(str::to_owned).map_err(malformed)?;
+        *kept = Some((challenge, nc));
+        Ok(text)
+    }
+}
+
+/// One UE's key management with one BM-SC that keeps the BM-SC's Digest challenge: after the first
+/// exchange every request answers that nonce with the next nonce count (RFC 2617 §3.2.2), so it
+/// takes one round trip; a stale nonce is answered once with the fresh challenge. The requests are
+/// those of [`BmscClient`], whose transport the session borrows for each call.
+pub struct BmscSession {
+    btid: String,
+    mrk: Mrk,
+    uicc_realm: bool,
+    kept: Option<(DigestChallenge, u32)>,
+}
+
+impl core::fmt::Debug for BmscSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BmscSession")
+            .field("btid", &self.btid)
+            .field("uicc_realm", &self.uicc_realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BmscSession {
+    /// The session of the B-TID `btid` whose MRK is `mrk`, answering the `-uicc` realm when
+    /// `uicc_realm`.
+    pub fn new(btid: &str, mrk: Mrk, uicc_realm: bool) -> Self {
+        BmscSession { btid: btid.to_owned(), mrk, uicc_realm, kept: None }
+    }
+
+    fn credentials(&self) -> Credentials<'_> {
+        Credentials { btid: &self.btid, mrk: &self.mrk, uicc_realm: self.uicc_realm }
+    }
+
+    fn exchange(&mut self, client: &BmscClient, kind: RequestType, body: &str) -> Result<String> {
+        let mut kept = self.kept.take();
+        let answer = client.authenticated_keeping(&self.credentials(), kind, body, &mut kept);
+        self.kept = kept;
+        answer
+    }
+
+    /// [`BmscClient::register`].
+    pub fn register(&mut self, client: &BmscClient, service_ids: &[String]) -> Result<RegisterResponse> {
+        let body = RegisterRequest { service_ids: service_ids.to_vec() }.to_xml();
+        RegisterResponse::from_xml(&self.exchange(client, RequestType::Register, &body)?).map_err(malformed)
+    }
+
+    /// [`BmscClient::deregister`].
+    pub fn deregister(&mut self, client: &BmscClient, service_ids: &[String]) -> Result<RegisterResponse> {
+        let body = DeregisterRequest { service_ids: service_ids.to_vec() }.to_xml();
+        RegisterResponse::from_xml(&self.exchange(client, RequestType::Deregister, &body)?).map_err(malformed)
+    }
+
+    /// [`BmscClient::msk_request`].
+    pub fn msk_request(&mut self, client: &BmscClient, key_ids: &[MskKeyId]) -> Result<MskResponse> {
+        let body = MskRequest { key_ids: key_ids.to_vec() }.to_xml();
+        MskResponse::from_xml(&self.exchange(client, RequestType::MskRequest, &body)?).map_err(malformed)
     }
 }
 

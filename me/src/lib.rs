@@ -48,7 +48,7 @@ pub mod ub_client;
 pub mod ue;
 pub mod uicc_based;
 
-pub use bmsc_client::{BmscClient, Credentials};
+pub use bmsc_client::{BmscClient, BmscSession, Credentials};
 pub use card::{App, Card, ServiceTable};
 pub use error::{Error, Result};
 pub use gba_client::{BootstrapOutcome, GbaClient, GbaVariant, NafKey, NafKeys};

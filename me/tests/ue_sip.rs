@@ -5,7 +5,7 @@
 //! Independent checks: the BM-SC's MIKEY messages carry IDi = the SCF FQDN and are made with the
 //! MUK the BM-SC got from the SCF, which the SCF got from the BSF over Zn for NAF_Id = SCF FQDN ‖
 //! 01 00 00 00 01 (that derivation is checked against `milenage` and an HMAC oracle in
-//! network/tests/scf.rs): the UE takes them only if it derived for the same NAF_Id. The media
+//! tests/scf.rs): the UE takes them only if it derived for the same NAF_Id. The media
 //! must equal `network::bmsc_stream::test_signal_frame`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};

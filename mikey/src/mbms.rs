@@ -331,6 +331,82 @@ pub struct MtkMessageParams<'a> {
     pub validity: KeyValidity<'a>,
 }
 
+impl<'a> MskMessageParams<'a> {
+    /// The MSK message of this profile for MSK `msk_id` of Key Domain `key_domain_id`, from the
+    /// BM-SC `idi` to the B-TID `idr`: CSB ID = the MSK ID's Key Group (Rel-6 CR 021, see
+    /// [`MskMessageParams::csb_id`]), no verification message asked, the empty CS ID map of
+    /// RFC 4563 §5, no policy, a null key validity. Change any field after.
+    pub fn new(
+        idi: &'a [u8],
+        idr: &'a [u8],
+        key_domain_id: KeyDomainId,
+        msk_id: MskId,
+        timestamp: Timestamp,
+        rand: &'a [u8],
+    ) -> Self {
+        MskMessageParams {
+            csb_id: u32::from(msk_id.key_group()),
+            v_bit: false,
+            timestamp,
+            rand,
+            idi,
+            idr,
+            key_domain_id,
+            msk_id,
+            cs_id_map: CsIdMap::Empty { cs_count: EMPTY_MAP_CS_COUNT },
+            policy: None,
+            validity: KeyValidity::Null,
+        }
+    }
+
+    /// The same with the V bit (a verification message asked for) as given.
+    pub fn with_v_bit(self, v_bit: bool) -> Self {
+        MskMessageParams { v_bit, ..self }
+    }
+}
+
+impl<'a> SolicitedPullParams<'a> {
+    /// The solicited pull of this profile for Key Group `key_group` of Key Domain `key_domain_id`,
+    /// from the BM-SC `idi` to the B-TID `idr` of the most recent MUK; CSB ID = the Key Group.
+    pub fn new(
+        idi: &'a [u8],
+        idr: &'a [u8],
+        key_domain_id: KeyDomainId,
+        key_group: u16,
+        timestamp: Timestamp,
+        rand: &'a [u8],
+    ) -> Self {
+        SolicitedPullParams {
+            csb_id: u32::from(key_group),
+            timestamp,
+            rand,
+            idi,
+            idr,
+            key_domain_id,
+            key_group,
+        }
+    }
+}
+
+impl<'a> MtkMessageParams<'a> {
+    /// The MTK message of this profile for MTK `mtk_id` under MSK `msk_id` of Key Domain
+    /// `key_domain_id`: CSB ID = the MSK ID's Key Group, no RAND, the empty CS ID map of RFC 4563
+    /// §5, no policy, a null key validity. Change any field after.
+    pub fn new(key_domain_id: KeyDomainId, msk_id: MskId, mtk_id: MtkId, timestamp: Timestamp) -> Self {
+        MtkMessageParams {
+            csb_id: u32::from(msk_id.key_group()),
+            timestamp,
+            rand: None,
+            key_domain_id,
+            msk_id,
+            mtk_id,
+            cs_id_map: CsIdMap::Empty { cs_count: EMPTY_MAP_CS_COUNT },
+            policy: None,
+            validity: KeyValidity::Null,
+        }
+    }
+}
+
 fn check_policy(map: &CsIdMap<'_>, policy: &Option<SecurityPolicy<'_>>) -> Result<(), Error> {
     if policy.is_some() && matches!(map, CsIdMap::Empty { .. }) {
         return Err(ProfileViolation::PolicyWithEmptyMap.into());

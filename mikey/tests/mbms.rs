@@ -371,3 +371,37 @@ fn ids_and_helpers() {
     assert_eq!(format!("{keys:?}"), "TransportKeys { .. }");
     assert_eq!(Msk::from_slice(&MSK[..15]).err(), Some(Error::BadLength));
 }
+
+/// The constructors fill in what the profile fixes: the CSB ID is the MSK ID's Key Group (the
+/// upper 16 bits), no V bit unless asked, the empty CS ID map, no policy, a null key validity.
+#[test]
+fn constructors_fill_in_the_profile() {
+    use mikey::mbms::{MskMessageParams, MtkMessageParams, SolicitedPullParams};
+    let msk_id = MskId(0x0102_0007);
+    let mut buf = [0u8; 512];
+    let p = MskMessageParams::new(BMSC_FQDN, B_TID, KEY_DOMAIN, msk_id, Timestamp::Counter(3), &RAND);
+    let n = build_msk_message(&Muk::new(MUK), &p, &Msk::new(MSK), &mut buf).expect("MSK message");
+    let m = parse_msk_message(&buf[..n]).expect("parses");
+    assert_eq!((m.csb_id(), m.v_bit(), m.msk_id(), m.key_domain_id()), (0x0102, false, msk_id, KEY_DOMAIN));
+    assert_eq!(m.message().hdr().cs_id_map, CsIdMap::Empty { cs_count: profile::EMPTY_MAP_CS_COUNT });
+    let MskUpdate::Msk(d) = verify_and_decrypt_msk(&Muk::new(MUK), &m).expect("verifies") else {
+        panic!("an MSK, not a pull")
+    };
+    assert!(matches!(d.validity, KeyValidityData::Null));
+    let p = p.with_v_bit(true);
+    let n = build_msk_message(&Muk::new(MUK), &p, &Msk::new(MSK), &mut buf).expect("MSK message");
+    assert!(parse_msk_message(&buf[..n]).expect("parses").v_bit());
+
+    let p = SolicitedPullParams::new(BMSC_FQDN, B_TID, KEY_DOMAIN, 0x0102, Timestamp::Counter(4), &RAND);
+    let n = build_solicited_pull(&Muk::new(MUK), &p, &mut buf).expect("pull");
+    let m = parse_msk_message(&buf[..n]).expect("parses");
+    assert!(m.is_solicited_pull());
+    assert_eq!((m.csb_id(), m.msk_id().key_group()), (0x0102, 0x0102));
+
+    let p = MtkMessageParams::new(KEY_DOMAIN, msk_id, MtkId(9), Timestamp::Counter(9));
+    let n =
+        build_mtk_message(&Msk::new(MSK), &p, &Mtk::new([0x77; 16]), None, &mut buf).expect("MTK message");
+    let m = parse_mtk_message(&buf[..n]).expect("parses");
+    assert_eq!((m.csb_id(), m.msk_id(), m.mtk_id()), (0x0102, msk_id, MtkId(9)));
+    assert!(m.policy().is_none());
+}

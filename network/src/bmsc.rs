@@ -46,8 +46,6 @@
 //! Multicast bearer addresses (IPv4 239.0.0.0/8, administratively scoped, RFC 2365) are sent
 //! through the loopback interface with multicast loop on and TTL 0, so they never leave the host.
 
-pub mod client;
-
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex, MutexGuard};

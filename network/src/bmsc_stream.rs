@@ -10,12 +10,11 @@
 //! MSK messages go to one recipient each (point-to-point, protected by that recipient's MUK); MTK
 //! messages and SRTP packets are the same bytes for every recipient (point-to-multipoint).
 
-use mikey::mbms::profile::EMPTY_MAP_CS_COUNT;
+use mikey::Timestamp;
 use mikey::mbms::{
     self, KeyDomainId, Msk, MskId, MskMessageParams, Mtk, MtkId, MtkMessageParams, MtkSalt, Muk,
     SolicitedPullParams,
 };
-use mikey::{CsIdMap, KeyValidity, Timestamp};
 use sha2::{Digest, Sha256};
 use srtp::{CryptoSuite, MasterKey, Policy, SrtpContext};
 use zeroize::Zeroizing;
@@ -383,18 +382,18 @@ impl BmscStream {
         let csb_id = self.csb_id();
         let msk = &self.msks.iter().find(|(id, _)| *id == msk_id).ok_or(StreamError::NoMsk)?.1;
         let r = self.recipients.get(recipient).ok_or(StreamError::NoRecipient(recipient))?;
+        let idi = self.config.bmsc_fqdn.as_bytes();
         let params = MskMessageParams {
             csb_id,
             v_bit: self.config.v_bit,
-            timestamp,
-            rand: &rand[..],
-            idi: self.config.bmsc_fqdn.as_bytes(),
-            idr: r.btid.as_bytes(),
-            key_domain_id: self.config.key_domain_id,
-            msk_id,
-            cs_id_map: CsIdMap::Empty { cs_count: EMPTY_MAP_CS_COUNT },
-            policy: None,
-            validity: KeyValidity::Null,
+            ..MskMessageParams::new(
+                idi,
+                r.btid.as_bytes(),
+                self.config.key_domain_id,
+                msk_id,
+                timestamp,
+                &rand[..],
+            )
         };
         let mut out = vec![0u8; MIKEY_MAX];
         let n = mbms::build_msk_message(&r.muk, &params, msk, &mut out)?;
@@ -409,14 +408,11 @@ impl BmscStream {
         let rand = self.random::<RAND_LEN>(b"RAND");
         let csb_id = self.csb_id();
         let r = self.recipients.get(recipient).ok_or(StreamError::NoRecipient(recipient))?;
+        let (idi, idr, key_domain_id) =
+            (self.config.bmsc_fqdn.as_bytes(), r.btid.as_bytes(), self.config.key_domain_id);
         let params = SolicitedPullParams {
             csb_id,
-            timestamp,
-            rand: &rand[..],
-            idi: self.config.bmsc_fqdn.as_bytes(),
-            idr: r.btid.as_bytes(),
-            key_domain_id: self.config.key_domain_id,
-            key_group: self.config.key_group,
+            ..SolicitedPullParams::new(idi, idr, key_domain_id, self.config.key_group, timestamp, &rand[..])
         };
         let mut out = vec![0u8; MIKEY_MAX];
         let n = mbms::build_solicited_pull(&r.muk, &params, &mut out)?;
@@ -452,17 +448,12 @@ impl BmscStream {
         let rand = self.random::<RAND_LEN>(b"RAND");
         let (mtk, salt) = (Mtk::new(*key), MtkSalt::new(*salt));
         let msk = &self.msks.last().ok_or(StreamError::NoMsk)?.1;
+        // The MSK's replay counter: the MTK ID itself grows with every message.
+        let timestamp = Timestamp::Counter(self.mtk_counter);
         let params = MtkMessageParams {
             csb_id: self.csb_id(),
-            // The MSK's replay counter: the MTK ID itself grows with every message.
-            timestamp: Timestamp::Counter(self.mtk_counter),
             rand: MTK_MESSAGE_CARRIES_RAND.then_some(&rand[..]),
-            key_domain_id: self.config.key_domain_id,
-            msk_id,
-            mtk_id,
-            cs_id_map: CsIdMap::Empty { cs_count: EMPTY_MAP_CS_COUNT },
-            policy: None,
-            validity: KeyValidity::Null,
+            ..MtkMessageParams::new(self.config.key_domain_id, msk_id, mtk_id, timestamp)
         };
         let mut out = vec![0u8; MIKEY_MAX];
         let n = mbms::build_mtk_message(msk, &params, &mtk, Some(&salt), &mut out)?;

@@ -10,6 +10,7 @@ pub mod http;
 pub mod ims_agw;
 pub mod ims_core;
 pub mod kms;
+pub mod muk_bmsc;
 pub mod pcscf;
 mod peer_thread;
 mod rand_source;

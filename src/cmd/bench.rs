@@ -2,7 +2,8 @@
 //! payloads) on one core, beside libsrtp (pylibsrtp, and Debian's libsrtp2 from C), webrtc-srtp,
 //! the bare crypto on the same packets and OpenSSL, all measured in the same run; the emulated
 //! card's command rates; MTK updates end to end in-process and through pcscd + vpcd. `keysim bench
-//! scale` and `keysim bench storm` are in `scale.rs`.
+//! scale` and `keysim bench storm` are `harness::scale` (printed by `scale.rs`); the network figures
+//! are `harness::netbench`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -17,12 +18,10 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 use srtp::transform::{Strategy, aes_batch};
 use srtp::{CryptoSuite, MasterKey, Policy, SrtpContext};
-use uicc_vocab::authenticate::{
-    self as framing, INS_AUTHENTICATE_EVEN, INS_AUTHENTICATE_ODD, P1_EVEN, P2_GBA_CONTEXT, P2_MBMS_CONTEXT,
-};
-use uicc_vocab::ef::gbabp;
-use uicc_vocab::files::usim;
+use uicc_vocab::authenticate::{self as framing, INS_AUTHENTICATE_ODD, P2_MBMS_CONTEXT};
 use uicc_vocab::open_values::{MODE_MSK_UPDATE, MODE_MTK_GENERATION, P1_ODD_FIRST_BLOCK};
+
+use harness::card_setup::{BMSC_FQDN, Card, card_ok, card_with_naf_keys, short_apdu};
 
 use crate::cli::{BenchArgs, BenchCommand};
 
@@ -229,16 +228,16 @@ struct NetworkFigures {
 }
 
 fn network_figures(secs: f64, notes: &mut Vec<String>) -> NetworkFigures {
-    use super::netbench::{
+    use harness::netbench::{
         Challenges, measure_mtk_updates_per_second, measure_power_on_to_first_media,
         measure_registrations_per_second,
     };
     use me::KeyManagementPath::{MeBased, UiccBased};
     let profile = sim_reader::CardProfile::default();
-    let card = || -> Result<sim_reader::Emulator> {
+    let card = || -> harness::Result<sim_reader::Emulator> {
         Ok(sim_reader::Emulator::new(&sim_reader::CardProfile::default())?)
     };
-    let mut note = |what: &str, e: anyhow::Error| notes.push(format!("{what} not measured: {e:#}"));
+    let mut note = |what: &str, e: harness::Error| notes.push(format!("{what} not measured: {}", e.chain()));
     let runs = ((secs * 20.0) as usize).clamp(3, 51);
     let updates = ((secs * 1000.0) as u64).clamp(50, 20_000);
     let registrations = ((secs * 1000.0) as u64).clamp(50, 5_000);
@@ -264,7 +263,7 @@ fn network_figures(secs: f64, notes: &mut Vec<String>) -> NetworkFigures {
     match std::env::var("KEYSIM_PCSC_READER") {
         Ok(name) => {
             let pcsc_updates = (updates / 50).clamp(20, 500);
-            let open = || open_pcsc_reader(&name);
+            let open = || open_pcsc_reader(&name).map_err(|e| harness::Error::Other(format!("{e:#}")));
             match measure_mtk_updates_per_second(UiccBased, &profile, open, pcsc_updates) {
                 Ok(r) => f.mtk_uicc_pcsc = Some(r),
                 Err(e) => note("mtk_updates_per_s_uicc_pcsc", e),
@@ -284,7 +283,7 @@ fn network_figures(secs: f64, notes: &mut Vec<String>) -> NetworkFigures {
             }
         }
     }
-    let mut note = |what: &str, e: anyhow::Error| notes.push(format!("{what} not measured: {e:#}"));
+    let mut note = |what: &str, e: harness::Error| notes.push(format!("{what} not measured: {}", e.chain()));
     match measure_registrations_per_second(Challenges::OneNonce, registrations) {
         Ok(r) => f.registrations = Some(r),
         Err(e) => note("bmsc_registrations_per_s", e),
@@ -905,43 +904,12 @@ fn cpu_model() -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // MTK Generation on the emulated card (docs/card-interface.md, TS 31.102 §7.1.2, TS 33.246 §6.3)
 
-/// CLA INS P1 P2 of AUTHENTICATE in the GBA context (TS 31.102 §7.1.2).
-const GBA_CONTEXT_HEADER: [u8; 4] = [0x00, INS_AUTHENTICATE_EVEN, P1_EVEN, P2_GBA_CONTEXT];
-/// SQN step to the next vector with the same IND (TS 33.102 Annex C.3.2, 5 IND bits).
-const SQN_STEP: u64 = 1 << 5;
 /// 2032-01-01T00:00:00Z (Unix): the MSK messages' time, inside the MUK's key lifetime.
 const UNIX_2032: u64 = 1_956_528_000;
-/// Key lifetime written with the B-TID (ASCII UTC, TS 24.109 §4.2).
-const KEY_LIFETIME: &str = "2035-01-01T00:00:00Z";
-const BMSC_FQDN: &str = "bmsc.example.org";
-const BSF_DOMAIN: &str = "bsf.example.org";
 /// MTK IDs have 16 bits in this profile: a new MSK after this many MTKs.
 const MTKS_PER_MSK: u32 = 60_000;
 /// MTK messages built (untimed) before each timed batch of MTK Generations.
 const MTK_BATCH: usize = 64;
-
-pub(crate) type Card = sim_reader::Session<sim_reader::Emulator>;
-
-/// One exchange that must end `90 00`; returns the response data.
-fn card_ok(s: &mut Card, what: &str, apdu: &[u8]) -> Result<Vec<u8>> {
-    let ex = s.transmit_apdu(apdu).with_context(|| what.to_owned())?;
-    if ex.sw() != 0x9000 {
-        bail!("{what}: the card answered {:04X} ({})", ex.sw(), ex.status);
-    }
-    Ok(ex.data)
-}
-
-/// A short command APDU `header Lc data [Le = 00]`.
-fn short_apdu(header: [u8; 4], data: &[u8], le: bool) -> Result<Vec<u8>> {
-    let lc = u8::try_from(data.len()).map_err(|_| anyhow!("command data longer than 255 bytes"))?;
-    let mut c = header.to_vec();
-    c.push(lc);
-    c.extend_from_slice(data);
-    if le {
-        c.push(0);
-    }
-    Ok(c)
-}
 
 /// AUTHENTICATE in the MBMS context: ODD instruction, P1 80, P2 85, data `53 L mode message`.
 fn mbms_authenticate(mode: u8, message: &[u8]) -> Result<Vec<u8>> {
@@ -950,7 +918,7 @@ fn mbms_authenticate(mode: u8, message: &[u8]) -> Result<Vec<u8>> {
     }
     let mut data = vec![0; framing::mbms_len(message.len())];
     framing::encode_mbms(mode, message, &mut data).map_err(|e| anyhow!("MBMS data: {e}"))?;
-    short_apdu([0x00, INS_AUTHENTICATE_ODD, P1_ODD_FIRST_BLOCK, P2_MBMS_CONTEXT], &data, true)
+    Ok(short_apdu([0x00, INS_AUTHENTICATE_ODD, P1_ODD_FIRST_BLOCK, P2_MBMS_CONTEXT], &data, true)?)
 }
 
 /// The card with a MUK: ADF.USIM selected, PIN1 verified, GBA_U bootstrap (TS 33.220 §5.3.2) with
@@ -962,111 +930,30 @@ fn card_with_muk() -> Result<(Card, mikey::mbms::Muk, String, mikey::mbms::KeyDo
     Ok((c.card, gba::mbms_keys::uicc_based_muk(&c.ks_int_naf), c.btid, c.key_domain_id))
 }
 
-/// An emulated card after GBA_U and NAF derivation for the BM-SC, and the network's view of it.
-pub(crate) struct CardWithNafKeys {
-    pub(crate) card: Card,
-    pub(crate) btid: String,
-    pub(crate) key_domain_id: mikey::mbms::KeyDomainId,
-    pub(crate) ks_ext_naf: gba::KsExtNaf,
-    pub(crate) ks_int_naf: gba::KsIntNaf,
-    pub(crate) impi: String,
-}
-
-/// [`card_with_muk`] with the bootstrap's RAND given: a card of `profile`, GBA_U bootstrap on it
-/// with that RAND (the authentication vector computed here, as the BSF would), B-TID written,
-/// NAF derivation for the BM-SC on the card, its Ks_ext_NAF checked against the network's.
-pub(crate) fn card_with_naf_keys(
-    profile: &sim_reader::CardProfile,
-    rand: [u8; 16],
-) -> Result<CardWithNafKeys> {
-    let mut s = sim_reader::Session::new(sim_reader::Emulator::new(profile)?);
-    card_ok(
-        &mut s,
-        "SELECT ADF.USIM",
-        &[0x00, 0xA4, 0x04, 0x04, 0x07, 0xA0, 0, 0, 0, 0x87, 0x10, 0x02, 0x00],
-    )?;
-    let mut pin = [0xFFu8; 8];
-    let digits = profile.pin1().as_bytes();
-    pin.get_mut(..digits.len()).ok_or_else(|| anyhow!("PIN1 longer than 8 digits"))?.copy_from_slice(digits);
-    card_ok(&mut s, "VERIFY PIN1", &short_apdu([0x00, 0x20, 0x00, 0x01], &pin, false)?)?;
-
-    let sqn =
-        gba::Sqn::new(gba::Sqn::from_bytes(profile.sqn()).value() + SQN_STEP).map_err(|e| anyhow!("{e}"))?;
-    let av =
-        gba::AuthVector::generate(&gba::Milenage::new(profile.k(), profile.opc()), &rand, sqn, profile.amf());
-    let data = framing::encode_gba_bootstrap(&rand, &av.gba_u_autn().to_bytes());
-    let answer = card_ok(&mut s, "GBA bootstrap", &short_apdu(GBA_CONTEXT_HEADER, &data, true)?)?;
-    match answer.as_slice() {
-        [0xDB, len, res @ ..] if usize::from(*len) == res.len() && av.verify_res(res) => {}
-        other => bail!("GBA bootstrap: expected DB L RES with RES = XRES, got {}", hex::encode(other)),
-    }
-    let btid = gba::BTid::new(&rand, BSF_DOMAIN).map_err(|e| anyhow!("B-TID: {e}"))?;
-    card_ok(
-        &mut s,
-        "SELECT EF.GBABP",
-        &short_apdu([0x00, 0xA4, 0x00, 0x0C], &usim::GBABP.to_be_bytes(), false)?,
-    )?;
-    let mut data = vec![0; 2 + btid.as_str().len() + KEY_LIFETIME.len()];
-    gbabp::encode_b_tid_lifetime(btid.as_str().as_bytes(), KEY_LIFETIME.as_bytes(), &mut data)
-        .map_err(|e| anyhow!("EF.GBABP: {e}"))?;
-    // EF.GBABP (TS 31.102 §4.2.79): L RAND, then L B-TID L lifetime after the RAND.
-    let offset = u8::try_from(gbabp::b_tid_offset(rand.len()))?;
-    card_ok(&mut s, "UPDATE BINARY EF.GBABP", &short_apdu([0x00, 0xD6, 0x00, offset], &data, false)?)?;
-
-    let naf_id = gba::NafId::new(BMSC_FQDN, gba::UaSecurityProtocolId::MBMS).map_err(|e| anyhow!("{e}"))?;
-    let impi = profile.impi().as_bytes();
-    let (ext, int) =
-        gba::kdf::derive_gba_u_naf_keys(&av.ks(), &rand, impi, &naf_id).map_err(|e| anyhow!("{e}"))?;
-    let mut data = vec![0; framing::naf_derivation_len(naf_id.as_bytes().len(), impi.len())];
-    framing::encode_naf_derivation(naf_id.as_bytes(), impi, &mut data)
-        .map_err(|e| anyhow!("NAF derivation: {e}"))?;
-    let answer = card_ok(&mut s, "NAF derivation", &short_apdu(GBA_CONTEXT_HEADER, &data, true)?)?;
-    if answer.get(2..) != Some(&ext.expose()[..]) {
-        bail!("NAF derivation: the card's Ks_ext_NAF differs from the network's");
-    }
-    // Key Domain ID = MCC || MNC in the PLMN coding of TS 24.008 §10.5.1.13 (two-digit MNC).
-    let d: Vec<u8> = profile.imsi().bytes().take(5).map(|c| c.wrapping_sub(b'0')).collect();
-    let [d1, d2, d3, d4, d5] = d[..] else { bail!("IMSI shorter than MCC and MNC") };
-    let key_domain_id = mikey::mbms::KeyDomainId([(d2 << 4) | d1, 0xF0 | d3, (d5 << 4) | d4]);
-    Ok(CardWithNafKeys {
-        card: s,
-        btid: btid.as_str().to_owned(),
-        key_domain_id,
-        ks_ext_naf: ext,
-        ks_int_naf: int,
-        impi: profile.impi().to_owned(),
-    })
-}
-
 /// MTK Generations per second on the in-process emulated card (TS 33.246 §6.3.3 through
 /// AUTHENTICATE, docs/card-interface.md): after [`card_with_muk`] and an MSK Update, MTK messages
 /// are built untimed in batches, then sent one AUTHENTICATE each; only those exchanges are timed,
 /// and every answer must be `53 1F DB` with the MTK and salt that were sent.
 fn card_mtk_rate(secs: f64) -> Result<f64> {
+    use mikey::Timestamp;
     use mikey::mbms::{self, Msk, MskId, MskMessageParams, Mtk, MtkId, MtkMessageParams, MtkSalt};
-    use mikey::{CsIdMap, KeyValidity, Timestamp};
 
     let (mut card, muk, btid, key_domain_id) = card_with_muk()?;
-    let empty_map = CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT };
     let mut msk_number = 0u32;
     let mut new_msk = |card: &mut Card| -> Result<(MskId, [u8; 16])> {
         msk_number += 1;
         let msk_id = MskId(0x0001_0000 | msk_number);
         let msk = [msk_number as u8 ^ 0x3C; 16];
         let rand = [msk_number as u8; 16];
-        let params = MskMessageParams {
-            csb_id: u32::from(msk_id.key_group()),
-            v_bit: false,
-            timestamp: Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + mikey::NTP_UNIX_OFFSET) << 32),
-            rand: &rand,
-            idi: BMSC_FQDN.as_bytes(),
-            idr: btid.as_bytes(),
+        let timestamp = Timestamp::NtpUtc((UNIX_2032 + u64::from(msk_number) + mikey::NTP_UNIX_OFFSET) << 32);
+        let params = MskMessageParams::new(
+            BMSC_FQDN.as_bytes(),
+            btid.as_bytes(),
             key_domain_id,
             msk_id,
-            cs_id_map: empty_map,
-            policy: None,
-            validity: KeyValidity::Null,
-        };
+            timestamp,
+            &rand,
+        );
         let mut out = [0u8; 512];
         let n =
             mbms::build_msk_message(&muk, &params, &Msk::new(msk), &mut out).map_err(|e| anyhow!("{e}"))?;
@@ -1084,17 +971,8 @@ fn card_mtk_rate(secs: f64) -> Result<f64> {
             }
             mtk_id += 1;
             let (mtk, salt) = ([mtk_id as u8; 16], [(mtk_id >> 8) as u8; 14]);
-            let params = MtkMessageParams {
-                csb_id: u32::from(msk_id.key_group()),
-                timestamp: Timestamp::Counter(mtk_id),
-                rand: None,
-                key_domain_id,
-                msk_id,
-                mtk_id: MtkId(mtk_id),
-                cs_id_map: empty_map,
-                policy: None,
-                validity: KeyValidity::Null,
-            };
+            let params =
+                MtkMessageParams::new(key_domain_id, msk_id, MtkId(mtk_id), Timestamp::Counter(mtk_id));
             let mut out = [0u8; 512];
             let salt_key = MtkSalt::new(salt);
             let n =

@@ -965,18 +965,12 @@ pub fn build_msk(a: MikeyBuildMskArgs) -> Result<ExitCode> {
         );
     }
     let rand = rand_or_random(a.rand.as_deref())?;
+    let key_domain_id = KeyDomainId(hex_array::<3>("--key-domain", &a.key_domain)?);
+    let ts = timestamp(&a.ts_type, &a.timestamp)?;
     let params = MskMessageParams {
         csb_id: csb_id(&a.common)?,
-        v_bit: a.v,
-        timestamp: timestamp(&a.ts_type, &a.timestamp)?,
-        rand: &rand,
-        idi: a.idi.as_bytes(),
-        idr: a.idr.as_bytes(),
-        key_domain_id: KeyDomainId(hex_array::<3>("--key-domain", &a.key_domain)?),
-        msk_id,
-        cs_id_map: CsIdMap::Empty { cs_count: profile::EMPTY_MAP_CS_COUNT },
-        policy: None,
-        validity: KeyValidity::Null,
+        ..MskMessageParams::new(a.idi.as_bytes(), a.idr.as_bytes(), key_domain_id, msk_id, ts, &rand)
+            .with_v_bit(a.v)
     };
     let mut buf = buffer(&[&rand, a.idi.as_bytes(), a.idr.as_bytes()]);
     let n = build_msk_message(&muk, &params, &msk, &mut buf).map_err(build_err("MSK message"))?;
@@ -993,16 +987,12 @@ pub fn build_mtk(a: MikeyBuildMtkArgs) -> Result<ExitCode> {
     }
     let mtk_id = MtkId(mtk_id.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)));
     let rand = a.rand.as_deref().map(|_| rand_or_random(a.rand.as_deref())).transpose()?;
+    let key_domain_id = KeyDomainId(hex_array::<3>("--key-domain", &a.key_domain)?);
+    let msk_id = MskId(u32::from_be_bytes(hex_array::<4>("--msk-id", &a.msk_id)?));
     let params = MtkMessageParams {
         csb_id: csb_id(&a.common)?,
-        timestamp: Timestamp::Counter(a.counter),
         rand: rand.as_deref(),
-        key_domain_id: KeyDomainId(hex_array::<3>("--key-domain", &a.key_domain)?),
-        msk_id: MskId(u32::from_be_bytes(hex_array::<4>("--msk-id", &a.msk_id)?)),
-        mtk_id,
-        cs_id_map: CsIdMap::Empty { cs_count: profile::EMPTY_MAP_CS_COUNT },
-        policy: None,
-        validity: KeyValidity::Null,
+        ..MtkMessageParams::new(key_domain_id, msk_id, mtk_id, Timestamp::Counter(a.counter))
     };
     let mut buf = buffer(&[rand.as_deref().unwrap_or(&[])]);
     let n =
@@ -1013,14 +1003,12 @@ pub fn build_mtk(a: MikeyBuildMtkArgs) -> Result<ExitCode> {
 pub fn build_pull(a: MikeyBuildPullArgs) -> Result<ExitCode> {
     let muk = Muk::new(hex_array::<32>("--muk", &a.muk)?);
     let rand = rand_or_random(a.rand.as_deref())?;
+    let key_domain_id = KeyDomainId(hex_array::<3>("--key-domain", &a.key_domain)?);
+    let key_group = u16::from_be_bytes(hex_array::<2>("--key-group", &a.key_group)?);
+    let ts = timestamp(&a.ts_type, &a.timestamp)?;
     let params = SolicitedPullParams {
         csb_id: csb_id(&a.common)?,
-        timestamp: timestamp(&a.ts_type, &a.timestamp)?,
-        rand: &rand,
-        idi: a.idi.as_bytes(),
-        idr: a.idr.as_bytes(),
-        key_domain_id: KeyDomainId(hex_array::<3>("--key-domain", &a.key_domain)?),
-        key_group: u16::from_be_bytes(hex_array::<2>("--key-group", &a.key_group)?),
+        ..SolicitedPullParams::new(a.idi.as_bytes(), a.idr.as_bytes(), key_domain_id, key_group, ts, &rand)
     };
     let mut buf = buffer(&[&rand, a.idi.as_bytes(), a.idr.as_bytes()]);
     let n = build_solicited_pull(&muk, &params, &mut buf).map_err(build_err("solicited pull"))?;

@@ -10,9 +10,6 @@ mod compare_random;
 mod demo;
 mod gba;
 mod mikey;
-// Shared with benches/network.rs, which uses pieces `keysim bench` does not.
-#[allow(dead_code)]
-mod netbench;
 mod scale;
 mod srtp;
 pub(crate) mod tearing;

@@ -1,9 +1,6 @@
-//! Code shared by the root integration tests and the benchmarks (`mod support;`). Each test binary
-//! uses a different part of it.
+//! Code shared by the root integration tests that run the `keysim` binary (`mod support;`); what
+//! the other tests share is in the test-kit crate.
 #![allow(dead_code)]
-
-pub mod independent;
-pub mod mbms_run;
 
 /// The profile the `keysim vpcd` card of scripts/pcsc-tests.sh was personalized with: the
 /// built-in one, as `keysim profile show --json` prints it.

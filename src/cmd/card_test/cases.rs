@@ -1402,12 +1402,16 @@ mod mbms {
         with_bmsc(ctx, 0x7A02, LIFETIME, |ctx, bmsc| {
             let msk: [u8; 16] = ctx.material();
             let rand: [u8; 16] = ctx.material();
-            let message = bmsc.msk_message(&rand, msk_id(0x7A02, 1), &msk, ntp(UNIX_2026 + 100), false);
+            let message = bmsc
+                .msk_message(&rand, msk_id(0x7A02, 1), &msk, ntp(UNIX_2026 + 100), false)
+                .unwrap_or_default();
             ctx.expect("MSK Update", &mbms_apdu(0x01, &message), 0x9000)?;
             let before = ctx.mbms_files()?;
             ctx.select_app(App::Usim)?;
             ctx.expect("the same MSK message again", &mbms_apdu(0x01, &message), 0x9865)?;
-            let older = bmsc.msk_message(&rand, msk_id(0x7A02, 2), &msk, ntp(UNIX_2026 + 50), false);
+            let older = bmsc
+                .msk_message(&rand, msk_id(0x7A02, 2), &msk, ntp(UNIX_2026 + 50), false)
+                .unwrap_or_default();
             ctx.expect("an MSK message with an older timestamp", &mbms_apdu(0x01, &older), 0x9865)?;
             let after = ctx.mbms_files()?;
             if after != before {
@@ -1429,7 +1433,9 @@ mod mbms {
             ctx.select_app(App::Usim)?;
             let msk: [u8; 16] = ctx.material();
             let rand: [u8; 16] = ctx.material();
-            let mut message = bmsc.msk_message(&rand, msk_id(0x7A03, 2), &msk, ntp(UNIX_2026 + 10), false);
+            let mut message = bmsc
+                .msk_message(&rand, msk_id(0x7A03, 2), &msk, ntp(UNIX_2026 + 10), false)
+                .unwrap_or_default();
             if let Some(last) = message.last_mut() {
                 *last ^= 0x01;
             }
@@ -1527,7 +1533,7 @@ mod mbms {
         with_bmsc(ctx, 0x7A07, "2027-01-01T00:00:00Z", |ctx, bmsc| {
             ctx.deliver_msk(bmsc, msk_id(0x7A07, 1), ntp(UNIX_2026), false)?;
             let rand: [u8; 16] = ctx.material();
-            let pull = bmsc.solicited_pull(&rand, 0x7A07, ntp(UNIX_2026 + 2 * YEAR));
+            let pull = bmsc.solicited_pull(&rand, 0x7A07, ntp(UNIX_2026 + 2 * YEAR)).unwrap_or_default();
             let ex = ctx.expect(
                 "solicited pull with the expired, most recent MUK",
                 &mbms_apdu(0x01, &pull),
@@ -1543,8 +1549,9 @@ mod mbms {
                 })?;
             }
             let msk: [u8; 16] = ctx.material();
-            let late =
-                bmsc.msk_message(&rand, msk_id(0x7A07, 2), &msk, ntp(UNIX_2026 + 2 * YEAR + 10), false);
+            let late = bmsc
+                .msk_message(&rand, msk_id(0x7A07, 2), &msk, ntp(UNIX_2026 + 2 * YEAR + 10), false)
+                .unwrap_or_default();
             ctx.expect("an MSK message with the expired MUK", &mbms_apdu(0x01, &late), 0x9863)?;
             Ok(())
         })
@@ -1584,9 +1591,15 @@ mod mbms {
             ctx.select_app(App::Usim)?;
             let msk: [u8; 16] = ctx.material();
             let rand: [u8; 16] = ctx.material();
-            let message = bmsc.msk_message(&rand, msk_id(0x7A09, 2), &msk, ntp(UNIX_2026 + 5), false);
+            let message = bmsc
+                .msk_message(&rand, msk_id(0x7A09, 2), &msk, ntp(UNIX_2026 + 5), false)
+                .unwrap_or_default();
             ctx.expect("an MSK message with the deleted MUK", &mbms_apdu(0x01, &message), 0x6985)?;
-            ctx.expect("MUK Deletion again", &mbms_apdu(0x04, &bmsc.muk_id_tlv()), 0x6A88)?;
+            ctx.expect(
+                "MUK Deletion again",
+                &mbms_apdu(0x04, &bmsc.muk_id_tlv().unwrap_or_default()),
+                0x6A88,
+            )?;
             Ok(())
         })
     }
@@ -1601,7 +1614,9 @@ mod mbms {
             };
             let msk: [u8; 16] = ctx.material();
             let rand: [u8; 16] = ctx.material();
-            let message = stranger.msk_message(&rand, msk_id(0x7A0A, 1), &msk, ntp(UNIX_2026), false);
+            let message = stranger
+                .msk_message(&rand, msk_id(0x7A0A, 1), &msk, ntp(UNIX_2026), false)
+                .unwrap_or_default();
             ctx.expect(
                 "an MSK message for a MUK ID the card has no key for",
                 &mbms_apdu(0x01, &message),
@@ -1628,7 +1643,9 @@ mod mbms {
             let kg = 0x7F00 + i;
             let msk: [u8; 16] = ctx.material();
             let rand: [u8; 16] = ctx.material();
-            let message = bmsc.msk_message(&rand, msk_id(kg, 1), &msk, ntp(UNIX_2026 + u64::from(i)), false);
+            let message = bmsc
+                .msk_message(&rand, msk_id(kg, 1), &msk, ntp(UNIX_2026 + u64::from(i)), false)
+                .unwrap_or_default();
             let ex = match ctx.send(&mbms_apdu(0x01, &message)) {
                 Ok(ex) => ex,
                 Err(e) => {

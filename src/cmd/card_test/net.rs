@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use gba::{AuthVector, BTid, Milenage, NafId, Sqn, UaSecurityProtocolId};
-use mikey::mbms::{self, KeyDomainId, Msk, MskId, MskMessageParams, Mtk, MtkId, MtkMessageParams, MtkSalt};
-use mikey::{CsIdMap, KeyValidity, Timestamp};
+use mikey::Timestamp;
+use mikey::mbms::{self, KeyDomainId};
 use sim_reader::{CardProfile, Exchange, RawExchange, Reader, Session};
 
 use uicc_vocab::authenticate::{
@@ -17,7 +17,7 @@ use uicc_vocab::authenticate::{
     P2_MBMS_CONTEXT, TAG_SUCCESS,
 };
 use uicc_vocab::ef::gbanl;
-use uicc_vocab::ef::muk::{TAG_MUK_ID, TAG_MUK_IDI, TAG_MUK_IDR, TAG_MUK_TS, encode_muk_id, muk_id_len};
+use uicc_vocab::ef::muk::{TAG_MUK_ID, TAG_MUK_IDI, TAG_MUK_IDR, TAG_MUK_TS};
 use uicc_vocab::files::{FID_DIR, isim, usim};
 use uicc_vocab::open_values::{P1_ODD_FIRST_BLOCK, TAG_MBMS_DATA};
 
@@ -248,100 +248,9 @@ pub(crate) struct NafKeys {
     pub int: [u8; 32],
 }
 
-/// A BM-SC with one MUK.
-pub(crate) struct Bmsc {
-    /// MUK = Ks_int_NAF.
-    pub muk: [u8; 32],
-    /// IDi: the BM-SC's FQDN.
-    pub idi: Vec<u8>,
-    /// IDr: the B-TID.
-    pub idr: Vec<u8>,
-    /// Key Domain ID = MCC ‖ MNC.
-    pub key_domain_id: KeyDomainId,
-}
-
-impl Bmsc {
-    /// An MSK message (TS 33.246 §6.3.2) carrying `msk`, protected with the MUK.
-    pub(crate) fn msk_message(
-        &self,
-        rand: &[u8; 16],
-        msk_id: u32,
-        msk: &[u8; 16],
-        ts: Timestamp,
-        v: bool,
-    ) -> Vec<u8> {
-        let params = MskMessageParams {
-            csb_id: u32::from(MskId(msk_id).key_group()),
-            v_bit: v,
-            timestamp: ts,
-            rand,
-            idi: &self.idi,
-            idr: &self.idr,
-            key_domain_id: self.key_domain_id,
-            msk_id: MskId(msk_id),
-            cs_id_map: CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT },
-            policy: None,
-            validity: KeyValidity::Null,
-        };
-        let mut out = [0u8; 1024];
-        let n = mbms::build_msk_message(&mbms::Muk::new(self.muk), &params, &Msk::new(*msk), &mut out)
-            .unwrap_or(0);
-        out[..n].to_vec()
-    }
-
-    /// A solicited pull for `key_group` (TS 33.246 §6.3.2.2.4, CR 021/027).
-    pub(crate) fn solicited_pull(&self, rand: &[u8; 16], key_group: u16, ts: Timestamp) -> Vec<u8> {
-        let params = mbms::SolicitedPullParams {
-            csb_id: u32::from(key_group),
-            timestamp: ts,
-            rand,
-            idi: &self.idi,
-            idr: &self.idr,
-            key_domain_id: self.key_domain_id,
-            key_group,
-        };
-        let mut out = [0u8; 1024];
-        let n = mbms::build_solicited_pull(&mbms::Muk::new(self.muk), &params, &mut out).unwrap_or(0);
-        out[..n].to_vec()
-    }
-
-    /// An MTK message (TS 33.246 §6.3.3) protected with `msk`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn mtk_message(
-        &self,
-        msk_id: u32,
-        msk: &[u8; 16],
-        mtk_id: u32,
-        counter: u32,
-        mtk: &[u8; 16],
-        salt: Option<&[u8; 14]>,
-    ) -> Vec<u8> {
-        let params = MtkMessageParams {
-            csb_id: u32::from(MskId(msk_id).key_group()),
-            timestamp: Timestamp::Counter(counter),
-            rand: None,
-            key_domain_id: self.key_domain_id,
-            msk_id: MskId(msk_id),
-            mtk_id: MtkId(mtk_id),
-            cs_id_map: CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT },
-            policy: None,
-            validity: KeyValidity::Null,
-        };
-        let salt = salt.map(|s| MtkSalt::new(*s));
-        let mut out = [0u8; 1024];
-        let n = mbms::build_mtk_message(&Msk::new(*msk), &params, &Mtk::new(*mtk), salt.as_ref(), &mut out)
-            .unwrap_or(0);
-        out[..n].to_vec()
-    }
-
-    /// MUK ID `A0 L { 80 L IDr, 82 L IDi }` (TS 31.102 §4.2.81).
-    pub(crate) fn muk_id_tlv(&self) -> Vec<u8> {
-        let mut out = vec![0; muk_id_len(self.idr.len(), self.idi.len())];
-        let n = encode_muk_id(&self.idr, &self.idi, &mut out).unwrap_or(0);
-        out.truncate(n);
-        out
-    }
-}
+/// The BM-SC of the MBMS cases: one MUK, one card. A message it cannot build comes out empty
+/// (the card refuses it, and the case reports that).
+pub(crate) use network::muk_bmsc::MukBmsc as Bmsc;
 
 /// AUTHENTICATE, MBMS context (ODD INS, P1 `80`, P2 `85`): `53 L mode data`.
 pub(crate) fn mbms_apdu(mode: u8, data: &[u8]) -> Vec<u8> {
@@ -1008,7 +917,8 @@ impl Ctx {
     /// MUK Deletion of the BM-SC's MUK (`6A 88` allowed when `must` is false).
     pub(crate) fn delete_muk(&mut self, bmsc: &Bmsc, must: bool) -> Step {
         let sws: &[u16] = if must { &[0x9000] } else { &[0x9000, 0x6A88] };
-        let ex = self.expect_any("MUK Deletion", &mbms_apdu(0x04, &bmsc.muk_id_tlv()), sws)?;
+        let ex =
+            self.expect_any("MUK Deletion", &mbms_apdu(0x04, &bmsc.muk_id_tlv().unwrap_or_default()), sws)?;
         if ex.sw() == 0x9000 {
             let rest = mbms_answer("MUK Deletion", &ex.data)?;
             ensure(rest.is_empty(), || format!("MUK Deletion: expected DB alone, got DB {}", hx(&rest)))?;
@@ -1021,7 +931,7 @@ impl Ctx {
     pub(crate) fn deliver_msk(&mut self, bmsc: &Bmsc, msk_id: u32, ts: Timestamp, v: bool) -> Step<[u8; 16]> {
         let msk: [u8; 16] = self.material();
         let rand: [u8; 16] = self.material();
-        let message = bmsc.msk_message(&rand, msk_id, &msk, ts, v);
+        let message = bmsc.msk_message(&rand, msk_id, &msk, ts, v).unwrap_or_default();
         let what = format!("MSK Update {msk_id:08X}");
         let ex = self.expect(&what, &mbms_apdu(0x01, &message), 0x9000)?;
         let answer = mbms_answer(&what, &ex.data)?;
@@ -1055,7 +965,7 @@ impl Ctx {
     ) -> Step {
         let mtk: [u8; 16] = self.material();
         let salt: [u8; 14] = self.material();
-        let message = bmsc.mtk_message(msk_id, msk, mtk_id, counter, &mtk, Some(&salt));
+        let message = bmsc.mtk_message(msk_id, msk, mtk_id, counter, &mtk, Some(&salt)).unwrap_or_default();
         let what = format!("MTK Generation {msk_id:08X}/{mtk_id}");
         let ex = self.expect(&what, &mbms_apdu(0x02, &message), 0x9000)?;
         let answer = mbms_answer(&what, &ex.data)?;
@@ -1078,7 +988,7 @@ impl Ctx {
         what: &str,
     ) -> Step {
         let mtk: [u8; 16] = self.material();
-        let message = bmsc.mtk_message(msk_id, msk, mtk_id, mtk_id, &mtk, None);
+        let message = bmsc.mtk_message(msk_id, msk, mtk_id, mtk_id, &mtk, None).unwrap_or_default();
         self.expect(what, &mbms_apdu(0x02, &message), sw)?;
         Ok(())
     }

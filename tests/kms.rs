@@ -5,7 +5,7 @@
 //! protected with that key, refuse everything else with the right MIKEY error or HTTP status, and
 //! keep its state unchanged when it refuses.
 
-mod support;
+mod peers_support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -15,9 +15,9 @@ use mikey::ticket::kms_uid;
 use mikey::{DataType, Message, ntp_from_unix};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::kms::{ALLOWED_CLOCK_SKEW, Kms, KmsConfig, KmsUserPolicy};
+use peers_support::{UA_ME, agent, me_profile};
 use sha2::Sha256;
 use sim_reader::CardProfile;
-use support::{UA_ME, agent, me_profile};
 use wire::digest::{DigestAuthorization, DigestChallenge, DigestRequest};
 use wire::ub::{AkaNonce, BootstrappingInfo};
 

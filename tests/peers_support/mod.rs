@@ -1,4 +1,4 @@
-//! What the BM-SC and SCF tests share: the Python oracle runner, a UE's card driven over APDUs
+//! What the BM-SC, SCF and KMS tests share: a UE's card driven over APDUs
 //! (TS 31.102 §7.1 AUTHENTICATE contexts, per docs/card-interface.md), the ureq agent of the Ub
 //! exchanges, and a second (GBA_ME) subscriber.
 #![allow(dead_code)]
@@ -14,40 +14,7 @@ pub const UA_ME: &str = "keysim-test/0.1 3gpp-gba";
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs a Python 3 snippet; `None` (reason printed) when python3 is missing and
-/// `KEYSIM_REQUIRE_ORACLES` is unset.
-pub fn python(script: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("python3").arg("-c").arg(script).args(args).output();
-    match out {
-        Ok(o) if o.status.success() => Some(String::from_utf8(o.stdout).expect("UTF-8").trim().to_owned()),
-        Ok(o) => panic!("python3 failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) if std::env::var_os("KEYSIM_REQUIRE_ORACLES").is_some() => {
-            panic!("python3 is required (KEYSIM_REQUIRE_ORACLES is set): {e}")
-        }
-        Err(e) => {
-            eprintln!("python3 not available ({e}): skipping the Python cross-check");
-            None
-        }
-    }
-}
-
-pub fn short_apdu(header: [u8; 4], data: &[u8], le: Option<u8>) -> Vec<u8> {
-    let mut c = header.to_vec();
-    c.push(u8::try_from(data.len()).expect("short APDU"));
-    c.extend_from_slice(data);
-    c.extend(le);
-    c
-}
-
-pub fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    match value.len() {
-        n if n < 0x80 => out.push(n as u8),
-        n => out.extend([0x81, u8::try_from(n).expect("short TLV")]),
-    }
-    out.extend_from_slice(value);
-    out
-}
+pub use test_kit::mbms_run::{short_apdu, tlv};
 
 pub struct Card {
     session: Session<Emulator>,

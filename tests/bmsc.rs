@@ -17,9 +17,11 @@
 //! Without python3 the Python checks are skipped with a printed reason (they fail under
 //! `KEYSIM_REQUIRE_ORACLES=1`).
 
-mod support;
+mod peers_support;
 
-use support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
+use peers_support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile};
+use test_kit::independent::gba_kdf;
+use test_kit::{DIGEST_ORACLE, MIKEY_ORACLE, field, python};
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -27,13 +29,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use gba::{NafId, UaSecurityProtocolId};
-use hmac::{Hmac, KeyInit, Mac};
+use me::{BmscClient, BmscSession};
 use mikey::mbms::{self, KeyDomainId, MskId};
-use network::bmsc::client::{ClientError, KeyManagementClient};
 use network::bmsc::{Bmsc, BmscConfig, BmscSchedule, BmscService};
 use network::bmsc_stream::{mki, test_signal_frame};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
-use sha2::Sha256;
 use sim_reader::CardProfile;
 use wire::digest::{self, AuthenticationInfo, DigestAuthorization, DigestChallenge, DigestRequest};
 use wire::mbms_key_management::{
@@ -51,171 +51,14 @@ const SVC_B: &str = "urn:keysim:svc:b";
 // ------------------------------------------------------------------------------------------------
 // Oracles
 
-/// RFC 2617 §3.2.2 / §3.2.3 in Python, from the raw header text (as in tests/bsf.rs).
-const PY_DIGEST: &str = r#"
-import hashlib, re, sys
-def params(h):
-    h = re.sub(r'^\s*Digest\s+', '', h)
-    out = {}
-    for m in re.finditer(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]+))', h):
-        v = re.sub(r'\\(.)', r'\1', m.group(2)) if m.group(2) is not None else m.group(3)
-        out[m.group(1).lower()] = v
-    return out
-H = lambda b: hashlib.md5(b).hexdigest()
-def digest(p, pw, method, body):
-    ha1 = H(p['username'].encode() + b':' + p['realm'].encode() + b':' + pw)
-    a2 = method + ':' + p['uri']
-    if p.get('qop') == 'auth-int':
-        a2 += ':' + H(body)
-    ha2 = H(a2.encode())
-    if 'qop' in p:
-        return H(':'.join([ha1, p['nonce'], p['nc'], p['cnonce'], p['qop'], ha2]).encode())
-    return H(':'.join([ha1, p['nonce'], ha2]).encode())
-mode, auth, pw = sys.argv[1], params(sys.argv[2]), bytes.fromhex(sys.argv[3])
-if mode == 'response':
-    print(digest(auth, pw, sys.argv[4], bytes.fromhex(sys.argv[5])))
-else:
-    print(digest(auth, pw, '', bytes.fromhex(sys.argv[4])))
-"#;
-
-/// A MIKEY reader in Python (RFC 3830 §4.1.2 PRF, §4.1.4 transport keys, HMAC-SHA-1, AES-CM), as
-/// in mikey/tests/python_oracle.rs: `open PSK MSG` prints `mac_ok key salt keyid… ids csb v`;
-/// `ver PSK INIT VER` prints `ver_ok`.
-const PY_MIKEY: &str = r#"
-import sys, hmac, hashlib, subprocess
-
-def P(s, label, m, h):
-    out, a = b'', label
-    for _ in range(m):
-        a = hmac.new(s, a, h).digest()
-        out += hmac.new(s, a + label, h).digest()
-    return out
-
-def prf(inkey, label, outlen, h):
-    m = -(-outlen // h().digest_size)
-    res = bytearray(outlen)
-    for i in range(0, len(inkey), 32):
-        p = P(inkey[i:i + 32], label, m, h)
-        for j in range(outlen):
-            res[j] ^= p[j]
-    return bytes(res)
-
-def aes_ctr(key, iv, data):
-    try:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-        e = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-        return e.update(data) + e.finalize()
-    except ImportError:
-        r = subprocess.run(['openssl', 'enc', '-aes-128-ctr', '-K', key.hex(), '-iv', iv.hex(), '-nosalt'],
-                           input=data, capture_output=True, check=True)
-        return r.stdout
-
-def u16(b, i): return int.from_bytes(b[i:i + 2], 'big')
-
-def parse(msg):
-    assert msg[0] == 1, 'version'
-    dtype, nxt, vprf = msg[1], msg[2], msg[3]
-    csb, ncs, maptype = int.from_bytes(msg[4:8], 'big'), msg[8], msg[9]
-    pos = 10 + (9 * ncs if maptype == 0 else 0)
-    assert maptype in (0, 1), 'map type'
-    pl = []
-    while nxt != 0:
-        t, nxt = nxt, msg[pos]
-        if t == 1:
-            ea, l = msg[pos + 1], u16(msg, pos + 2)
-            ed, ma = msg[pos + 4:pos + 4 + l], msg[pos + 4 + l]
-            ml = 20 if ma == 1 else 0
-            pl.append(('KEMAC', (ea, ed, ma, msg[pos + 5 + l:pos + 5 + l + ml])))
-            pos += 5 + l + ml
-        elif t == 5:
-            n = 4 if msg[pos + 1] == 2 else 8
-            pl.append(('T', msg[pos + 2:pos + 2 + n])); pos += 2 + n
-        elif t == 11:
-            l = msg[pos + 1]; pl.append(('RAND', msg[pos + 2:pos + 2 + l])); pos += 2 + l
-        elif t == 6:
-            l = u16(msg, pos + 2); pl.append(('ID', msg[pos + 4:pos + 4 + l])); pos += 4 + l
-        elif t == 21:
-            l = u16(msg, pos + 2); pl.append(('EXT', (msg[pos + 1], msg[pos + 4:pos + 4 + l]))); pos += 4 + l
-        elif t == 10:
-            pos += 5 + u16(msg, pos + 3); pl.append(('SP', None))
-        elif t == 9:
-            pl.append(('V', msg[pos + 2:pos + 22])); pos += 22
-        else:
-            raise Exception('payload %d' % t)
-    assert pos == len(msg), 'length'
-    return dict(dtype=dtype, v=vprf >> 7, csb=csb, pl=pl)
-
-def get(p, name): return [v for (n, v) in p['pl'] if n == name]
-
-def keys(psk, csb, rand):
-    lab = lambda c: c.to_bytes(4, 'big') + b'\xff' + csb.to_bytes(4, 'big') + rand
-    return [prf(psk, lab(c), n, hashlib.sha1) for c, n in ((0x150533E1, 16), (0x2D22AC75, 20), (0x29B88916, 14))]
-
-mode = sys.argv[1]
-if mode == 'open':
-    psk, raw = bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
-    p = parse(raw)
-    rand = (get(p, 'RAND') or [b''])[0]
-    t = get(p, 'T')[0]
-    ea, ed, ma, mac = get(p, 'KEMAC')[0]
-    ek, ak, sk = keys(psk, p['csb'], rand)
-    out = ['mac_ok=%d' % hmac.compare_digest(hmac.new(ak, raw[:-20], hashlib.sha1).digest(), mac)]
-    x = bytes(2) + p['csb'].to_bytes(4, 'big') + int.from_bytes(t, 'big').to_bytes(8, 'big')
-    plain = aes_ctr(ek, bytes(a ^ b for a, b in zip(sk, x)) + bytes(2), ed)
-    pos = 0
-    while pos < len(plain):
-        nxt, typ, kv = plain[pos], plain[pos + 1] >> 4, plain[pos + 1] & 15
-        kl = u16(plain, pos + 2); key = plain[pos + 4:pos + 4 + kl]; pos += 4 + kl
-        salt = b''
-        if typ in (1, 3):
-            sl = u16(plain, pos); salt = plain[pos + 2:pos + 2 + sl]; pos += 2 + sl
-        if kv == 1:
-            pos += 1 + plain[pos]
-        elif kv == 2:
-            l1 = plain[pos]; pos += 2 + l1 + plain[pos + 1 + l1]
-        out.append('key=%s salt=%s' % (key.hex(), salt.hex()))
-    for et, d in get(p, 'EXT'):
-        i = 0
-        while i < len(d):
-            out.append('keyid=%d:%d:%s' % (et, d[i], d[i + 2:i + 2 + d[i + 1]].hex())); i += 2 + d[i + 1]
-    out.append('ids=%s' % ','.join(x.hex() for x in get(p, 'ID')))
-    out.append('v=%d plain_len=%d' % (p['v'], len(plain)))
-    print(' '.join(out))
-elif mode == 'ver':
-    psk, init = bytes.fromhex(sys.argv[2]), parse(bytes.fromhex(sys.argv[3]))
-    raw = bytes.fromhex(sys.argv[4]); ver = parse(raw)
-    ids, t = get(init, 'ID'), get(init, 'T')[0]
-    ek, ak, sk = keys(psk, init['csb'], get(init, 'RAND')[0])
-    mac = hmac.new(ak, raw[:-20] + ids[0] + ids[1] + t, hashlib.sha1).digest()
-    print('ver_ok=%d' % hmac.compare_digest(mac, get(ver, 'V')[0]))
-"#;
-
-/// `key=value` out of the MIKEY oracle's line.
-fn field<'a>(out: &'a str, key: &str) -> &'a str {
-    out.split_whitespace()
-        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("no {key} in oracle output:\n{out}"))
-}
-
 /// The RFC 2617 request-digest Python computes for a sent Authorization header.
 fn py_response(authorization: &str, password: &[u8], method: &str, body: &[u8]) -> Option<String> {
-    python(PY_DIGEST, &["response", authorization, &hex::encode(password), method, &hex::encode(body)])
+    python(DIGEST_ORACLE, &["response", authorization, &hex::encode(password), method, &hex::encode(body)])
 }
 
 /// The rspauth Python computes for a request's Authorization header and the response body.
 fn py_rspauth(authorization: &str, password: &[u8], response_body: &[u8]) -> Option<String> {
-    python(PY_DIGEST, &["rspauth", authorization, &hex::encode(password), &hex::encode(response_body)])
-}
-
-/// The GBA KDF (TS 33.220 Annex B.2): HMAC-SHA-256(Key, FC ‖ P0 ‖ L0 ‖ … ‖ Pn ‖ Ln).
-fn gba_kdf(key: &[u8], fc: u8, params: &[&[u8]]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(&[fc]);
-    for p in params {
-        mac.update(p);
-        mac.update(&u16::try_from(p.len()).expect("KDF parameter length").to_be_bytes());
-    }
-    mac.finalize().into_bytes().into()
+    python(DIGEST_ORACLE, &["rspauth", authorization, &hex::encode(password), &hex::encode(response_body)])
 }
 
 /// (RES, CK, IK) of the `milenage` crate.
@@ -515,7 +358,7 @@ fn ue_socket() -> UdpSocket {
 
 /// Opens an MSK message with the MUK in Python: the MSK, MAC checked; `None` without python3.
 fn py_open(psk: &[u8], message: &[u8]) -> Option<String> {
-    python(PY_MIKEY, &["open", &hex::encode(psk), &hex::encode(message)])
+    python(MIKEY_ORACLE, &["open", &hex::encode(psk), &hex::encode(message)])
 }
 
 /// Checks a pushed MSK message: IDi = FQDN, IDr = B-TID, Key ID, and the MSK it carries (opened
@@ -582,7 +425,7 @@ fn gba_u_register_push_verify_msk_request_deregister() {
     let verification = card.msk_update(&message);
     assert!(!verification.is_empty(), "V bit set: the card answers a verification message");
     if let Some(out) = python(
-        PY_MIKEY,
+        MIKEY_ORACLE,
         &["ver", &hex::encode(keys.muk), &hex::encode(&message), &hex::encode(&verification)],
     ) {
         assert_eq!(field(&out, "ver_ok"), "1", "{out}");
@@ -948,7 +791,7 @@ fn bad_input_gets_4xx_and_changes_nothing() {
     assert_eq!(reply.status, 401, "{reply:?}");
 }
 
-/// The benchmark pieces: a Zn answer put in directly, the blocking client registering and
+/// The benchmark pieces: a Zn answer put in directly, the UE's session registering and
 /// deregistering on one nonce (one challenge in all), MSK requests, and rspauth checked.
 #[test]
 fn client_reuses_one_nonce() {
@@ -971,15 +814,16 @@ fn client_reuses_one_nonce() {
     let fc = gba::mbms_keys::FC_MBMS_ME_KEYS;
     let mrk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MRK]);
     let muk = gba_kdf(&ks_naf, fc, &[gba::mbms_keys::P0_MUK]);
-    let mut client = KeyManagementClient::new(bmsc.addr(), &answer.btid, &mrk, false);
+    let client = BmscClient::new(&bmsc.url(), FQDN).unwrap();
+    let mut session = BmscSession::new(&answer.btid, gba::Mrk::new(mrk), false);
     let ids = strings(&[SVC_A]);
     for _ in 0..5 {
-        assert_eq!(client.register(&ids).unwrap().code_of(SVC_A), Some(200));
-        assert_eq!(client.deregister(&ids).unwrap().code_of(SVC_A), Some(200));
+        assert_eq!(session.register(&client, &ids).unwrap().code_of(SVC_A), Some(200));
+        assert_eq!(session.deregister(&client, &ids).unwrap().code_of(SVC_A), Some(200));
     }
-    client.register(&ids).unwrap();
+    session.register(&client, &ids).unwrap();
     let any = MskKeyId::any_in_group(KEY_DOMAIN, 1);
-    assert_eq!(client.msk_request(&[any]).unwrap().code_of(&any), Some(200));
+    assert_eq!(session.msk_request(&client, &[any]).unwrap().code_of(&any), Some(200));
     let s = bmsc.stats();
     assert_eq!((s.challenges, s.registrations, s.deregistrations, s.msk_pushes), (1, 6, 5, 7), "{s:?}");
     for _ in 0..7 {
@@ -987,11 +831,11 @@ fn client_reuses_one_nonce() {
         let (n, _) = socket.recv_from(&mut buf).unwrap();
         open_msk_message(&buf[..n], &answer.btid, &muk);
     }
-    // The UICC realm with GBA_ME keys, and a wrong MRK: Unauthorized.
-    let mut uicc = KeyManagementClient::new(bmsc.addr(), &answer.btid, &mrk, true);
-    assert!(matches!(uicc.register(&ids), Err(ClientError::Unauthorized)));
-    let mut wrong = KeyManagementClient::new(bmsc.addr(), &answer.btid, &[0; 32], false);
-    assert!(matches!(wrong.register(&ids), Err(ClientError::Unauthorized)));
+    // The UICC realm with GBA_ME keys, and a wrong MRK: the B-TID is refused.
+    let mut uicc = BmscSession::new(&answer.btid, gba::Mrk::new(mrk), true);
+    assert!(matches!(uicc.register(&client, &ids), Err(me::Error::BtidRejected { .. })));
+    let mut wrong = BmscSession::new(&answer.btid, gba::Mrk::new([0; 32]), false);
+    assert!(matches!(wrong.register(&client, &ids), Err(me::Error::BtidRejected { .. })));
 }
 
 /// The background sender: with a schedule, MTK messages and media flow on their own (no timing

@@ -17,21 +17,21 @@
 //! - the emulated card: after its NAF derivation for the SCF's NAF_Id, its MSK Update mode accepts
 //!   the pushed message with the Ks_int_NAF it keeps.
 
-mod support;
+mod peers_support;
 
-use support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile, python};
+use peers_support::{Card, TIMEOUT, UA_ME, UA_UICC, agent, me_profile};
+use test_kit::independent::gba_kdf;
+use test_kit::{MIKEY_ORACLE, field, python, require_oracles};
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, KeyInit, Mac};
 use mikey::mbms::{self, KeyDomainId, MskId};
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use network::pcscf::{Pcscf, PcscfConfig, PcscfUser};
 use network::scf::{Scf, ScfConfig, ScfMode, ScfService, ScfSubscriber};
-use sha2::Sha256;
 use sim_reader::CardProfile;
 use sip::{Message, Method};
 use wire::digest::{DigestAuthorization, DigestChallenge, DigestRequest};
@@ -55,110 +55,6 @@ const SCF_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
 // ------------------------------------------------------------------------------------------------
 // Oracles
-
-fn require_oracles() -> bool {
-    std::env::var_os("KEYSIM_REQUIRE_ORACLES").is_some()
-}
-
-/// Opens a MIKEY MSK message with a pre-shared key (RFC 3830 §4.1.2 PRF, §4.1.4 keys, HMAC-SHA-1,
-/// AES-CM): prints `mac_ok=… key=… ids=hex(IDi),hex(IDr) plain_len=…`.
-const PY_MIKEY: &str = r#"
-import sys, hmac, hashlib, subprocess
-
-def P(s, label, m, h):
-    out, a = b'', label
-    for _ in range(m):
-        a = hmac.new(s, a, h).digest()
-        out += hmac.new(s, a + label, h).digest()
-    return out
-
-def prf(inkey, label, outlen, h):
-    m = -(-outlen // h().digest_size)
-    res = bytearray(outlen)
-    for i in range(0, len(inkey), 32):
-        p = P(inkey[i:i + 32], label, m, h)
-        for j in range(outlen):
-            res[j] ^= p[j]
-    return bytes(res)
-
-def aes_ctr(key, iv, data):
-    try:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-        e = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-        return e.update(data) + e.finalize()
-    except ImportError:
-        r = subprocess.run(['openssl', 'enc', '-aes-128-ctr', '-K', key.hex(), '-iv', iv.hex(), '-nosalt'],
-                           input=data, capture_output=True, check=True)
-        return r.stdout
-
-def u16(b, i): return int.from_bytes(b[i:i + 2], 'big')
-
-def parse(msg):
-    assert msg[0] == 1, 'version'
-    nxt = msg[2]
-    csb, ncs, maptype = int.from_bytes(msg[4:8], 'big'), msg[8], msg[9]
-    pos = 10 + (9 * ncs if maptype == 0 else 0)
-    pl = []
-    while nxt != 0:
-        t, nxt = nxt, msg[pos]
-        if t == 1:
-            ea, l = msg[pos + 1], u16(msg, pos + 2)
-            ed, ma = msg[pos + 4:pos + 4 + l], msg[pos + 4 + l]
-            ml = 20 if ma == 1 else 0
-            pl.append(('KEMAC', (ed, msg[pos + 5 + l:pos + 5 + l + ml])))
-            pos += 5 + l + ml
-        elif t == 5:
-            n = 4 if msg[pos + 1] == 2 else 8
-            pl.append(('T', msg[pos + 2:pos + 2 + n])); pos += 2 + n
-        elif t == 11:
-            l = msg[pos + 1]; pl.append(('RAND', msg[pos + 2:pos + 2 + l])); pos += 2 + l
-        elif t == 6:
-            l = u16(msg, pos + 2); pl.append(('ID', msg[pos + 4:pos + 4 + l])); pos += 4 + l
-        elif t == 21:
-            l = u16(msg, pos + 2); pl.append(('EXT', msg[pos + 4:pos + 4 + l])); pos += 4 + l
-        elif t == 10:
-            pos += 5 + u16(msg, pos + 3); pl.append(('SP', None))
-        else:
-            raise Exception('payload %d' % t)
-    assert pos == len(msg), 'length'
-    return dict(csb=csb, pl=pl)
-
-def get(p, name): return [v for (n, v) in p['pl'] if n == name]
-
-psk, raw = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])
-p = parse(raw)
-rand = (get(p, 'RAND') or [b''])[0]
-t = get(p, 'T')[0]
-ed, mac = get(p, 'KEMAC')[0]
-lab = lambda c: c.to_bytes(4, 'big') + b'\xff' + p['csb'].to_bytes(4, 'big') + rand
-ek, ak, sk = [prf(psk, lab(c), n, hashlib.sha1) for c, n in ((0x150533E1, 16), (0x2D22AC75, 20), (0x29B88916, 14))]
-out = ['mac_ok=%d' % hmac.compare_digest(hmac.new(ak, raw[:-20], hashlib.sha1).digest(), mac)]
-x = bytes(2) + p['csb'].to_bytes(4, 'big') + int.from_bytes(t, 'big').to_bytes(8, 'big')
-plain = aes_ctr(ek, bytes(a ^ b for a, b in zip(sk, x)) + bytes(2), ed)
-if plain:
-    out.append('key=%s' % plain[4:4 + u16(plain, 2)].hex())
-out.append('ids=%s' % ','.join(i.hex() for i in get(p, 'ID')))
-out.append('plain_len=%d' % len(plain))
-print(' '.join(out))
-"#;
-
-/// `key=value` out of the MIKEY oracle's line.
-fn field<'a>(out: &'a str, key: &str) -> &'a str {
-    out.split_whitespace()
-        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("no {key} in oracle output:\n{out}"))
-}
-
-/// The GBA KDF (TS 33.220 Annex B.2): HMAC-SHA-256(Key, FC ‖ P0 ‖ L0 ‖ … ‖ Pn ‖ Ln).
-fn gba_kdf(key: &[u8], fc: u8, params: &[&[u8]]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(&[fc]);
-    for p in params {
-        mac.update(p);
-        mac.update(&u16::try_from(p.len()).expect("KDF parameter length").to_be_bytes());
-    }
-    mac.finalize().into_bytes().into()
-}
 
 /// (RES, Ks = CK ‖ IK) of the `milenage` crate.
 fn milenage(profile: &CardProfile, rand: &[u8; 16]) -> ([u8; 8], [u8; 32]) {
@@ -499,7 +395,7 @@ fn open_push(message: &[u8], idi: &str, btid: &str, muk: &[u8; 32]) -> Option<Ms
     assert_eq!(std::str::from_utf8(parsed.idr().data).unwrap(), btid, "IDr is the B-TID");
     assert_eq!(parsed.key_domain_id(), KEY_DOMAIN);
     let update = mbms::verify_and_decrypt_msk(&mbms::Muk::new(*muk), &parsed).expect("verifies with the MUK");
-    if let Some(out) = python(PY_MIKEY, &[&hex::encode(muk), &hex::encode(message)]) {
+    if let Some(out) = python(MIKEY_ORACLE, &["open", &hex::encode(muk), &hex::encode(message)]) {
         assert_eq!(field(&out, "mac_ok"), "1", "{out}");
         assert_eq!(field(&out, "ids"), format!("{},{}", hex::encode(idi), hex::encode(btid)), "{out}");
     }

@@ -13,35 +13,34 @@
 //! checks what it measured: the decrypted payloads equal `network::bmsc_stream::test_signal_frame`,
 //! the latest MTK's MKI is the one the receiver holds, the BM-SC pushed an MSK per registration.
 //!
-//! Shared by `keysim bench` and `benches/network.rs`; nothing here refers to its crate, so it
-//! compiles in both.
+//! Used by `keysim bench`, `benches/network.rs` and the PC/SC tests.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, ensure};
 use gba::{KsNaf, Mrk};
-use me::{BmscClient, Credentials, KeyManagementPath, Ue, UeConfig, UeStats};
+use me::{BmscClient, BmscSession, Credentials, KeyManagementPath, Ue, UeConfig, UeStats};
 use mikey::mbms::{MtkId, mki};
-use network::bmsc::client::KeyManagementClient;
 use network::bmsc::{Bmsc, BmscConfig, BmscService};
 use network::bmsc_stream::test_signal_frame;
 use network::bsf::{Bsf, BsfConfig, Subscriber};
 use sim_reader::{CardProfile, Reader};
 use wire::zn::{NafKeyMaterial, ZnAnswer};
 
+use crate::{Context, Error, Result, ensure};
+
 /// The BM-SC's FQDN: its NAF_Id with the MBMS Ua protocol identifier, and its Digest realms.
-pub(crate) const BMSC_FQDN: &str = "bmsc.example.org";
+pub const BMSC_FQDN: &str = "bmsc.example.org";
 /// The one User Service of the figures.
-pub(crate) const SERVICE_ID: &str = "urn:keysim:mbms:netbench:1";
+pub const SERVICE_ID: &str = "urn:keysim:mbms:netbench:1";
 /// Its Key Group (the MSK ID's high half).
-pub(crate) const KEY_GROUP: u16 = 0x0001;
+pub const KEY_GROUP: u16 = 0x0001;
 /// Seed of the service's MSK / MTK / SRTP stream.
 const STREAM_SEED: [u8; 32] = [0x4e; 32];
 /// The longest any one step may take on loopback before the figure is abandoned as broken.
-pub(crate) const STEP_WAIT: Duration = Duration::from_secs(10);
+pub const STEP_WAIT: Duration = Duration::from_secs(10);
 /// SRTP packets decrypted and checked after a run of MTK updates.
 const MEDIA_CHECK_PACKETS: usize = 4;
 /// The SRTP stream of the only service: the UE's first.
@@ -93,7 +92,7 @@ fn free_udp_port() -> Result<u16> {
 
 /// The BSF and the BM-SC of one card's subscriber, on loopback, serving UEs one after another
 /// on the same two UE ports.
-pub(crate) struct Network {
+pub struct Network {
     bsf: Bsf,
     bmsc: Bmsc,
     ue_mikey: SocketAddr,
@@ -107,9 +106,9 @@ pub(crate) struct Network {
 impl Network {
     /// A BSF knowing the subscriber of `profile` (its K, OPc, SQN, IMPI) and a BM-SC with one
     /// service whose MTK messages and SRTP go to the UE's ports.
-    pub(crate) fn start(profile: &CardProfile) -> Result<Self> {
-        let subscriber =
-            Subscriber::from_profile_toml(&profile.to_toml()).map_err(|e| anyhow!("BSF subscriber: {e}"))?;
+    pub fn start(profile: &CardProfile) -> Result<Self> {
+        let subscriber = Subscriber::from_profile_toml(&profile.to_toml())
+            .map_err(|e| Error::Other(format!("BSF subscriber: {e}")))?;
         let bsf = Bsf::start(BsfConfig { subscribers: vec![subscriber], ..BsfConfig::default() })
             .context("starting the BSF")?;
         let ue_mikey = SocketAddr::from(([127, 0, 0, 1], free_udp_port()?));
@@ -139,23 +138,23 @@ impl Network {
     }
 
     /// The BSF.
-    pub(crate) fn bsf(&self) -> &Bsf {
+    pub fn bsf(&self) -> &Bsf {
         &self.bsf
     }
 
     /// The BM-SC.
-    pub(crate) fn bmsc(&self) -> &Bmsc {
+    pub fn bmsc(&self) -> &Bmsc {
         &self.bmsc
     }
 
     /// The RTP sequence number of the service's first SRTP packet.
-    pub(crate) fn first_seq(&self) -> u16 {
+    pub fn first_seq(&self) -> u16 {
         self.first_seq
     }
 
     /// The configuration of the next UE: the network's ports, the service, PIN1, `path`, and a key
     /// store file of its own (a new ME: nothing kept from an earlier one).
-    pub(crate) fn ue_config(&mut self, path: KeyManagementPath) -> UeConfig {
+    pub fn ue_config(&mut self, path: KeyManagementPath) -> UeConfig {
         self.ues += 1;
         let store = self.scratch.0.join(format!("me-keys-{}.bin", self.ues));
         let mut config = UeConfig::new(&self.bsf.url(), &self.bmsc.url(), BMSC_FQDN, store);
@@ -170,7 +169,7 @@ impl Network {
 
     /// Deregisters the UE (so that the BM-SC serves no one more) and powers it off; its ports
     /// are free again when this returns.
-    pub(crate) fn power_off<R: Reader>(&self, mut ue: Ue<R>) -> Result<()> {
+    pub fn power_off<R: Reader>(&self, mut ue: Ue<R>) -> Result<()> {
         if !ue.registered().is_empty() {
             ue.deregister().context("deregistration")?;
         }
@@ -190,7 +189,7 @@ fn poll_until<R: Reader>(ue: &mut Ue<R>, what: &str, done: impl Fn(&UeStats) -> 
 }
 
 /// Every frame `ue` kept is test-signal frame `seq - first_seq`; returns how many were checked.
-pub(crate) fn check_frames<R: Reader>(ue: &Ue<R>, first_seq: u16) -> Result<usize> {
+pub fn check_frames<R: Reader>(ue: &Ue<R>, first_seq: u16) -> Result<usize> {
     let mut n = 0;
     for f in ue.frames() {
         let index = u64::from(f.sequence_number.wrapping_sub(first_seq));
@@ -207,27 +206,27 @@ pub(crate) fn check_frames<R: Reader>(ue: &Ue<R>, first_seq: u16) -> Result<usiz
 /// Where the time from power-on to the first decrypted packet went; each phase ends where the
 /// next starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct PowerOnTimeline {
+pub struct PowerOnTimeline {
     /// Card powered (ATR) and the UE set up: PIN1, EF.DIR / UST / ICCID / IMPI, key store, sockets.
-    pub(crate) ue_ready: Duration,
+    pub ue_ready: Duration,
     /// GBA over Ub (GBA_U or GBA_ME): two HTTP exchanges with the BSF, AUTHENTICATE on the card.
-    pub(crate) bootstrap: Duration,
+    pub bootstrap: Duration,
     /// NAF key derivation for the BM-SC (on the card for GBA_U, in the ME for GBA_ME).
-    pub(crate) naf_keys: Duration,
+    pub naf_keys: Duration,
     /// Registration: `401`, the Digest answer, the BM-SC's Zn query to the BSF, `200`.
-    pub(crate) register: Duration,
+    pub register: Duration,
     /// The MSK push taken (MSK Update on the card, or verified and stored in the ME), the
     /// verification message sent.
-    pub(crate) msk: Duration,
+    pub msk: Duration,
     /// The MTK message taken (MTK Generation on the card, or derived in the ME), SRTP context in.
-    pub(crate) mtk: Duration,
+    pub mtk: Duration,
     /// One SRTP packet sent by the BM-SC and decrypted.
-    pub(crate) first_media: Duration,
+    pub first_media: Duration,
 }
 
 impl PowerOnTimeline {
     /// Power-on to the first decrypted packet.
-    pub(crate) fn total(&self) -> Duration {
+    pub fn total(&self) -> Duration {
         self.ue_ready
             + self.bootstrap
             + self.naf_keys
@@ -257,18 +256,18 @@ impl std::fmt::Display for PowerOnTimeline {
 }
 
 /// A UE that has decrypted its first packet, and how long that took.
-pub(crate) struct FirstMedia<R: Reader> {
+pub struct FirstMedia<R: Reader> {
     /// The UE: registered, holding an MSK and an MTK.
-    pub(crate) ue: Ue<R>,
+    pub ue: Ue<R>,
     /// The phases.
-    pub(crate) timeline: PowerOnTimeline,
+    pub timeline: PowerOnTimeline,
 }
 
 /// One UE from power-on to its first decrypted SRTP packet on `path`: `reader_factory` powers the
 /// card (its time counts), then GBA runs afresh whatever the card kept (a cold start on the same
 /// footing for both paths), registration, MSK, MTK, one packet. The packet is checked against the
 /// test signal.
-pub(crate) fn power_on_to_first_media<R: Reader>(
+pub fn power_on_to_first_media<R: Reader>(
     net: &mut Network,
     path: KeyManagementPath,
     reader_factory: impl FnOnce() -> Result<R>,
@@ -314,7 +313,7 @@ pub(crate) fn power_on_to_first_media<R: Reader>(
 /// The median of `runs` cold starts of one UE after another on `path` (each with a card from
 /// `reader_factory`, each deregistered and powered off untimed), against one BSF and BM-SC for
 /// the subscriber of `profile`.
-pub(crate) fn measure_power_on_to_first_media<R: Reader>(
+pub fn measure_power_on_to_first_media<R: Reader>(
     path: KeyManagementPath,
     profile: &CardProfile,
     mut reader_factory: impl FnMut() -> Result<R>,
@@ -334,13 +333,13 @@ pub(crate) fn measure_power_on_to_first_media<R: Reader>(
 
 /// MTK messages one BM-SC service sends in its life: `network::bmsc_stream` numbers them with one
 /// MTK ID counter across MSKs and never reuses an MTK ID.
-pub(crate) const MTK_MESSAGES_PER_BMSC: u64 = MtkId::MAX as u64;
+pub const MTK_MESSAGES_PER_BMSC: u64 = MtkId::MAX as u64;
 
 /// `updates` MTK updates, one at a time (the next message leaves the BM-SC when the UE has
 /// installed the SRTP context of the previous one); returns their time. Then, untimed, a few SRTP
 /// packets under the last MTK are decrypted and checked against the test signal, and the last MKI
 /// the receiver holds must be MSK ID ‖ the last MTK ID.
-pub(crate) fn mtk_updates<R: Reader>(net: &Network, ue: &mut Ue<R>, updates: u64) -> Result<Duration> {
+pub fn mtk_updates<R: Reader>(net: &Network, ue: &mut Ue<R>, updates: u64) -> Result<Duration> {
     let base = ue.stats();
     let mut last: Option<MtkId> = None;
     let start = Instant::now();
@@ -354,7 +353,8 @@ pub(crate) fn mtk_updates<R: Reader>(net: &Network, ue: &mut Ue<R>, updates: u64
     }
     let elapsed = start.elapsed();
     if let Some(mtk_id) = last {
-        let msk_id = net.bmsc.current_msk_id(SERVICE_ID).ok_or_else(|| anyhow!("the BM-SC has no MSK"))?;
+        let msk_id =
+            net.bmsc.current_msk_id(SERVICE_ID).ok_or_else(|| Error::Other("the BM-SC has no MSK".into()))?;
         let mkis = ue.receiver().mkis(STREAM)?;
         ensure!(
             mkis.last().map(Vec::as_slice) == Some(&mki(msk_id, mtk_id)[..]),
@@ -373,7 +373,7 @@ pub(crate) fn mtk_updates<R: Reader>(net: &Network, ue: &mut Ue<R>, updates: u64
 /// A UE at its first packet on one path, for runs of MTK updates of any length: when the BM-SC's
 /// MTK IDs run out ([`MTK_MESSAGES_PER_BMSC`]) a new BSF, BM-SC and UE (card from the factory)
 /// take over, untimed.
-pub(crate) struct MtkRig<R: Reader, F: FnMut() -> Result<R>> {
+pub struct MtkRig<R: Reader, F: FnMut() -> Result<R>> {
     profile: CardProfile,
     path: KeyManagementPath,
     reader_factory: F,
@@ -384,11 +384,7 @@ pub(crate) struct MtkRig<R: Reader, F: FnMut() -> Result<R>> {
 
 impl<R: Reader, F: FnMut() -> Result<R>> MtkRig<R, F> {
     /// The network and a UE at its first packet.
-    pub(crate) fn start(
-        path: KeyManagementPath,
-        profile: &CardProfile,
-        mut reader_factory: F,
-    ) -> Result<Self> {
+    pub fn start(path: KeyManagementPath, profile: &CardProfile, mut reader_factory: F) -> Result<Self> {
         let mut net = Network::start(profile)?;
         let first = power_on_to_first_media(&mut net, path, &mut reader_factory)?;
         Ok(MtkRig {
@@ -402,7 +398,7 @@ impl<R: Reader, F: FnMut() -> Result<R>> MtkRig<R, F> {
     }
 
     /// `updates` MTK updates (see [`mtk_updates`]); returns their time.
-    pub(crate) fn run(&mut self, updates: u64) -> Result<Duration> {
+    pub fn run(&mut self, updates: u64) -> Result<Duration> {
         let mut elapsed = Duration::ZERO;
         let mut left = updates;
         while left > 0 {
@@ -412,7 +408,8 @@ impl<R: Reader, F: FnMut() -> Result<R>> MtkRig<R, F> {
                 continue;
             }
             let n = left.min(room);
-            let ue = self.ue.as_mut().ok_or_else(|| anyhow!("no UE (an earlier restart failed)"))?;
+            let ue =
+                self.ue.as_mut().ok_or_else(|| Error::Other("no UE (an earlier restart failed)".into()))?;
             elapsed += mtk_updates(&self.net, ue, n)?;
             self.mtk_messages += n;
             left -= n;
@@ -433,7 +430,7 @@ impl<R: Reader, F: FnMut() -> Result<R>> MtkRig<R, F> {
     }
 
     /// Deregisters and powers the UE off.
-    pub(crate) fn finish(mut self) -> Result<()> {
+    pub fn finish(mut self) -> Result<()> {
         match self.ue.take() {
             Some(ue) => self.net.power_off(ue),
             None => Ok(()),
@@ -444,7 +441,7 @@ impl<R: Reader, F: FnMut() -> Result<R>> MtkRig<R, F> {
 /// MTK updates per second sustained end to end on `path` (see [`mtk_updates`]), with one UE
 /// brought up to its first packet on a card from `reader_factory` (again when a BM-SC's MTK IDs
 /// run out).
-pub(crate) fn measure_mtk_updates_per_second<R: Reader>(
+pub fn measure_mtk_updates_per_second<R: Reader>(
     path: KeyManagementPath,
     profile: &CardProfile,
     reader_factory: impl FnMut() -> Result<R>,
@@ -459,12 +456,12 @@ pub(crate) fn measure_mtk_updates_per_second<R: Reader>(
 
 /// How the Digest challenges of a run of registrations come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Challenges {
-    /// One challenge for the run: `network::bmsc::client::KeyManagementClient` answers every
-    /// request on the same nonce with a rising nonce count (one round trip per registration).
+pub enum Challenges {
+    /// One challenge for the run: `me::BmscSession` answers every request on the same nonce with
+    /// a rising nonce count (one round trip per registration).
     OneNonce,
-    /// A fresh challenge per registration with the same client code (a new
-    /// `KeyManagementClient` each time: `401`, then the answer, two round trips).
+    /// A fresh challenge per registration with the same client code (a new `me::BmscSession`
+    /// each time: `401`, then the answer, two round trips).
     FreshPerRegistration,
     /// The UE's own client, `me::BmscClient`, which asks for a fresh challenge on every request.
     MeClient,
@@ -472,11 +469,11 @@ pub(crate) enum Challenges {
 
 impl Challenges {
     /// All of them.
-    pub(crate) const ALL: [Challenges; 3] =
+    pub const ALL: [Challenges; 3] =
         [Challenges::OneNonce, Challenges::FreshPerRegistration, Challenges::MeClient];
 
     /// A short name.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Challenges::OneNonce => "one nonce, rising nc",
             Challenges::FreshPerRegistration => "fresh challenge each",
@@ -487,18 +484,18 @@ impl Challenges {
 
 /// A BM-SC on loopback that knows one GBA_ME B-TID (its Zn answer put in directly, no BSF), with
 /// a UDP socket where its MSK pushes land.
-pub(crate) struct Registrations {
+pub struct Registrations {
     bmsc: Bmsc,
     _push_sink: UdpSocket,
     mrk: Mrk,
     services: Vec<String>,
-    one_nonce: KeyManagementClient,
+    one_nonce: BmscSession,
     me_client: BmscClient,
 }
 
 impl Registrations {
     /// Starts the BM-SC.
-    pub(crate) fn start() -> Result<Self> {
+    pub fn start() -> Result<Self> {
         let push_sink = UdpSocket::bind("127.0.0.1:0").context("binding the MSK push sink")?;
         // Zn is never asked (the B-TID is known); the discard port stands in for the BSF.
         let mut config = BmscConfig::new(BMSC_FQDN, SocketAddr::from(([127, 0, 0, 1], 9)));
@@ -515,8 +512,8 @@ impl Registrations {
             impi: "netbench@ims.example.org".to_owned(),
             impus: Vec::new(),
         })
-        .map_err(|e| anyhow!("Zn answer: {e}"))?;
-        let one_nonce = KeyManagementClient::new(bmsc.addr(), REGISTRATION_BTID, mrk.expose(), false);
+        .map_err(|e| Error::Other(format!("Zn answer: {e}")))?;
+        let one_nonce = BmscSession::new(REGISTRATION_BTID, mrk.clone(), false);
         let me_client = BmscClient::new(&bmsc.url(), BMSC_FQDN)?;
         Ok(Registrations {
             bmsc,
@@ -529,7 +526,7 @@ impl Registrations {
     }
 
     /// The BM-SC.
-    pub(crate) fn bmsc(&self) -> &Bmsc {
+    pub fn bmsc(&self) -> &Bmsc {
         &self.bmsc
     }
 
@@ -538,15 +535,15 @@ impl Registrations {
     /// the BM-SC push the current MSK (a registration already held is answered and served the
     /// same way, but counted as a registration only once): the BM-SC must have sent `n` pushes
     /// and taken the challenges the variant implies.
-    pub(crate) fn run(&mut self, how: Challenges, n: u64) -> Result<Duration> {
+    pub fn run(&mut self, how: Challenges, n: u64) -> Result<Duration> {
         let before = self.bmsc.stats();
         let start = Instant::now();
         for _ in 0..n {
             let answer = match how {
-                Challenges::OneNonce => self.one_nonce.register(&self.services)?,
+                Challenges::OneNonce => self.one_nonce.register(&self.me_client, &self.services)?,
                 Challenges::FreshPerRegistration => {
-                    KeyManagementClient::new(self.bmsc.addr(), REGISTRATION_BTID, self.mrk.expose(), false)
-                        .register(&self.services)?
+                    BmscSession::new(REGISTRATION_BTID, self.mrk.clone(), false)
+                        .register(&self.me_client, &self.services)?
                 }
                 Challenges::MeClient => {
                     let credentials =
@@ -574,7 +571,7 @@ impl Registrations {
 /// BM-SC of its own. Every registration is a new TCP connection from 127.0.0.1 to one port: keep
 /// `registrations` well under the ephemeral port range (about 28 000) per minute, or the figure
 /// measures the kernel's search for a free port among TIME-WAIT connections.
-pub(crate) fn measure_registrations_per_second(how: Challenges, registrations: u64) -> Result<f64> {
+pub fn measure_registrations_per_second(how: Challenges, registrations: u64) -> Result<f64> {
     ensure!(registrations > 0, "at least one registration");
     let mut r = Registrations::start()?;
     let elapsed = r.run(how, registrations)?;

@@ -3,7 +3,7 @@
 //! with the AUTHENTICATE contract of docs/card-interface.md (TS 31.102 §7.1).
 //!
 //! The network computes every key itself: Milenage vectors and AUTN* through `gba`, checked
-//! against the `milenage` crate and SHA-1 ([`super::independent`]); Ks_ext_NAF / Ks_int_NAF
+//! against the `milenage` crate and SHA-1 ([`crate::independent`]); Ks_ext_NAF / Ks_int_NAF
 //! through `gba::kdf`, checked against an HMAC-SHA-256 KDF written out here; MIKEY messages built
 //! with `mikey::mbms`. The card's answers are compared with those values, and every exchange is
 //! kept (raw APDUs included) so callers can walk the traffic.
@@ -14,12 +14,13 @@
 use std::collections::BTreeMap;
 
 use gba::{AuthVector, BTid, Milenage, NafId, Sqn, UaSecurityProtocolId};
-use mikey::mbms::{self, KeyDomainId, Msk, MskId, MskMessageParams, Mtk, MtkId, MtkMessageParams, MtkSalt};
-use mikey::{CsIdMap, KeyValidity, Timestamp};
+use mikey::Timestamp;
+use mikey::mbms::{self, KeyDomainId};
+use network::muk_bmsc::MukBmsc;
 use sha2::{Digest, Sha256};
 use sim_reader::{CardProfile, Exchange, Reader, Session};
 
-use super::independent;
+use crate::independent;
 
 /// Status words of the contract (docs/card-interface.md and the status words of the card's MBMS
 /// profile module it points to; TS 31.102 §7.3 via the spec digest §6).
@@ -133,7 +134,7 @@ impl<R: Reader> CardLink<R> {
 // Command encodings (TS 31.102 §7.1.2, TS 102 221 §11)
 
 /// A short case-3 or case-4 command APDU.
-fn short_apdu(header: [u8; 4], data: &[u8], le: Option<u8>) -> Vec<u8> {
+pub fn short_apdu(header: [u8; 4], data: &[u8], le: Option<u8>) -> Vec<u8> {
     let lc = u8::try_from(data.len()).expect("short APDU data fits in 255 bytes");
     let mut c = header.to_vec();
     c.push(lc);
@@ -464,16 +465,10 @@ pub fn derive_naf_keys<R: Reader>(
     Ok(NafKeys { naf_id, ks_ext_naf: ext, ks_int_naf: int })
 }
 
-/// The BM-SC of one MUK: builds MSK messages (protected by the MUK) and MTK messages.
+/// The BM-SC of a run: one MUK (`network::muk_bmsc`), RANDs numbered by the messages built.
 pub struct Bmsc {
-    /// MUK = Ks_int_NAF.
-    pub muk: [u8; 32],
-    /// IDi = the BM-SC FQDN.
-    pub idi: Vec<u8>,
-    /// IDr = the B-TID of the bootstrap behind the MUK.
-    pub idr: Vec<u8>,
-    /// Key Domain ID.
-    pub key_domain_id: KeyDomainId,
+    /// The MUK, IDi, IDr and Key Domain ID, and the messages.
+    pub keys: MukBmsc,
     /// Messages built so far (numbers the RANDs).
     pub serial: u64,
 }
@@ -509,13 +504,13 @@ pub struct Generated {
 impl Bmsc {
     /// The BM-SC of `keys` for the bootstrap `boot`.
     pub fn new(sub: &Subscriber, boot: &Bootstrap, keys: &NafKeys) -> Self {
-        Bmsc {
+        let keys = MukBmsc {
             muk: keys.ks_int_naf,
             idi: BMSC_FQDN.as_bytes().to_vec(),
             idr: boot.btid.as_bytes().to_vec(),
             key_domain_id: sub.key_domain_id(),
-            serial: 0,
-        }
+        };
+        Bmsc { keys, serial: 0 }
     }
 
     fn next_rand(&mut self) -> [u8; 16] {
@@ -526,75 +521,13 @@ impl Bmsc {
     /// An MSK message (TS 33.246 §6.3.2) carrying `msk`.
     pub fn msk_message(&mut self, msk_id: u32, msk: &[u8; 16], timestamp: Timestamp, v_bit: bool) -> Vec<u8> {
         let rand = self.next_rand();
-        let params = MskMessageParams {
-            csb_id: u32::from(MskId(msk_id).key_group()),
-            v_bit,
-            timestamp,
-            rand: &rand,
-            idi: &self.idi,
-            idr: &self.idr,
-            key_domain_id: self.key_domain_id,
-            msk_id: MskId(msk_id),
-            cs_id_map: CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT },
-            policy: None,
-            validity: KeyValidity::Null,
-        };
-        let mut out = [0u8; 1024];
-        let n = mbms::build_msk_message(&mbms::Muk::new(self.muk), &params, &Msk::new(*msk), &mut out)
-            .expect("MSK message");
-        out[..n].to_vec()
+        self.keys.msk_message(&rand, msk_id, msk, timestamp, v_bit).expect("MSK message")
     }
 
     /// A solicited pull for `key_group` (TS 33.246 §6.3.2.2.4).
     pub fn solicited_pull(&mut self, key_group: u16, timestamp: Timestamp) -> Vec<u8> {
         let rand = self.next_rand();
-        let params = mbms::SolicitedPullParams {
-            csb_id: u32::from(key_group),
-            timestamp,
-            rand: &rand,
-            idi: &self.idi,
-            idr: &self.idr,
-            key_domain_id: self.key_domain_id,
-            key_group,
-        };
-        let mut out = [0u8; 1024];
-        let n = mbms::build_solicited_pull(&mbms::Muk::new(self.muk), &params, &mut out).expect("pull");
-        out[..n].to_vec()
-    }
-
-    /// An MTK message (TS 33.246 §6.3.3) protected with `msk`.
-    pub fn mtk_message(
-        &self,
-        msk_id: u32,
-        msk: &[u8; 16],
-        mtk_id: u32,
-        counter: u32,
-        mtk: &[u8; 16],
-        salt: Option<&[u8; 14]>,
-    ) -> Vec<u8> {
-        let params = MtkMessageParams {
-            csb_id: u32::from(MskId(msk_id).key_group()),
-            timestamp: Timestamp::Counter(counter),
-            rand: None,
-            key_domain_id: self.key_domain_id,
-            msk_id: MskId(msk_id),
-            mtk_id: MtkId(mtk_id),
-            cs_id_map: CsIdMap::Empty { cs_count: mbms::profile::EMPTY_MAP_CS_COUNT },
-            policy: None,
-            validity: KeyValidity::Null,
-        };
-        let salt = salt.map(|s| MtkSalt::new(*s));
-        let mut out = [0u8; 1024];
-        let n = mbms::build_mtk_message(&Msk::new(*msk), &params, &Mtk::new(*mtk), salt.as_ref(), &mut out)
-            .expect("MTK message");
-        out[..n].to_vec()
-    }
-
-    /// MUK ID TLV of MUK Deletion and EF.MUK: `A0 L { 80 L IDr, 82 L IDi }` (TS 31.102 §4.2.81).
-    pub fn muk_id_tlv(&self) -> Vec<u8> {
-        let mut inner = tlv(0x80, &self.idr);
-        inner.extend(tlv(0x82, &self.idi));
-        tlv(0xA0, &inner)
+        self.keys.solicited_pull(&rand, key_group, timestamp).expect("pull")
     }
 }
 
@@ -620,7 +553,7 @@ pub fn deliver_msk<R: Reader>(
     let answer = msk_update(link, &name, &message)?;
     if v_bit {
         let parsed = mbms::parse_msk_message(&message).map_err(|e| format!("{e:?}"))?;
-        mbms::verify_verification_message(&mbms::Muk::new(bmsc.muk), &parsed, &answer)
+        mbms::verify_verification_message(&mbms::Muk::new(bmsc.keys.muk), &parsed, &answer)
             .map_err(|e| format!("{name}: the verification message does not verify: {e:?}"))?;
     } else if !answer.is_empty() {
         return Err(format!("{name}: V bit clear, but the card answered DB {}", hex::encode(&answer)));
@@ -640,7 +573,10 @@ pub fn generate_mtk<R: Reader>(
     let mtk: [u8; 16] = material("mtk", (u64::from(msk.msk_id) << 20) ^ u64::from(mtk_id));
     let salt: Option<[u8; 14]> =
         with_salt.then(|| material("salt", (u64::from(msk.msk_id) << 20) ^ u64::from(mtk_id)));
-    let message = bmsc.mtk_message(msk.msk_id, &msk.msk, mtk_id, counter, &mtk, salt.as_ref());
+    let message = bmsc
+        .keys
+        .mtk_message(msk.msk_id, &msk.msk, mtk_id, counter, &mtk, salt.as_ref())
+        .expect("MTK message");
     let name = format!("MTK Generation {:08X}/{mtk_id}", msk.msk_id);
     let ex = link.expect(&name, &mbms(mode::MTK_GENERATION, &message), sw::OK)?;
     let answer = mbms_answer(&name, &ex)?;
@@ -658,7 +594,7 @@ pub fn generate_mtk<R: Reader>(
 
 /// MSK Deletion of every MSK of `key_group`: the answer must be `53 01 DB`.
 pub fn delete_msks<R: Reader>(link: &mut CardLink<R>, bmsc: &Bmsc, key_group: u16) -> Result<(), String> {
-    let mut data = bmsc.key_domain_id.0.to_vec();
+    let mut data = bmsc.keys.key_domain_id.0.to_vec();
     data.extend_from_slice(&key_group.to_be_bytes());
     let ex = link.expect("MSK Deletion", &mbms(mode::MSK_DELETION, &data), sw::OK)?;
     let answer = mbms_answer("MSK Deletion", &ex)?;
@@ -670,7 +606,11 @@ pub fn delete_msks<R: Reader>(link: &mut CardLink<R>, bmsc: &Bmsc, key_group: u1
 
 /// MUK Deletion of the BM-SC's MUK: the answer must be `53 01 DB`.
 pub fn delete_muk<R: Reader>(link: &mut CardLink<R>, bmsc: &Bmsc) -> Result<(), String> {
-    let ex = link.expect("MUK Deletion", &mbms(mode::MUK_DELETION, &bmsc.muk_id_tlv()), sw::OK)?;
+    let ex = link.expect(
+        "MUK Deletion",
+        &mbms(mode::MUK_DELETION, &bmsc.keys.muk_id_tlv().expect("MUK ID")),
+        sw::OK,
+    )?;
     let answer = mbms_answer("MUK Deletion", &ex)?;
     if !answer.is_empty() {
         return Err(format!("MUK Deletion: expected DB alone, got DB {}", hex::encode(answer)));
@@ -1021,7 +961,10 @@ pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
         .map(|s| s.exchange.raw[0].command.clone());
     ok(link.expect("replayed MTK message", &replay.expect("MTK 1 was sent"), sw::KEY_FRESHNESS));
     for old_id in [2, 1] {
-        let old = bmsc.mtk_message(msk1.msk_id, &msk1.msk, old_id, 50, &[0x33; 16], None);
+        let old = bmsc
+            .keys
+            .mtk_message(msk1.msk_id, &msk1.msk, old_id, 50, &[0x33; 16], None)
+            .expect("MTK message");
         ok(link.expect(
             "new MTK message with an old MTK ID",
             &mbms(mode::MTK_GENERATION, &old),
@@ -1031,7 +974,8 @@ pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
     let mut forged = bmsc.msk_message(0x0001_0002, &material("forged msk", 0), t(1000), true);
     *forged.last_mut().expect("MAC") ^= 0x01;
     ok(link.expect("MSK message with a wrong MAC", &mbms(mode::MSK_UPDATE, &forged), sw::AUTH_MAC));
-    let mut forged = bmsc.mtk_message(msk1.msk_id, &msk1.msk, 1000, 1000, &[0; 16], None);
+    let mut forged =
+        bmsc.keys.mtk_message(msk1.msk_id, &msk1.msk, 1000, 1000, &[0; 16], None).expect("MTK message");
     *forged.last_mut().expect("MAC") ^= 0x01;
     ok(link.expect("MTK message with a wrong MAC", &mbms(mode::MTK_GENERATION, &forged), sw::AUTH_MAC));
 
@@ -1040,7 +984,7 @@ pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
     mtks.push(ok(generate_mtk(&mut link, &bmsc, &msk2, 3, 3, true)));
     mtks.push(ok(generate_mtk(&mut link, &bmsc, &msk1, 4, 4, true)));
     let msk3 = ok(deliver_msk(&mut link, &mut bmsc, 0x0001_0003, t(120), true));
-    let stale = bmsc.mtk_message(msk1.msk_id, &msk1.msk, 5, 5, &[0x11; 16], None);
+    let stale = bmsc.keys.mtk_message(msk1.msk_id, &msk1.msk, 5, 5, &[0x11; 16], None).expect("MTK message");
     ok(link.expect(
         "MTK under MSK 1 after MSK 3 arrived",
         &mbms(mode::MTK_GENERATION, &stale),
@@ -1050,7 +994,7 @@ pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
     mtks.push(ok(generate_mtk(&mut link, &bmsc, &msk2, 7, 7, true)));
 
     // 5. Solicited pull; the expired MUK.
-    let kd = bmsc.key_domain_id.0;
+    let kd = bmsc.keys.key_domain_id.0;
     let mut pull_answer = vec![0x00];
     pull_answer.extend_from_slice(&kd);
     pull_answer.extend_from_slice(&KEY_GROUP_1.to_be_bytes());
@@ -1071,13 +1015,13 @@ pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
     again.extend_from_slice(&KEY_GROUP_1.to_be_bytes());
     ok(link.expect("MSK Deletion of a deleted Key Group", &mbms(mode::MSK_DELETION, &again), sw::NOT_FOUND));
     for m in [&msk2, &msk3] {
-        let msg = bmsc.mtk_message(m.msk_id, &m.msk, 100, 100, &[0x22; 16], None);
+        let msg = bmsc.keys.mtk_message(m.msk_id, &m.msk, 100, 100, &[0x22; 16], None).expect("MTK message");
         ok(link.expect("MTK under a deleted MSK", &mbms(mode::MTK_GENERATION, &msg), sw::NOT_FOUND));
     }
     ok(delete_muk(&mut link, &bmsc));
     ok(link.expect(
         "MUK Deletion of a deleted MUK",
-        &mbms(mode::MUK_DELETION, &bmsc.muk_id_tlv()),
+        &mbms(mode::MUK_DELETION, &bmsc.keys.muk_id_tlv().expect("MUK ID")),
         sw::NOT_FOUND,
     ));
     let orphan = bmsc.msk_message(0x0001_0005, &material("orphan msk", 0), ntp(UNIX_2031 + 120), true);
@@ -1102,8 +1046,8 @@ pub fn run<R: Reader>(reader: R, profile: &CardProfile) -> (MbmsRun, R) {
         gbabp: [boot2.rand.to_vec(), boot2.btid.as_bytes().to_vec(), LIFETIME_2.as_bytes().to_vec()],
         msk: vec![MskRecord { key_domain_id: kd, msk_ids: vec![(msk21.msk_id, 1), (msk22.msk_id, 3)] }],
         muk: vec![MukRecord {
-            idr: bmsc.idr.clone(),
-            idi: bmsc.idi.clone(),
+            idr: bmsc.keys.idr.clone(),
+            idi: bmsc.keys.idi.clone(),
             timestamp_counter: muk_counter_bytes(msk22.timestamp),
         }],
         // The second bootstrap's derivation for the BM-SC replaced the first one's entry (same
