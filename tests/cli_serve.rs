@@ -207,6 +207,17 @@ fn ctl(admin: &str, args: &[&str]) -> Result<Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| format!("ctl JSON: {e}"))
 }
 
+/// `keysim ctl --admin ADDR ARGS` (plain output).
+fn ctl_text(admin: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_keysim"))
+        .args(["ctl", "--admin", admin])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keysim ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn service_counter(admin: &str, key: &str) -> Result<u64, String> {
     let v = ctl(admin, &["counters"])?;
     v["services"][0][key].as_u64().ok_or_else(|| format!("no {key} in {v}"))
@@ -448,6 +459,21 @@ fn an_independent_python_ue_bootstraps_and_registers() {
     let v2 = python_client(py, &p, &["--gba-me"]);
     assert_eq!(v2["register_status"], 200, "{v2}");
     assert_eq!(v2["sqn"], 0x60, "{v2}");
+    // Every `keysim ctl` subcommand in its plain form, as the README shows them.
+    let list = ctl_text(&p.admin(), &["list"]);
+    assert!(
+        list.contains("registrations: 1") && list.contains(&v2["btid"].as_str().unwrap()[..10]),
+        "{list}"
+    );
+    let counters = ctl_text(&p.admin(), &["counters"]);
+    assert!(counters.contains("service urn:keysim:mbms:service:1: MSK ID 00010001"), "{counters}");
+    assert!(counters.contains("SQN 000000000060"), "{counters}");
+    let rotated = ctl_text(&p.admin(), &["rotate-msk", SERVICE]);
+    assert_eq!(rotated.trim(), "urn:keysim:mbms:service:1: new MSK ID 00010002");
+    let pulled = ctl_text(&p.admin(), &["pull", v2["btid"].as_str().unwrap()]);
+    assert!(pulled.ends_with(": 1 solicited pull(s) sent\n"), "{pulled}");
+    assert_eq!(ctl_text(&p.admin(), &["media", SERVICE, "off"]).trim(), format!("{SERVICE}: media off"));
+    assert_eq!(ctl_text(&p.admin(), &["media", SERVICE, "on"]).trim(), format!("{SERVICE}: media on"));
     let parts = server.kill9();
     let server = Server::restart(parts).unwrap();
     // After kill -9: the next bootstrap continues the SQN.
