@@ -459,15 +459,32 @@ fn an_independent_python_ue_bootstraps_and_registers() {
     let v2 = python_client(py, &p, &["--gba-me"]);
     assert_eq!(v2["register_status"], 200, "{v2}");
     assert_eq!(v2["sqn"], 0x60, "{v2}");
+    // Two more devices of the same IMPI, from other loopback addresses: each keeps its own
+    // registration (the GBA_ME one above moved to the 127.0.0.2 device's B-TID is not expected:
+    // a newer B-TID takes over only from the same address).
+    let d2 = python_client(py, &p, &["--gba-me", "--source", "127.0.0.2"]);
+    let d3 = python_client(py, &p, &["--source", "127.0.0.3", "--mikey-port", &ue_port]);
+    assert_eq!((d2["register_status"].as_u64(), d3["register_status"].as_u64()), (Some(200), Some(200)));
+    let mut want = vec![
+        v2["btid"].as_str().unwrap().to_owned(),
+        d2["btid"].as_str().unwrap().to_owned(),
+        d3["btid"].as_str().unwrap().to_owned(),
+    ];
+    want.sort();
+    assert_eq!(registered_btids(&p.admin()).unwrap(), want, "one registration per device");
+    let list = ctl(&p.admin(), &["list"]).unwrap();
+    let addrs: Vec<&str> =
+        list["registrations"].as_array().unwrap().iter().map(|r| r["ue_address"].as_str().unwrap()).collect();
+    assert!(addrs.contains(&"127.0.0.2") && addrs.contains(&"127.0.0.3"), "{list}");
     // Every `keysim ctl` subcommand in its plain form, as the README shows them.
     let list = ctl_text(&p.admin(), &["list"]);
     assert!(
-        list.contains("registrations: 1") && list.contains(&v2["btid"].as_str().unwrap()[..10]),
+        list.contains("registrations: 3") && list.contains(&v2["btid"].as_str().unwrap()[..10]),
         "{list}"
     );
     let counters = ctl_text(&p.admin(), &["counters"]);
     assert!(counters.contains("service urn:keysim:mbms:service:1: MSK ID 00010001"), "{counters}");
-    assert!(counters.contains("SQN 000000000060"), "{counters}");
+    assert!(counters.contains("SQN 0000000000A0"), "{counters}");
     let rotated = ctl_text(&p.admin(), &["rotate-msk", SERVICE]);
     assert_eq!(rotated.trim(), "urn:keysim:mbms:service:1: new MSK ID 00010002");
     let pulled = ctl_text(&p.admin(), &["pull", v2["btid"].as_str().unwrap()]);
@@ -476,11 +493,12 @@ fn an_independent_python_ue_bootstraps_and_registers() {
     assert_eq!(ctl_text(&p.admin(), &["media", SERVICE, "on"]).trim(), format!("{SERVICE}: media on"));
     let parts = server.kill9();
     let server = Server::restart(parts).unwrap();
-    // After kill -9: the next bootstrap continues the SQN.
+    // After kill -9: the registrations are all there, and the next bootstrap continues the SQN.
+    assert_eq!(registered_btids(&p.admin()).unwrap(), want);
     let v3 = python_client(py, &p, &[]);
-    assert_eq!(v3["sqn"], 0x80, "{v3}");
+    assert_eq!(v3["sqn"], 0xC0, "{v3}");
     let counters = ctl(&p.admin(), &["counters"]).unwrap();
-    assert_eq!(counters["subscribers"][0]["sqn"], 0x80, "{counters}");
+    assert_eq!(counters["subscribers"][0]["sqn"], 0xC0, "{counters}");
     server.terminate().unwrap();
 }
 

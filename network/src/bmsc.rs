@@ -1565,13 +1565,15 @@ fn group<T>(items: Vec<(u16, T)>) -> Vec<(u16, Vec<T>)> {
     out
 }
 
-/// Whether the B-TID, or another B-TID of the same IMPI, holds registrations.
-fn has_registration(st: &BmscState, btid: &str, impi: &str) -> bool {
-    st.registrations.contains_key(btid) || st.registrations.values().any(|r| r.impi == impi)
+/// Whether the B-TID, or another B-TID of the same IMPI from the same UE address, holds
+/// registrations.
+fn has_registration(st: &BmscState, btid: &str, impi: &str, peer: IpAddr) -> bool {
+    st.registrations.contains_key(btid) || st.registrations.values().any(|r| r.impi == impi && r.peer == peer)
 }
 
-/// The UE's registration, created if needed; a newer B-TID of the same IMPI takes over the
-/// registrations of the older one (the UE re-bootstrapped), and the recipients follow the MUK.
+/// The UE's registration, created if needed; a newer B-TID of the same IMPI from the same UE
+/// address takes over the registrations of the older one (the UE re-bootstrapped), and the
+/// recipients follow the MUK. Another device of the IMPI (another address) keeps its own.
 fn registration<'a>(
     st: &'a mut BmscState,
     btid: &str,
@@ -1583,7 +1585,7 @@ fn registration<'a>(
     let older: Vec<String> = st
         .registrations
         .iter()
-        .filter(|(b, r)| b.as_str() != btid && r.impi == impi)
+        .filter(|(b, r)| b.as_str() != btid && r.impi == impi && r.peer == peer && r.sip.is_none())
         .map(|(b, _)| b.clone())
         .collect();
     let mut inherited = BTreeMap::new();
@@ -1679,7 +1681,7 @@ fn execute(
             Ok(RegisterResponse { statuses }.to_xml())
         }
         KmRequest::Deregister(r) => {
-            if has_registration(st, btid, impi) {
+            if has_registration(st, btid, impi, peer) {
                 registration(st, btid, impi, peer, uicc, muk);
             }
             let mut outcomes = Vec::new();
@@ -1707,7 +1709,7 @@ fn execute(
         }
         KmRequest::Msk(r) => {
             st.stats.msk_requests += 1;
-            if has_registration(st, btid, impi) {
+            if has_registration(st, btid, impi, peer) {
                 registration(st, btid, impi, peer, uicc, muk);
             }
             let mut outcomes: Vec<(u16, MskKeyId)> = Vec::new();

@@ -200,9 +200,13 @@ def authorization(fields):
     return "Digest " + ", ".join(parts)
 
 
+SOURCE = None
+
+
 def request(addr, method, path, headers, body=b""):
     host, port = addr.rsplit(":", 1)
-    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    c = http.client.HTTPConnection(host, int(port), timeout=10,
+                                   source_address=(SOURCE, 0) if SOURCE else None)
     c.request(method, path, body=body, headers=headers)
     r = c.getresponse()
     data = r.read()
@@ -304,7 +308,10 @@ def main():
     ap.add_argument("--mikey-port", type=int, default=0, help="bind this UDP port and wait for the MSK push")
     ap.add_argument("--gba-me", action="store_true")
     ap.add_argument("--replay", action="store_true", help="send the registration again with the same nc")
+    ap.add_argument("--source", help="the loopback address to send from (another device)")
     a = ap.parse_args()
+    global SOURCE
+    SOURCE = a.source
     self_test()
     if a.self_test:
         print(json.dumps({"self_test": "ok"}))
@@ -313,7 +320,7 @@ def main():
     sock = None
     if a.mikey_port:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", a.mikey_port))
+        sock.bind((a.source or "127.0.0.1", a.mikey_port))
         sock.settimeout(10)
     boot = bootstrap(a.bsf, a.impi, bytes.fromhex(a.k), bytes.fromhex(a.opc), gba_u)
     status, rbody, auth, body, path, ct = register(a.bmsc, a.fqdn, boot, a.impi, a.service, gba_u)
