@@ -380,14 +380,7 @@ impl Bsf {
             .route(zn::ZN_PATH, post(zn))
             .fallback(not_found)
             .with_state(state.clone());
-        let server = PeerThread::spawn("BSF", "bsf", addr, move |stopped| async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        })?;
+        let server = PeerThread::serve_http("BSF", "bsf", listener, app)?;
         tracing::info!(%addr, "BSF listening");
         Ok(Bsf { addr, state, server })
     }

@@ -235,15 +235,8 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin route".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_ADMIN_BODY))
         .with_state(ctx);
-    let admin = PeerThread::spawn("admin API", "admin", admin_addr, move |stopped| async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    })
-    .map_err(|source| ServeError::Start { what: "admin API", source })?;
+    let admin = PeerThread::serve_http("admin API", "admin", listener, app)
+        .map_err(|source| ServeError::Start { what: "admin API", source })?;
     Ok(Running { bsf, bmsc, admin, admin_addr, store, state_dir: plan.state_dir })
 }
 
