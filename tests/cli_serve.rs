@@ -61,7 +61,25 @@ impl Ports {
 
 /// The built-in card's subscriber, written out as the configuration takes it.
 fn config(p: &Ports, mtk_period_ms: u64, extra: &str) -> String {
-    let c = CardProfile::default();
+    config_with(p, mtk_period_ms, extra, &CardProfile::default())
+}
+
+/// A `[[subscriber]]` table of a card profile.
+fn subscriber_table(c: &CardProfile) -> String {
+    let j: Value = serde_json::from_str(&c.to_json()).unwrap();
+    format!(
+        "[[subscriber]]\nimsi = \"{}\"\nimpi = \"{}\"\nimpu = [\"{}\"]\nk = \"{}\"\nopc = \"{}\"\namf = \"{}\"\nsqn = \"{}\"\n",
+        j["imsi"].as_str().unwrap(),
+        j["impi"].as_str().unwrap(),
+        c.impu()[0],
+        j["k"].as_str().unwrap(),
+        j["opc"].as_str().unwrap(),
+        j["amf"].as_str().unwrap(),
+        j["sqn"].as_str().unwrap(),
+    )
+}
+
+fn config_with(p: &Ports, mtk_period_ms: u64, extra: &str, c: &CardProfile) -> String {
     let j: Value = serde_json::from_str(&c.to_json()).unwrap();
     format!(
         r#"[admin]
@@ -709,5 +727,129 @@ fn the_printed_configuration_runs_as_it_stands() {
     let c = ctl(&p.admin(), &["counters"]).unwrap();
     assert_eq!(c["subscribers"].as_array().unwrap().len(), 1001, "the built-in card and the range of 1000");
     assert_eq!(c["services"][0]["service_id"], SERVICE);
+    server.terminate().unwrap();
+}
+
+// ------------------------------------------------------------------------------------------------
+// The KMS
+
+/// A proxy in front of the KMS that keeps every request it forwards (one request per connection,
+/// answered with `Connection: close`).
+struct Recorder {
+    addr: SocketAddr,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+fn read_request(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut chunk).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some(buf);
+        }
+    }
+}
+
+fn recorder(target: SocketAddr) -> Recorder {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = requests.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let Some(req) = read_request(&mut c) else { continue };
+            keep.lock().unwrap().push(req.clone());
+            // Ask the KMS to close after its answer, so the client does not keep the connection.
+            let at = req.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+            let mut fwd = req[..at].to_vec();
+            fwd.extend_from_slice(b"Connection: close\r\n");
+            fwd.extend_from_slice(&req[at..]);
+            let Ok(mut k) = TcpStream::connect(target) else { continue };
+            let _ = k.write_all(&fwd);
+            let mut resp = Vec::new();
+            let _ = k.read_to_end(&mut resp);
+            let _ = c.write_all(&resp);
+        }
+    });
+    Recorder { addr, requests }
+}
+
+/// A GBA_U-bootstrapped MIKEY-TICKET UE on the emulated card of `profile`.
+fn kms_ue(profile: &CardProfile, bsf: &str, kms: &str) -> me::kms::KmsKeying<Emulator> {
+    let card = me::Card::new(Emulator::new(profile).unwrap());
+    card.verify_pin(profile.pin1()).unwrap();
+    let mut gba = me::GbaClient::new(card, me::GbaVariant::GbaU);
+    let report =
+        me::UbClient::new(&format!("http://{bsf}/")).unwrap().bootstrap(&mut gba, profile.impi()).unwrap();
+    assert_eq!(report.resynchronisations, 0);
+    let cfg = me::kms::KmsUeConfig::new(
+        &format!("http://{kms}"),
+        network::config::DEFAULT_KMS_FQDN,
+        profile.impi(),
+    );
+    me::kms::KmsKeying::new(gba, cfg).unwrap()
+}
+
+fn kms_counter(admin: &str, key: &str) -> u64 {
+    let v = ctl(admin, &["counters"]).unwrap();
+    v["kms"][key].as_u64().unwrap_or_else(|| panic!("no kms.{key} in {v}"))
+}
+
+/// A ticket issued before `kill -9` resolves after the restart (the TPK is kept), and the ticket
+/// request sent before it is refused as a replay after it (the replay cache is kept).
+#[test]
+fn kms_tickets_and_replay_cache_survive_sigkill() {
+    use me::MediaKeying;
+    let dir = tempfile::tempdir().unwrap();
+    let p = Ports::new();
+    let kms_port = tcp_port();
+    let kms = format!("127.0.0.1:{kms_port}");
+    let extra = format!("[kms]\nenabled = true\nlisten = \"{kms}\"\n");
+    let text = config(&p, 1000, &extra) + &subscriber_table(&CardProfile::callee());
+    let server = Server::start(dir.path(), &text, &p.admin(), false).unwrap();
+    let rec = recorder(kms.parse().unwrap());
+    let via = rec.addr.to_string();
+    let mut caller = kms_ue(&CardProfile::default(), &p.bsf(), &via);
+    let mut callee = kms_ue(&CardProfile::callee(), &p.bsf(), &via);
+    let call = me::CallParties {
+        caller: CardProfile::default().impu()[0].clone(),
+        callee: CardProfile::callee().impu()[0].clone(),
+        call_id: "serve-kms@127.0.0.1".into(),
+    };
+    let offer = caller.offer(&call).unwrap();
+    assert_eq!(kms_counter(&p.admin(), "tickets_issued"), 1);
+    let ticket_request = rec.requests.lock().unwrap()[0].clone();
+
+    let server = Server::restart(server.kill9()).unwrap();
+    // The callee resolves the ticket the KMS issued before it was killed.
+    let (answer, kb) = callee.answer(&call, &offer).unwrap();
+    let ka = caller.complete(&call, &answer).unwrap();
+    assert_eq!(ka.send.master.key, kb.recv.master.key);
+    assert_eq!(ka.recv.master.salt, kb.send.master.salt);
+    assert_eq!(kms_counter(&p.admin(), "tickets_resolved"), 1);
+    // The ticket request of before the restart, sent again: a replay.
+    assert_eq!(kms_counter(&p.admin(), "replays"), 0);
+    let _ = raw_http(&kms, &ticket_request);
+    assert_eq!(kms_counter(&p.admin(), "replays"), 1, "the replay cache was lost in the restart");
+    assert_eq!(kms_counter(&p.admin(), "tickets_issued"), 0, "counters restart, the cache does not");
     server.terminate().unwrap();
 }

@@ -24,6 +24,10 @@ pub const DEFAULT_BMSC_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::L
 pub const DEFAULT_BMSC_MIKEY_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24752);
 /// Where the bearer's SRTP goes when no address is given (unicast to one UE on this host).
 pub const DEFAULT_BEARER_MEDIA_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24754);
+/// The KMS's address when none is given (TS 33.328 MIKEY-TICKET over HTTP).
+pub const DEFAULT_KMS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24756);
+/// The KMS's FQDN when none is given (the one `keysim call --security kms` uses).
+pub const DEFAULT_KMS_FQDN: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
 /// The admin API's address when none is given (loopback only).
 pub const DEFAULT_ADMIN_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24759);
 /// The BM-SC's FQDN when none is given.
@@ -74,6 +78,9 @@ pub struct ServeConfig {
     /// The BM-SC.
     #[serde(default)]
     pub bmsc: BmscSection,
+    /// The KMS.
+    #[serde(default)]
+    pub kms: KmsSection,
     /// Subscribers written out one by one.
     #[serde(default, rename = "subscriber")]
     pub subscribers: Vec<SubscriberEntry>,
@@ -136,6 +143,50 @@ impl Default for BsfSection {
             listen: DEFAULT_BSF_ADDR,
             domain: default_domain(),
             key_lifetime_s: default_lifetime(),
+        }
+    }
+}
+
+/// `[kms]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmsSection {
+    /// Started when no `--bsf`/`--bmsc`/`--kms` option is given.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Ticket requests and resolves.
+    #[serde(default = "default_kms")]
+    pub listen: SocketAddr,
+    /// The KMS FQDN (its NAF FQDN and identity).
+    #[serde(default = "default_kms_fqdn")]
+    pub fqdn: String,
+    /// The BSF's Zn address (default: the BSF's `listen`).
+    #[serde(default)]
+    pub bsf_zn: Option<SocketAddr>,
+    /// Whether tickets may be reusable.
+    #[serde(default = "yes")]
+    pub allow_reuse: bool,
+    /// Longest ticket validity, in seconds (0: the KMS's default).
+    #[serde(default)]
+    pub max_ticket_lifetime_s: u64,
+}
+
+fn default_kms() -> SocketAddr {
+    DEFAULT_KMS_ADDR
+}
+fn default_kms_fqdn() -> String {
+    DEFAULT_KMS_FQDN.to_owned()
+}
+
+impl Default for KmsSection {
+    fn default() -> Self {
+        KmsSection {
+            enabled: false,
+            listen: DEFAULT_KMS_ADDR,
+            fqdn: default_kms_fqdn(),
+            bsf_zn: None,
+            allow_reuse: true,
+            max_ticket_lifetime_s: 0,
         }
     }
 }
@@ -414,6 +465,7 @@ impl ServeConfig {
             admin: AdminSection::default(),
             bsf: BsfSection::default(),
             bmsc: BmscSection::default(),
+            kms: KmsSection::default(),
             subscribers: Vec::new(),
             subscriber_ranges: Vec::new(),
         }
@@ -425,6 +477,7 @@ impl ServeConfig {
             ("bsf.listen", self.bsf.listen),
             ("bmsc.listen", self.bmsc.listen),
             ("bmsc.mikey_listen", self.bmsc.mikey_listen),
+            ("kms.listen", self.kms.listen),
         ] {
             if !addr.ip().is_loopback() {
                 return Err(value(key, format!("{addr}: the network listens on loopback only")));
@@ -570,6 +623,19 @@ key_group = 1
 # Raw G.711 µ-law (160-octet frames); absent: the generated test signal.
 # media = "speech.ulaw"
 
+[kms]
+# The KMS of MIKEY-TICKET (TS 33.328 Annex D), keyed by GBA over Zn; started only when enabled
+# (or with --kms).
+enabled = false
+listen = "{kms}"
+# Its FQDN: the NAF FQDN of its NAF_Id and its identity in tickets.
+fqdn = "{kms_fqdn}"
+# The BSF's Zn address; default: [bsf] listen.
+# bsf_zn = "{bsf}"
+# Whether tickets may be reusable, and their longest validity in seconds (0: the KMS's default).
+allow_reuse = true
+max_ticket_lifetime_s = 0
+
 # The HSS: one table per subscriber. This one is the built-in emulated card.
 [[subscriber]]
 imsi = "{imsi}"
@@ -613,6 +679,8 @@ gba_type = "GBA_U"
         sqn = builtin.sqn,
         gba_type = builtin.gba_type,
         range_domain = RANGE_HOME_DOMAIN,
+        kms = DEFAULT_KMS_ADDR,
+        kms_fqdn = DEFAULT_KMS_FQDN,
     )
 }
 

@@ -6,7 +6,8 @@
 //!
 //! - `GET /v1/status`: addresses, state directory;
 //! - `GET /v1/registrations`: the BM-SC's registrations and the BSF's bootstrappings;
-//! - `GET /v1/counters`: per service the MSK ID, MTK ID and media frames, per subscriber SQN_HE;
+//! - `GET /v1/counters`: per service the MSK ID, MTK ID and media frames, per subscriber SQN_HE,
+//!   the KMS's counters;
 //! - `POST /v1/rotate-msk {"service_id"}`: a new MSK now, pushed to every registered UE;
 //! - `POST /v1/pull {"btid"}`: a solicited pull to a registered UE;
 //! - `POST /v1/media {"service_id", "on"}`: the scheduled media of a service on or off.
@@ -31,6 +32,7 @@ use crate::bmsc::{Bmsc, BmscConfig, BmscError, BmscService};
 use crate::bmsc_stream::{BmscStreamConfig, MediaFile};
 use crate::bsf::{Bsf, BsfConfig, Subscriber};
 use crate::config::{ConfigError, ServeConfig};
+use crate::kms::{Kms, KmsConfig};
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
 use crate::store::{Store, StoreError};
@@ -91,6 +93,8 @@ pub struct Plan {
     pub bsf: Option<SocketAddr>,
     /// The BM-SC's address, when it runs.
     pub bmsc: Option<SocketAddr>,
+    /// The KMS's address, when it runs.
+    pub kms: Option<SocketAddr>,
     /// Subscribers used when the configuration lists none (the built-in card).
     pub default_subscribers: Vec<Subscriber>,
 }
@@ -103,9 +107,10 @@ impl Plan {
         state_dir: Option<PathBuf>,
         chosen_bsf: Option<SocketAddr>,
         chosen_bmsc: Option<SocketAddr>,
+        chosen_kms: Option<SocketAddr>,
         default_subscribers: Vec<Subscriber>,
     ) -> Result<Plan, ConfigError> {
-        for (opt, a) in [("--bsf", chosen_bsf), ("--bmsc", chosen_bmsc)] {
+        for (opt, a) in [("--bsf", chosen_bsf), ("--bmsc", chosen_bmsc), ("--kms", chosen_kms)] {
             if let Some(a) = a
                 && !a.ip().is_loopback()
             {
@@ -115,17 +120,18 @@ impl Plan {
                 });
             }
         }
-        let any = chosen_bsf.is_some() || chosen_bmsc.is_some();
-        let (bsf, bmsc) = if any {
-            (chosen_bsf, chosen_bmsc)
+        let any = chosen_bsf.is_some() || chosen_bmsc.is_some() || chosen_kms.is_some();
+        let (bsf, bmsc, kms) = if any {
+            (chosen_bsf, chosen_bmsc, chosen_kms)
         } else {
             (
                 config.bsf.enabled.then_some(config.bsf.listen),
                 config.bmsc.enabled.then_some(config.bmsc.listen),
+                config.kms.enabled.then_some(config.kms.listen),
             )
         };
         let state_dir = state_dir.or_else(|| config.state_dir.clone()).unwrap_or_else(default_state_dir);
-        Ok(Plan { config, state_dir, bsf, bmsc, default_subscribers })
+        Ok(Plan { config, state_dir, bsf, bmsc, kms, default_subscribers })
     }
 }
 
@@ -133,6 +139,7 @@ impl Plan {
 pub struct Running {
     bsf: Option<Arc<Bsf>>,
     bmsc: Option<Arc<Bmsc>>,
+    kms: Option<Arc<Kms>>,
     admin: PeerThread,
     admin_addr: SocketAddr,
     store: Arc<Store>,
@@ -213,6 +220,21 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
         }
         None => None,
     };
+    let kms = match plan.kms {
+        Some(addr) => {
+            let zn = c.kms.bsf_zn.or(plan.bsf).unwrap_or(c.bsf.listen);
+            let mut config = KmsConfig::new(&c.kms.fqdn, zn, None);
+            config.bind = addr.ip();
+            config.port = addr.port();
+            config.policy.allow_reuse = c.kms.allow_reuse;
+            if c.kms.max_ticket_lifetime_s > 0 {
+                config.policy.max_lifetime = Duration::from_secs(c.kms.max_ticket_lifetime_s);
+            }
+            config.store = Some(store.clone());
+            Some(Arc::new(Kms::start(config).map_err(|source| ServeError::Start { what: "KMS", source })?))
+        }
+        None => None,
+    };
     let admin_addr = c.admin.listen;
     let listener = std::net::TcpListener::bind(admin_addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -222,6 +244,7 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
     let ctx = Arc::new(Admin {
         bsf: bsf.clone(),
         bmsc: bmsc.clone(),
+        kms: kms.clone(),
         state_dir: plan.state_dir.clone(),
         admin: admin_addr,
     });
@@ -237,7 +260,7 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
         .with_state(ctx);
     let admin = PeerThread::serve_http("admin API", "admin", listener, app)
         .map_err(|source| ServeError::Start { what: "admin API", source })?;
-    Ok(Running { bsf, bmsc, admin, admin_addr, store, state_dir: plan.state_dir })
+    Ok(Running { bsf, bmsc, kms, admin, admin_addr, store, state_dir: plan.state_dir })
 }
 
 impl Running {
@@ -248,6 +271,10 @@ impl Running {
     /// The BM-SC's HTTP and MIKEY addresses.
     pub fn bmsc_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.bmsc.as_ref().map(|b| (b.addr(), b.mikey_addr()))
+    }
+    /// The KMS's address.
+    pub fn kms_addr(&self) -> Option<SocketAddr> {
+        self.kms.as_ref().map(|k| k.addr())
     }
     /// The admin API's address.
     pub fn admin_addr(&self) -> SocketAddr {
@@ -284,6 +311,12 @@ impl Running {
     /// the BSF; the store closes last (every change was committed when made).
     pub fn shutdown(mut self) -> std::io::Result<()> {
         self.admin.stop()?;
+        if let Some(k) = self.kms.take() {
+            match Arc::try_unwrap(k) {
+                Ok(k) => k.shutdown()?,
+                Err(k) => drop(k),
+            }
+        }
         if let Some(b) = self.bmsc.take() {
             match Arc::try_unwrap(b) {
                 Ok(b) => b.shutdown()?,
@@ -306,6 +339,7 @@ impl Running {
 struct Admin {
     bsf: Option<Arc<Bsf>>,
     bmsc: Option<Arc<Bmsc>>,
+    kms: Option<Arc<Kms>>,
     state_dir: PathBuf,
     admin: SocketAddr,
 }
@@ -339,6 +373,7 @@ async fn status(State(a): Ctx) -> Response {
         "bsf": a.bsf.as_ref().map(|b| b.addr().to_string()),
         "bmsc": a.bmsc.as_ref().map(|b| b.addr().to_string()),
         "bmsc_mikey": a.bmsc.as_ref().map(|b| b.mikey_addr().to_string()),
+        "kms": a.kms.as_ref().map(|k| k.addr().to_string()),
         "admin": a.admin.to_string(),
         "state_dir": a.state_dir.display().to_string(),
         "test_keys": true,
@@ -387,6 +422,7 @@ async fn counters(State(a): Ctx) -> Response {
         "mikey_counters": mikey,
         "bmsc_http_4xx": stats.map(|s| s.http_4xx),
         "bmsc_challenges": stats.map(|s| s.challenges),
+        "kms": a.kms.as_ref().map(|k| k.stats()),
     }))
     .into_response()
 }

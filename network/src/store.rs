@@ -145,6 +145,9 @@ impl std::fmt::Debug for ServiceRecord {
     }
 }
 
+/// A KMS's ticket protection key, wiped on drop.
+pub type KmsKey = zeroize::Zeroizing<[u8; 32]>;
+
 /// The state store of `keysim serve`.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -174,6 +177,9 @@ CREATE TABLE IF NOT EXISTS registration (btid TEXT PRIMARY KEY, impi TEXT NOT NU
 CREATE TABLE IF NOT EXISTS service (service_id TEXT PRIMARY KEY, msk_number INTEGER NOT NULL,
     msks BLOB NOT NULL, mtk_id INTEGER NOT NULL, frames_reserved INTEGER NOT NULL, media_on INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS muk_counter (btid TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kms_key (fqdn TEXT PRIMARY KEY, tpk BLOB NOT NULL, tpk_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS kms_replay (fqdn TEXT NOT NULL, id BLOB NOT NULL, until INTEGER NOT NULL,
+    PRIMARY KEY (fqdn, id));
 ";
 
 impl Store {
@@ -567,6 +573,77 @@ impl Store {
                 impi,
                 zn_answer,
             });
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    // --- KMS ------------------------------------------------------------------------------------
+
+    /// The TPK and its name of the KMS `fqdn`.
+    pub fn kms_key(&self, fqdn: &str) -> Result<Option<(KmsKey, String)>, StoreError> {
+        let row = self
+            .conn()
+            .query_row("SELECT tpk, tpk_id FROM kms_key WHERE fqdn = ?1", [fqdn], |r| {
+                Ok((zeroize::Zeroizing::new(r.get::<_, Vec<u8>>(0)?), r.get::<_, String>(1)?))
+            })
+            .optional()?;
+        let Some((blob, id)) = row else { return Ok(None) };
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        if blob.len() != 32 {
+            return Err(StoreError::Invalid {
+                path: self.path.clone(),
+                reason: format!("KMS {fqdn}: bad TPK"),
+            });
+        }
+        key.copy_from_slice(&blob);
+        Ok(Some((key, id)))
+    }
+
+    /// Keeps the TPK of the KMS `fqdn` (once, at its first start).
+    pub fn store_kms_key(&self, fqdn: &str, tpk: &[u8; 32], tpk_id: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO kms_key (fqdn, tpk, tpk_id) VALUES (?1, ?2, ?3)",
+            params![fqdn, &tpk[..], tpk_id],
+        )?;
+        Ok(())
+    }
+
+    /// Records an authenticated request of the KMS `fqdn` in its replay cache until `until`
+    /// (before it is answered), dropping entries that ended before `now`.
+    pub fn record_kms_replay(
+        &self,
+        fqdn: &str,
+        id: &[u8; 32],
+        until: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM kms_replay WHERE fqdn = ?1 AND until < ?2", params![fqdn, now as i64])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO kms_replay (fqdn, id, until) VALUES (?1, ?2, ?3)",
+            params![fqdn, &id[..], until as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The live replay-cache entries of the KMS `fqdn`.
+    pub fn kms_replays(&self, fqdn: &str, now: u64) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        let c = self.conn();
+        let mut q = c.prepare("SELECT id, until FROM kms_replay WHERE fqdn = ?1 AND until >= ?2")?;
+        let rows =
+            q.query_map(params![fqdn, now as i64], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, until) = row?;
+            let id: [u8; 32] = id.as_slice().try_into().map_err(|_| StoreError::Invalid {
+                path: self.path.clone(),
+                reason: format!("KMS {fqdn}: bad replay-cache entry"),
+            })?;
+            out.push((id, until as u64));
         }
         Ok(out)
     }

@@ -33,7 +33,7 @@ pub struct ServeArgs {
     /// Run the P-CSCF on ADDR (not available in serve yet: refused).
     #[arg(long, value_name = "ADDR")]
     pub pcscf: Option<SocketAddr>,
-    /// Run the KMS on ADDR (not available in serve yet: refused).
+    /// Run the KMS (MIKEY-TICKET, TS 33.328) on ADDR.
     #[arg(long, value_name = "ADDR")]
     pub kms: Option<SocketAddr>,
     /// The admin API's address (default 127.0.0.1:24759, or the file's [admin] listen).
@@ -70,10 +70,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         print!("{}", network::config::example(&entry));
         return Ok(ExitCode::SUCCESS);
     }
-    for (opt, a) in [("--scf", args.scf), ("--pcscf", args.pcscf), ("--kms", args.kms)] {
+    for (opt, a) in [("--scf", args.scf), ("--pcscf", args.pcscf)] {
         if a.is_some() {
             eprintln!(
-                "keysim serve: {opt}: this function does not run standalone yet (only --bsf and --bmsc)"
+                "keysim serve: {opt}: this function does not run standalone yet (only --bsf, --bmsc and --kms)"
             );
             return Ok(ExitCode::from(2));
         }
@@ -100,7 +100,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
         config.admin.listen = a;
     }
-    let plan = match network::serve::Plan::new(config, args.state_dir, args.bsf, args.bmsc, vec![sub]) {
+    // The built-in cards: the one of `keysim demo` and the callee of `keysim call`.
+    let callee = sim_reader::CardProfile::callee();
+    let callee = Subscriber::from_profile_toml(&callee.to_toml())
+        .map_err(|e| anyhow!("built-in callee subscriber: {e}"))?;
+    let subs = vec![sub, callee];
+    let plan = match network::serve::Plan::new(config, args.state_dir, args.bsf, args.bmsc, args.kms, subs) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("keysim serve: {e}");
@@ -121,6 +126,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     if let Some((http, mikey)) = running.bmsc_addrs() {
         writeln!(out, "BM-SC  http://{http}/keymanagement, MIKEY from {mikey}")?;
+    }
+    if let Some(a) = running.kms_addr() {
+        writeln!(out, "KMS    http://{a}/keymanagement (MIKEY-TICKET)")?;
     }
     writeln!(
         out,
