@@ -260,6 +260,15 @@ fn python() -> Option<&'static str> {
 }
 
 fn ue_for(p: &Ports, dir: &Path, path: KeyManagementPath) -> Ue<Emulator> {
+    ue_signalling(p, dir, path, None)
+}
+
+fn ue_signalling(
+    p: &Ports,
+    dir: &Path,
+    path: KeyManagementPath,
+    sip: Option<me::Signalling>,
+) -> Ue<Emulator> {
     let profile = CardProfile::default();
     let mut c = UeConfig::new(
         &format!("http://{}/", p.bsf()),
@@ -272,6 +281,9 @@ fn ue_for(p: &Ports, dir: &Path, path: KeyManagementPath) -> Ue<Emulator> {
     c.media_bind = SocketAddr::from(([127, 0, 0, 1], p.media));
     c.path = Some(path);
     c.pin1 = Some(profile.pin1().to_owned());
+    if let Some(sip) = sip {
+        c.signalling = sip;
+    }
     Ue::new(Emulator::new(&profile).unwrap(), c).unwrap()
 }
 
@@ -851,5 +863,36 @@ fn kms_tickets_and_replay_cache_survive_sigkill() {
     let _ = raw_http(&kms, &ticket_request);
     assert_eq!(kms_counter(&p.admin(), "replays"), 1, "the replay cache was lost in the restart");
     assert_eq!(kms_counter(&p.admin(), "tickets_issued"), 0, "counters restart, the cache does not");
+    server.terminate().unwrap();
+}
+
+// ------------------------------------------------------------------------------------------------
+// SIP-based MBMS security through the SCF and the P-CSCF
+
+/// The in-process UE registers through the P-CSCF and the SCF of `keysim serve` (SIP INVITE, the
+/// SCF fetches the keys over Zn and registers it at the BM-SC) and decrypts the media.
+#[test]
+fn sip_signalling_through_the_standalone_scf() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Ports::new();
+    let (scf, pcscf) = (udp_port(), udp_port());
+    let extra = format!(
+        "[scf]\nenabled = true\nlisten = \"127.0.0.1:{scf}\"\n[pcscf]\nenabled = true\nlisten = \"127.0.0.1:{pcscf}\"\n"
+    );
+    let server = Server::start(dir.path(), &config(&p, 300, &extra), &p.admin(), false).unwrap();
+    let sip = me::Signalling::Sip {
+        pcscf: SocketAddr::from(([127, 0, 0, 1], pcscf)),
+        scf_uri: format!("sip:scf@{}", network::config::DEFAULT_SCF_DOMAIN),
+        impu: CardProfile::default().impu()[0].clone(),
+        naf_fqdn: network::config::DEFAULT_SCF_FQDN.to_owned(),
+    };
+    let mut ue = ue_signalling(&p, dir.path(), KeyManagementPath::UiccBased, Some(sip));
+    ue.bootstrap().unwrap();
+    ue.derive_naf_keys().unwrap();
+    let r = ue.register().unwrap();
+    assert_eq!(r.accepted, [SERVICE], "{r:?}");
+    poll(&mut ue, "MSK push and media", |s| s.msk_count >= 1 && s.packets_decrypted >= 10).unwrap();
+    assert!(media_matches(&ue).unwrap() >= 10);
+    assert_eq!(registered_btids(&p.admin()).unwrap(), vec![ue.btid().unwrap().to_owned()]);
     server.terminate().unwrap();
 }

@@ -28,6 +28,14 @@ pub const DEFAULT_BEARER_MEDIA_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv
 pub const DEFAULT_KMS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24756);
 /// The KMS's FQDN when none is given (the one `keysim call --security kms` uses).
 pub const DEFAULT_KMS_FQDN: &str = "kms.ims.mnc001.mcc001.3gppnetwork.org";
+/// The SCF's SIP address when none is given (UDP; TS 26.237 §10.4.2).
+pub const DEFAULT_SCF_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24757);
+/// The P-CSCF's SIP address when none is given (UDP; the UEs' first hop).
+pub const DEFAULT_PCSCF_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24758);
+/// The SCF's SIP domain when none is given (the one `keysim demo --signalling sip` uses).
+pub const DEFAULT_SCF_DOMAIN: &str = "scf.mnc001.mcc001.pub.3gppnetwork.org";
+/// The SCF's FQDN towards the BM-SC when none is given: the NAF FQDN of its services.
+pub const DEFAULT_SCF_FQDN: &str = "scf-bmsc.mnc001.mcc001.pub.3gppnetwork.org";
 /// The admin API's address when none is given (loopback only).
 pub const DEFAULT_ADMIN_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24759);
 /// The BM-SC's FQDN when none is given.
@@ -81,6 +89,12 @@ pub struct ServeConfig {
     /// The KMS.
     #[serde(default)]
     pub kms: KmsSection,
+    /// The SCF (SIP-based MBMS security, TS 26.237 §10.4.2).
+    #[serde(default)]
+    pub scf: ScfSection,
+    /// The P-CSCF in front of the SCF.
+    #[serde(default)]
+    pub pcscf: PcscfSection,
     /// Subscribers written out one by one.
     #[serde(default, rename = "subscriber")]
     pub subscribers: Vec<SubscriberEntry>,
@@ -188,6 +202,67 @@ impl Default for KmsSection {
             allow_reuse: true,
             max_ticket_lifetime_s: 0,
         }
+    }
+}
+
+/// `[scf]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScfSection {
+    /// Started when no function option is given.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Its SIP socket (UDP).
+    #[serde(default = "default_scf")]
+    pub listen: SocketAddr,
+    /// Its SIP domain (Request-URI `sip:scf@domain`).
+    #[serde(default = "default_scf_domain")]
+    pub domain: String,
+    /// Its FQDN towards the BM-SC: the NAF FQDN of the services it serves.
+    #[serde(default = "default_scf_fqdn")]
+    pub naf_fqdn: String,
+}
+
+fn default_scf() -> SocketAddr {
+    DEFAULT_SCF_ADDR
+}
+fn default_scf_domain() -> String {
+    DEFAULT_SCF_DOMAIN.to_owned()
+}
+fn default_scf_fqdn() -> String {
+    DEFAULT_SCF_FQDN.to_owned()
+}
+
+impl Default for ScfSection {
+    fn default() -> Self {
+        ScfSection {
+            enabled: false,
+            listen: DEFAULT_SCF_ADDR,
+            domain: default_scf_domain(),
+            naf_fqdn: default_scf_fqdn(),
+        }
+    }
+}
+
+/// `[pcscf]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcscfSection {
+    /// Started when no function option is given (only with the SCF).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Its SIP socket (UDP).
+    #[serde(default = "default_pcscf")]
+    pub listen: SocketAddr,
+}
+
+fn default_pcscf() -> SocketAddr {
+    DEFAULT_PCSCF_ADDR
+}
+
+impl Default for PcscfSection {
+    fn default() -> Self {
+        PcscfSection { enabled: false, listen: DEFAULT_PCSCF_ADDR }
     }
 }
 
@@ -466,6 +541,8 @@ impl ServeConfig {
             bsf: BsfSection::default(),
             bmsc: BmscSection::default(),
             kms: KmsSection::default(),
+            scf: ScfSection::default(),
+            pcscf: PcscfSection::default(),
             subscribers: Vec::new(),
             subscriber_ranges: Vec::new(),
         }
@@ -478,6 +555,8 @@ impl ServeConfig {
             ("bmsc.listen", self.bmsc.listen),
             ("bmsc.mikey_listen", self.bmsc.mikey_listen),
             ("kms.listen", self.kms.listen),
+            ("scf.listen", self.scf.listen),
+            ("pcscf.listen", self.pcscf.listen),
         ] {
             if !addr.ip().is_loopback() {
                 return Err(value(key, format!("{addr}: the network listens on loopback only")));
@@ -636,6 +715,23 @@ fqdn = "{kms_fqdn}"
 allow_reuse = true
 max_ticket_lifetime_s = 0
 
+[scf]
+# SIP-based MBMS security (TS 26.237 §10.4.2): the SCF acts as the NAF, fetches the keys over Zn
+# and registers the UE at the BM-SC; every subscriber's IMPUs may use every service. Started only
+# when enabled (or with --scf).
+enabled = false
+# Its SIP socket (UDP).
+listen = "{scf}"
+# Its SIP domain (Request-URI sip:scf@domain) and its FQDN towards the BM-SC (the NAF FQDN).
+domain = "{scf_domain}"
+naf_fqdn = "{scf_fqdn}"
+
+[pcscf]
+# The UEs' first SIP hop, asserting their identity to the SCF; started with the SCF when enabled
+# (or with --pcscf).
+enabled = false
+listen = "{pcscf}"
+
 # The HSS: one table per subscriber. This one is the built-in emulated card.
 [[subscriber]]
 imsi = "{imsi}"
@@ -681,6 +777,10 @@ gba_type = "GBA_U"
         range_domain = RANGE_HOME_DOMAIN,
         kms = DEFAULT_KMS_ADDR,
         kms_fqdn = DEFAULT_KMS_FQDN,
+        scf = DEFAULT_SCF_ADDR,
+        scf_domain = DEFAULT_SCF_DOMAIN,
+        scf_fqdn = DEFAULT_SCF_FQDN,
+        pcscf = DEFAULT_PCSCF_ADDR,
     )
 }
 

@@ -33,8 +33,10 @@ use crate::bmsc_stream::{BmscStreamConfig, MediaFile};
 use crate::bsf::{Bsf, BsfConfig, Subscriber};
 use crate::config::{ConfigError, ServeConfig};
 use crate::kms::{Kms, KmsConfig};
+use crate::pcscf::{Pcscf, PcscfConfig, PcscfUser};
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
+use crate::scf::{Scf, ScfConfig, ScfMode, ScfService, ScfSubscriber};
 use crate::store::{Store, StoreError};
 
 /// The routes of the admin API: (method, path).
@@ -95,6 +97,10 @@ pub struct Plan {
     pub bmsc: Option<SocketAddr>,
     /// The KMS's address, when it runs.
     pub kms: Option<SocketAddr>,
+    /// The SCF's SIP address, when it runs.
+    pub scf: Option<SocketAddr>,
+    /// The P-CSCF's SIP address, when it runs.
+    pub pcscf: Option<SocketAddr>,
     /// Subscribers used when the configuration lists none (the built-in card).
     pub default_subscribers: Vec<Subscriber>,
 }
@@ -108,9 +114,17 @@ impl Plan {
         chosen_bsf: Option<SocketAddr>,
         chosen_bmsc: Option<SocketAddr>,
         chosen_kms: Option<SocketAddr>,
+        chosen_sip: (Option<SocketAddr>, Option<SocketAddr>),
         default_subscribers: Vec<Subscriber>,
     ) -> Result<Plan, ConfigError> {
-        for (opt, a) in [("--bsf", chosen_bsf), ("--bmsc", chosen_bmsc), ("--kms", chosen_kms)] {
+        let (chosen_scf, chosen_pcscf) = chosen_sip;
+        for (opt, a) in [
+            ("--bsf", chosen_bsf),
+            ("--bmsc", chosen_bmsc),
+            ("--kms", chosen_kms),
+            ("--scf", chosen_scf),
+            ("--pcscf", chosen_pcscf),
+        ] {
             if let Some(a) = a
                 && !a.ip().is_loopback()
             {
@@ -120,18 +134,26 @@ impl Plan {
                 });
             }
         }
-        let any = chosen_bsf.is_some() || chosen_bmsc.is_some() || chosen_kms.is_some();
-        let (bsf, bmsc, kms) = if any {
-            (chosen_bsf, chosen_bmsc, chosen_kms)
+        let any = [chosen_bsf, chosen_bmsc, chosen_kms, chosen_scf, chosen_pcscf].iter().any(Option::is_some);
+        let (bsf, bmsc, kms, scf, pcscf) = if any {
+            (chosen_bsf, chosen_bmsc, chosen_kms, chosen_scf, chosen_pcscf)
         } else {
             (
                 config.bsf.enabled.then_some(config.bsf.listen),
                 config.bmsc.enabled.then_some(config.bmsc.listen),
                 config.kms.enabled.then_some(config.kms.listen),
+                config.scf.enabled.then_some(config.scf.listen),
+                config.pcscf.enabled.then_some(config.pcscf.listen),
             )
         };
+        if pcscf.is_some() && scf.is_none() {
+            return Err(ConfigError::Value {
+                key: "pcscf".into(),
+                reason: "the P-CSCF forwards to the SCF: run the SCF too".into(),
+            });
+        }
         let state_dir = state_dir.or_else(|| config.state_dir.clone()).unwrap_or_else(default_state_dir);
-        Ok(Plan { config, state_dir, bsf, bmsc, kms, default_subscribers })
+        Ok(Plan { config, state_dir, bsf, bmsc, kms, scf, pcscf, default_subscribers })
     }
 }
 
@@ -140,10 +162,43 @@ pub struct Running {
     bsf: Option<Arc<Bsf>>,
     bmsc: Option<Arc<Bmsc>>,
     kms: Option<Arc<Kms>>,
+    scf: Option<Scf>,
+    pcscf: Option<Pcscf>,
     admin: PeerThread,
     admin_addr: SocketAddr,
     store: Arc<Store>,
     state_dir: PathBuf,
+    signals: Option<Signals>,
+}
+
+/// SIGINT and SIGTERM, caught from before the first server starts (so a signal that comes the
+/// moment the servers are up is not the default action, an exit without shutdown).
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (interrupt, terminate) = {
+            let _context = runtime.enter();
+            (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?)
+        };
+        Ok(Signals { runtime, interrupt, terminate })
+    }
+
+    fn wait(mut self) -> &'static str {
+        let (int, term) = (&mut self.interrupt, &mut self.terminate);
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for Running {
@@ -161,12 +216,16 @@ fn random_seed(rand: &mut RandSource) -> [u8; 32] {
 
 /// Opens the store and starts the chosen functions and the admin API.
 pub fn start(plan: Plan) -> Result<Running, ServeError> {
+    let signals =
+        Signals::install().map_err(|source| ServeError::Start { what: "signal handlers", source })?;
     let store = Arc::new(Store::open(&plan.state_dir)?);
     let c = &plan.config;
     let mut subscribers = c.subscribers()?;
     if subscribers.is_empty() {
         subscribers = plan.default_subscribers.clone();
     }
+    let subscribers_for_sip: Vec<(String, Vec<String>)> =
+        subscribers.iter().map(|s| (s.impi().to_owned(), s.impus().to_vec())).collect();
     let bsf = match plan.bsf {
         Some(addr) => Some(Arc::new(
             Bsf::start(BsfConfig {
@@ -197,6 +256,9 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
             config.bearer_media = b.bearer_media_or_default();
             config.schedule = Some(b.schedule());
             config.store = Some(store.clone());
+            if plan.scf.is_some() {
+                config.trusted_scfs = vec![crate::scf::DEFAULT_HTTP_SOURCE];
+            }
             // Keys and media come from a fresh seed each start: what must continue (MSKs,
             // counters) comes from the store, so no key is generated twice.
             let mut rand = RandSource::new(None);
@@ -220,6 +282,7 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
         }
         None => None,
     };
+    let (scf, pcscf) = start_sip(&plan, &subscribers_for_sip, bmsc.as_ref().map(|b| b.addr()))?;
     let kms = match plan.kms {
         Some(addr) => {
             let zn = c.kms.bsf_zn.or(plan.bsf).unwrap_or(c.bsf.listen);
@@ -242,6 +305,8 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
     let admin_addr =
         listener.local_addr().map_err(|source| ServeError::Start { what: "admin API", source })?;
     let ctx = Arc::new(Admin {
+        scf: scf.as_ref().map(|s| s.addr()),
+        pcscf: pcscf.as_ref().map(|p| p.addr()),
         bsf: bsf.clone(),
         bmsc: bmsc.clone(),
         kms: kms.clone(),
@@ -260,7 +325,18 @@ pub fn start(plan: Plan) -> Result<Running, ServeError> {
         .with_state(ctx);
     let admin = PeerThread::serve_http("admin API", "admin", listener, app)
         .map_err(|source| ServeError::Start { what: "admin API", source })?;
-    Ok(Running { bsf, bmsc, kms, admin, admin_addr, store, state_dir: plan.state_dir })
+    Ok(Running {
+        bsf,
+        bmsc,
+        kms,
+        scf,
+        pcscf,
+        admin,
+        admin_addr,
+        store,
+        state_dir: plan.state_dir,
+        signals: Some(signals),
+    })
 }
 
 impl Running {
@@ -271,6 +347,10 @@ impl Running {
     /// The BM-SC's HTTP and MIKEY addresses.
     pub fn bmsc_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.bmsc.as_ref().map(|b| (b.addr(), b.mikey_addr()))
+    }
+    /// The SCF's and the P-CSCF's SIP addresses.
+    pub fn sip_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        (self.scf.as_ref().map(|s| s.addr()), self.pcscf.as_ref().map(|p| p.addr()))
     }
     /// The KMS's address.
     pub fn kms_addr(&self) -> Option<SocketAddr> {
@@ -290,18 +370,11 @@ impl Running {
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down; returns the signal's name.
-    pub fn run_until_signal(self) -> std::io::Result<&'static str> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let name = rt.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut int = signal(SignalKind::interrupt())?;
-            let mut term = signal(SignalKind::terminate())?;
-            let name = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            Ok::<_, std::io::Error>(name)
-        })?;
+    pub fn run_until_signal(mut self) -> std::io::Result<&'static str> {
+        let name = match self.signals.take() {
+            Some(s) => s.wait(),
+            None => Signals::install()?.wait(),
+        };
         tracing::info!("{name}: shutting down");
         self.shutdown()?;
         Ok(name)
@@ -311,6 +384,8 @@ impl Running {
     /// the BSF; the store closes last (every change was committed when made).
     pub fn shutdown(mut self) -> std::io::Result<()> {
         self.admin.stop()?;
+        drop(self.pcscf.take());
+        drop(self.scf.take());
         if let Some(k) = self.kms.take() {
             match Arc::try_unwrap(k) {
                 Ok(k) => k.shutdown()?,
@@ -333,10 +408,54 @@ impl Running {
     }
 }
 
+/// The SCF (every subscriber's IMPUs may use every service of the BM-SC) and the P-CSCF in
+/// front of it, which knows every subscriber.
+fn start_sip(
+    plan: &Plan,
+    subscribers: &[(String, Vec<String>)],
+    bmsc: Option<SocketAddr>,
+) -> Result<(Option<Scf>, Option<Pcscf>), ServeError> {
+    let Some(addr) = plan.scf else { return Ok((None, None)) };
+    let c = &plan.config;
+    let zn = plan.bsf.unwrap_or(c.bsf.listen);
+    let bmsc = bmsc.unwrap_or(c.bmsc.listen);
+    let mut config = ScfConfig::new(&c.scf.domain, zn);
+    config.bind = addr.ip();
+    config.sip_port = addr.port();
+    config.services =
+        c.bmsc.services.iter().map(|s| ScfService::new(&s.id, &c.scf.naf_fqdn, bmsc, s.key_group)).collect();
+    let ids: Vec<String> = c.bmsc.services.iter().map(|s| s.id.clone()).collect();
+    config.subscribers = subscribers
+        .iter()
+        .flat_map(|(_, impus)| impus.iter())
+        .map(|impu| ScfSubscriber { impu: impu.clone(), services: ids.clone() })
+        .collect();
+    config.mode = ScfMode::SipBased;
+    let scf = Scf::start(config).map_err(|source| ServeError::Start { what: "SCF", source })?;
+    let pcscf = match plan.pcscf {
+        Some(addr) => {
+            let mut p = PcscfConfig::new(scf.addr());
+            p.bind = addr.ip();
+            p.port = addr.port();
+            p.users = subscribers
+                .iter()
+                .map(|(impi, impus)| PcscfUser { impi: impi.clone(), impus: impus.clone(), ue_addr: None })
+                .collect();
+            let pcscf = Pcscf::start(p).map_err(|source| ServeError::Start { what: "P-CSCF", source })?;
+            scf.trust_proxy(pcscf.addr());
+            Some(pcscf)
+        }
+        None => None,
+    };
+    Ok((Some(scf), pcscf))
+}
+
 // ------------------------------------------------------------------------------------------------
 // Admin API
 
 struct Admin {
+    scf: Option<SocketAddr>,
+    pcscf: Option<SocketAddr>,
     bsf: Option<Arc<Bsf>>,
     bmsc: Option<Arc<Bmsc>>,
     kms: Option<Arc<Kms>>,
@@ -374,6 +493,8 @@ async fn status(State(a): Ctx) -> Response {
         "bmsc": a.bmsc.as_ref().map(|b| b.addr().to_string()),
         "bmsc_mikey": a.bmsc.as_ref().map(|b| b.mikey_addr().to_string()),
         "kms": a.kms.as_ref().map(|k| k.addr().to_string()),
+        "scf": a.scf.map(|s| s.to_string()),
+        "pcscf": a.pcscf.map(|s| s.to_string()),
         "admin": a.admin.to_string(),
         "state_dir": a.state_dir.display().to_string(),
         "test_keys": true,

@@ -27,10 +27,10 @@ pub struct ServeArgs {
     /// Run the BM-SC's key management on ADDR.
     #[arg(long, value_name = "ADDR")]
     pub bmsc: Option<SocketAddr>,
-    /// Run the SCF on ADDR (not available in serve yet: refused).
+    /// Run the SCF (SIP-based MBMS security, TS 26.237) on ADDR (UDP).
     #[arg(long, value_name = "ADDR")]
     pub scf: Option<SocketAddr>,
-    /// Run the P-CSCF on ADDR (not available in serve yet: refused).
+    /// Run the P-CSCF in front of the SCF on ADDR (UDP).
     #[arg(long, value_name = "ADDR")]
     pub pcscf: Option<SocketAddr>,
     /// Run the KMS (MIKEY-TICKET, TS 33.328) on ADDR.
@@ -70,14 +70,6 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         print!("{}", network::config::example(&entry));
         return Ok(ExitCode::SUCCESS);
     }
-    for (opt, a) in [("--scf", args.scf), ("--pcscf", args.pcscf)] {
-        if a.is_some() {
-            eprintln!(
-                "keysim serve: {opt}: this function does not run standalone yet (only --bsf, --bmsc and --kms)"
-            );
-            return Ok(ExitCode::from(2));
-        }
-    }
     let config = match &args.config {
         Some(path) => {
             let text =
@@ -105,13 +97,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let callee = Subscriber::from_profile_toml(&callee.to_toml())
         .map_err(|e| anyhow!("built-in callee subscriber: {e}"))?;
     let subs = vec![sub, callee];
-    let plan = match network::serve::Plan::new(config, args.state_dir, args.bsf, args.bmsc, args.kms, subs) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("keysim serve: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let sip = (args.scf, args.pcscf);
+    let plan =
+        match network::serve::Plan::new(config, args.state_dir, args.bsf, args.bmsc, args.kms, sip, subs) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("keysim serve: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
     let running = match network::serve::start(plan) {
         Ok(r) => r,
         Err(e) => {
@@ -126,6 +120,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     if let Some((http, mikey)) = running.bmsc_addrs() {
         writeln!(out, "BM-SC  http://{http}/keymanagement, MIKEY from {mikey}")?;
+    }
+    if let (Some(scf), pcscf) = running.sip_addrs() {
+        let p = pcscf.map(|p| format!(", P-CSCF sip:{p}")).unwrap_or_default();
+        writeln!(out, "SCF    sip:{scf} (UDP){p}")?;
     }
     if let Some(a) = running.kms_addr() {
         writeln!(out, "KMS    http://{a}/keymanagement (MIKEY-TICKET)")?;
