@@ -60,6 +60,12 @@ pub enum Command {
     /// The Wireshark plugin for what Wireshark does not decode in a keysim capture.
     #[command(subcommand)]
     Wireshark(crate::cmd::wireshark::WiresharkCommand),
+    /// The BSF and the BM-SC as standalone servers on fixed loopback ports, their state (SQNs,
+    /// bootstrappings, registrations, MSKs, MTK IDs, MIKEY counters) kept in a database across
+    /// restarts, until SIGINT or SIGTERM.
+    Serve(crate::cmd::serve::ServeArgs),
+    /// Operator actions on a running `keysim serve`: list, counters, rotate-msk, pull, media.
+    Ctl(crate::cmd::ctl::CtlArgs),
 }
 
 #[derive(Debug, Subcommand)]

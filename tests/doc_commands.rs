@@ -55,6 +55,14 @@ const EXCLUDED: &[(&str, &str)] = &[
         "cargo-fuzz on a nightly toolchain, minutes per target; the corpora replay in tests/fuzz_corpus.rs",
     ),
     ("FUZZ_ARGS=", "cargo-fuzz on a nightly toolchain, an hour; the corpora replay in tests/fuzz_corpus.rs"),
+    (
+        "keysim serve --config",
+        "serves until a signal: tests/cli_serve.rs starts the printed configuration with --config and --state-dir",
+    ),
+    (
+        "keysim ctl",
+        "needs a running keysim serve: tests/cli_serve.rs runs list, counters, rotate-msk, pull and media against one",
+    ),
 ];
 
 fn root() -> PathBuf {

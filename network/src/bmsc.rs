@@ -73,6 +73,7 @@ use crate::bmsc_stream::{BmscStream, BmscStreamConfig, StreamError};
 use crate::bsf::{ZnError, zn_query_async};
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
+use crate::store::{RegistrationRecord, Store, StoreError};
 
 /// How long a nonce of a challenge may be used.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(300);
@@ -159,6 +160,10 @@ pub struct BmscConfig {
     /// The `authorize` variant (TS 26.237 CR §10.2.4): HTTP registrations need an SCF
     /// authorization of [`wire::sip_based_mbms::INTENDED_IDENTITY_HEADER`]'s IMPU.
     pub require_scf_authorization: bool,
+    /// The persistent state (`keysim serve`): MSKs, MTK IDs, media frames and MIKEY counters are
+    /// committed before they go out, registrations when they change; at start the services and
+    /// registrations carry on from it. `None`: in memory only.
+    pub store: Option<Arc<Store>>,
 }
 
 impl BmscConfig {
@@ -181,6 +186,7 @@ impl BmscConfig {
             nonce_seed: None,
             trusted_scfs: Vec::new(),
             require_scf_authorization: false,
+            store: None,
         }
     }
 }
@@ -236,6 +242,9 @@ pub enum BmscError {
     /// The stream could not build a message.
     #[error("stream: {0}")]
     Stream(#[from] StreamError),
+    /// The state store refused a commit: nothing was sent.
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -246,6 +255,10 @@ struct Service {
     stream: BmscStream,
     /// Recipient slots of the stream given back by deregistrations.
     free_recipients: Vec<usize>,
+    /// Media frames reserved in the store (the stream's frame count stays below).
+    frames_reserved: u64,
+    /// Whether the schedule sends this service's media.
+    media_on: bool,
 }
 
 /// The Zn answer kept for a B-TID.
@@ -315,6 +328,7 @@ struct BmscState {
     serial: u64,
     rand: RandSource,
     stats: BmscStats,
+    store: Option<Arc<Store>>,
 }
 
 /// Everything the server, the receiver, the schedule and the handle share.
@@ -411,6 +425,7 @@ impl Core {
             (None, None) => s.stream.msk_message(recipient)?,
         };
         Self::share_counter(&mut st.muk_counters, &s.stream, recipient);
+        commit_counter(st.store.as_deref(), &s.stream, recipient)?;
         let v_bit = s.stream.config().v_bit;
         let btid = match mikey::mbms::parse_msk_message(&message) {
             Ok(m) => String::from_utf8_lossy(m.idr().data).into_owned(),
@@ -446,6 +461,9 @@ impl Core {
             .get_mut(service)
             .map(|s| s.stream.rotate_msk())
             .ok_or_else(|| BmscError::UnknownService(service_id.to_owned()))?;
+        if let (Some(store), Some(s)) = (&st.store, st.services.get(service)) {
+            commit_msks(store, s)?;
+        }
         let targets: Vec<(usize, IpAddr)> = st
             .registrations
             .values()
@@ -488,6 +506,7 @@ impl Core {
                 None => s.stream.solicited_pull(*recipient)?,
             };
             Self::share_counter(&mut st.muk_counters, &s.stream, *recipient);
+            commit_counter(st.store.as_deref(), &s.stream, *recipient)?;
             self.send(st, &self.mikey_socket, &message, SocketAddr::new(peer, self.ue_mikey_port));
             st.stats.solicited_pulls += 1;
         }
@@ -502,6 +521,10 @@ impl Core {
         };
         let message = s.stream.next_mtk_message()?;
         let mtk_id = s.stream.current_mtk().map(|(_, id, _, _)| id).unwrap_or(MtkId(0));
+        // Write-ahead: the MTK ID (the MTK message's replay counter) is durable before it leaves.
+        if let Some(store) = &st.store {
+            store.commit_mtk_id(service_id, mtk_id.0)?;
+        }
         for to in &self.bearer_mikey {
             self.send(&mut st, &self.bearer_socket, &message, *to);
         }
@@ -513,7 +536,15 @@ impl Core {
         let mut st = self.lock();
         let service = Self::service_index(&st, service_id)?;
         for _ in 0..packets {
+            let store = st.store.clone();
             let Some(s) = st.services.get_mut(service) else { break };
+            if let Some(store) = store
+                && s.stream.frames() >= s.frames_reserved
+            {
+                let up_to = s.stream.frames() + crate::store::FRAME_RESERVATION;
+                store.reserve_frames(&s.id, up_to)?;
+                s.frames_reserved = up_to;
+            }
             let (srtp, _) = s.stream.next_srtp_packet()?;
             for to in &self.bearer_media {
                 self.send(&mut st, &self.bearer_socket, &srtp, *to);
@@ -524,6 +555,11 @@ impl Core {
     }
 
     fn forget_btid(st: &mut BmscState, btid: &str) -> bool {
+        if let Some(store) = &st.store
+            && let Err(e) = store.remove_registration(btid)
+        {
+            tracing::warn!(%btid, "BM-SC: state store: {e}");
+        }
         let known = st.known.remove(btid).is_some();
         let registered = match st.registrations.remove(btid) {
             Some(reg) => {
@@ -582,6 +618,148 @@ impl Core {
             }
         }
     }
+}
+
+/// One registration as [`Bmsc::registration_list`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegistrationView {
+    /// B-TID.
+    pub btid: String,
+    /// IMPI.
+    pub impi: String,
+    /// Where its MSK messages go.
+    pub ue_address: String,
+    /// UICC-based key management (GBA_U realm).
+    pub uicc_based: bool,
+    /// User Service IDs.
+    pub services: Vec<String>,
+    /// The last MIKEY replay counter sent under its MUK.
+    pub mikey_counter: u32,
+}
+
+/// One service as [`Bmsc::service_list`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceView {
+    /// User Service ID.
+    pub service_id: String,
+    /// Key Group.
+    pub key_group: u16,
+    /// The current MSK ID.
+    pub msk_id: u32,
+    /// The number of the current MSK (the low 16 bits of its ID).
+    pub msk_number: u16,
+    /// The last MTK ID sent under the current MSK.
+    pub mtk_id: u32,
+    /// Media frames sent (since the stream started or resumed).
+    pub media_frames: u64,
+    /// Whether its media is on.
+    pub media_on: bool,
+    /// UEs registered to it.
+    pub registered_ues: usize,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Persistence (`keysim serve`)
+
+/// Commits the MUK's MIKEY replay counter of `recipient` before its message goes out.
+fn commit_counter(store: Option<&Store>, stream: &BmscStream, recipient: usize) -> Result<(), StoreError> {
+    match (store, stream.recipient_btid(recipient), stream.recipient_counter(recipient)) {
+        (Some(store), Some(btid), Some(counter)) => store.commit_muk_counter(btid, counter),
+        _ => Ok(()),
+    }
+}
+
+/// Commits a service's MSKs and MSK number (after a rotation, before the MSK goes out).
+fn commit_msks(store: &Store, s: &Service) -> Result<(), StoreError> {
+    let msks: Vec<(MskId, &mikey::mbms::Msk)> = s.stream.msks().collect();
+    store.commit_msk(&s.id, s.stream.msk_number(), &msks)
+}
+
+/// The registration of `btid` as the store keeps it (HTTP registrations only: those made
+/// through an SCF are the SCF's to renew).
+fn registration_record(st: &BmscState, btid: &str, r: &Registration) -> Option<RegistrationRecord> {
+    if r.sip.is_some() {
+        return None;
+    }
+    let known = st.known.get(btid)?;
+    let expiry = ub::utc_time_string(known.expires);
+    let answer = zn::ZnAnswer {
+        btid: btid.to_owned(),
+        keys: known.keys.clone(),
+        key_expiry: expiry.clone(),
+        bootstrap_time: expiry,
+        impi: known.impi.clone(),
+        impus: known.impus.clone(),
+    };
+    Some(RegistrationRecord {
+        btid: btid.to_owned(),
+        impi: r.impi.clone(),
+        peer: r.peer,
+        uicc_based: r.uicc_based,
+        services: r.services.keys().filter_map(|i| st.services.get(*i).map(|s| s.id.clone())).collect(),
+        zn_answer: answer.to_xml(),
+        expires: known.expires,
+    })
+}
+
+/// Writes the registrations of `impi` as they now are (before the answer goes out).
+fn persist_registrations(st: &BmscState, impi: &str) -> Result<(), BmscError> {
+    let Some(store) = &st.store else { return Ok(()) };
+    let records: Vec<RegistrationRecord> = st
+        .registrations
+        .iter()
+        .filter(|(_, r)| r.impi == impi)
+        .filter_map(|(b, r)| registration_record(st, b, r))
+        .collect();
+    store.replace_registrations(impi, &records)?;
+    Ok(())
+}
+
+/// Brings back the stored registrations: their Zn keys, a recipient per service with its MUK and
+/// the MUK's committed MIKEY counter. Expired ones and those of services no longer configured
+/// are dropped from the store.
+fn restore_registrations(st: &mut BmscState, store: &Store) -> Result<(), StoreError> {
+    let counters: HashMap<String, u32> = store.muk_counters()?.into_iter().collect();
+    let now = unix_now();
+    for r in store.registrations()? {
+        let answer = match zn::ZnAnswer::from_xml(&r.zn_answer) {
+            Ok(a) if r.expires > now => a,
+            Ok(_) => {
+                tracing::info!(btid = %r.btid, "BM-SC: a stored registration has expired");
+                store.remove_registration(&r.btid)?;
+                continue;
+            }
+            Err(e) => {
+                return Err(StoreError::Invalid {
+                    path: store.path().to_owned(),
+                    reason: format!("registration {}: Zn answer: {e}", r.btid),
+                });
+            }
+        };
+        let Some((_, muk)) = ue_keys(&answer.keys, r.uicc_based) else { continue };
+        insert_known(st, &answer, r.expires);
+        let counter = counters.get(&r.btid).copied().unwrap_or(0);
+        let mut services = BTreeMap::new();
+        for id in &r.services {
+            let Some(i) = st.services.iter().position(|s| &s.id == id) else { continue };
+            let Some(s) = st.services.get_mut(i) else { continue };
+            let rec = s.stream.add_recipient(muk.clone(), &r.btid);
+            s.stream.raise_counter(rec, counter).map_err(|e| StoreError::Invalid {
+                path: store.path().to_owned(),
+                reason: format!("registration {}: {e}", r.btid),
+            })?;
+            services.insert(i, rec);
+        }
+        if services.is_empty() {
+            continue;
+        }
+        st.muk_counters.insert(r.btid.clone(), counter);
+        st.registrations.insert(
+            r.btid.clone(),
+            Registration { impi: r.impi, peer: r.peer, uicc_based: r.uicc_based, services, sip: None },
+        );
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -644,8 +822,41 @@ impl Bmsc {
             cfg.bmsc_fqdn = config.bmsc_fqdn.clone();
             cfg.v_bit = config.v_bit;
             let mut stream = BmscStream::new(cfg).map_err(|e| invalid_input(e.to_string()))?;
-            stream.rotate_msk();
-            services.push(Service { id: s.service_id.clone(), stream, free_recipients: Vec::new() });
+            let stored = match &config.store {
+                Some(store) => store.service(&s.service_id).map_err(std::io::Error::other)?,
+                None => None,
+            };
+            let fresh = stored.as_ref().is_none_or(|r| r.msks.is_empty());
+            let service = match stored {
+                Some(r) if !r.msks.is_empty() => {
+                    tracing::info!(service = %s.service_id, msk_number = r.msk_number, mtk_id = r.mtk_id,
+                        "BM-SC: the service carries on from the state store");
+                    stream.resume(r.msk_number, r.msks, r.mtk_id, r.frames_reserved);
+                    Service {
+                        id: s.service_id.clone(),
+                        stream,
+                        free_recipients: Vec::new(),
+                        frames_reserved: r.frames_reserved,
+                        media_on: r.media_on,
+                    }
+                }
+                _ => {
+                    stream.rotate_msk();
+                    Service {
+                        id: s.service_id.clone(),
+                        stream,
+                        free_recipients: Vec::new(),
+                        frames_reserved: 0,
+                        media_on: true,
+                    }
+                }
+            };
+            if let Some(store) = &config.store
+                && fresh
+            {
+                commit_msks(store, &service).map_err(std::io::Error::other)?;
+            }
+            services.push(service);
         }
 
         let listener = std::net::TcpListener::bind((config.bind, config.http_port))?;
@@ -679,8 +890,12 @@ impl Bmsc {
                 serial: 0,
                 rand: RandSource::new(config.nonce_seed),
                 stats: BmscStats::default(),
+                store: config.store.clone(),
             }),
         });
+        if let Some(store) = &config.store {
+            restore_registrations(&mut core.lock(), store).map_err(std::io::Error::other)?;
+        }
         let app = axum::Router::new()
             .route(mbms_key_management::KEY_MANAGEMENT_PATH, any(key_management))
             .fallback(not_found)
@@ -811,6 +1026,62 @@ impl Bmsc {
         st.services.iter().find(|s| s.id == service_id).map(|s| s.stream.srtp_policy())
     }
 
+    /// Every registration with its MUK's MIKEY counter, ordered by B-TID (operators' view: no
+    /// key material).
+    pub fn registration_list(&self) -> Vec<RegistrationView> {
+        let st = self.core.lock();
+        let mut out: Vec<RegistrationView> = st
+            .registrations
+            .iter()
+            .map(|(btid, r)| RegistrationView {
+                btid: btid.clone(),
+                impi: r.impi.clone(),
+                ue_address: r.peer.to_string(),
+                uicc_based: r.uicc_based,
+                services: r
+                    .services
+                    .keys()
+                    .filter_map(|i| st.services.get(*i).map(|s| s.id.clone()))
+                    .collect(),
+                mikey_counter: st.muk_counters.get(btid).copied().unwrap_or(0),
+            })
+            .collect();
+        out.sort_by(|a, b| a.btid.cmp(&b.btid));
+        out
+    }
+
+    /// Every service's keys and counters (operators' view: IDs, no key material).
+    pub fn service_list(&self) -> Vec<ServiceView> {
+        let st = self.core.lock();
+        st.services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ServiceView {
+                service_id: s.id.clone(),
+                key_group: s.stream.config().key_group,
+                msk_id: s.stream.current_msk_id().map(|m| m.0).unwrap_or(0),
+                msk_number: s.stream.msk_number(),
+                mtk_id: s.stream.mtk_counter(),
+                media_frames: s.stream.frames(),
+                media_on: s.media_on,
+                registered_ues: st.registrations.values().filter(|r| r.services.contains_key(&i)).count(),
+            })
+            .collect()
+    }
+
+    /// Switches the scheduled media of a service on or off (kept in the store).
+    pub fn set_media(&self, service_id: &str, on: bool) -> Result<(), BmscError> {
+        let mut st = self.core.lock();
+        let i = Core::service_index(&st, service_id)?;
+        if let Some(store) = &st.store {
+            store.set_media(service_id, on)?;
+        }
+        if let Some(s) = st.services.get_mut(i) {
+            s.media_on = on;
+        }
+        Ok(())
+    }
+
     /// Keeps a Zn answer as if the BSF had just given it (benchmarks and tests that run without a
     /// BSF). Its key expiry must parse.
     pub fn insert_zn_answer(&self, answer: &zn::ZnAnswer) -> Result<(), wire::Error> {
@@ -878,6 +1149,10 @@ fn run_schedule(core: &Core, schedule: BmscSchedule, stop: &std::sync::mpsc::Rec
             next_mtk = now + schedule.mtk_interval.max(Duration::from_millis(1));
         }
         for id in &ids {
+            let on = core.lock().services.iter().any(|s| &s.id == id && s.media_on);
+            if !on {
+                continue;
+            }
             if let Err(e) = core.send_media(id, schedule.packets_per_media_interval) {
                 tracing::warn!(service = %id, "scheduled media: {e}");
             }
@@ -1248,6 +1523,7 @@ async fn key_management(
         Some(request) => execute(&core, &mut st, &btid, &impi, peer_ip, uicc, &muk, request),
         None => Ok(RegisterResponse { statuses: Vec::new() }.to_xml()),
     };
+    let result = result.and_then(|body| persist_registrations(&st, &impi).map(|()| body));
     drop(st);
     let response_body = match result.map(|b| add_denied(b, denied)) {
         Ok(b) => b,
@@ -1287,13 +1563,15 @@ fn group<T>(items: Vec<(u16, T)>) -> Vec<(u16, Vec<T>)> {
     out
 }
 
-/// Whether the B-TID, or another B-TID of the same IMPI, holds registrations.
-fn has_registration(st: &BmscState, btid: &str, impi: &str) -> bool {
-    st.registrations.contains_key(btid) || st.registrations.values().any(|r| r.impi == impi)
+/// Whether the B-TID, or another B-TID of the same IMPI from the same UE address, holds
+/// registrations.
+fn has_registration(st: &BmscState, btid: &str, impi: &str, peer: IpAddr) -> bool {
+    st.registrations.contains_key(btid) || st.registrations.values().any(|r| r.impi == impi && r.peer == peer)
 }
 
-/// The UE's registration, created if needed; a newer B-TID of the same IMPI takes over the
-/// registrations of the older one (the UE re-bootstrapped), and the recipients follow the MUK.
+/// The UE's registration, created if needed; a newer B-TID of the same IMPI from the same UE
+/// address takes over the registrations of the older one (the UE re-bootstrapped), and the
+/// recipients follow the MUK. Another device of the IMPI (another address) keeps its own.
 fn registration<'a>(
     st: &'a mut BmscState,
     btid: &str,
@@ -1305,7 +1583,7 @@ fn registration<'a>(
     let older: Vec<String> = st
         .registrations
         .iter()
-        .filter(|(b, r)| b.as_str() != btid && r.impi == impi)
+        .filter(|(b, r)| b.as_str() != btid && r.impi == impi && r.peer == peer && r.sip.is_none())
         .map(|(b, _)| b.clone())
         .collect();
     let mut inherited = BTreeMap::new();
@@ -1401,7 +1679,7 @@ fn execute(
             Ok(RegisterResponse { statuses }.to_xml())
         }
         KmRequest::Deregister(r) => {
-            if has_registration(st, btid, impi) {
+            if has_registration(st, btid, impi, peer) {
                 registration(st, btid, impi, peer, uicc, muk);
             }
             let mut outcomes = Vec::new();
@@ -1429,7 +1707,7 @@ fn execute(
         }
         KmRequest::Msk(r) => {
             st.stats.msk_requests += 1;
-            if has_registration(st, btid, impi) {
+            if has_registration(st, btid, impi, peer) {
                 registration(st, btid, impi, peer, uicc, muk);
             }
             let mut outcomes: Vec<(u16, MskKeyId)> = Vec::new();

@@ -322,6 +322,41 @@ impl BmscStream {
         msk_id
     }
 
+    /// The number of the last MSK (MSK ID = Key Group ‖ number).
+    pub fn msk_number(&self) -> u16 {
+        self.msk_number
+    }
+
+    /// The MSKs held, oldest first: the one before and the current one.
+    pub fn msks(&self) -> impl Iterator<Item = (MskId, &Msk)> {
+        self.msks.iter().map(|(id, k)| (*id, k))
+    }
+
+    /// The MTK ID of the last MTK message under the current MSK.
+    pub fn mtk_counter(&self) -> u32 {
+        self.mtk_counter
+    }
+
+    /// Media frames built so far (the RTP sequence number is the first one plus this).
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Carries on from a stored state (a restarted BM-SC): the MSKs held, the last MSK number,
+    /// the last MTK ID under the current MSK and the media frames used. The next MSK number, MTK
+    /// ID and RTP sequence number are past them. Until the next MTK message no media is sent.
+    pub fn resume(&mut self, msk_number: u16, msks: Vec<(MskId, Msk)>, mtk_counter: u32, frames: u64) {
+        self.msk_number = msk_number;
+        self.msks = msks;
+        while self.msks.len() > 2 {
+            self.msks.remove(0);
+        }
+        self.mtk_counter = mtk_counter;
+        self.mtk = None;
+        self.frames = frames;
+        self.seq = self.config.first_seq.wrapping_add(frames as u16);
+    }
+
     /// An MSK the BM-SC holds (the current one or the one before).
     pub fn msk(&self, msk_id: MskId) -> Option<&Msk> {
         self.msks.iter().find(|(id, _)| *id == msk_id).map(|(_, k)| k)

@@ -39,6 +39,7 @@ use wire::zn::{self, GbaType, NafKeyMaterial, ZnAnswer, ZnErrorBody, ZnErrorCode
 
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
+use crate::store::{BootstrapRecord, Store, StoreError};
 use zeroize::Zeroize;
 
 use crate::http::{self, HttpError};
@@ -171,6 +172,22 @@ impl Subscriber {
         Ok(s)
     }
 
+    /// A subscriber from its values: `sqn` is the card's SQN_MS (the first vector uses the next
+    /// SEQ), `gba_type` the GUSS UICC type.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        imsi: &str,
+        impi: &str,
+        impus: Vec<String>,
+        k: [u8; 16],
+        opc: [u8; 16],
+        amf: [u8; 2],
+        sqn: Sqn,
+        gba_type: GbaType,
+    ) -> Self {
+        Subscriber { imsi: imsi.to_owned(), k, opc, amf, sqn_he: sqn, impi: impi.to_owned(), impus, gba_type }
+    }
+
     /// The same subscriber with another GUSS UICC type.
     pub fn with_gba_type(mut self, gba_type: GbaType) -> Self {
         self.gba_type = gba_type;
@@ -234,6 +251,12 @@ pub struct BsfConfig {
     pub subscribers: Vec<Subscriber>,
     /// Seed of the RAND generator; `None` seeds from the process's randomness.
     pub rand_seed: Option<[u8; 32]>,
+    /// The TCP port; 0: chosen by the system.
+    pub port: u16,
+    /// The persistent state (`keysim serve`): each SQN is committed before its challenge goes
+    /// out, each bootstrapping before its 200 OK; at start the subscribers' SQNs and the
+    /// bootstrappings come back from it. `None`: in memory only.
+    pub store: Option<Arc<Store>>,
 }
 
 impl Default for BsfConfig {
@@ -246,6 +269,8 @@ impl Default for BsfConfig {
             qop: vec![Qop::AuthInt],
             subscribers: Vec::new(),
             rand_seed: None,
+            port: 0,
+            store: None,
         }
     }
 }
@@ -294,6 +319,7 @@ struct BsfState {
     pending_serial: u64,
     sessions: HashMap<String, BootstrapSession>,
     rand: RandSource,
+    store: Option<Arc<Store>>,
 }
 
 type Shared = Arc<Mutex<BsfState>>;
@@ -329,7 +355,12 @@ impl Bsf {
         }
         BTid::new(&[0; 16], &config.domain)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("BSF domain: {e}")))?;
-        let listener = std::net::TcpListener::bind((config.bind, 0))?;
+        let mut subscribers = config.subscribers;
+        let mut sessions = HashMap::new();
+        if let Some(store) = &config.store {
+            restore(store, &mut subscribers, &mut sessions).map_err(std::io::Error::other)?;
+        }
+        let listener = std::net::TcpListener::bind((config.bind, config.port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let state: Shared = Arc::new(Mutex::new(BsfState {
@@ -337,25 +368,19 @@ impl Bsf {
             realm: config.realm,
             key_lifetime: config.key_lifetime,
             qop: config.qop,
-            subscribers: config.subscribers.into_iter().map(|s| (s.impi.clone(), s)).collect(),
+            subscribers: subscribers.into_iter().map(|s| (s.impi.clone(), s)).collect(),
             pending: HashMap::new(),
             pending_serial: 0,
-            sessions: HashMap::new(),
+            sessions,
             rand: RandSource::new(config.rand_seed),
+            store: config.store,
         }));
         let app = axum::Router::new()
             .route("/", get(ub).post(ub))
             .route(zn::ZN_PATH, post(zn))
             .fallback(not_found)
             .with_state(state.clone());
-        let server = PeerThread::spawn("BSF", "bsf", addr, move |stopped| async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        })?;
+        let server = PeerThread::serve_http("BSF", "bsf", listener, app)?;
         tracing::info!(%addr, "BSF listening");
         Ok(Bsf { addr, state, server })
     }
@@ -406,6 +431,37 @@ impl Bsf {
         })
     }
 
+    /// Every stored bootstrapping (no key material), by B-TID.
+    pub fn sessions(&self) -> Vec<(String, SessionInfo)> {
+        let st = lock(&self.state);
+        let mut v: Vec<(String, SessionInfo)> = st
+            .sessions
+            .iter()
+            .map(|(b, s)| {
+                (
+                    b.clone(),
+                    SessionInfo {
+                        impi: s.impi.clone(),
+                        rand: s.rand,
+                        gba_type: s.gba_type,
+                        created: s.created,
+                        expires: s.expires,
+                    },
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Every subscriber's IMPI and SQN_HE, by IMPI.
+    pub fn subscriber_sqns(&self) -> Vec<(String, Sqn)> {
+        let st = lock(&self.state);
+        let mut v: Vec<(String, Sqn)> = st.subscribers.values().map(|s| (s.impi.clone(), s.sqn_he)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
     /// How many bootstrappings are stored.
     pub fn session_count(&self) -> usize {
         lock(&self.state).sessions.len()
@@ -433,6 +489,36 @@ impl std::fmt::Debug for Bsf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bsf").field("addr", &self.addr).finish_non_exhaustive()
     }
+}
+
+/// The stored SQNs (each subscriber continues from the higher of its configured and its committed
+/// SQN) and the bootstrappings that have not expired.
+fn restore(
+    store: &Store,
+    subscribers: &mut [Subscriber],
+    sessions: &mut HashMap<String, BootstrapSession>,
+) -> Result<(), StoreError> {
+    for s in subscribers.iter_mut() {
+        if let Some(sqn) = store.sqn(&s.impi)?
+            && sqn.value() > s.sqn_he.value()
+        {
+            s.sqn_he = sqn;
+        }
+    }
+    for b in store.bootstraps(unix_now())? {
+        sessions.insert(
+            b.btid,
+            BootstrapSession {
+                impi: b.impi,
+                rand: b.rand,
+                ks: b.ks,
+                gba_type: b.gba_type,
+                created: b.created,
+                expires: b.expires,
+            },
+        );
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -570,6 +656,11 @@ async fn ub(
             Some(sqn_ms) => {
                 tracing::info!(impi = %auth.username, sqn_ms = sqn_ms.value(), "resynchronised SQN_HE from AUTS");
                 sub.sqn_he = sqn_ms;
+                if let Some(store) = &st.store
+                    && let Err(e) = store.commit_sqn(&auth.username, sqn_ms)
+                {
+                    return text(StatusCode::SERVICE_UNAVAILABLE, format!("state store: {e}"));
+                }
             }
             None => tracing::info!(impi = %auth.username, "AUTS with a wrong MAC-S: no resynchronisation"),
         }
@@ -597,6 +688,12 @@ impl BsfState {
         let gba_type =
             if sub.gba_type == GbaType::GbaU && ue_has_gba_u_uicc { GbaType::GbaU } else { GbaType::GbaMe };
         let av = AuthVector::generate(&sub.milenage(), &rand, sqn, &sub.amf);
+        // Write-ahead: the SQN is durable before the challenge carrying it leaves.
+        if let Some(store) = &self.store
+            && let Err(e) = store.commit_sqn(impi, sqn)
+        {
+            return text(StatusCode::SERVICE_UNAVAILABLE, format!("state store: {e}"));
+        }
         sub.sqn_he = sqn;
         let autn = if gba_type == GbaType::GbaU { av.gba_u_autn() } else { av.autn };
         let nonce = AkaNonce { rand, autn, server_data: Vec::new() }.encode();
@@ -660,6 +757,20 @@ impl BsfState {
             Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
         tracing::info!(impi = %p.impi, %btid, gba_type = %p.gba_type, "bootstrapped");
+        if let Some(store) = &self.store {
+            let record = BootstrapRecord {
+                btid: btid.clone(),
+                impi: p.impi.clone(),
+                rand: p.av.rand,
+                ks: p.av.ks(),
+                gba_type: p.gba_type,
+                created,
+                expires,
+            };
+            if let Err(e) = store.store_bootstrap(&record) {
+                return text(StatusCode::SERVICE_UNAVAILABLE, format!("state store: {e}"));
+            }
+        }
         self.sessions.insert(
             btid,
             BootstrapSession {

@@ -66,6 +66,7 @@ use crate::bsf::{ZnError, zn_query_async};
 use crate::http;
 use crate::peer_thread::PeerThread;
 use crate::rand_source::RandSource;
+use crate::store::Store;
 
 /// Largest request body accepted.
 pub const MAX_BODY_LEN: usize = 16 * 1024;
@@ -206,6 +207,12 @@ pub struct KmsConfig {
     /// Most authenticated requests remembered for replay detection (RFC 3830 §5.4); when that
     /// many are live, further requests are refused until some expire.
     pub replay_cache_max: usize,
+    /// TCP port; 0: chosen by the system.
+    pub port: u16,
+    /// The persistent state (`keysim serve`): the TPK of this FQDN (so tickets issued before a
+    /// restart, reusable ones included, still resolve) and the replay cache, each entry committed
+    /// before the request it records is answered. `None`: in memory only.
+    pub store: Option<Arc<Store>>,
 }
 
 impl core::fmt::Debug for KmsConfig {
@@ -241,6 +248,8 @@ impl KmsConfig {
                 s
             }),
             replay_cache_max: REPLAY_CACHE_MAX,
+            port: 0,
+            store: None,
         }
     }
 }
@@ -302,6 +311,7 @@ struct Core {
     trusted: Vec<IpAddr>,
     clock_offset: AtomicI64,
     replay_cache_max: usize,
+    store: Option<Arc<Store>>,
     state: Mutex<KmsState>,
 }
 
@@ -347,23 +357,38 @@ impl Kms {
             return Err(invalid("the KMS listens on loopback only".into()));
         }
         let naf_id = kms_naf_id(&config.fqdn).map_err(|e| invalid(format!("KMS FQDN: {e}")))?;
-        let listener = std::net::TcpListener::bind((config.bind, 0))?;
+        let (mut tpk, mut tpk_id) = (Zeroizing::new(config.tpk), config.tpk_id);
+        let mut replay_cache = HashMap::new();
+        if let Some(store) = &config.store {
+            let io = std::io::Error::other;
+            match store.kms_key(&config.fqdn).map_err(io)? {
+                Some((key, id)) => {
+                    tpk = key;
+                    tpk_id = id;
+                }
+                None => store.store_kms_key(&config.fqdn, &tpk, &tpk_id).map_err(io)?,
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            replay_cache = store.kms_replays(&config.fqdn, now).map_err(io)?.into_iter().collect();
+        }
+        let listener = std::net::TcpListener::bind((config.bind, config.port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let core = Arc::new(Core {
             fqdn: config.fqdn,
             naf_id,
             bsf_zn: config.bsf_zn,
-            tpk: Zeroizing::new(config.tpk),
-            tpk_id: config.tpk_id,
+            tpk,
+            tpk_id,
             policy: config.policy,
             peers: config.peers,
             trusted: config.trusted_peers,
             clock_offset: AtomicI64::new(0),
             replay_cache_max: config.replay_cache_max,
+            store: config.store,
             state: Mutex::new(KmsState {
                 zn_cache: HashMap::new(),
-                replay_cache: HashMap::new(),
+                replay_cache,
                 rand: RandSource::new(config.rand_seed),
                 stats: KmsStats::default(),
             }),
@@ -634,6 +659,13 @@ fn check_replay(core: &Core, message: &[u8], psk_id: &str, rand: &[u8]) -> Resul
     if st.replay_cache.len() >= core.replay_cache_max {
         st.stats.replay_cache_full += 1;
         return Err(refuse(ErrorNo::INVALID_TS, "replay cache full"));
+    }
+    // Write-ahead: a restarted KMS still refuses this request as a replay.
+    if let Some(store) = &core.store
+        && let Err(e) = store.record_kms_replay(&core.fqdn, &id, secs + skew, now)
+    {
+        tracing::warn!("KMS: state store: {e}");
+        return Err(refuse(ErrorNo::UNSPECIFIED, "the KMS could not record the request"));
     }
     st.replay_cache.insert(id, secs + skew);
     Ok(())

@@ -6,6 +6,7 @@
 pub mod bmsc;
 pub mod bmsc_stream;
 pub mod bsf;
+pub mod config;
 pub mod http;
 pub mod ims_agw;
 pub mod ims_core;
@@ -15,3 +16,5 @@ pub mod pcscf;
 mod peer_thread;
 mod rand_source;
 pub mod scf;
+pub mod serve;
+pub mod store;

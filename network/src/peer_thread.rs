@@ -36,6 +36,25 @@ impl PeerThread {
         Ok(PeerThread { peer, addr, stop: Some(stop), thread: Some(thread) })
     }
 
+    /// Serves `app` over HTTP/1.1 on `listener` (non-blocking, already bound) until stopped; in-flight
+    /// requests finish first.
+    pub(crate) fn serve_http(
+        peer: &'static str,
+        thread_name: &str,
+        listener: std::net::TcpListener,
+        app: axum::Router,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        Self::spawn(peer, thread_name, addr, move |stopped| async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    }
+
     /// Signals the server to stop (in-flight work finishes) and waits for the thread.
     pub(crate) fn stop(&mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {

@@ -7,10 +7,12 @@ mod card;
 pub(crate) mod card_test;
 mod compare;
 mod compare_random;
+pub(crate) mod ctl;
 mod demo;
 mod gba;
 mod mikey;
 mod scale;
+pub(crate) mod serve;
 mod srtp;
 pub(crate) mod tearing;
 mod ue;
@@ -50,6 +52,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tearing(args) => tearing::run(args),
         Command::CardTest(args) => card_test::run(args),
         Command::Wireshark(w) => wireshark::run(w),
+        Command::Serve(args) => serve::run(args),
+        Command::Ctl(args) => ctl::run(args),
     }
 }
 
