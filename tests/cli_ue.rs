@@ -290,7 +290,7 @@ fn twenty_ues_against_one_bmsc() {
     let n: usize = std::env::var("KEYSIM_TEST_UES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let n_arg = n.to_string();
     let base = CardProfile::default();
-    let profiles: Vec<CardProfile> = (0..n as u64).map(|i| base.nth_subscriber(i).unwrap()).collect();
+    let profiles: Vec<CardProfile> = (0..n as u64).map(|i| nth_subscriber(&base, i as usize)).collect();
     let bsf = bsf(&profiles);
     let (mikey_port, media_port) = (free_udp_port(), free_udp_port());
     let mut config = BmscConfig::new(FQDN, bsf.addr());
@@ -411,7 +411,7 @@ fn a_wrong_naf_fqdn_fails_registration() {
 #[test]
 fn another_impi_behind_the_same_iccid_wipes_the_me_keys() {
     let base = CardProfile::default();
-    let other = base.nth_subscriber(3).unwrap();
+    let other = nth_subscriber(&base, 3);
     assert_eq!(base.iccid(), other.iccid());
     let net = network(&[base, other.clone()]);
     let dir = tempfile::tempdir().unwrap();
@@ -476,7 +476,7 @@ fn card_state_keeps_the_cards_sqn() {
 fn three_ues_over_a_multicast_bearer() {
     const N: usize = 3;
     let base = CardProfile::default();
-    let profiles: Vec<CardProfile> = (0..N as u64).map(|i| base.nth_subscriber(i).unwrap()).collect();
+    let profiles: Vec<CardProfile> = (0..N as u64).map(|i| nth_subscriber(&base, i as usize)).collect();
     let bsf = bsf(&profiles);
     let (mikey_port, group_mtk, group_media) = (free_udp_port(), free_udp_port(), free_udp_port());
     let group = std::net::Ipv4Addr::new(239, 255, 77, 79);
@@ -540,4 +540,10 @@ fn ue_through_pcscd() {
             p["mtk_count"], p["packets_decrypted"], p["time_to_first_media_ms"]
         );
     }
+}
+
+/// Subscriber `index` of the population a `[[subscriber_range]]` of `keysim serve` describes.
+fn nth_subscriber(base: &CardProfile, index: usize) -> CardProfile {
+    let d = network::config::derived_identity(index);
+    base.with_identity(&d.imsi, &d.impi, &[d.impu], d.k).expect("derived subscriber profile")
 }

@@ -165,8 +165,9 @@ impl Worker {
         let base = sim_reader::CardProfile::default();
         let mut btids = Vec::with_capacity(indices.len());
         for (local, index) in indices.into_iter().enumerate() {
+            let d = network::config::derived_identity(index);
             let profile = base
-                .nth_subscriber(index as u64)
+                .with_identity(&d.imsi, &d.impi, &[d.impu], d.k)
                 .map_err(|e| Error::Other(format!("profile of UE {index}: {e}")))?;
             let CardWithNafKeys { card, btid, ks_ext_naf, ks_int_naf, impi, .. } =
                 card_with_naf_keys(&profile, rand_of(index)).with_context(|| format!("UE {index}: card"))?;

@@ -148,26 +148,21 @@ impl CardProfile {
         CardProfile::from_toml_str(CALLEE_PROFILE_TOML).expect("the built-in callee profile is valid")
     }
 
-    /// Subscriber `index` of a population made from this profile (many UEs against one network):
-    /// IMSI `00101` followed by `index` in ten digits (test PLMN 001/01), IMPI
-    /// `<IMSI>@ims.mnc001.mcc001.3gppnetwork.org` (TS 23.003 §13.3), K = `index` as 8 bytes
-    /// big-endian followed by eight 0x4B; every other field (ICCID, OPc, SQN, IMPUs, PINs) is the
-    /// base's. Distinct indices give distinct IMSIs, IMPIs and Ks; a BSF given the same derivation
-    /// knows every subscriber.
-    pub fn nth_subscriber(&self, index: u64) -> Result<CardProfile, ProfileError> {
-        if index >= 10_000_000_000 {
-            return Err(ProfileError::Field {
-                path: None,
-                field: "imsi",
-                reason: format!("subscriber index {index} does not fit the ten MSIN digits"),
-            });
-        }
+    /// This profile with another subscriber's identity and key (many UEs against one network, each
+    /// card numbered as the network numbers its subscribers: `network::config::derived_identity`):
+    /// IMSI, IMPI, IMPUs and K replaced, every other field (ICCID, OPc, SQN, PINs) the base's. The
+    /// result is checked as a loaded profile is.
+    pub fn with_identity(
+        &self,
+        imsi: &str,
+        impi: &str,
+        impus: &[String],
+        k: [u8; 16],
+    ) -> Result<CardProfile, ProfileError> {
         let mut f = self.to_fields();
-        let imsi = format!("00101{index:010}");
-        f.impi = format!("{imsi}@ims.mnc001.mcc001.3gppnetwork.org");
-        f.imsi = imsi;
-        let mut k = [0x4bu8; 16];
-        k[..8].copy_from_slice(&index.to_be_bytes());
+        f.imsi = imsi.to_owned();
+        f.impi = impi.to_owned();
+        f.impu = impus.to_vec();
         f.k = hex::encode(k);
         CardProfile::try_from(f)
     }
@@ -461,16 +456,24 @@ pub fn luhn_valid(digits: &str) -> bool {
 mod tests {
 
     #[test]
-    fn nth_subscriber_has_its_own_identity_and_key() {
+    fn with_identity_replaces_identity_and_key_only() {
         let base = CardProfile::default();
-        let p = base.nth_subscriber(7).unwrap();
+        let impus = vec!["sip:001010000000007@ims.mnc001.mcc001.3gppnetwork.org".to_owned()];
+        let p = base
+            .with_identity(
+                "001010000000007",
+                "001010000000007@ims.mnc001.mcc001.3gppnetwork.org",
+                &impus,
+                [7; 16],
+            )
+            .unwrap();
         assert_eq!(p.imsi(), "001010000000007");
         assert_eq!(p.impi(), "001010000000007@ims.mnc001.mcc001.3gppnetwork.org");
-        assert_eq!(hex::encode(p.k()), "00000000000000074b4b4b4b4b4b4b4b");
+        assert_eq!(p.impu(), &impus[..]);
+        assert_eq!(p.k(), &[7; 16]);
         assert_eq!(p.iccid(), base.iccid());
         assert_eq!(p.opc(), base.opc());
-        assert_ne!(base.nth_subscriber(8).unwrap().k(), p.k());
-        assert!(base.nth_subscriber(10_000_000_000).is_err());
+        assert!(base.with_identity("00101x", "a@b", &impus, [7; 16]).is_err());
     }
 
     use super::*;

@@ -397,7 +397,10 @@ fn run_many(args: &UeArgs, plan: &Plan, profile: &CardProfile) -> Result<ExitCod
     let mut ues = Vec::with_capacity(n);
     let mut who = Vec::with_capacity(n);
     for i in 0..n {
-        let p = profile.nth_subscriber(i as u64).map_err(|e| anyhow!("subscriber {i}: {e}"))?;
+        let d = network::config::derived_identity(i);
+        let p = profile
+            .with_identity(&d.imsi, &d.impi, &[d.impu], d.k)
+            .map_err(|e| anyhow!("subscriber {i}: {e}"))?;
         let ip = standalone::ue_loopback_address(i)?;
         let mut card =
             Emulator::open(&p, None).with_context(|| format!("emulated card {i}"))?.with_protocol(protocol);
