@@ -140,22 +140,9 @@ pub fn run_campaign(only: Option<&str>, defect: Option<Defect>) -> Result<Campai
 // ---------------------------------------------------------------------------------------------
 // Shared fixtures: the subscriber of TS 35.208 test set 1 and a BM-SC (spec digest §8)
 
-/// The card: K, OPc and AMF of TS 35.208 test set 1, SQN one step below that test set's SQN
-/// (so its AUTN is fresh), PIN1 "1234".
-const PERSONALIZATION: Personalization<'static> = Personalization {
-    iccid: "8988211000000430010",
-    imsi: "001010123456789",
-    k: [0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc],
-    opc: [0xcd, 0x63, 0xcb, 0x71, 0x95, 0x4a, 0x9f, 0x4e, 0x48, 0xa5, 0x99, 0x4e, 0x37, 0xa0, 0x2b, 0xaf],
-    sqn: [0xff, 0x9b, 0xb4, 0xd0, 0xb5, 0xe0],
-    amf: [0xb9, 0xb9],
-    impi: "001010123456789@ims.mnc001.mcc001.3gppnetwork.org",
-    impu: &["sip:001010123456789@ims.mnc001.mcc001.3gppnetwork.org", "tel:+15551234567"],
-    home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
-    pin1: "1234",
-    adm1: *b"12345678",
-    puk1: "87654321",
-};
+/// The card: the subscriber of TS 35.208 test set 1 (SQN one step below that test set's SQN, so
+/// its AUTN is fresh; PIN1 "1234").
+const PERSONALIZATION: Personalization<'static> = uicc_applet::testing::TS_35_208_SUBSCRIBER;
 /// Another card's ICCID (for the ME's card change).
 const OTHER_ICCID: &str = "8988211000000430028";
 

@@ -12,27 +12,8 @@ mod properties;
 use crate::{NVM_SIZE, Nvm, Personalization, RESPONSE_MAX, RamNvm, Uicc};
 
 /// IMPUs of the test profile.
-pub(crate) const IMPUS: &[&str] =
-    &["sip:001010123456789@ims.mnc001.mcc001.3gppnetwork.org", "tel:+15551234567"];
-
-/// The test profile: K, OPc and AMF of TS 35.208 test set 1; PIN1 "1234"; ADM1 "12345678". The
-/// SQN is the card's highest accepted SQN, ff9bb4d0b5e0 (SEQ one below test set 1's
-/// ff9bb4d0b607, IND 0), so that the test set 1 AUTN (and the GBA_U AUTN* of the spec digest §8.3)
-/// are fresh on a new card.
-pub(crate) const PROFILE: Personalization<'static> = Personalization {
-    iccid: "8988211000000430010",
-    imsi: "001010123456789",
-    k: [0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc],
-    opc: [0xcd, 0x63, 0xcb, 0x71, 0x95, 0x4a, 0x9f, 0x4e, 0x48, 0xa5, 0x99, 0x4e, 0x37, 0xa0, 0x2b, 0xaf],
-    sqn: [0xff, 0x9b, 0xb4, 0xd0, 0xb5, 0xe0],
-    amf: [0xb9, 0xb9],
-    impi: "001010123456789@ims.mnc001.mcc001.3gppnetwork.org",
-    impu: IMPUS,
-    home_domain: "ims.mnc001.mcc001.3gppnetwork.org",
-    pin1: "1234",
-    adm1: *b"12345678",
-    puk1: "87654321",
-};
+/// The test profile: the subscriber of TS 35.208 test set 1 ([`crate::testing::TS_35_208_SUBSCRIBER`]).
+pub(crate) const PROFILE: Personalization<'static> = crate::testing::TS_35_208_SUBSCRIBER;
 
 /// A RAM NVM holding the test profile.
 pub(crate) fn personalized() -> RamNvm<NVM_SIZE> {
