@@ -14,18 +14,25 @@
 #   5. the whole UE on that card against the BSF and BM-SC on both key-management paths
 #      (tests/pcsc_network.rs), with power-on → first-media and MTK-update figures; after step 4,
 #      because it bootstraps the card again,
-#   6. `keysim demo`, `keysim ue --reader` (tests/cli_ue.rs, ignored there), `keysim compare
-#      --random 50` and `keysim call --security kms` with the card in the vpcd reader,
+#   6. `keysim demo`, `keysim ue --reader` (tests/cli_ue.rs, ignored there; then against a
+#      `keysim serve` process with a state directory and ports of its own, both paths: the
+#      README's two-terminal example with the card in a reader), `keysim compare --random 50` and
+#      `keysim call --security kms` with the card in the vpcd reader,
 #   7. `keysim card-test` (--destructive) on the emulated card in-process and on the `keysim vpcd`
 #      card through pcscd, JUnit into target/card-test/; last, because it bootstraps the card and
 #      blocks and unblocks PIN1.
-# pcscd and the card are stopped by PID on exit.
+# pcscd, the card and `keysim serve` are stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYSIM=${KEYSIM:-${CARGO_TARGET_DIR:-target}/debug/keysim}
 source scripts/pcscd-env.sh
 
-trap keysim_pcsc_cleanup EXIT
+SERVE_PID=
+cleanup() {
+  if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
+  keysim_pcsc_cleanup
+}
+trap cleanup EXIT
 
 cargo build -q --bin keysim
 keysim_pcscd_start
@@ -65,6 +72,50 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [print("keysim demo
 
 # The standalone UE through the PC/SC reader, against a BSF and a BM-SC the test starts.
 cargo test -q --test cli_ue -- --ignored --nocapture
+
+# `keysim serve` as its own process (private state directory; its ports next to the vpcd port,
+# below the ephemeral range, so that runs with other vpcd ports do not meet) and `keysim ue
+# --reader` against it on both paths. The configuration is the printed one (the built-in card,
+# which the vpcd card is, among its subscribers) with the ports moved. pcscd lives in a mount
+# namespace of its own, not a network namespace: the UE reaches the card through
+# PCSCLITE_CSOCK_NAME and the server over loopback. The service gets Key Group 7: the card (its
+# memory kept in card.bin) already holds MSKs of Key Group 1 of Key Domain 00F110 from the BM-SCs
+# above, with their MTK IDs, and refuses as replays the lower MTK IDs of a fresh BM-SC that reuses
+# those MSK IDs (TS 33.246 §6.4.6), as a real card refuses a second BM-SC sharing another's MSK IDs.
+SERVE_DIR="$KEYSIM_PCSCD_DIR/serve"
+mkdir -p "$SERVE_DIR"
+P=$KEYSIM_VPCD_PORT
+SERVE_BSF=127.0.0.1:$((P + 2)) SERVE_BMSC=127.0.0.1:$((P + 3)) SERVE_ADMIN=127.0.0.1:$((P + 5))
+SERVE_UE_MIKEY=$((P + 6)) SERVE_MEDIA=127.0.0.1:$((P + 7))
+"$KEYSIM" serve --print-config | sed \
+  -e "s/127.0.0.1:24750/$SERVE_BSF/" -e "s/127.0.0.1:24751/$SERVE_BMSC/" \
+  -e "s/127.0.0.1:24752/127.0.0.1:$((P + 4))/" -e "s/127.0.0.1:24759/$SERVE_ADMIN/" \
+  -e "s/ue_mikey_port = 2269/ue_mikey_port = $SERVE_UE_MIKEY/" -e "s/127.0.0.1:2269/127.0.0.1:$SERVE_UE_MIKEY/" \
+  -e "s/127.0.0.1:5004/$SERVE_MEDIA/" -e "s/^key_group = 1$/key_group = 7/" > "$SERVE_DIR/serve.toml"
+grep -q '^key_group = 7$' "$SERVE_DIR/serve.toml"
+"$KEYSIM" serve --config "$SERVE_DIR/serve.toml" --state-dir "$SERVE_DIR/state" > "$SERVE_DIR/serve.log" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 1 200); do
+  grep -q '^serving until' "$SERVE_DIR/serve.log" && break
+  kill -0 "$SERVE_PID" 2>/dev/null || break
+  sleep 0.05
+done
+grep -q '^serving until' "$SERVE_DIR/serve.log" || { echo "keysim serve did not start:" >&2; cat "$SERVE_DIR/serve.log" >&2; exit 1; }
+for path in uicc me; do
+  "$KEYSIM" ue --reader "$KEYSIM_PCSC_READER" --bsf "http://$SERVE_BSF" --bmsc "http://$SERVE_BMSC" \
+    --mikey-bind "127.0.0.1:$SERVE_UE_MIKEY" --bearer-media "$SERVE_MEDIA" --path "$path" --duration 2 --json --quiet \
+    > "$SERVE_DIR/ue-$path.json" || { echo "keysim ue --reader against keysim serve, $path path: exit $?" >&2; cat "$SERVE_DIR/ue-$path.json" >&2; exit 1; }
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=d["paths"][sys.argv[2]]; print("keysim ue --reader against keysim serve, %s path: %d MTKs, %d packets decrypted, power-on to first media %.1f ms" % (sys.argv[2], p["mtk_count"], p["packets_decrypted"], p["time_to_first_media_ms"])); sys.exit(0 if d["ok"] and d["card"].startswith("PC/SC reader") and p["packets_decrypted"] > 0 else 1)' "$SERVE_DIR/ue-$path.json" "$path"
+done
+# Both deregistered: serve holds no registration.
+"$KEYSIM" ctl --admin "$SERVE_ADMIN" list --json > "$SERVE_DIR/list.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["registrations"] == [] and len(d["bootstraps"]) >= 2 else 1)' "$SERVE_DIR/list.json" \
+  || { echo "keysim serve after both UEs: $(cat "$SERVE_DIR/list.json")" >&2; exit 1; }
+kill -TERM "$SERVE_PID"
+SERVE_STATUS=0
+wait "$SERVE_PID" || SERVE_STATUS=$?
+SERVE_PID=
+[ "$SERVE_STATUS" -eq 0 ] || { echo "keysim serve exited $SERVE_STATUS after SIGTERM" >&2; cat "$SERVE_DIR/serve.log" >&2; exit 1; }
 
 # The differential validation with the UICC-based path's card behind pcscd (the ME-based path's
 # card emulated): 50 random histories, each difference either allowed with its clause or fatal.

@@ -731,7 +731,7 @@ fn the_printed_configuration_runs_as_it_stands() {
         .replace("127.0.0.1:24750", &p.bsf())
         .replace("127.0.0.1:24751", &p.bmsc())
         .replace("127.0.0.1:24752", &format!("127.0.0.1:{}", p.bmsc_mikey))
-        .replace("127.0.0.1:24754", &format!("127.0.0.1:{}", p.media))
+        .replace("127.0.0.1:5004", &format!("127.0.0.1:{}", p.media))
         .replace("ue_mikey_port = 2269", &format!("ue_mikey_port = {}", p.ue_mikey))
         .replace("127.0.0.1:2269", &format!("127.0.0.1:{}", p.ue_mikey));
     let dir = tempfile::tempdir().unwrap();

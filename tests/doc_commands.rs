@@ -12,9 +12,21 @@
 //! in [`EXCLUDED`] with the reason and where they run instead. Every other command runs, and an
 //! exclusion that matches no documented command fails the test, so the list cannot go stale.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use support::serve::{ServeCommand, ServeProcess};
+
+/// Documented commands that need `keysim serve` running on its default ports (started here for
+/// their block, and stopped after it).
+const NEEDS_SERVE: &[&str] = &["keysim ue --emulator"];
+
+/// A lock file beside the system's temporary files that every run of this test takes while it
+/// holds keysim's default ports, so that two checkouts tested at once do not meet on them.
+const DEFAULT_PORTS_LOCK: &str = "keysim-default-ports.lock";
 
 /// Documented commands not run here: (line prefix, why, where they run instead).
 const EXCLUDED: &[(&str, &str)] = &[
@@ -27,8 +39,16 @@ const EXCLUDED: &[(&str, &str)] = &[
     ("cargo bench", "criterion measurements, minutes"),
     ("benches/pcsc-bench.sh", "needs pcscd + vpcd and minutes of timing"),
     (
-        "keysim ue --emulator",
-        "needs a running keysim serve; tests/cli_ue.rs runs keysim ue against a BSF and a BM-SC started in the test",
+        "keysim serve --state-dir",
+        "serves until a signal: this test starts `keysim serve` on its default ports itself for the blocks that run keysim ue",
+    ),
+    (
+        "keysim ue --reader",
+        "needs a card in a PC/SC reader: scripts/pcsc-tests.sh runs keysim ue --reader against keysim serve with the emulated card in vpcd",
+    ),
+    (
+        "keysim ue --emulator --ues",
+        "needs a keysim serve with a subscriber range and a multicast bearer; tests/cli_ue.rs runs twenty UEs and three on a multicast bearer",
     ),
     ("keysim readers", "needs pcscd: run by scripts/pcsc-tests.sh against the emulated card in vpcd"),
     ("keysim apdu --reader", "needs pcscd: run by scripts/pcsc-tests.sh against the emulated card in vpcd"),
@@ -184,6 +204,12 @@ fn json_checks(command: &str, stdout: &str) -> Result<(), String> {
                 return Err(format!("MAC {}", verification["mac"]));
             }
         }
+    } else if command.starts_with("keysim ue") && command.contains("--json") {
+        let v = parse()?;
+        if v["ok"] != true {
+            return Err(format!("keysim ue: ok is {}", v["ok"]));
+        }
+        v.get("ue").ok_or("no \"ue\" object")?;
     } else if command.starts_with("keysim tearing") && command.contains("--json") {
         let v = parse()?;
         for key in ["flows", "cut_points_total", "violations_total", "ok"] {
@@ -203,6 +229,21 @@ fn text_checks(command: &str, stdout: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `keysim serve --state-dir DIR/serve-state` with no other option, its default ports held under
+/// [`DEFAULT_PORTS_LOCK`] until the returned file is dropped.
+fn default_serve(dir: &Path) -> (ServeProcess, fs::File) {
+    let lock = fs::File::create(std::env::temp_dir().join(DEFAULT_PORTS_LOCK)).expect("lock file");
+    lock.lock().expect("lock the default ports");
+    let state = dir.join("serve-state");
+    let server = ServeProcess::start(ServeCommand {
+        args: vec!["--state-dir".into(), state.to_str().expect("UTF-8").to_owned()],
+        env: Vec::new(),
+        admin: network::config::DEFAULT_ADMIN_ADDR.to_string(),
+    })
+    .unwrap_or_else(|e| panic!("keysim serve on its default ports (are they taken?): {e}"));
+    (server, lock)
 }
 
 #[test]
@@ -256,6 +297,13 @@ fn every_documented_command_runs() {
             if run.is_empty() {
                 continue;
             }
+            // `keysim serve` on its default ports for the commands that talk to it, as the docs
+            // show them in two terminals.
+            let serve = if run.iter().any(|c| NEEDS_SERVE.iter().any(|p| c.text.starts_with(p))) {
+                Some(default_serve(dir.path()))
+            } else {
+                None
+            };
             let status = Command::new("bash")
                 .arg("-c")
                 .arg(&script)
@@ -266,6 +314,9 @@ fn every_documented_command_runs() {
                 .env_remove("XDG_CONFIG_HOME")
                 .status()
                 .expect("bash");
+            if let Some((server, _lock)) = serve {
+                server.terminate().expect("keysim serve stops on SIGTERM");
+            }
             assert!(status.success(), "the block's script itself failed: {script}");
             for (n, command) in run.iter().enumerate() {
                 ran += 1;

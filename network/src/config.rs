@@ -22,8 +22,10 @@ pub const DEFAULT_BMSC_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::L
 /// The BM-SC's MIKEY socket when none is given: MSK pushes leave from it, verification messages
 /// come back to it.
 pub const DEFAULT_BMSC_MIKEY_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24752);
-/// Where the bearer's SRTP goes when no address is given (unicast to one UE on this host).
-pub const DEFAULT_BEARER_MEDIA_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24754);
+/// Where the bearer's SRTP goes when no address is given: unicast to one UE on this host, at the
+/// port a `keysim ue` listens on by default ([`wire::mbms_key_management::DEFAULT_BEARER_MEDIA_PORT`]).
+pub const DEFAULT_BEARER_MEDIA_ADDR: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), wire::mbms_key_management::DEFAULT_BEARER_MEDIA_PORT);
 /// The KMS's address when none is given (TS 33.328 MIKEY-TICKET over HTTP).
 pub const DEFAULT_KMS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 24756);
 /// The KMS's FQDN when none is given (the one `keysim call --security kms` uses).

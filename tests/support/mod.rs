@@ -12,3 +12,5 @@ pub fn vpcd_card_profile() -> sim_reader::CardProfile {
     assert!(out.status.success(), "keysim profile show: {}", String::from_utf8_lossy(&out.stderr));
     sim_reader::CardProfile::from_json_str(&String::from_utf8_lossy(&out.stdout)).expect("profile JSON")
 }
+
+pub mod serve;
