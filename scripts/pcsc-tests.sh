@@ -119,7 +119,8 @@ SERVE_PID=
 
 # The differential validation with the UICC-based path's card behind pcscd (the ME-based path's
 # card emulated): 50 random histories, each difference either allowed with its clause or fatal.
-"$KEYSIM" compare --random 50 --reader "$KEYSIM_PCSC_READER" --json > "$KEYSIM_PCSCD_DIR/compare.json"
+"$KEYSIM" compare --random 50 --reader "$KEYSIM_PCSC_READER" --json > "$KEYSIM_PCSCD_DIR/compare.json" \
+  || { echo "keysim compare --random 50 --reader: exit $?" >&2; cat "$KEYSIM_PCSCD_DIR/compare.json" >&2; exit 1; }
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("keysim compare --random 50 through pcscd: %d histories, %d steps, %d divergences, allowed: %s" % (d["histories"], d["steps"], len(d["divergences"]), ", ".join("%s (%d)" % (a["name"], a["steps"]) for a in d["allowed_differences_seen"]))); sys.exit(0 if d["ok"] and d["histories"] == 50 else 1)' "$KEYSIM_PCSCD_DIR/compare.json"
 
 # The IMS call with KMS-based media security, the caller's card behind pcscd (the callee emulated).

@@ -437,14 +437,14 @@ impl World {
                 let records = side.ue.card.record_shape(App::Usim, me::card::FID_USIM_MSK, "EF.MSK")?.1;
                 for n in 1..=records {
                     let rec = side.ue.card.read_record(App::Usim, me::card::FID_USIM_MSK, n, "EF.MSK")?;
-                    // TS 31.102 §4.2.80: Key Domain ID (3), n, (MSK ID (4), TS (4)) × n.
-                    let Some(&count) = rec.get(3) else { continue };
-                    if count == 0 || count == 0xFF {
+                    // TS 31.102 §4.2.80. Only the Key Groups compared here: a real card may hold the
+                    // MSKs of other services, which no event of a history touches.
+                    let Some(record) = uicc_vocab::ef::msk::MskRecord::parse(&rec) else { continue };
+                    if !record.key_group().is_some_and(|g| KEY_GROUPS.contains(&g)) {
                         continue;
                     }
-                    let kd = KeyDomainId([rec[0], rec[1], rec[2]]);
-                    for pair in rec[4..].chunks_exact(8).take(usize::from(count)) {
-                        held.push(msk_key(kd, u32::from_be_bytes([pair[0], pair[1], pair[2], pair[3]])));
+                    for pair in &record.pairs {
+                        held.push(msk_key(KeyDomainId(record.key_domain_id), pair.msk_id));
                     }
                 }
             }
