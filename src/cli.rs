@@ -27,7 +27,7 @@ pub enum Command {
     /// power-on, GBA bootstrap, NAF keys, registration over HTTP or SIP, MSK push, then the MTKs,
     /// media, MSK rotations and solicited pulls the BM-SC sends on its own schedule for --duration
     /// seconds, deregistration. Exit 0 only when every step succeeded.
-    Ue(UeArgs),
+    Ue(Box<UeArgs>),
     /// Send APDUs to a card, in order, in one card session, and print each response with its meaning.
     Apdu(ApduArgs),
     /// List the PC/SC readers and the cards in them.
@@ -706,6 +706,14 @@ pub struct UeArgs {
     pub card: CardArgs,
     #[command(flatten)]
     pub trace: TraceArgs,
+    /// Write the UE's packets into FILE (pcapng): the frames of the host's loopback to or from its
+    /// ports and its peers' (BSF, BM-SC or P-CSCF, MIKEY, bearer), and with one UE its card's
+    /// APDUs as GSMTAP (a packet socket on lo: needs CAP_NET_RAW).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// Write an HTML message sequence chart of the same frames into FILE (as keysim demo --report).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
