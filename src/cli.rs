@@ -489,7 +489,8 @@ JSON output (--json); a figure that could not be measured is null and \"notes\" 
   payload_bytes, seconds, timing, python, notes
 
 `keysim bench scale --ues N` and `keysim bench storm --ues N` measure many UEs against BM-SCs on
-loopback (see their --help and BENCHMARKS.md).
+loopback; `keysim bench serve --ues N` one `keysim serve` process against a `keysim ue --ues N`
+process (see their --help and BENCHMARKS.md).
 
 Python for libsrtp: --python, else $KEYSIM_PYTHON, else the pyenv-srtp venv in the build's
 target directory, else python3; it must import pylibsrtp.";
