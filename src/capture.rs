@@ -10,6 +10,11 @@
 //!
 //! Entering a namespace needs CAP_SYS_ADMIN, or an unprivileged user namespace (the default on
 //! Debian); the namespace is entered while the process has a single thread, as `unshare(2)` asks.
+//!
+//! A standalone program (`keysim serve`, `keysim ue`) talks to peers outside itself, which a
+//! namespace would cut off: [`begin_on_host`] instead reads the host's own loopback (a packet
+//! socket on `lo`, which needs CAP_NET_RAW) and keeps only the frames to or from the ports the
+//! program uses or talks to; the file and the report are written as above.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -34,14 +39,52 @@ const LINKTYPE_ETHERNET: u16 = 1;
 /// Largest frame kept (loopback MTU is 65536).
 const SNAPLEN: usize = 65_536 + 14;
 
-/// A capture running on the run's own loopback.
+/// A capture running on the run's own loopback, or on the host's for the frames of some ports.
 pub struct Capture {
     path: Option<PathBuf>,
     report: Option<(PathBuf, crate::report::RunKind)>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<std::io::Result<Vec<Frame>>>>,
-    /// Keeps 127.0.0.1:4729 bound, so GSMTAP datagrams meet no ICMP "port unreachable".
-    _gsmtap_sink: std::net::UdpSocket,
+    /// Keeps 127.0.0.1:4729 bound, so GSMTAP datagrams meet no ICMP "port unreachable" (on the
+    /// host's loopback only when the port was free).
+    _gsmtap_sink: Option<std::net::UdpSocket>,
+    /// The UEs' MIKEY ports, for the report.
+    mikey_ports: Vec<u16>,
+    /// What the interface block says the frames are.
+    description: &'static str,
+}
+
+/// Which frames of the host's loopback a standalone program's capture keeps.
+pub struct HostPorts {
+    /// Frames from or to any of these ports are kept (the program's own and its peers').
+    pub ports: Vec<u16>,
+    /// The UEs' MIKEY ports among them (MSK pushes and bearer MTK messages go to them).
+    pub mikey_ports: Vec<u16>,
+}
+
+/// Start a capture on the host's loopback (no namespace: the program's peers run outside it)
+/// when `path` or `report` is given, keeping the frames of `ports`; the card's APDUs (when `apdus`
+/// is given) go to it as GSMTAP. Needs CAP_NET_RAW.
+pub fn begin_on_host(
+    path: Option<&Path>,
+    report: Option<(&Path, crate::report::RunKind)>,
+    ports: HostPorts,
+    apdus: Option<&mut crate::cli::TraceArgs>,
+) -> Result<Option<Capture>> {
+    begin_in(path, report, Some(ports), apdus)
+}
+
+/// Points the APDU trace at [`GSMTAP_TARGET`], refusing another `--gsmtap`.
+fn set_gsmtap(trace: &mut crate::cli::TraceArgs) -> Result<()> {
+    match &trace.gsmtap {
+        Some(target) if target != GSMTAP_TARGET => {
+            bail!(
+                "--capture sends the APDUs as GSMTAP to {GSMTAP_TARGET} inside the run: leave out --gsmtap {target}"
+            )
+        }
+        _ => trace.gsmtap = Some(GSMTAP_TARGET.to_owned()),
+    }
+    Ok(())
 }
 
 /// Start a capture when `path` is given, before anything of the run exists; the card's APDUs
@@ -51,20 +94,33 @@ pub fn begin(
     report: Option<(&Path, crate::report::RunKind)>,
     apdus: Option<&mut crate::cli::TraceArgs>,
 ) -> Result<Option<Capture>> {
+    begin_in(path, report, None, apdus)
+}
+
+/// A capture in a namespace of the run's own, or with `host` on the host's loopback.
+fn begin_in(
+    path: Option<&Path>,
+    report: Option<(&Path, crate::report::RunKind)>,
+    host: Option<HostPorts>,
+    apdus: Option<&mut crate::cli::TraceArgs>,
+) -> Result<Option<Capture>> {
     if path.is_none() && report.is_none() {
         return Ok(None);
     }
+    let gsmtap = apdus.is_some();
     if let Some(trace) = apdus {
-        match &trace.gsmtap {
-            Some(target) if target != GSMTAP_TARGET => {
-                bail!(
-                    "--capture sends the APDUs as GSMTAP to {GSMTAP_TARGET} inside the run: leave out --gsmtap {target}"
-                )
+        set_gsmtap(trace)?;
+    }
+    match host {
+        None => Capture::start(path, report),
+        Some(mut ports) => {
+            if gsmtap {
+                ports.ports.push(GSMTAP_PORT);
             }
-            _ => trace.gsmtap = Some(GSMTAP_TARGET.to_owned()),
+            Capture::start_on_host(path, report, ports)
         }
     }
-    Capture::start(path, report).map(Some)
+    .map(Some)
 }
 
 /// Finish the capture (if any) after the run, whatever the run's outcome.
@@ -87,24 +143,55 @@ impl Capture {
     /// Move the process into a network namespace of its own, bring its loopback up and start
     /// copying its frames. Call it before any thread exists.
     pub fn start(path: Option<&Path>, report: Option<(&Path, crate::report::RunKind)>) -> Result<Capture> {
-        // Fail on an unwritable file now, not after the run.
-        if let Some(path) = path {
-            File::create(path).with_context(|| format!("--capture {}", path.display()))?;
-        }
-        if let Some((path, _)) = report {
-            File::create(path).with_context(|| format!("--report {}", path.display()))?;
-        }
+        create_outputs(path, report)?;
         sys::enter_network_namespace().context("--capture: entering a network namespace of the run's own")?;
         sys::loopback_up().context("--capture: bringing up the namespace's loopback")?;
         let socket =
             sys::PacketSocket::open_loopback().context("--capture: opening a packet socket on lo")?;
         let gsmtap_sink =
             std::net::UdpSocket::bind(GSMTAP_TARGET).context("--capture: binding 127.0.0.1:4729")?;
+        let ports = HostPorts { ports: Vec::new(), mikey_ports: vec![MIKEY_PORT] };
+        let description = "loopback of the run's network namespace";
+        Capture::copying(path, report, socket, None, Some(gsmtap_sink), ports, description)
+    }
+
+    /// Start copying the frames of the host's loopback to or from `ports` (no namespace).
+    pub fn start_on_host(
+        path: Option<&Path>,
+        report: Option<(&Path, crate::report::RunKind)>,
+        ports: HostPorts,
+    ) -> Result<Capture> {
+        create_outputs(path, report)?;
+        let socket = sys::PacketSocket::open_loopback().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                anyhow::anyhow!(
+                    "--capture/--report read the host's loopback with a packet socket, which needs CAP_NET_RAW: \
+                     run as root or give the binary the capability (setcap cap_net_raw+ep keysim) ({e})"
+                )
+            } else {
+                anyhow::Error::new(e).context("--capture: opening a packet socket on lo")
+            }
+        })?;
+        let sink = std::net::UdpSocket::bind(GSMTAP_TARGET).ok();
+        let keep = ports.ports.clone();
+        let description = "host loopback, frames of the program's ports only";
+        Capture::copying(path, report, socket, Some(keep), sink, ports, description)
+    }
+
+    fn copying(
+        path: Option<&Path>,
+        report: Option<(&Path, crate::report::RunKind)>,
+        socket: sys::PacketSocket,
+        keep: Option<Vec<u16>>,
+        gsmtap_sink: Option<std::net::UdpSocket>,
+        ports: HostPorts,
+        description: &'static str,
+    ) -> Result<Capture> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || copy_frames(&socket, &flag))
+            .spawn(move || copy_frames(&socket, &flag, keep.as_deref()))
             .context("--capture: starting the capture thread")?;
         Ok(Capture {
             path: path.map(Path::to_owned),
@@ -112,6 +199,8 @@ impl Capture {
             stop,
             thread: Some(thread),
             _gsmtap_sink: gsmtap_sink,
+            mikey_ports: ports.mikey_ports,
+            description,
         })
     }
 
@@ -125,13 +214,13 @@ impl Capture {
         if let Some(path) = &self.path {
             let file = File::create(path).with_context(|| format!("--capture {}", path.display()))?;
             let mut out = BufWriter::new(file);
-            write_pcapng(&mut out, &frames)
+            write_pcapng(&mut out, &frames, self.description)
                 .and_then(|()| out.flush())
                 .with_context(|| format!("--capture: writing {}", path.display()))?;
         }
         if let Some((path, kind)) = &self.report {
             let title = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-            crate::report::write(path, &frames, *kind, &format!("keysim {title}"))?;
+            crate::report::write(path, &frames, *kind, &format!("keysim {title}"), &self.mikey_ports)?;
         }
         Ok(frames.len())
     }
@@ -143,15 +232,41 @@ impl Drop for Capture {
     }
 }
 
+/// Fail on an unwritable file now, not after the run.
+fn create_outputs(path: Option<&Path>, report: Option<(&Path, crate::report::RunKind)>) -> Result<()> {
+    if let Some(path) = path {
+        File::create(path).with_context(|| format!("--capture {}", path.display()))?;
+    }
+    if let Some((path, _)) = report {
+        File::create(path).with_context(|| format!("--report {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Read frames until told to stop, then drain what is queued (loopback hands a frame to packet
 /// sockets while the sender's call is still running, so everything sent before the stop is there).
-fn copy_frames(socket: &sys::PacketSocket, stop: &AtomicBool) -> std::io::Result<Vec<Frame>> {
+/// With `keep`, only TCP and UDP frames from or to one of those ports are kept.
+fn copy_frames(
+    socket: &sys::PacketSocket,
+    stop: &AtomicBool,
+    keep: Option<&[u16]>,
+) -> std::io::Result<Vec<Frame>> {
     let mut frames = Vec::new();
     let mut buf = vec![0u8; SNAPLEN];
+    let kept = |f: &Frame| {
+        keep.is_none_or(|ports| {
+            crate::report::frame_ports(f).is_some_and(|(s, d)| ports.contains(&s) || ports.contains(&d))
+        })
+    };
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         match socket.recv(&mut buf)? {
-            Some(n) => frames.push(Frame { time_ns: now_ns(), data: buf[..n].to_vec() }),
+            Some(n) => {
+                let frame = Frame { time_ns: now_ns(), data: buf[..n].to_vec() };
+                if kept(&frame) {
+                    frames.push(frame);
+                }
+            }
             None if stopping => return Ok(frames),
             None => {}
         }
@@ -183,7 +298,7 @@ fn option(body: &mut Vec<u8>, code: u16, value: &[u8]) {
     body.resize(body.len().div_ceil(4) * 4, 0);
 }
 
-fn write_pcapng(out: &mut impl Write, frames: &[Frame]) -> std::io::Result<()> {
+fn write_pcapng(out: &mut impl Write, frames: &[Frame], description: &str) -> std::io::Result<()> {
     // Section Header Block: byte-order magic, version 1.0, section length unknown (-1).
     let mut shb = Vec::new();
     shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
@@ -199,7 +314,7 @@ fn write_pcapng(out: &mut impl Write, frames: &[Frame]) -> std::io::Result<()> {
     idb.extend_from_slice(&0u16.to_le_bytes());
     idb.extend_from_slice(&(SNAPLEN as u32).to_le_bytes());
     option(&mut idb, 2, b"lo"); // if_name
-    option(&mut idb, 3, b"loopback of the run's network namespace"); // if_description
+    option(&mut idb, 3, description.as_bytes()); // if_description
     option(&mut idb, 9, &[9]); // if_tsresol: 10^-9 s
     option(&mut idb, 0, &[]);
     block(out, 1, &idb)?;
@@ -374,7 +489,7 @@ mod tests {
     #[test]
     fn pcapng_blocks_are_padded_and_framed() {
         let mut out = Vec::new();
-        write_pcapng(&mut out, &[Frame { time_ns: 1 << 33, data: vec![1, 2, 3, 4, 5] }]).unwrap();
+        write_pcapng(&mut out, &[Frame { time_ns: 1 << 33, data: vec![1, 2, 3, 4, 5] }], "lo").unwrap();
         // SHB, IDB, EPB; every block's two lengths agree and every length is a multiple of 4.
         let mut at = 0;
         let mut types = Vec::new();

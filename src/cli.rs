@@ -27,7 +27,7 @@ pub enum Command {
     /// power-on, GBA bootstrap, NAF keys, registration over HTTP or SIP, MSK push, then the MTKs,
     /// media, MSK rotations and solicited pulls the BM-SC sends on its own schedule for --duration
     /// seconds, deregistration. Exit 0 only when every step succeeded.
-    Ue(UeArgs),
+    Ue(Box<UeArgs>),
     /// Send APDUs to a card, in order, in one card session, and print each response with its meaning.
     Apdu(ApduArgs),
     /// List the PC/SC readers and the cards in them.
@@ -489,7 +489,8 @@ JSON output (--json); a figure that could not be measured is null and \"notes\" 
   payload_bytes, seconds, timing, python, notes
 
 `keysim bench scale --ues N` and `keysim bench storm --ues N` measure many UEs against BM-SCs on
-loopback (see their --help and BENCHMARKS.md).
+loopback; `keysim bench serve --ues N` one `keysim serve` process against a `keysim ue --ues N`
+process (see their --help and BENCHMARKS.md).
 
 Python for libsrtp: --python, else $KEYSIM_PYTHON, else the pyenv-srtp venv in the build's
 target directory, else python3; it must import pylibsrtp.";
@@ -525,7 +526,51 @@ pub enum BenchCommand {
     /// A BM-SC re-key storm: N registered UEs, one solicited pull to all at once, every UE asks for
     /// the new MSK: requests served per second, latency distribution, UEs left without the MSK.
     Storm(ScaleArgs),
+    /// One `keysim serve` process (a child, private state, free ports, a subscriber range of N)
+    /// against the N UEs of one `keysim ue --ues N` process over loopback sockets: registrations
+    /// per second, MTK fan-out to the UEs, memory per UE and the server's memory.
+    Serve(ServeBenchArgs),
 }
+
+#[derive(Debug, Args)]
+#[command(after_long_help = SERVE_BENCH_JSON_HELP)]
+pub struct ServeBenchArgs {
+    /// Number of UEs (each on its own loopback address 127.0.x.y).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub ues: usize,
+    /// Seconds each UE listens to the bearer after its MSK push.
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub duration: f64,
+    /// The BM-SC's MTK period in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    pub mtk_period_ms: u64,
+    /// Key-management path of the UEs.
+    #[arg(long, value_name = "PATH", default_value = "uicc", value_parser = ["uicc", "me"])]
+    pub path: String,
+    /// The bearer: one multicast group on loopback every UE joins, or one unicast address per UE
+    /// (the BM-SC sends N copies).
+    #[arg(long, value_name = "KIND", default_value = "multicast", value_parser = ["multicast", "unicast"])]
+    pub bearer: String,
+    /// Print JSON (see --help for the keys).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub const SERVE_BENCH_JSON_HELP: &str = "JSON keys:
+  ues, path, bearer, duration_s, mtk_period_ms    the run
+  ok, ue_exit_status, ok_count                     every UE's every step succeeded; keysim ue's exit
+  registered, with_msk, with_mtk, decrypting, decrypt_failures   UEs (packets) as keysim ue counts them
+  registration_window_ms, registrations_per_s      first registration start to last registration end
+  mtk_fanout_{mtks,mean_ms,p50_ms,p95_ms,max_ms}   per MTK installed by 2+ UEs: first to last UE installing it
+  ue_vm_hwm_kib, ue_memory_per_ue_kib              the UE process's peak resident memory, and it / N
+  ue_memory_per_ue_above_start_kib                 (peak - resident before the UEs) / N
+  ue_wall_s, serve_start_s                         wall time of keysim ue; of the server's start
+  serve_registered_max, serve_bootstraps           UEs registered at once and B-TIDs, as the admin API says
+  serve_rss_idle_kib, serve_rss_kib                the server's resident memory before the UEs, after them
+  serve_rss_peak_sampled_kib, serve_hwm_kib        its largest sampled, and its peak (VmHWM)
+  serve_cpu_s, serve_exit                          its user+system CPU during the UEs' run; its exit after SIGTERM
+  cpu                                              model, family, model_number, cores, flags_of_note,
+                                                   hypervisor, loadavg (the machine may be shared)";
 
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
@@ -662,6 +707,14 @@ pub struct UeArgs {
     pub card: CardArgs,
     #[command(flatten)]
     pub trace: TraceArgs,
+    /// Write the UE's packets into FILE (pcapng): the frames of the host's loopback to or from its
+    /// ports and its peers' (BSF, BM-SC or P-CSCF, MIKEY, bearer), and with one UE its card's
+    /// APDUs as GSMTAP (a packet socket on lo: needs CAP_NET_RAW).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// Write an HTML message sequence chart of the same frames into FILE (as keysim demo --report).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -77,6 +77,11 @@ struct Packet<'a> {
     payload: &'a [u8],
 }
 
+/// The source and destination ports of a TCP or UDP frame.
+pub(crate) fn frame_ports(frame: &Frame) -> Option<(u16, u16)> {
+    parse_packet(frame).map(|p| (p.src_port, p.dst_port))
+}
+
 fn parse_packet(frame: &Frame) -> Option<Packet<'_>> {
     let d = &frame.data;
     if d.get(12..14)? != [0x08, 0x00] {
@@ -143,7 +148,9 @@ fn cut_http(stream: &mut Stream) -> Vec<(u64, String, Vec<u8>)> {
 }
 
 /// Every message of the run, in time order.
-fn messages(frames: &[Frame], kind: RunKind) -> Vec<Message> {
+/// `mikey_ports`: the UEs' MIKEY ports (MSK pushes and bearer MTK messages go to them,
+/// verification messages leave from them).
+fn messages(frames: &[Frame], kind: RunKind, mikey_ports: &[u16]) -> Vec<Message> {
     let packets: Vec<Packet<'_>> = frames.iter().filter_map(parse_packet).collect();
     let mut out = Vec::new();
 
@@ -283,8 +290,8 @@ fn messages(frames: &[Frame], kind: RunKind) -> Vec<Message> {
             if let Some(m) = apdu_message(&mut decoder, p) {
                 out.push(m);
             }
-        } else if p.dst_port == crate::capture::MIKEY_PORT || p.src_port == crate::capture::MIKEY_PORT {
-            let (from, to) = if p.dst_port == crate::capture::MIKEY_PORT { (BMSC, ME) } else { (ME, BMSC) };
+        } else if mikey_ports.contains(&p.dst_port) || mikey_ports.contains(&p.src_port) {
+            let (from, to) = if mikey_ports.contains(&p.dst_port) { (BMSC, ME) } else { (ME, BMSC) };
             let name = mikey_name(d);
             out.push(Message {
                 time_ns: p.time_ns,
@@ -482,8 +489,14 @@ fn esc(s: &str) -> String {
 }
 
 /// Write the page; returns the number of arrows drawn.
-pub fn write(path: &Path, frames: &[Frame], kind: RunKind, title: &str) -> Result<usize> {
-    let msgs = messages(frames, kind);
+pub fn write(
+    path: &Path,
+    frames: &[Frame],
+    kind: RunKind,
+    title: &str,
+    mikey_ports: &[u16],
+) -> Result<usize> {
+    let msgs = messages(frames, kind, mikey_ports);
     let lane_w = 190.0;
     let top = 50.0;
     let step = 28.0;
@@ -652,7 +665,7 @@ mod tests {
             frame(true, 8080, 40000, &resp[..50]),
             frame(true, 8080, 40000, &resp[50..]),
         ];
-        let m = messages(&frames, RunKind::Demo);
+        let m = messages(&frames, RunKind::Demo, &[crate::capture::MIKEY_PORT]);
         assert_eq!(m.len(), 2);
         assert_eq!((m[0].from, m[0].to), (ME, BSF));
         assert_eq!((m[1].from, m[1].to), (BSF, ME));
@@ -678,7 +691,7 @@ mod tests {
             let full = frame(tcp, 40000, port, payload);
             for cut in 0..=full.data.len() {
                 let f = Frame { time_ns: 1, data: full.data[..cut].to_vec() };
-                let _ = messages(&[f], RunKind::Demo);
+                let _ = messages(&[f], RunKind::Demo, &[crate::capture::MIKEY_PORT]);
             }
         }
     }

@@ -202,3 +202,61 @@ fn bench_scale_and_storm_report_their_keys() {
         assert!(storm[key].as_f64().is_some_and(|x| x > 0.0), "{key} = {}", storm[key]);
     }
 }
+
+/// `keysim bench serve`: one `keysim serve` child and one `keysim ue --ues 5` child over loopback
+/// sockets, on each bearer kind. What is checked is that the run is whole (every UE bootstrapped
+/// at the server, registered, keyed and decrypting; the server stopped cleanly) and that the
+/// figures are present and positive; never how fast.
+#[test]
+fn bench_serve_registers_every_ue_and_reports_its_figures() {
+    for bearer in ["multicast", "unicast"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keysim"))
+            .args(["bench", "serve", "--ues", "5", "--duration", "2", "--mtk-period-ms", "200", "--json"])
+            .args(["--bearer", bearer])
+            .output()
+            .expect("run keysim");
+        assert!(out.status.success(), "{bearer}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(v["ues"], 5, "{v}");
+        assert_eq!(v["bearer"], bearer);
+        assert_eq!(v["ok"], true, "{v}");
+        for key in ["ok_count", "registered", "with_msk", "with_mtk", "decrypting"] {
+            assert_eq!(v[key], 5, "{bearer}: {key} in {v}");
+        }
+        assert_eq!(v["decrypt_failures"], 0, "{v}");
+        // The server's own account: one bootstrapping per UE, all five registered at once.
+        assert_eq!(v["serve_bootstraps"], 5, "{v}");
+        assert_eq!(v["serve_registered_max"], 5, "{v}");
+        assert_eq!(v["serve_exit"], "exit status: 0", "{v}");
+        for key in [
+            "registrations_per_s",
+            "registration_window_ms",
+            "mtk_fanout_mean_ms",
+            "mtk_fanout_p95_ms",
+            "ue_vm_hwm_kib",
+            "ue_memory_per_ue_kib",
+            "serve_rss_kib",
+            "serve_rss_idle_kib",
+            "serve_hwm_kib",
+        ] {
+            assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{bearer}: {key} = {}", v[key]);
+        }
+        // Five UEs on a 200 ms MTK period listening 2 s: several MTKs reached two UEs or more.
+        assert!(v["mtk_fanout_mtks"].as_u64().is_some_and(|n| n >= 2), "{v}");
+        let per_ue = v["ue_memory_per_ue_kib"].as_f64().unwrap();
+        let hwm = v["ue_vm_hwm_kib"].as_f64().unwrap();
+        assert!((per_ue * 5.0 - hwm).abs() < 0.01, "{per_ue} × 5 ≠ {hwm}");
+        assert!(v["mtk_fanout_p95_ms"].as_f64() >= v["mtk_fanout_p50_ms"].as_f64(), "{v}");
+        assert!(v["cpu"]["cores"].as_u64().is_some_and(|n| n > 0), "{v}");
+    }
+}
+
+#[test]
+fn bench_serve_refuses_bad_arguments() {
+    for args in [&["--ues", "0"][..], &["--duration", "0"], &["--bearer", "broadcast"]] {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_keysim")).args(["bench", "serve"]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+}

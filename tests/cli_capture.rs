@@ -436,3 +436,155 @@ fn wireshark_install_puts_the_plugin_where_tshark_loads_it() {
     std::fs::create_dir_all(&empty).expect("empty home");
     assert_eq!(run(&empty), "", "without the plugin installed, no keysim_uicc");
 }
+
+/// A free loopback port (free a moment ago), TCP or UDP.
+fn free_port(udp: bool) -> u16 {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+}
+
+/// `keysim serve --capture --report` and `keysim ue --capture --report`, two processes on the
+/// host's loopback (no namespace): each file holds the run's HTTP (Ub, registration; Zn on the
+/// server's side), its MIKEY (MSK push, MTK messages) and its SRTP, as tshark decodes them, and
+/// none of the other traffic the loopback carried meanwhile.
+#[test]
+fn serve_and_ue_capture_on_the_host_loopback() {
+    use std::io::{BufRead, BufReader};
+    if !have_tshark() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, bsf, bmsc) = (free_port(false), free_port(false), free_port(false));
+    let (bmsc_mikey, ue_mikey, bearer_mikey, media) =
+        (free_port(true), free_port(true), free_port(true), free_port(true));
+    let group = "239.255.42.7";
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[bsf]\nlisten = \"127.0.0.1:{bsf}\"\n[bmsc]\n\
+             listen = \"127.0.0.1:{bmsc}\"\nmikey_listen = \"127.0.0.1:{bmsc_mikey}\"\nue_mikey_port = {ue_mikey}\n\
+             bearer_mikey = [\"{group}:{bearer_mikey}\"]\nbearer_media = [\"{group}:{media}\"]\n\
+             mtk_period_ms = 200\nmedia_period_ms = 50\npackets_per_media_period = 2\n"
+        ),
+    )
+    .unwrap();
+    let (serve_file, serve_html) = (dir.path().join("serve.pcapng"), dir.path().join("serve.html"));
+    let (ue_file, ue_html) = (dir.path().join("ue.pcapng"), dir.path().join("ue.html"));
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_keysim"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--state-dir"])
+        .arg(dir.path().join("state"))
+        .args(["--capture", serve_file.to_str().unwrap(), "--report", serve_html.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        if line.starts_with("serving until") {
+            break;
+        }
+        seen.push(line);
+    }
+    // Its last line comes at the stop: keep reading.
+    let rest = std::thread::spawn(move || lines.collect::<Vec<_>>());
+    if serve.try_wait().unwrap().is_some() || seen.is_empty() {
+        let out = serve.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("CAP_NET_RAW") || oracles_required(), "{err}");
+        eprintln!("skipping: {err}");
+        return;
+    }
+    // Traffic of no part of the run, on the same loopback while both capture.
+    let noise_port = free_port(true);
+    let noise = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let noise_from = noise.local_addr().unwrap().port();
+    noise.send_to(b"not the run's", ("127.0.0.1", noise_port)).unwrap();
+    let ue = keysim_json(&[
+        "ue",
+        "--emulator",
+        "--bsf",
+        &format!("http://127.0.0.1:{bsf}/"),
+        "--bmsc",
+        &format!("http://127.0.0.1:{bmsc}"),
+        "--mikey-bind",
+        &format!("127.0.0.1:{ue_mikey}"),
+        "--bearer-mikey",
+        &format!("{group}:{bearer_mikey}"),
+        "--bearer-media",
+        &format!("{group}:{media}"),
+        "--duration",
+        "1.5",
+        "--json",
+        "--quiet",
+        "--capture",
+        ue_file.to_str().unwrap(),
+        "--report",
+        ue_html.to_str().unwrap(),
+    ]);
+    noise.send_to(b"not the run's", ("127.0.0.1", noise_port)).unwrap();
+    assert_eq!(ue["ok"], true, "{ue}");
+    let st = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    assert!(serve.wait().unwrap().success());
+    assert!(rest.join().unwrap().iter().any(|l| l.contains("stopped")));
+    let path = &ue["paths"]["uicc"];
+    let btid = path["btid"].as_str().unwrap();
+    let (msks, mtks) = (path["msk_count"].as_u64().unwrap(), path["mtk_count"].as_u64().unwrap());
+    let decrypted = path["packets_decrypted"].as_u64().unwrap();
+    assert!(decrypted > 0 && mtks > 0, "{ue}");
+
+    let decode = [
+        format!("udp.port=={ue_mikey},mikey"),
+        format!("udp.port=={bearer_mikey},mikey"),
+        format!("udp.port=={media},rtp"),
+    ];
+    for file in [&serve_file, &ue_file] {
+        let mut extra = Vec::new();
+        for d in &decode {
+            extra.extend(["-d", d.as_str()]);
+        }
+        let f = |filter: &str, names: &[&str]| fields_with(file, &extra, filter, names);
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        // HTTP: Ub (two GETs, the second with the RES), the registration naming the B-TID.
+        let ub = f(
+            &format!("http.request && tcp.dstport == {bsf} && http.request.uri == \"/\""),
+            &["frame.number"],
+        );
+        assert!(ub.len() >= 2, "{name}: Ub requests {ub:?}");
+        let register = f(
+            &format!("http.request && tcp.dstport == {bmsc} && http.authorization contains \"{btid}\""),
+            &["http.request.uri"],
+        );
+        assert!(register.iter().any(|u| u.contains("requesttype=register")), "{name}: {register:?}");
+        // MIKEY: the MSK push(es) to the UE and every MTK message it installed, as MIKEY.
+        let to_ue = f(&format!("mikey && udp.dstport == {ue_mikey}"), &["frame.number"]).len() as u64;
+        let bearer = f(&format!("mikey && udp.dstport == {bearer_mikey}"), &["frame.number"]).len() as u64;
+        assert!(to_ue >= msks, "{name}: {to_ue} MIKEY to the UE, {msks} MSKs");
+        assert!(bearer >= mtks, "{name}: {bearer} MTK messages, {mtks} installed");
+        // The UE's verification message back to the BM-SC.
+        assert!(!f(&format!("mikey && udp.dstport == {bmsc_mikey}"), &["frame.number"]).is_empty(), "{name}");
+        // SRTP on the bearer: RTP version 2 with the service's SSRC, at least every packet the UE
+        // decrypted.
+        let srtp = f(&format!("rtp.version == 2 && udp.dstport == {media}"), &["rtp.ssrc"]);
+        assert!(srtp.len() as u64 >= decrypted, "{name}: {} SRTP frames, {decrypted} decrypted", srtp.len());
+        assert!(srtp.iter().all(|s| s == "0x4d424d01"), "{name}: SSRCs {srtp:?}");
+        // Nothing malformed, and nothing of the other traffic.
+        assert!(f("_ws.malformed", &["frame.number"]).is_empty(), "{name}: malformed frames");
+        let other = f(&format!("udp.port == {noise_port} || udp.port == {noise_from}"), &["frame.number"]);
+        assert!(other.is_empty(), "{name}: frames of other programs kept: {other:?}");
+    }
+    // Only the server's side saw Zn (the BM-SC asking the BSF).
+    let zn = fields(&serve_file, "http.request.uri == \"/zn\"", &["frame.number"]);
+    assert!(!zn.is_empty(), "no Zn request in the server's capture");
+    // The reports chart the same run: Ub, the MSK push and MTK messages on the UE's MIKEY ports.
+    for html in [&serve_html, &ue_html] {
+        let page = std::fs::read_to_string(html).unwrap();
+        assert!(page.contains("<svg") && page.contains("Ub: GET /"), "{}", html.display());
+        assert!(page.contains("MSK") && page.contains("MTK"), "{}: no MIKEY arrows", html.display());
+    }
+}

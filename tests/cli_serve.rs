@@ -639,6 +639,90 @@ fn bad_input_changes_no_stored_state() {
     server.terminate().unwrap();
 }
 
+/// Half a request, then silence: how long until the server ends the connection, and what it
+/// sent before (empty when it closed without an answer).
+fn stall(
+    addr: String,
+    half: &'static [u8],
+    give_up: Duration,
+) -> std::thread::JoinHandle<(Duration, String)> {
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(give_up)).unwrap();
+        let start = Instant::now();
+        s.write_all(half).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        (start.elapsed(), String::from_utf8_lossy(&out).into_owned())
+    })
+}
+
+#[test]
+fn a_stalled_client_is_dropped_within_the_bound_while_others_are_served() {
+    use network::http::{SERVER_BODY_READ_TIMEOUT, SERVER_HEADER_READ_TIMEOUT};
+    let dir = tempfile::tempdir().unwrap();
+    let p = Ports::new();
+    let server = Server::start(dir.path(), &config(&p, 3_600_000, ""), &p.admin(), false).unwrap();
+    ctl(&p.admin(), &["media", SERVICE, "off"]).unwrap();
+    let before = snapshot(&p.admin());
+    let slack = Duration::from_secs(10);
+    let give_up = SERVER_HEADER_READ_TIMEOUT.max(SERVER_BODY_READ_TIMEOUT) + 2 * slack;
+    // Half a header block (BSF, BM-SC), and whole headers with half the body they announce
+    // (BM-SC registration, admin MSK rotation: either would change the stored state if served).
+    let header_stalls = [
+        stall(p.bsf(), b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Dig", give_up),
+        stall(
+            p.bmsc(),
+            b"POST /keymanagement?requesttype=register HTTP/1.1\r\nHost: x\r\nContent-Le",
+            give_up,
+        ),
+    ];
+    let body_stalls = [
+        stall(
+            p.bmsc(),
+            b"POST /keymanagement?requesttype=register HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/mbms-register+xml\r\nContent-Length: 500\r\n\r\n<mbms",
+            give_up,
+        ),
+        stall(
+            p.admin(),
+            b"POST /v1/rotate-msk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 200\r\n\r\n{\"service_id\": \"urn:keysim:mbms:servi",
+            give_up,
+        ),
+    ];
+    // Others are served while those stall: the admin API, and the BSF (an unknown IMPI: 403, which
+    // stores nothing; a challenge would store the SQN it carries).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(registered_btids(&p.admin()).unwrap().len(), 0);
+    let req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Digest username=\"nobody@nowhere\", realm=\"r\", nonce=\"\", uri=\"/\", response=\"\"\r\n\r\n";
+    assert_eq!(raw_http(&p.bsf(), req.as_bytes()), Some(403));
+    let ended: Vec<usize> = header_stalls
+        .iter()
+        .chain(&body_stalls)
+        .enumerate()
+        .filter(|(_, t)| t.is_finished())
+        .map(|(i, _)| i)
+        .collect();
+    assert!(ended.is_empty(), "stalled clients {ended:?} ended early");
+
+    for t in header_stalls {
+        let (took, answer) = t.join().unwrap();
+        assert!(took < SERVER_HEADER_READ_TIMEOUT + slack, "header stall held {took:?}");
+        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    for t in body_stalls {
+        let (took, answer) = t.join().unwrap();
+        assert!(took < SERVER_BODY_READ_TIMEOUT + slack, "body stall held {took:?}");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    // Nothing stored changed (no MSK rotated, no registration, no SQN moved).
+    assert_eq!(before, snapshot(&p.admin()), "a stalled request changed the stored state");
+    // The server still serves, and stops at once (no connection left to wait for).
+    assert_eq!(raw_http(&p.bsf(), req.as_bytes()), Some(403));
+    server.terminate().unwrap();
+}
+
 #[test]
 fn a_second_server_on_the_same_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! Harness libraries that drive the whole system: the differential validation of the two MBMS
 //! key-management paths of TS 33.246 §6.1 ([`differential`]) and the set-up both paths share
 //! ([`paths`]); the power-cut campaign over the card's NVM and the ME key store ([`tearing`]); many
-//! UEs against BM-SCs on loopback ([`scale`]); the network figures of MBMS security end to end
+//! UEs against BM-SCs on loopback ([`scale`]); one `keysim serve` process against a `keysim ue --ues N` process
+//! ([`servebench`]); the network figures of MBMS security end to end
 //! ([`netbench`]).
 //!
 //! The binary only parses arguments and prints; what runs lives here, with its tests.
@@ -12,6 +13,7 @@ pub mod differential;
 pub mod netbench;
 pub mod paths;
 pub mod scale;
+pub mod servebench;
 pub mod tearing;
 
 /// The one error type of the harness.

@@ -524,7 +524,11 @@ pub fn mtk_fanout(runs: &[&[MtkInstall]]) -> Fanout {
 
 /// A line of `/proc/self/status` (`VmHWM`, `VmRSS`…) in KiB; `None` off Linux.
 pub fn proc_status_kib(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_field_kib(&std::fs::read_to_string("/proc/self/status").ok()?, field)
+}
+
+/// A line (`VmHWM`, `VmRSS`…) of the text of a `/proc/PID/status` file, in KiB.
+pub fn status_field_kib(text: &str, field: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
     line[field.len() + 1..].split_whitespace().next()?.parse().ok()
 }

@@ -906,11 +906,7 @@ impl Bmsc {
             let receiver = tokio::net::UdpSocket::from_std(receiver)?;
             tokio::spawn(mikey_receiver(rx_core, receiver));
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            crate::peer_thread::serve_connections(listener, app, stopped).await
         })?;
         let (schedule_stop, schedule_thread) = match config.schedule {
             Some(schedule) => {

@@ -14,6 +14,20 @@ pub const MAX_RESPONSE_LEN: usize = 1 << 20;
 /// How long a request may take before it is abandoned.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the servers (BSF, BM-SC, KMS, admin API) wait for a request's start line and header
+/// fields, counted from the moment they start reading them; then the connection is closed. Every
+/// client of this project writes a whole request in one go on loopback, so anything near this
+/// bound is a stalled or hostile client holding a connection; it matches [`DEFAULT_TIMEOUT`],
+/// what the clients here give a whole exchange. No 3GPP or IETF text fixes a value (RFC 9112 §9.5
+/// leaves idle and incomplete connections to the server; hyper's default is 30 s).
+pub const SERVER_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the servers wait for the whole body of a request once its header fields are in; a
+/// request whose body is not complete by then is answered `408 Request Timeout` and its connection
+/// closed, and the handler sees a failed body, so it changes nothing. The same reasoning and value
+/// as [`SERVER_HEADER_READ_TIMEOUT`] (bodies here are a few KiB on loopback).
+pub const SERVER_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A received response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {

@@ -399,11 +399,7 @@ impl Kms {
             .with_state(core.clone());
         let server = PeerThread::spawn("KMS", "kms", addr, move |stopped| async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            crate::peer_thread::serve_connections(listener, app, stopped).await
         })?;
         tracing::info!(%addr, fqdn = %core.fqdn, "KMS listening");
         Ok(Kms { addr, core, server })

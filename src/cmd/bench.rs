@@ -49,6 +49,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.what {
         Some(BenchCommand::Scale(a)) => return super::scale::run_scale(a),
         Some(BenchCommand::Storm(a)) => return super::scale::run_storm(a),
+        Some(BenchCommand::Serve(a)) => return super::scale::run_serve(a),
         None => {}
     }
     if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 600.0) {

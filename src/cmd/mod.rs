@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let capture = crate::capture::begin(args.capture.as_deref(), report, Some(&mut args.trace))?;
             crate::capture::end(capture, demo::run(args))
         }
-        Command::Ue(args) => ue::run(args),
+        Command::Ue(args) => ue::run(*args),
         Command::Apdu(args) => card::apdu(args),
         Command::Readers => card::readers(),
         Command::Vpcd(args) => card::vpcd(args),

@@ -42,6 +42,41 @@ pub struct ServeArgs {
     /// Print a documented example configuration (which --config accepts as it stands) and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Write the server's packets into FILE (pcapng) until it stops: the frames of the host's
+    /// loopback to or from its ports and the UE MIKEY and bearer ports it sends to (a packet
+    /// socket on lo: needs CAP_NET_RAW).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+    /// Write an HTML message sequence chart of the same frames into FILE when it stops (as
+    /// keysim demo --report).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// The ports whose frames a capture of the server keeps: every address it listens on, the Zn
+/// addresses it asks, the UE MIKEY port and the bearer's addresses it sends to.
+fn capture_ports(plan: &network::serve::Plan) -> crate::capture::HostPorts {
+    let c = &plan.config;
+    let mut ports: Vec<u16> = [plan.bsf, plan.bmsc, plan.kms, plan.scf, plan.pcscf]
+        .into_iter()
+        .flatten()
+        .map(|a| a.port())
+        .chain([c.admin.listen.port()])
+        .collect();
+    let mut mikey_ports = Vec::new();
+    if plan.bmsc.is_some() {
+        let b = &c.bmsc;
+        mikey_ports.push(b.ue_mikey_port);
+        mikey_ports.extend(b.bearer_mikey_or_default().iter().map(|a| a.port()));
+        ports.push(b.mikey_listen.port());
+        ports.extend(b.bsf_zn.map(|a| a.port()));
+        ports.extend(b.bearer_media_or_default().iter().map(|a| a.port()));
+    }
+    ports.extend(c.kms.bsf_zn.filter(|_| plan.kms.is_some()).map(|a| a.port()));
+    ports.extend(&mikey_ports);
+    ports.sort_unstable();
+    ports.dedup();
+    crate::capture::HostPorts { ports, mikey_ports }
 }
 
 /// The built-in card's subscriber, as the BSF takes it and as the example writes it out.
@@ -106,6 +141,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         };
+    let report = args.report.as_deref().map(|p| (p, crate::report::RunKind::Demo));
+    let capture = crate::capture::begin_on_host(args.capture.as_deref(), report, capture_ports(&plan), None)?;
+    crate::capture::end(capture, serve(plan))
+}
+
+/// Starts the planned functions, prints where they are and serves until a signal.
+fn serve(plan: network::serve::Plan) -> Result<ExitCode> {
     let running = match network::serve::start(plan) {
         Ok(r) => r,
         Err(e) => {

@@ -261,11 +261,46 @@ impl Drop for TempDir {
     }
 }
 
-pub fn run(args: UeArgs) -> Result<ExitCode> {
+/// The port of an `http://host:port…` URL.
+fn url_port(url: &str) -> Option<u16> {
+    let rest = url.strip_prefix("http://")?;
+    let hostport = rest.split('/').next()?;
+    hostport.rsplit_once(':')?.1.parse().ok()
+}
+
+/// The ports whose frames a capture of the UE keeps: its MIKEY and bearer ports and its peers'.
+fn capture_ports(plan: &Plan) -> crate::capture::HostPorts {
+    let mut mikey_ports = vec![plan.mikey_bind.port()];
+    mikey_ports.extend(plan.bearer_mikey.map(|a| a.port()));
+    let mut ports: Vec<u16> = [Some(plan.bsf.as_str()), plan.bmsc.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(url_port)
+        .chain(plan.pcscf.as_deref().and_then(|p| pcscf_addr(p).ok()).map(|a| a.port()))
+        .chain([plan.bearer_media.port()])
+        .chain(mikey_ports.iter().copied())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    crate::capture::HostPorts { ports, mikey_ports }
+}
+
+pub fn run(mut args: UeArgs) -> Result<ExitCode> {
     let profile = super::card::load_profile(args.card.profile.as_deref())?;
     let plan = plan(&args, &profile)?;
+    let report = args.report.clone();
+    let report = report.as_deref().map(|p| (p, crate::report::RunKind::Demo));
+    let capture_file = args.capture.clone();
+    // With one UE its card's APDUs go into the capture as GSMTAP.
+    let apdus = (args.ues <= 1).then_some(&mut args.trace);
+    let capture =
+        crate::capture::begin_on_host(capture_file.as_deref(), report, capture_ports(&plan), apdus)?;
+    crate::capture::end(capture, run_planned(&args, &plan, &profile))
+}
+
+fn run_planned(args: &UeArgs, plan: &Plan, profile: &CardProfile) -> Result<ExitCode> {
     if args.ues > 1 {
-        return run_many(&args, &plan, &profile);
+        return run_many(args, plan, profile);
     }
     let log = Log { quiet: args.quiet };
     let tag = path_tag(plan.path);
