@@ -841,6 +841,16 @@ impl Bmsc {
                     }
                 }
                 _ => {
+                    // A stored service without an MSK carries on from its number; a new one of a
+                    // state store starts from the clock ([`first_msk_number`]).
+                    let start = match (&stored, &config.store) {
+                        (Some(r), _) => r.msk_number,
+                        (None, Some(_)) => first_msk_number(SystemTime::now()),
+                        (None, None) => 0,
+                    };
+                    if start != 0 {
+                        stream.resume(start, Vec::new(), 0, 0);
+                    }
                     stream.rotate_msk();
                     Service {
                         id: s.service_id.clone(),
@@ -2153,8 +2163,31 @@ impl Bmsc {
     }
 }
 
+/// MSK numbers a BM-SC with a new state store starts after: the seconds of the Unix clock modulo
+/// [`FIRST_MSK_NUMBER_SPAN`]. TS 33.246 §6.3.2 leaves the choice of MSK IDs to the BM-SC; a card
+/// keeps, per MSK ID, the last MTK ID it took (TS 31.102 §4.2.80 EF.MSK), so a new BM-SC that
+/// numbered from 1 again would have its MTKs refused as replays by a card that met an earlier one
+/// with the same Key Group. Starting from the clock keeps two states begun more than a second apart
+/// on different numbers for 17 hours; the span leaves 4095 rotations before the 16-bit number wraps.
+fn first_msk_number(now: SystemTime) -> u16 {
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    (secs % u64::from(FIRST_MSK_NUMBER_SPAN)) as u16
+}
+
+/// The span of [`first_msk_number`].
+const FIRST_MSK_NUMBER_SPAN: u16 = 0xF000;
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_new_state_numbers_msks_from_the_clock_below_the_wrap() {
+        let at = |secs| super::first_msk_number(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), 0);
+        assert_eq!(at(1_000), 1_000);
+        assert_eq!(at(u64::from(super::FIRST_MSK_NUMBER_SPAN) + 5), 5);
+        assert!((0..200_000).all(|s| at(s) < super::FIRST_MSK_NUMBER_SPAN));
+    }
+
     use super::*;
 
     #[test]
