@@ -46,7 +46,7 @@ pub struct Ours {
     pub unprotect_pps: f64,
     /// The budget with the strategy the srtp crate picked for this CPU.
     pub budget_pps: f64,
-    /// The budget through the crates' general APIs ([`NaiveBudget`]).
+    /// The budget through the crates' general APIs (`NaiveBudget`).
     pub naive_budget_pps: f64,
     /// The budget with the strategy it did not pick (sequential or one-pass).
     pub other_budget_pps: f64,
@@ -402,7 +402,7 @@ pub fn find_python(option: Option<&Path>) -> Result<PathBuf, String> {
     })
 }
 
-/// pylibsrtp's figures from [`LIBSRTP_LOOP`] run by `python`.
+/// pylibsrtp's figures from `LIBSRTP_LOOP` run by `python`.
 pub fn libsrtp_rates(python: &Path, secs: f64) -> Result<LibsrtpRates> {
     let limit = Duration::from_secs_f64(60.0 + 20.0 * secs);
     let out = output_within(

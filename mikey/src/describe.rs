@@ -813,4 +813,40 @@ mod tests {
         // Era 1: NTP second 0 is 2036-02-07T06:28:16Z.
         assert_eq!(ntp_to_iso8601(0), "2036-02-07T06:28:16Z");
     }
+
+    /// RFC 3830 Table 6.1.a (0–6), RFC 4650 §3 (7, 8), RFC 4738 §3 (9, 10), RFC 6043 Table 6.1
+    /// (11–18); 19 on is unassigned.
+    #[test]
+    fn every_assigned_data_type_has_a_name() {
+        for v in 0..=18u8 {
+            assert!(data_type_name(DataType(v)).is_some(), "data type {v}");
+        }
+        assert_eq!(data_type_name(DataType(19)), None);
+        assert_eq!(data_type_name(DataType::ERROR), Some("error"));
+    }
+
+    /// A message cut inside a payload is located at that payload, one with a byte too many after
+    /// the last payload (RFC 3830 §6: a chain of next-payload fields ending in 0).
+    #[test]
+    fn locate_names_the_broken_payload() {
+        use crate::mbms::{KeyDomainId, MskId, MtkId, MtkMessageParams, build_mtk_message};
+        let params = MtkMessageParams::new(
+            KeyDomainId([0, 0xf1, 0x10]),
+            MskId(0x0102_0007),
+            MtkId(0x0203),
+            Timestamp::Counter(7),
+        );
+        let mut buf = [0u8; 256];
+        let n =
+            build_mtk_message(&Msk::new([1; 16]), &params, &crate::mbms::Mtk::new([2; 16]), None, &mut buf);
+        let n = n.unwrap_or(0);
+        let msg = buf.get(..n).unwrap_or_default();
+        assert!(Message::parse(msg).is_ok());
+        // HDR (10 bytes), then the EXT payload, the first of the chain.
+        assert_eq!(locate(msg.get(..12).unwrap_or_default()), "in payload 1 (EXT) at offset 10");
+        let mut longer = msg.to_vec();
+        longer.push(0);
+        assert_eq!(locate(&longer), format!("after the last payload, at offset {n}"));
+        assert_eq!(locate(&[1]), "in HDR at offset 0");
+    }
 }
