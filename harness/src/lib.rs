@@ -1,20 +1,25 @@
 //! Harness libraries that drive the whole system: the differential validation of the two MBMS
 //! key-management paths of TS 33.246 §6.1 ([`differential`]) and the set-up both paths share
 //! ([`paths`]); the power-cut campaign over the card's NVM and the ME key store ([`tearing`]); many
-//! UEs against BM-SCs on loopback ([`scale`]); one `keysim serve` process against a `keysim ue --ues N` process
-//! ([`servebench`]); the network figures of MBMS security end to end
-//! ([`netbench`]).
+//! UEs against BM-SCs on loopback ([`scale`]); one `keysim serve` process against a `keysim ue
+//! --ues N` process ([`servebench`]); the network figures of MBMS security end to end
+//! ([`netbench`]); the SRTP figures of `keysim bench` beside libsrtp, webrtc-srtp and OpenSSL
+//! ([`srtpbench`]) and the emulated card's command rates ([`cardbench`]), on this thread's CPU
+//! clock ([`timing`]).
 //!
 //! The binary only parses arguments and prints; what runs lives here, with its tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod card_setup;
+pub mod cardbench;
 pub mod differential;
 pub mod netbench;
 pub mod paths;
 pub mod scale;
 pub mod servebench;
+pub mod srtpbench;
 pub mod tearing;
+pub mod timing;
 
 /// The one error type of the harness.
 #[derive(Debug, thiserror::Error)]

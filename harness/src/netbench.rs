@@ -577,3 +577,110 @@ pub fn measure_registrations_per_second(how: Challenges, registrations: u64) -> 
     let elapsed = r.run(how, registrations)?;
     Ok(registrations as f64 / elapsed.as_secs_f64())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The figures of `keysim bench`
+
+/// The end-to-end figures of the network peers with a UE on the emulated card (see
+/// `benches/network.rs` for the criterion version and the per-phase breakdown).
+#[derive(Debug, Default)]
+pub struct NetworkFigures {
+    /// Power-on to first media, UICC-based path, ms.
+    pub first_media_uicc_ms: Option<f64>,
+    /// Power-on to first media, ME-based path, ms.
+    pub first_media_me_ms: Option<f64>,
+    /// MTK updates per second, UICC-based path.
+    pub mtk_uicc: Option<f64>,
+    /// MTK updates per second, ME-based path.
+    pub mtk_me: Option<f64>,
+    /// MTK updates per second, UICC-based path, through PC/SC.
+    pub mtk_uicc_pcsc: Option<f64>,
+    /// MTK updates per second, ME-based path, through PC/SC.
+    pub mtk_me_pcsc: Option<f64>,
+    /// The PC/SC reader of the PC/SC figures.
+    pub pcsc_reader: Option<String>,
+    /// BM-SC registrations per second, one nonce.
+    pub registrations: Option<f64>,
+    /// BM-SC registrations per second, a fresh challenge each.
+    pub registrations_fresh: Option<f64>,
+}
+
+/// The end-to-end figures, each measured for about `secs`; what fails is said in `notes`.
+pub fn network_figures(secs: f64, notes: &mut Vec<String>) -> NetworkFigures {
+    use me::KeyManagementPath::{MeBased, UiccBased};
+    let profile = sim_reader::CardProfile::default();
+    let card = || -> crate::Result<sim_reader::Emulator> {
+        Ok(sim_reader::Emulator::new(&sim_reader::CardProfile::default())?)
+    };
+    let mut note = |what: &str, e: crate::Error| notes.push(format!("{what} not measured: {}", e.chain()));
+    let runs = ((secs * 20.0) as usize).clamp(3, 51);
+    let updates = ((secs * 1000.0) as u64).clamp(50, 20_000);
+    let registrations = ((secs * 1000.0) as u64).clamp(50, 5_000);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut f = NetworkFigures::default();
+    match measure_power_on_to_first_media(UiccBased, &profile, card, runs) {
+        Ok(d) => f.first_media_uicc_ms = Some(ms(d)),
+        Err(e) => note("ue_power_on_to_first_media_ms_uicc", e),
+    }
+    match measure_power_on_to_first_media(MeBased, &profile, card, runs) {
+        Ok(d) => f.first_media_me_ms = Some(ms(d)),
+        Err(e) => note("ue_power_on_to_first_media_ms_me", e),
+    }
+    match measure_mtk_updates_per_second(UiccBased, &profile, card, updates) {
+        Ok(r) => f.mtk_uicc = Some(r),
+        Err(e) => note("mtk_updates_per_s_uicc", e),
+    }
+    match measure_mtk_updates_per_second(MeBased, &profile, card, updates / 10 + 10) {
+        Ok(r) => f.mtk_me = Some(r),
+        Err(e) => note("mtk_updates_per_s_me", e),
+    }
+    // Through pcscd + vpcd, when a card is being served (benches/pcsc-bench.sh sets this up).
+    match std::env::var("KEYSIM_PCSC_READER") {
+        Ok(name) => {
+            let pcsc_updates = (updates / 50).clamp(20, 500);
+            let open = || open_pcsc_reader(&name);
+            match measure_mtk_updates_per_second(UiccBased, &profile, open, pcsc_updates) {
+                Ok(r) => f.mtk_uicc_pcsc = Some(r),
+                Err(e) => note("mtk_updates_per_s_uicc_pcsc", e),
+            }
+            match measure_mtk_updates_per_second(MeBased, &profile, open, pcsc_updates / 4 + 5) {
+                Ok(r) => f.mtk_me_pcsc = Some(r),
+                Err(e) => note("mtk_updates_per_s_me_pcsc", e),
+            }
+            f.pcsc_reader = Some(name);
+        }
+        Err(_) => {
+            for key in ["mtk_updates_per_s_uicc_pcsc", "mtk_updates_per_s_me_pcsc"] {
+                notes.push(format!(
+                    "{key} not measured: no KEYSIM_PCSC_READER (benches/pcsc-bench.sh runs keysim bench \
+                     with a private pcscd and a `keysim vpcd` card)"
+                ));
+            }
+        }
+    }
+    let mut note = |what: &str, e: crate::Error| notes.push(format!("{what} not measured: {}", e.chain()));
+    match measure_registrations_per_second(Challenges::OneNonce, registrations) {
+        Ok(r) => f.registrations = Some(r),
+        Err(e) => note("bmsc_registrations_per_s", e),
+    }
+    match measure_registrations_per_second(Challenges::MeClient, registrations / 2 + 10) {
+        Ok(r) => f.registrations_fresh = Some(r),
+        Err(e) => note("bmsc_registrations_fresh_challenge_per_s", e),
+    }
+    f
+}
+
+/// Connects to the card in the PC/SC reader `name` (which powers it), once pcscd shows it present.
+fn open_pcsc_reader(name: &str) -> crate::Result<sim_reader::PcscReader> {
+    let start = Instant::now();
+    loop {
+        let readers = sim_reader::list_readers()?;
+        if readers.iter().any(|r| r.name == name && r.card_present) {
+            return Ok(sim_reader::PcscReader::open(&sim_reader::ReaderSelector::Name(name.to_owned()))?);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            crate::bail!("no card in PC/SC reader '{name}' after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

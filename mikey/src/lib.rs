@@ -16,6 +16,8 @@
 //! * [`mbms`] — MSK, MTK, solicited-pull and verification messages of TS 33.246.
 //! * [`ticket`] — MIKEY-TICKET (RFC 6043) with the 3GPP ticket of TS 33.328; its `exchange`
 //!   module (feature `std`) builds and checks the owned messages of the KMS and the IMS UE.
+//! * [`describe`] (feature `std`) — a message field by field, verified and decrypted with the
+//!   MBMS profile's keys when given, as a tree of named values for printing.
 //!
 //! The HTTP bodies of MBMS key management live in the `wire` crate.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
@@ -24,6 +26,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod codec;
+#[cfg(feature = "std")]
+pub mod describe;
 pub mod error;
 pub mod kemac;
 mod list;

@@ -143,6 +143,14 @@ impl DataType {
     pub const DH_RESP: DataType = DataType(5);
     /// Error message.
     pub const ERROR: DataType = DataType(6);
+    /// DH-HMAC initiator message (RFC 4650 §3).
+    pub const DHHMAC_INIT: DataType = DataType(7);
+    /// DH-HMAC responder message (RFC 4650 §3).
+    pub const DHHMAC_RESP: DataType = DataType(8);
+    /// RSA-R initiator message (RFC 4738 §3).
+    pub const RSA_R_INIT: DataType = DataType(9);
+    /// RSA-R responder message (RFC 4738 §3).
+    pub const RSA_R_RESP: DataType = DataType(10);
     /// MIKEY-TICKET REQUEST_INIT (PSK), RFC 6043 Table 6.1.
     pub const REQUEST_INIT_PSK: DataType = DataType(11);
     /// MIKEY-TICKET REQUEST_INIT (PK), RFC 6043 Table 6.1.

@@ -9,32 +9,36 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
-use super::output_within;
+use crate::timing::output_within;
+use crate::{Context, Error, Result, bail};
 
 /// The C harness, built into the binary so that `keysim bench` can compile it anywhere.
 const LIBSRTP_BENCH_C: &str = include_str!("../../../benches/peers/libsrtp_bench.c");
 /// The webrtc-srtp bench crate's manifest, in this source tree.
-const WEBRTC_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/webrtc-srtp/Cargo.toml");
+const WEBRTC_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/peers/webrtc-srtp/Cargo.toml");
 /// The libsrtp + OpenSSL bench crate's manifest, in this source tree.
 const LIBSRTP_OPENSSL_MANIFEST: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/libsrtp-openssl/Cargo.toml");
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/peers/libsrtp-openssl/Cargo.toml");
 
 /// A peer's figures.
-pub(crate) struct Rates {
-    pub(crate) version: String,
+pub struct Rates {
+    /// The peer's version.
+    pub version: String,
     /// The crypto library under the peer, where it can be told.
-    pub(crate) crypto: String,
-    pub(crate) protect_pps: f64,
-    pub(crate) unprotect_pps: f64,
+    pub crypto: String,
+    /// Protects per second.
+    pub protect_pps: f64,
+    /// Unprotects per second.
+    pub unprotect_pps: f64,
 }
 
 /// `<target>/peers`, `<target>` being two levels above this executable (`target/release/keysim`).
 fn peers_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating this executable")?;
-    let target = exe.parent().and_then(Path::parent).ok_or_else(|| anyhow!("no target directory"))?;
+    let target =
+        exe.parent().and_then(Path::parent).ok_or_else(|| Error::Other("no target directory".to_owned()))?;
     Ok(target.join("peers"))
 }
 
@@ -56,7 +60,7 @@ fn run_peer(program: &Path, secs: f64, reps: usize, batch: usize) -> Result<Prin
     .with_context(|| program.display().to_string())?;
     let v: Value =
         serde_json::from_str(out.trim()).with_context(|| format!("{} printed {out:?}", program.display()))?;
-    let num = |k: &str| v[k].as_f64().ok_or_else(|| anyhow!("no {k} in {out:?}"));
+    let num = |k: &str| v[k].as_f64().ok_or_else(|| Error::Other(format!("no {k} in {out:?}")));
     Ok(Printed {
         version: v["version"].as_str().unwrap_or("?").to_owned(),
         crypto: v["crypto"].as_str().map(str::to_owned),
@@ -67,7 +71,7 @@ fn run_peer(program: &Path, secs: f64, reps: usize, batch: usize) -> Result<Prin
 
 /// Debian's libsrtp2 from C: compiles the harness with `cc -O2 … -lsrtp2` (once per source
 /// version) and runs it; `crypto` is the library libsrtp2 links for AES and HMAC, from `ldd`.
-pub(crate) fn libsrtp_c(secs: f64, reps: usize, batch: usize) -> Result<Rates> {
+pub fn libsrtp_c(secs: f64, reps: usize, batch: usize) -> Result<Rates> {
     let dir = peers_dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // The file name carries a hash of the source, so an edited harness is rebuilt.
@@ -109,7 +113,7 @@ pub(crate) fn libsrtp_c(secs: f64, reps: usize, batch: usize) -> Result<Rates> {
 fn cargo_peer(bin: &str, manifest: &str, build: bool, about: &str) -> Result<PathBuf> {
     let dir = peers_dir()?;
     let exe = dir.join("release").join(bin);
-    let rel = manifest.strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/")).unwrap_or(manifest);
+    let rel = manifest.strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/../")).unwrap_or(manifest);
     if !build {
         if !exe.exists() {
             bail!(
@@ -143,7 +147,7 @@ fn cargo_peer(bin: &str, manifest: &str, build: bool, about: &str) -> Result<Pat
 /// webrtc-srtp through `benches/peers/webrtc-srtp`: runs `<target>/peers/release/webrtc-srtp-bench`,
 /// building it first with cargo when `build` is set (about 90 s on two cores; the first build
 /// needs the crates from the registry).
-pub(crate) fn webrtc_srtp(secs: f64, reps: usize, batch: usize, build: bool) -> Result<Rates> {
+pub fn webrtc_srtp(secs: f64, reps: usize, batch: usize, build: bool) -> Result<Rates> {
     let exe = cargo_peer("webrtc-srtp-bench", WEBRTC_MANIFEST, build, "about 90 s")?;
     let Printed { version, protect_pps, unprotect_pps, .. } = run_peer(&exe, secs, reps, batch)?;
     Ok(Rates {
@@ -159,13 +163,13 @@ pub(crate) fn webrtc_srtp(secs: f64, reps: usize, batch: usize, build: bool) -> 
 /// set (`srtp2-sys` runs bindgen, then libsrtp's `./configure --enable-openssl` and `make`: about
 /// a minute; it needs a C compiler, make, libclang and libssl-dev). The peer refuses to print
 /// figures unless libsrtp runs on OpenSSL; `crypto` is the OpenSSL version it linked.
-pub(crate) fn libsrtp_openssl(secs: f64, reps: usize, batch: usize, build: bool) -> Result<Rates> {
+pub fn libsrtp_openssl(secs: f64, reps: usize, batch: usize, build: bool) -> Result<Rates> {
     let exe = cargo_peer("libsrtp-openssl-bench", LIBSRTP_OPENSSL_MANIFEST, build, "about a minute")?;
     let printed = run_peer(&exe, secs, reps, batch)?;
     let crypto = printed
         .crypto
         .filter(|c| c.starts_with("OpenSSL"))
-        .ok_or_else(|| anyhow!("{} did not report the OpenSSL it runs on", exe.display()))?;
+        .ok_or_else(|| Error::Other(format!("{} did not report the OpenSSL it runs on", exe.display())))?;
     Ok(Rates {
         version: format!("{} with {crypto}", printed.version),
         crypto,
