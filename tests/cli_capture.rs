@@ -437,13 +437,9 @@ fn wireshark_install_puts_the_plugin_where_tshark_loads_it() {
     assert_eq!(run(&empty), "", "without the plugin installed, no keysim_uicc");
 }
 
-/// A free loopback port (free a moment ago), TCP or UDP.
-fn free_port(udp: bool) -> u16 {
-    if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-    }
+/// A loopback port for a server process, TCP or UDP ([`test_kit::ports::loopback_port`]).
+fn free_port(_udp: bool) -> u16 {
+    test_kit::ports::loopback_port()
 }
 
 /// `keysim serve --capture --report` and `keysim ue --capture --report`, two processes on the

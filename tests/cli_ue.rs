@@ -3,7 +3,7 @@
 //! with the decrypted media compared to the source frames, the ME key store across runs, SIP
 //! registration through an SCF and a P-CSCF, twenty UEs at once, bad arguments and refusals.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -37,7 +37,7 @@ fn keysim_line(line: &str) -> Output {
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    test_kit::ports::loopback_port()
 }
 
 fn json(out: &Output) -> serde_json::Value {

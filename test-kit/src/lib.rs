@@ -9,6 +9,7 @@
 
 pub mod independent;
 pub mod mbms_run;
+pub mod ports;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -15,14 +14,14 @@ use serde_json::Value;
 /// The longest a start or a stop may take.
 pub const SERVE_WAIT: Duration = Duration::from_secs(20);
 
-/// A loopback TCP port the system had free a moment ago.
+/// A loopback TCP port for a server process ([`test_kit::ports::loopback_port`]).
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    test_kit::ports::loopback_port()
 }
 
-/// A loopback UDP port the system had free a moment ago.
+/// A loopback UDP port for a server process ([`test_kit::ports::loopback_port`]).
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    test_kit::ports::loopback_port()
 }
 
 /// How `keysim serve` is started: its arguments after `serve`, and its environment.
