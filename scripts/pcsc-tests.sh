@@ -78,10 +78,10 @@ cargo test -q --test cli_ue -- --ignored --nocapture
 # --reader` against it on both paths. The configuration is the printed one (the built-in card,
 # which the vpcd card is, among its subscribers) with the ports moved. pcscd lives in a mount
 # namespace of its own, not a network namespace: the UE reaches the card through
-# PCSCLITE_CSOCK_NAME and the server over loopback. The service gets Key Group 7: the card (its
-# memory kept in card.bin) already holds MSKs of Key Group 1 of Key Domain 00F110 from the BM-SCs
-# above, with their MTK IDs, and refuses as replays the lower MTK IDs of a fresh BM-SC that reuses
-# those MSK IDs (TS 33.246 §6.4.6), as a real card refuses a second BM-SC sharing another's MSK IDs.
+# PCSCLITE_CSOCK_NAME and the server over loopback. The service keeps the printed Key Group 1: the
+# card (its memory kept in card.bin) already holds MSKs of Key Group 1 from the BM-SCs above, with
+# their MTK IDs, and a new serve state numbers its MSKs from the clock, so the card meets MSK IDs it
+# has not seen (docs/serve.md, "What survives what").
 SERVE_DIR="$KEYSIM_PCSCD_DIR/serve"
 mkdir -p "$SERVE_DIR"
 P=$KEYSIM_VPCD_PORT
@@ -91,8 +91,7 @@ SERVE_UE_MIKEY=$((P + 6)) SERVE_MEDIA=127.0.0.1:$((P + 7))
   -e "s/127.0.0.1:24750/$SERVE_BSF/" -e "s/127.0.0.1:24751/$SERVE_BMSC/" \
   -e "s/127.0.0.1:24752/127.0.0.1:$((P + 4))/" -e "s/127.0.0.1:24759/$SERVE_ADMIN/" \
   -e "s/ue_mikey_port = 2269/ue_mikey_port = $SERVE_UE_MIKEY/" -e "s/127.0.0.1:2269/127.0.0.1:$SERVE_UE_MIKEY/" \
-  -e "s/127.0.0.1:5004/$SERVE_MEDIA/" -e "s/^key_group = 1$/key_group = 7/" > "$SERVE_DIR/serve.toml"
-grep -q '^key_group = 7$' "$SERVE_DIR/serve.toml"
+  -e "s/127.0.0.1:5004/$SERVE_MEDIA/" > "$SERVE_DIR/serve.toml"
 "$KEYSIM" serve --config "$SERVE_DIR/serve.toml" --state-dir "$SERVE_DIR/state" > "$SERVE_DIR/serve.log" 2>&1 &
 SERVE_PID=$!
 for _ in $(seq 1 200); do
