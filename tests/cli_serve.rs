@@ -4,6 +4,8 @@
 //! stopped with SIGTERM and killed with SIGKILL; bad input leaves the stored counters and
 //! registrations as they were; a server whose counter commits are skipped fails the restart checks.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,69 +16,16 @@ use me::{KeyManagementPath, Ue, UeConfig};
 use network::bmsc_stream::test_signal_frame;
 use serde_json::Value;
 use sim_reader::{CardProfile, Emulator};
+use support::serve::{Ports, free_tcp_port, subscriber_table};
 
 const FQDN: &str = "bmsc.mnc001.mcc001.pub.3gppnetwork.org";
 const SERVICE: &str = "urn:keysim:mbms:service:1";
 const WAIT: Duration = Duration::from_secs(15);
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gba_mbms_client.py");
 
-/// Loopback ports the system had free a moment ago.
-struct Ports {
-    bsf: u16,
-    bmsc: u16,
-    admin: u16,
-    bmsc_mikey: u16,
-    ue_mikey: u16,
-    media: u16,
-}
-
-fn tcp_port() -> u16 {
-    test_kit::ports::loopback_port()
-}
-fn udp_port() -> u16 {
-    test_kit::ports::loopback_port()
-}
-
-impl Ports {
-    fn new() -> Ports {
-        Ports {
-            bsf: tcp_port(),
-            bmsc: tcp_port(),
-            admin: tcp_port(),
-            bmsc_mikey: udp_port(),
-            ue_mikey: udp_port(),
-            media: udp_port(),
-        }
-    }
-    fn admin(&self) -> String {
-        format!("127.0.0.1:{}", self.admin)
-    }
-    fn bsf(&self) -> String {
-        format!("127.0.0.1:{}", self.bsf)
-    }
-    fn bmsc(&self) -> String {
-        format!("127.0.0.1:{}", self.bmsc)
-    }
-}
-
 /// The built-in card's subscriber, written out as the configuration takes it.
 fn config(p: &Ports, mtk_period_ms: u64, extra: &str) -> String {
     config_with(p, mtk_period_ms, extra, &CardProfile::default())
-}
-
-/// A `[[subscriber]]` table of a card profile.
-fn subscriber_table(c: &CardProfile) -> String {
-    let j: Value = serde_json::from_str(&c.to_json()).unwrap();
-    format!(
-        "[[subscriber]]\nimsi = \"{}\"\nimpi = \"{}\"\nimpu = [\"{}\"]\nk = \"{}\"\nopc = \"{}\"\namf = \"{}\"\nsqn = \"{}\"\n",
-        j["imsi"].as_str().unwrap(),
-        j["impi"].as_str().unwrap(),
-        c.impu()[0],
-        j["k"].as_str().unwrap(),
-        j["opc"].as_str().unwrap(),
-        j["amf"].as_str().unwrap(),
-        j["sqn"].as_str().unwrap(),
-    )
 }
 
 fn config_with(p: &Ports, mtk_period_ms: u64, extra: &str, c: &CardProfile) -> String {
@@ -921,7 +870,7 @@ fn kms_tickets_and_replay_cache_survive_sigkill() {
     use me::MediaKeying;
     let dir = tempfile::tempdir().unwrap();
     let p = Ports::new();
-    let kms_port = tcp_port();
+    let kms_port = free_tcp_port();
     let kms = format!("127.0.0.1:{kms_port}");
     let extra = format!("[kms]\nenabled = true\nlisten = \"{kms}\"\n");
     let text = config(&p, 1000, &extra) + &subscriber_table(&CardProfile::callee());
@@ -963,7 +912,7 @@ fn kms_tickets_and_replay_cache_survive_sigkill() {
 fn sip_signalling_through_the_standalone_scf() {
     let dir = tempfile::tempdir().unwrap();
     let p = Ports::new();
-    let (scf, pcscf) = (udp_port(), udp_port());
+    let (scf, pcscf) = (p.scf, p.pcscf);
     let extra = format!(
         "[scf]\nenabled = true\nlisten = \"127.0.0.1:{scf}\"\n[pcscf]\nenabled = true\nlisten = \"127.0.0.1:{pcscf}\"\n"
     );

@@ -14,61 +14,10 @@ use std::time::{Duration, Instant};
 use network::bmsc_stream::test_signal_frame;
 use serde_json::Value;
 use sim_reader::CardProfile;
-use support::serve::{ServeCommand, ServeProcess, arg, free_tcp_port, free_udp_port};
+use support::serve::{Ports, ServeCommand, ServeProcess, arg, free_udp_port, subscriber_table};
 
 const SERVICE: &str = network::config::DEFAULT_SERVICE_ID;
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The ports of one test.
-struct Ports {
-    bsf: u16,
-    bmsc: u16,
-    admin: u16,
-    bmsc_mikey: u16,
-    ue_mikey: u16,
-    media: u16,
-    scf: u16,
-    pcscf: u16,
-}
-
-impl Ports {
-    fn new() -> Ports {
-        Ports {
-            bsf: free_tcp_port(),
-            bmsc: free_tcp_port(),
-            admin: free_tcp_port(),
-            bmsc_mikey: free_udp_port(),
-            ue_mikey: free_udp_port(),
-            media: free_udp_port(),
-            scf: free_udp_port(),
-            pcscf: free_udp_port(),
-        }
-    }
-    fn admin(&self) -> String {
-        format!("127.0.0.1:{}", self.admin)
-    }
-    fn bsf_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.bsf)
-    }
-    fn bmsc_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.bmsc)
-    }
-}
-
-/// A `[[subscriber]]` table for a card profile.
-fn subscriber(c: &CardProfile) -> String {
-    let j: Value = serde_json::from_str(&c.to_json()).unwrap();
-    format!(
-        "[[subscriber]]\nimsi = \"{}\"\nimpi = \"{}\"\nimpu = [\"{}\"]\nk = \"{}\"\nopc = \"{}\"\namf = \"{}\"\nsqn = \"{}\"\n",
-        j["imsi"].as_str().unwrap(),
-        j["impi"].as_str().unwrap(),
-        c.impu()[0],
-        j["k"].as_str().unwrap(),
-        j["opc"].as_str().unwrap(),
-        j["amf"].as_str().unwrap(),
-        j["sqn"].as_str().unwrap(),
-    )
-}
 
 /// serve's configuration on the test's ports: an MTK every `mtk_ms`, 50 SRTP packets a second, the
 /// built-in card (and `more`) as subscribers; with `sip`, the SCF and the P-CSCF too.
@@ -90,9 +39,9 @@ fn config(p: &Ports, mtk_ms: u64, sip: bool, more: &[CardProfile]) -> String {
             p.scf, p.pcscf
         ));
     }
-    text.push_str(&subscriber(&CardProfile::default()));
+    text.push_str(&subscriber_table(&CardProfile::default()));
     for c in more {
-        text.push_str(&subscriber(c));
+        text.push_str(&subscriber_table(c));
     }
     text
 }

@@ -10,6 +10,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sim_reader::CardProfile;
 
 /// The longest a start or a stop may take.
 pub const SERVE_WAIT: Duration = Duration::from_secs(20);
@@ -22,6 +23,63 @@ pub fn free_tcp_port() -> u16 {
 /// A loopback UDP port for a server process ([`test_kit::ports::loopback_port`]).
 pub fn free_udp_port() -> u16 {
     test_kit::ports::loopback_port()
+}
+
+/// The ports of one test's `keysim serve` (and of the UE beside it).
+pub struct Ports {
+    pub bsf: u16,
+    pub bmsc: u16,
+    pub admin: u16,
+    pub bmsc_mikey: u16,
+    pub ue_mikey: u16,
+    pub media: u16,
+    pub scf: u16,
+    pub pcscf: u16,
+}
+
+impl Ports {
+    pub fn new() -> Ports {
+        Ports {
+            bsf: free_tcp_port(),
+            bmsc: free_tcp_port(),
+            admin: free_tcp_port(),
+            bmsc_mikey: free_udp_port(),
+            ue_mikey: free_udp_port(),
+            media: free_udp_port(),
+            scf: free_udp_port(),
+            pcscf: free_udp_port(),
+        }
+    }
+    pub fn admin(&self) -> String {
+        format!("127.0.0.1:{}", self.admin)
+    }
+    pub fn bsf(&self) -> String {
+        format!("127.0.0.1:{}", self.bsf)
+    }
+    pub fn bmsc(&self) -> String {
+        format!("127.0.0.1:{}", self.bmsc)
+    }
+    pub fn bsf_url(&self) -> String {
+        format!("http://{}", self.bsf())
+    }
+    pub fn bmsc_url(&self) -> String {
+        format!("http://{}", self.bmsc())
+    }
+}
+
+/// A `[[subscriber]]` table of serve's configuration for a card profile.
+pub fn subscriber_table(c: &CardProfile) -> String {
+    let j: Value = serde_json::from_str(&c.to_json()).unwrap();
+    format!(
+        "[[subscriber]]\nimsi = \"{}\"\nimpi = \"{}\"\nimpu = [\"{}\"]\nk = \"{}\"\nopc = \"{}\"\namf = \"{}\"\nsqn = \"{}\"\n",
+        j["imsi"].as_str().unwrap(),
+        j["impi"].as_str().unwrap(),
+        c.impu()[0],
+        j["k"].as_str().unwrap(),
+        j["opc"].as_str().unwrap(),
+        j["amf"].as_str().unwrap(),
+        j["sqn"].as_str().unwrap(),
+    )
 }
 
 /// How `keysim serve` is started: its arguments after `serve`, and its environment.
